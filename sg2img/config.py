@@ -1,0 +1,277 @@
+"""The root ``Config`` with its sections, named presets and ``key=value`` overrides.
+
+Only the composition roots (model construction, the trainer, the CLI) read a ``Config``;
+modules below them take plain arguments. Every field is a plain type so ``asdict`` is JSON-safe
+and a checkpoint holding it loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config value, key or preset is invalid; the message says how to fix it."""
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass
+class ModelConfig:
+    """Architecture of the generator (graph -> layout -> images) and the discriminators."""
+
+    image_size: int = 64                 # output H = W; 64 or 128 (any multiple of 16 works)
+    embedding_dim: int = 128             # object / predicate embedding size
+    gconv_dim: int = 128                 # width of the graph convolution
+    gconv_hidden_dim: int = 512          # hidden width of each triple MLP
+    gconv_num_layers: int = 5
+    mask_size: int = 16                  # M: predicted masks are (M, M)
+    layout_noise_dim: int = 32           # per-image noise channels appended to the layout
+    noise_dim: int = 64                  # z for the global generator
+    gen_channels: int = 64               # base width of the generators (coarsest stage x 8)
+    local_channels: int = 16             # per-class feature width in the local generator
+    use_global: bool = True
+    use_local: bool = True
+    fusion: str = "weight_map"           # "weight_map" | "average"
+    local_combine: str = "conv"          # "conv" (LGGAN Eq. 4) | "sum" (Eq. 3)
+    use_class_loss: bool = True          # LGGAN's classification module on class features
+    disc_channels: int = 64
+    disc_num_scales: int = 2
+    disc_num_layers: int = 3
+    use_object_disc: bool = True
+    object_disc_size: int = 32           # object crops are resized to this (roi_align)
+    spectral_norm: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.image_size % 16 == 0 and self.image_size >= 32,
+               f"model.image_size must be a multiple of 16 and >= 32 (64 or 128), "
+               f"got {self.image_size}")
+        _check(self.use_global or self.use_local,
+               "model.use_global and model.use_local cannot both be false")
+        _check(self.fusion in ("weight_map", "average"),
+               f"model.fusion must be 'weight_map' or 'average', got {self.fusion!r}")
+        _check(self.local_combine in ("conv", "sum"),
+               f"model.local_combine must be 'conv' or 'sum', got {self.local_combine!r}")
+        _check(self.mask_size in (8, 16, 32, 64),
+               f"model.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
+        for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "gen_channels",
+                     "local_channels", "disc_channels", "disc_num_scales", "disc_num_layers",
+                     "object_disc_size"):
+            _check(getattr(self, name) > 0, f"model.{name} must be positive")
+        _check(self.gconv_num_layers >= 0, "model.gconv_num_layers must be >= 0")
+
+
+@dataclass
+class LossConfig:
+    """Loss weights; a term with weight 0 is not computed."""
+
+    gan_mode: str = "hinge"              # "hinge" | "lsgan"
+    gan_weight: float = 1.0
+    feat_match_weight: float = 10.0
+    vgg_weight: float = 0.0              # needs train.vgg_weights (a VGG19 state dict file)
+    l1_weight: float = 1.0               # image L1 against the real image
+    box_weight: float = 10.0
+    mask_weight: float = 1.0
+    local_l1_weight: float = 1.0         # LGGAN Eq. 2, masked L1 of each class output
+    class_weight: float = 1.0            # LGGAN Eq. 5, cross-entropy on class features
+    obj_gan_weight: float = 0.1
+    obj_aux_weight: float = 0.1          # auxiliary classification of object crops
+
+    def __post_init__(self) -> None:
+        _check(self.gan_mode in ("hinge", "lsgan"),
+               f"loss.gan_mode must be 'hinge' or 'lsgan', got {self.gan_mode!r}")
+        for f in dataclasses.fields(self):
+            if f.name.endswith("_weight"):
+                _check(getattr(self, f.name) >= 0, f"loss.{f.name} must be >= 0")
+
+
+@dataclass
+class DataConfig:
+    """Which dataset and how its items are built."""
+
+    dataset: str = "coco"                # "coco" (COCO-Stuff and the procedural scenes) | "vg"
+    root: str = ""                       # dataset directory (see sg2img.data)
+    min_object_size: float = 0.02        # COCO: keep objects whose box covers more than this
+    min_objects: int = 3
+    max_objects: int = 8
+    include_other: bool = False          # COCO: keep the stuff class 'other'
+    num_workers: int = 2
+
+    def __post_init__(self) -> None:
+        _check(self.dataset in ("coco", "vg"),
+               f"data.dataset must be 'coco' or 'vg', got {self.dataset!r}")
+        _check(1 <= self.min_objects <= self.max_objects,
+               "data.min_objects must be >= 1 and <= data.max_objects")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run bookkeeping."""
+
+    batch_size: int = 16
+    num_steps: int = 100_000
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4                   # TTUR
+    beta1: float = 0.0
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    ema_start: int = 0
+    grad_clip: float = 10.0
+    teacher_forcing: bool = True         # ground-truth boxes/masks build the layout
+    mixed_precision: bool = True         # bf16 autocast on CUDA (ignored on CPU)
+    channels_last: bool = True           # on CUDA
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    vgg_weights: str = ""                # path to torchvision VGG19 weights for the VGG loss
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "num_steps", "log_every", "sample_every",
+                     "checkpoint_every", "keep_checkpoints"):
+            _check(getattr(self, name) > 0, f"train.{name} must be positive")
+        _check(0.0 <= self.ema_decay < 1.0, "train.ema_decay must be in [0, 1)")
+        _check(self.lr_g > 0 and self.lr_d > 0, "train.lr_g and train.lr_d must be positive")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    # ------------------------------------------------------------ dict form
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Config:
+        """Inverse of ``to_dict``; unknown sections or keys are errors."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"a config must be a mapping, got {type(d).__name__}")
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = set(d) - set(sections)
+        if unknown:
+            raise ConfigError(f"unknown config sections {sorted(unknown)}; "
+                              f"known: {sorted(sections)}")
+        kwargs = {}
+        for name, sec in d.items():
+            sec_cls = _section_types()[name]
+            known = {f.name for f in dataclasses.fields(sec_cls)}
+            bad = set(sec) - known
+            if bad:
+                raise ConfigError(f"unknown keys in config section '{name}': {sorted(bad)}")
+            hints = typing.get_type_hints(sec_cls)
+            kwargs[name] = sec_cls(**{k: _coerce(v, hints[k]) for k, v in sec.items()})
+        return cls(**kwargs)
+
+    # ------------------------------------------------------------- overrides
+    def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
+        """A new config with ``section.key=value`` overrides applied (cast to the field type).
+
+        Raises:
+            ConfigError: unknown section or key, or a value that does not parse.
+        """
+        d = self.to_dict()
+        items = overrides.items() if isinstance(overrides, Mapping) else map(_split, overrides)
+        hints_by_sec = {n: typing.get_type_hints(t) for n, t in _section_types().items()}
+        for key, value in items:
+            sec, _, name = key.partition(".")
+            if sec not in d or not name:
+                raise ConfigError(f"unknown config key {key!r}; keys look like 'model.gconv_dim' "
+                                  f"with sections {sorted(d)}")
+            if name not in d[sec]:
+                close = [k for k in d[sec] if name.split("_")[0] in k]
+                raise ConfigError(f"unknown config key {key!r}; section '{sec}' has "
+                                  f"{close or sorted(d[sec])}")
+            d[sec][name] = _parse(value, hints_by_sec[sec][name], key)
+        return Config.from_dict(d)
+
+    @classmethod
+    def from_preset(cls, name: str, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        return Config().with_overrides(PRESETS[name]).with_overrides(overrides)
+
+
+def _section_types() -> dict[str, type]:
+    return {"model": ModelConfig, "loss": LossConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _split(item: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like section.key=value")
+    k, v = item.split("=", 1)
+    return k.strip(), v.strip()
+
+
+def _parse(value: Any, typ: Any, key: str) -> Any:
+    """Cast a command-line string (or a Python value) to the field's type."""
+    if not isinstance(value, str):
+        return _coerce(value, typ)
+    base = [t for t in typing.get_args(typ) if t is not type(None)] or [typ]
+    t = base[0] if typ not in (int, float, bool, str) else typ
+    try:
+        if t is bool:
+            low = value.lower()
+            if low not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return low in ("true", "1", "yes")
+        if t is int:
+            return int(value)
+        if t is float:
+            return float(value)
+        return value
+    except ValueError:
+        raise ConfigError(f"cannot read {value!r} as {getattr(t, '__name__', t)} for {key}") \
+            from None
+
+
+def _coerce(value: Any, typ: Any) -> Any:
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Tests: a forward/backward step well under a second on CPU.
+    "tiny": {
+        "model.image_size": 32, "model.embedding_dim": 16, "model.gconv_dim": 16,
+        "model.gconv_hidden_dim": 32, "model.gconv_num_layers": 2, "model.mask_size": 8,
+        "model.layout_noise_dim": 4, "model.noise_dim": 8, "model.gen_channels": 8,
+        "model.local_channels": 4, "model.disc_channels": 8, "model.disc_num_layers": 2,
+        "model.object_disc_size": 16, "train.batch_size": 2, "train.num_steps": 4,
+        "train.log_every": 1, "train.sample_every": 2, "train.checkpoint_every": 2,
+        "data.num_workers": 0,
+    },
+    # Trainable on the procedural scenes on 2 CPU cores in about an hour.
+    "small": {
+        "model.image_size": 64, "model.embedding_dim": 64, "model.gconv_dim": 64,
+        "model.gconv_hidden_dim": 128, "model.gconv_num_layers": 3, "model.mask_size": 16,
+        "model.layout_noise_dim": 8, "model.noise_dim": 32, "model.gen_channels": 16,
+        "model.local_channels": 8, "model.disc_channels": 16, "model.disc_num_layers": 3,
+        "model.object_disc_size": 32, "train.batch_size": 16, "train.num_steps": 6000,
+        "train.log_every": 25, "train.sample_every": 500, "train.checkpoint_every": 250,
+    },
+    # Paper scale (GPU).
+    "coco64": {"model.image_size": 64, "data.dataset": "coco", "train.batch_size": 32},
+    "coco128": {"model.image_size": 128, "model.mask_size": 32, "data.dataset": "coco",
+                "model.disc_num_scales": 3, "train.batch_size": 16},
+    "vg64": {"model.image_size": 64, "data.dataset": "vg", "data.max_objects": 10,
+             "train.batch_size": 32},
+    "vg128": {"model.image_size": 128, "model.mask_size": 32, "data.dataset": "vg",
+              "data.max_objects": 10, "model.disc_num_scales": 3, "train.batch_size": 16},
+}

@@ -1,0 +1,242 @@
+"""Object, predicate and attribute vocabularies, compatible with sg2im's vocab JSON."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+IMAGE_OBJECT = "__image__"
+IN_IMAGE_PREDICATE = "__in_image__"
+# Placeholder in sg2im's COCO vocabulary for unused raw category ids; never a valid name.
+NONE_NAME = "NONE"
+
+COCO_PREDICATES = (
+    IN_IMAGE_PREDICATE,
+    "left of",
+    "right of",
+    "above",
+    "below",
+    "inside",
+    "surrounding",
+)
+
+
+class VocabError(ValueError):
+    """A name or a vocabulary file is not valid."""
+
+
+class UnknownNameError(VocabError):
+    """A name is not in the vocabulary; the message lists the closest names."""
+
+
+def _closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
+    return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.4)
+
+
+def _index(names: Sequence[str]) -> dict[str, int]:
+    return {name: i for i, name in enumerate(names) if name != NONE_NAME}
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """Names <-> ids for objects, predicates and (optionally) attributes.
+
+    Index 0 of ``object_names`` is ``__image__`` and index 0 of ``pred_names`` is
+    ``__in_image__``, as in sg2im. Slots named ``NONE`` (gaps in COCO's raw category ids)
+    hold an index but are not valid names.
+
+    Args:
+        object_names: index -> object name.
+        pred_names: index -> predicate name.
+        attribute_names: index -> attribute name, or ``None`` when the vocabulary has none.
+    """
+
+    object_names: tuple[str, ...]
+    pred_names: tuple[str, ...]
+    attribute_names: tuple[str, ...] | None = None
+    _obj_idx: dict[str, int] = field(init=False, repr=False, compare=False)
+    _pred_idx: dict[str, int] = field(init=False, repr=False, compare=False)
+    _attr_idx: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "object_names", tuple(self.object_names))
+        object.__setattr__(self, "pred_names", tuple(self.pred_names))
+        if self.attribute_names is not None:
+            object.__setattr__(self, "attribute_names", tuple(self.attribute_names))
+        if not self.object_names or self.object_names[0] != IMAGE_OBJECT:
+            raise VocabError(f"object index 0 must be {IMAGE_OBJECT!r}, got "
+                             f"{self.object_names[:1]!r}")
+        if not self.pred_names or self.pred_names[0] != IN_IMAGE_PREDICATE:
+            raise VocabError(f"predicate index 0 must be {IN_IMAGE_PREDICATE!r}, got "
+                             f"{self.pred_names[:1]!r}")
+        for kind, names in (("object", self.object_names), ("predicate", self.pred_names),
+                            ("attribute", self.attribute_names or ())):
+            real = [n for n in names if n != NONE_NAME]
+            if len(set(real)) != len(real):
+                dup = sorted({n for n in real if real.count(n) > 1})
+                raise VocabError(f"duplicate {kind} names in vocabulary: {dup}")
+            if not all(isinstance(n, str) and n for n in names):
+                raise VocabError(f"{kind} names must be non-empty strings")
+        object.__setattr__(self, "_obj_idx", _index(self.object_names))
+        object.__setattr__(self, "_pred_idx", _index(self.pred_names))
+        object.__setattr__(self, "_attr_idx", _index(self.attribute_names or ()))
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    def num_objects(self) -> int:
+        """Number of object slots C (including ``__image__`` and ``NONE`` gaps)."""
+        return len(self.object_names)
+
+    @property
+    def num_preds(self) -> int:
+        """Number of predicate slots P (including ``__in_image__``)."""
+        return len(self.pred_names)
+
+    @property
+    def num_attributes(self) -> int:
+        return len(self.attribute_names or ())
+
+    @property
+    def image_idx(self) -> int:
+        return 0
+
+    @property
+    def in_image_idx(self) -> int:
+        return 0
+
+    def user_object_names(self) -> list[str]:
+        """Object names a user may put in a scene graph (no ``__image__``, no gaps)."""
+        return [n for n in self.object_names[1:] if n != NONE_NAME]
+
+    def user_pred_names(self) -> list[str]:
+        return [n for n in self.pred_names[1:] if n != NONE_NAME]
+
+    # ---------------------------------------------------------------- lookups
+    def object_idx(self, name: str) -> int:
+        """Id of an object name that a user may use.
+
+        Raises:
+            UnknownNameError: the name is unknown; the message lists the closest names.
+        """
+        idx = self._obj_idx.get(name) if isinstance(name, str) else None
+        if idx is None or idx == self.image_idx:
+            raise UnknownNameError(
+                f"unknown object name {name!r}; closest names: "
+                f"{_closest(str(name), self.user_object_names()) or 'none'}")
+        return idx
+
+    def pred_idx(self, name: str) -> int:
+        """Id of a predicate name that a user may use (``__in_image__`` is internal)."""
+        idx = self._pred_idx.get(name) if isinstance(name, str) else None
+        if idx is None or idx == self.in_image_idx:
+            raise UnknownNameError(
+                f"unknown predicate {name!r}; closest predicates: "
+                f"{_closest(str(name), self.user_pred_names()) or 'none'}")
+        return idx
+
+    def attribute_idx(self, name: str) -> int:
+        if self.attribute_names is None:
+            raise VocabError("this vocabulary has no attributes; remove 'attributes' from "
+                             "the scene graph or use a model trained with attributes")
+        idx = self._attr_idx.get(name) if isinstance(name, str) else None
+        if idx is None:
+            raise UnknownNameError(
+                f"unknown attribute {name!r}; closest attributes: "
+                f"{_closest(str(name), self._attr_idx) or 'none'}")
+        return idx
+
+    def object_name(self, idx: int) -> str:
+        return self.object_names[int(idx)]
+
+    def pred_name(self, idx: int) -> str:
+        return self.pred_names[int(idx)]
+
+    # ------------------------------------------------------------- json form
+    def to_dict(self) -> dict[str, Any]:
+        """The sg2im vocab JSON form (``*_name_to_idx`` and ``*_idx_to_name``)."""
+        d: dict[str, Any] = {
+            "object_idx_to_name": list(self.object_names),
+            "object_name_to_idx": dict(self._obj_idx),
+            "pred_idx_to_name": list(self.pred_names),
+            "pred_name_to_idx": dict(self._pred_idx),
+        }
+        if self.attribute_names is not None:
+            d["attribute_idx_to_name"] = list(self.attribute_names)
+            d["attribute_name_to_idx"] = dict(self._attr_idx)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Vocab:
+        """Build from sg2im's vocab JSON; ``*_idx_to_name`` wins, else ``*_name_to_idx``.
+
+        Raises:
+            VocabError: required keys are missing or the two forms disagree.
+        """
+        if not isinstance(d, Mapping):
+            raise VocabError(f"a vocab must be a JSON object, got {type(d).__name__}")
+
+        def names(prefix: str, required: bool) -> list[str] | None:
+            i2n, n2i = d.get(f"{prefix}_idx_to_name"), d.get(f"{prefix}_name_to_idx")
+            if i2n is None and n2i is None:
+                if required:
+                    raise VocabError(f"vocab is missing '{prefix}_idx_to_name' and "
+                                     f"'{prefix}_name_to_idx'")
+                return None
+            if i2n is None:
+                size = max(n2i.values()) + 1
+                i2n = [NONE_NAME] * size
+                for name, i in n2i.items():
+                    i2n[int(i)] = name
+            i2n = list(i2n)
+            if n2i is not None:
+                for name, i in n2i.items():
+                    if not (0 <= int(i) < len(i2n)) or i2n[int(i)] != name:
+                        raise VocabError(f"vocab '{prefix}' forms disagree on {name!r}")
+            return i2n
+
+        return cls(tuple(names("object", True)), tuple(names("pred", True)),
+                   None if (a := names("attribute", False)) is None else tuple(a))
+
+    @classmethod
+    def load(cls, path: str | PathLike) -> Vocab:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise VocabError(f"vocab file not found: {path}") from None
+        except json.JSONDecodeError as e:
+            raise VocabError(f"vocab file {path} is not valid JSON: {e}") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str | PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    # ----------------------------------------------------------- constructors
+    @classmethod
+    def from_names(cls, object_names: Iterable[str], pred_names: Iterable[str],
+                   attribute_names: Iterable[str] | None = None) -> Vocab:
+        """Vocabulary with ``__image__`` / ``__in_image__`` prepended to the given names."""
+        return cls((IMAGE_OBJECT, *object_names), (IN_IMAGE_PREDICATE, *pred_names),
+                   None if attribute_names is None else tuple(attribute_names))
+
+    @classmethod
+    def from_coco_categories(cls, categories: Iterable[Mapping[str, Any]],
+                             predicates: Sequence[str] = COCO_PREDICATES) -> Vocab:
+        """sg2im's COCO-Stuff vocabulary: raw category ids are object ids.
+
+        ``__image__`` takes id 0 and ids with no category are ``NONE``; with COCO-Stuff's
+        things (1-90) and stuff (92-183) that gives 184 slots.
+        """
+        cats = {int(c["id"]): str(c["name"]) for c in categories}
+        if 0 in cats:
+            raise VocabError("COCO category id 0 is reserved for __image__")
+        names = [NONE_NAME] * (max(cats) + 1)
+        names[0] = IMAGE_OBJECT
+        for i, n in cats.items():
+            names[i] = n
+        return cls(tuple(names), tuple(predicates))
