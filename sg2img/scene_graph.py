@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -240,7 +240,7 @@ class SceneGraph:
                            attributes=attributes).with_image_node()
 
 
-GraphLike = Union[SceneGraph, Mapping[str, Any], str, PathLike]
+GraphLike = SceneGraph | Mapping[str, Any] | str | PathLike
 
 
 def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
@@ -281,11 +281,12 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
             raise SceneGraphError("no scene graphs given (empty list)")
         out = []
         for i, item in enumerate(source):
-            try:
+            if isinstance(item, (str, PathLike)):
                 out.extend(load_scene_graphs(item, max_objects=max_objects))
+                continue
+            try:
+                out.append(SceneGraph.from_dict(item, max_objects=max_objects))
             except SceneGraphError as e:
-                if isinstance(item, (str, PathLike)):
-                    raise
                 raise SceneGraphError(f"graph {i}: {e}") from None
         return out
     raise SceneGraphError(f"expected a scene graph (dict, SceneGraph, JSON path, or list of "
