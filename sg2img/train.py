@@ -1,0 +1,606 @@
+"""One readable GAN training loop: CPU or GPU, single process or torchrun + DDP, exact resume.
+
+A run directory holds ``config.json``, ``stats.jsonl``, ``samples/``, ``checkpoints/``,
+``loss_curves.png`` and ``export.pt`` (the inference export of the EMA generator).
+
+Resuming restores weights, the EMA copy, both optimizers, the step, every RNG state and the
+position in the data order, so a run that is stopped and resumed ends with the same weights as
+one that never stopped (same seed, same number of processes).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import random
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from .checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    export_inference,
+    load_checkpoint,
+    save_checkpoint,
+    unwrap_state_dict,
+)
+from .config import Config
+from .scene_graph import GraphBatch, collate_graphs
+from .vocab import Vocab
+
+logger = logging.getLogger(__name__)
+
+CKPT_GLOB = "ckpt_*.pt"
+
+
+# ----------------------------------------------------------------------------- distributed
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1 in the environment).
+
+    NCCL on CUDA, gloo on CPU.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
+    if not info.enabled or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+
+
+# ----------------------------------------------------------------------------- data order
+class ResumableSampler(Sampler):
+    """Per-epoch shuffled indices, split across ranks, that can start mid-epoch.
+
+    The order depends only on (seed, epoch), so a resumed run sees the same batches. Yields
+    ``(epoch, index)`` pairs so that the dataset wrapper can seed per-item randomness.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.seed = size, seed
+        self.rank, self.world_size = rank, world_size
+        # Every rank gets the same whole number of batches (drop the remainder).
+        self.batches_per_epoch = size // (batch_size * world_size)
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"the dataset has {size} items, fewer than one batch of "
+                             f"{batch_size} per process x {world_size} processes; lower "
+                             f"train.batch_size")
+        self.per_rank = self.batches_per_epoch * batch_size
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Start ``epoch`` at item ``start`` of this rank's share."""
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=g)
+        mine = order[self.rank::self.world_size][: self.per_rank]
+        for idx in mine[self.start:].tolist():
+            yield self.epoch, idx
+
+    def __len__(self) -> int:
+        return self.per_rank - self.start
+
+
+class SeededItems(Dataset):
+    """Seeds python/numpy/torch RNGs from (seed, epoch, index) before reading an item.
+
+    Random choices made while loading (relationship sampling, flips) then depend only on
+    which item of which epoch is read, not on worker scheduling: this is what makes resume exact.
+    """
+
+    def __init__(self, dataset: Dataset, seed: int):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, idx = key
+        s = (self.seed * 1_000_003 + epoch) * 10_000_019 + idx
+        random.seed(s)
+        np.random.seed(s % 2**32)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            return self.dataset[idx]
+
+
+# ----------------------------------------------------------------------------- rng state
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# ----------------------------------------------------------------------------- helpers
+def _requires_grad(module: nn.Module, flag: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(flag)
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.lerp_(pm.detach(), 1.0 - decay)
+    for be, bm in zip(ema.buffers(), model.buffers()):
+        be.copy_(bm)
+
+
+def _grad_norm_ok(params: list[Tensor], clip: float) -> bool:
+    """Clip gradients; False when they are not finite (the step is then skipped)."""
+    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+    return bool(torch.isfinite(norm))
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "checkpoints").glob(CKPT_GLOB))
+
+
+def _checkpoint_path(run_dir: Path, step: int) -> Path:
+    return run_dir / "checkpoints" / f"ckpt_{step:08d}.pt"
+
+
+def colorize_layout(layout: Tensor) -> Tensor:
+    """Semantic layout (N, C, H, W) in [0, 1] -> colour image (N, 3, H, W) in [-1, 1]."""
+    n, c, h, w = layout.shape
+    g = torch.Generator().manual_seed(12345)
+    palette = torch.rand(c, 3, generator=g) * 0.8 + 0.2
+    palette[0] = 0.0  # unlabelled stays black
+    cls = layout.argmax(dim=1)                          # (N, H, W)
+    img = palette[cls.cpu()].permute(0, 3, 1, 2)        # (N, 3, H, W)
+    img = img * layout.amax(dim=1, keepdim=True).clamp(0, 1).cpu()
+    return img * 2 - 1
+
+
+# ----------------------------------------------------------------------------- trainer
+class Trainer:
+    """Builds everything from a ``Config`` and runs the loop. The composition root for training.
+
+    Args:
+        cfg: the full configuration (``cfg.data.root`` names the dataset directory).
+        run_dir: where config, stats, samples and checkpoints go.
+        device: ``"cpu"``, ``"cuda"`` or None (CUDA when available).
+        dataset: optional dataset override (tests); must have a ``vocab`` attribute.
+    """
+
+    def __init__(self, cfg: Config, run_dir: str | os.PathLike, device: str | None = None,
+                 dataset: Dataset | None = None, val_dataset: Dataset | None = None):
+        from .model import GALSDiscriminator, GALSGenerator
+
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist = init_distributed(torch.device(device))
+        if torch.device(device).type == "cuda":
+            device = f"cuda:{self.dist.local_rank}"
+            torch.cuda.set_device(self.dist.local_rank)
+        self.device = torch.device(device)
+        self.use_amp = cfg.train.mixed_precision and self.device.type == "cuda"
+        self.channels_last = cfg.train.channels_last and self.device.type == "cuda"
+
+        torch.manual_seed(cfg.train.seed)
+        random.seed(cfg.train.seed)
+        np.random.seed(cfg.train.seed)
+
+        if dataset is None:
+            from .data import build_dataset
+
+            dataset = build_dataset(cfg.data, "train", cfg.model.image_size, cfg.model.mask_size)
+            if val_dataset is None:
+                try:
+                    val_dataset = build_dataset(cfg.data, "val", cfg.model.image_size,
+                                                cfg.model.mask_size)
+                except (FileNotFoundError, ValueError) as e:
+                    logger.warning("no val split for sample grids (%s); using train items", e)
+        self.dataset = dataset
+        self.vocab: Vocab = dataset.vocab
+        self.sampler = ResumableSampler(len(dataset), cfg.train.batch_size, cfg.train.seed,
+                                        self.dist.rank, self.dist.world_size)
+        self.loader = DataLoader(
+            SeededItems(dataset, cfg.train.seed), batch_size=cfg.train.batch_size,
+            sampler=self.sampler, collate_fn=collate_graphs, num_workers=cfg.data.num_workers,
+            pin_memory=self.device.type == "cuda", drop_last=True,
+            # Its own generator: creating an iterator must not consume the global torch RNG,
+            # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
+            generator=torch.Generator().manual_seed(cfg.train.seed))
+
+        mc = cfg.model
+        self.G = GALSGenerator(mc, self.vocab.num_objects, self.vocab.num_preds).to(self.device)
+        self.D = GALSDiscriminator(mc, self.vocab.num_objects).to(self.device)
+        if self.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.G_ema = copy.deepcopy(self.G).eval()
+        _requires_grad(self.G_ema, False)
+        betas = (cfg.train.beta1, cfg.train.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr_d, betas=betas)
+        self.vgg = None
+        if cfg.loss.vgg_weight > 0:
+            from .losses import VGGPerceptualLoss
+
+            self.vgg = VGGPerceptualLoss(cfg.train.vgg_weights or None).to(self.device)
+
+        self.G_train, self.D_train = self.G, self.D
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=False)
+            self.D_train = DDP(self.D, device_ids=ids, broadcast_buffers=False)
+
+        self.step = 0
+        self.nonfinite_skipped = 0
+        self._stop_signal: int | None = None
+        self._fixed_batch = self._sample_batch(val_dataset or dataset)
+        self._fixed_z = torch.randn(self._fixed_batch.num_images, mc.noise_dim,
+                                    generator=torch.Generator().manual_seed(cfg.train.seed))
+        # Re-seed: building modules and the fixed batch must not shift the training RNG streams.
+        torch.manual_seed(cfg.train.seed + 1)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "kind": "training",
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "vocab": self.vocab.to_dict(),
+            "generator": unwrap_state_dict(self.G),
+            "generator_ema": unwrap_state_dict(self.G_ema),
+            "discriminator": unwrap_state_dict(self.D),
+            "optim_g": self.opt_g.state_dict(),
+            "optim_d": self.opt_d.state_dict(),
+            "scaler": None,  # bf16 autocast needs no loss scaling
+            "rng": _rng_state(),
+            "data_state": {"step": self.step,
+                           "batches_per_epoch": self.sampler.batches_per_epoch,
+                           "world_size": self.dist.world_size},
+            "nonfinite_skipped": self.nonfinite_skipped,
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        if ckpt.get("kind") != "training":
+            raise CheckpointError("this checkpoint is an inference export; training can only "
+                                  "resume from a checkpoint in RUN/checkpoints/")
+        if ckpt["vocab"] != self.vocab.to_dict():
+            raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
+                                  "resume with the same --data")
+        ws = ckpt["data_state"].get("world_size", 1)
+        if ws != self.dist.world_size:
+            logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
+                           self.dist.world_size, ws)
+        self.G.load_state_dict(ckpt["generator"])
+        self.G_ema.load_state_dict(ckpt["generator_ema"])
+        self.D.load_state_dict(ckpt["discriminator"])
+        self.opt_g.load_state_dict(ckpt["optim_g"])
+        self.opt_d.load_state_dict(ckpt["optim_d"])
+        self.step = int(ckpt["step"])
+        self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
+        _set_rng_state(ckpt["rng"])
+
+    def save(self) -> Path | None:
+        """Write a checkpoint atomically (rank 0), keep the last K, refresh the export."""
+        if not self.dist.is_main:
+            return None
+        path = _checkpoint_path(self.run_dir, self.step)
+        save_checkpoint(path, self.state_dict())
+        for old in list_checkpoints(self.run_dir)[: -self.cfg.train.keep_checkpoints]:
+            old.unlink(missing_ok=True)
+        export_inference(self.run_dir / "export.pt", self.cfg, self.vocab,
+                         unwrap_state_dict(self.G_ema))
+        logger.info("step %d: wrote %s", self.step, path)
+        return path
+
+    # ------------------------------------------------------------------ steps
+    def _sample_batch(self, dataset: Dataset, n: int = 8) -> GraphBatch:
+        n = min(n, len(dataset))
+        return collate_graphs([dataset[i] for i in range(n)])
+
+    def _forward(self, batch: GraphBatch):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            return self.G_train(batch, use_gt_layout=self.cfg.train.teacher_forcing)
+
+    def d_step(self, batch: GraphBatch, out) -> dict[str, float]:
+        from .objectives import discriminator_loss_terms, weighted_total
+
+        _requires_grad(self.D, True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            terms = discriminator_loss_terms(out, self.D_train, batch, self.cfg.loss)
+            total = weighted_total(terms, self.cfg.loss)
+        return self._apply(total, terms, self.D.parameters(), self.opt_d, "D")
+
+    def g_step(self, batch: GraphBatch, out) -> dict[str, float]:
+        from .objectives import generator_loss_terms, weighted_total
+
+        # The G step goes through the unwrapped D: its gradients are not wanted or synced.
+        _requires_grad(self.D, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            terms = generator_loss_terms(out, self.D, batch, self.cfg.loss, vgg=self.vgg)
+            total = weighted_total(terms, self.cfg.loss)
+        logs = self._apply(total, terms, self.G.parameters(), self.opt_g, "G")
+        _requires_grad(self.D, True)
+        return logs
+
+    def _apply(self, total: Tensor, terms: dict[str, Tensor], params, opt, name: str
+               ) -> dict[str, float]:
+        params = [p for p in params if p.requires_grad]
+        # All ranks must take the same branch: agree on finiteness before backward.
+        finite = torch.isfinite(total.detach()).float()
+        if self.dist.enabled:
+            f = finite.to(self.device if dist.get_backend() == "nccl" else "cpu")
+            dist.all_reduce(f, op=dist.ReduceOp.MIN)
+            finite = f.cpu()
+        if finite.item() < 1:
+            self.nonfinite_skipped += 1
+            logger.warning("step %d: non-finite %s loss, step skipped", self.step, name)
+            return {}
+        total.backward()
+        ok = _grad_norm_ok(params, self.cfg.train.grad_clip)
+        if self.dist.enabled:
+            f = torch.tensor(float(ok), device=self.device if dist.get_backend() == "nccl"
+                             else "cpu")
+            dist.all_reduce(f, op=dist.ReduceOp.MIN)
+            ok = bool(f.item() > 0)
+        if not ok:
+            self.nonfinite_skipped += 1
+            logger.warning("step %d: non-finite %s gradients, step skipped", self.step, name)
+            opt.zero_grad(set_to_none=True)
+            return {}
+        opt.step()
+        logs = {f"{name}/{k}": float(v.detach()) for k, v in terms.items()}
+        logs[f"{name}/total"] = float(total.detach())
+        return logs
+
+    # ------------------------------------------------------------------ loop
+    def _batches(self) -> Iterator[GraphBatch]:
+        bpe = self.sampler.batches_per_epoch
+        epoch, within = divmod(self.step, bpe)
+        while True:
+            self.sampler.set_epoch(epoch, within * self.cfg.train.batch_size)
+            for batch in self.loader:
+                yield batch
+            epoch, within = epoch + 1, 0
+
+    def _install_signal_handlers(self) -> dict:
+        old = {}
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+            logger.warning("signal %d received: finishing this step, then checkpointing", signum)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread
+                pass
+        return old
+
+    def train(self, num_steps: int | None = None) -> dict[str, Any]:
+        """Run until ``cfg.train.num_steps`` (or ``num_steps`` more steps, for tests).
+
+        Returns:
+            A summary dict: final step, whether it stopped on a signal, skipped steps.
+        """
+        tc = self.cfg.train
+        end = tc.num_steps if num_steps is None else min(tc.num_steps, self.step + num_steps)
+        if self.dist.is_main:
+            (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(self.cfg.to_json())
+        old_handlers = self._install_signal_handlers()
+        window: dict[str, list[float]] = defaultdict(list)
+        t_window, imgs_window = time.perf_counter(), 0
+        pbar = None
+        if self.dist.is_main and num_steps is None:
+            from tqdm import tqdm
+
+            pbar = tqdm(total=end, initial=self.step, desc="train", dynamic_ncols=True)
+        self.G.train()
+        self.D.train()
+        batches = self._batches()
+        try:
+            while self.step < end and self._stop_signal is None:
+                batch = next(batches).to(self.device, non_blocking=True)
+                if self.channels_last and batch.images is not None:
+                    batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+                out = self._forward(batch)
+                logs = self.d_step(batch, out)
+                logs.update(self.g_step(batch, out))
+                if self.step >= tc.ema_start:
+                    _update_ema(self.G_ema, self.G, tc.ema_decay if self.step > 0 else 0.0)
+                self.step += 1
+                for k, v in logs.items():
+                    window[k].append(v)
+                imgs_window += batch.num_images * self.dist.world_size
+                if self.step % tc.log_every == 0 or self.step == end:
+                    self._log(window, imgs_window / (time.perf_counter() - t_window), pbar)
+                    window.clear()
+                    t_window, imgs_window = time.perf_counter(), 0
+                if pbar is not None:
+                    pbar.update(1)
+                if self.step % tc.sample_every == 0 or self.step == end:
+                    self.save_samples()
+                if self.step % tc.checkpoint_every == 0 or self.step == end:
+                    self.save()
+            if self._stop_signal is not None:
+                self.save()
+        finally:
+            if pbar is not None:
+                pbar.close()
+            for sig, h in old_handlers.items():
+                signal.signal(sig, h)
+        return {"step": self.step, "stopped_by_signal": self._stop_signal,
+                "nonfinite_skipped": self.nonfinite_skipped}
+
+    def _log(self, window: dict[str, list[float]], imgs_per_s: float, pbar) -> None:
+        means = {k: sum(v) / len(v) for k, v in window.items() if v}
+        means = _all_reduce_mean(means, self.dist)
+        if not self.dist.is_main:
+            return
+        record = {"step": self.step, "images_per_s": round(imgs_per_s, 2),
+                  "nonfinite_skipped": self.nonfinite_skipped, **means}
+        with open(self.run_dir / "stats.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if pbar is not None:
+            short = {k.split("/")[0] + k.split("/")[1][:4]: f"{v:.3g}"
+                     for k, v in means.items() if k.endswith(("total", "gan"))}
+            pbar.set_postfix(**short, ips=f"{imgs_per_s:.1f}")
+
+    @torch.no_grad()
+    def save_samples(self) -> None:
+        """Grid rows: real | GT layout | generated (GT layout) | predicted layout | generated."""
+        if not self.dist.is_main:
+            return
+        from torchvision.utils import save_image
+
+        b = self._fixed_batch.to(self.device)
+        z = self._fixed_z.to(self.device)
+        self.G_ema.eval()
+        gt = self.G_ema(b, use_gt_layout=True, z=z)
+        pred = self.G_ema(b, use_gt_layout=False, z=z)
+        rows = [b.images.float().cpu(), colorize_layout(gt.layout.float()),
+                gt.images.float().cpu(), colorize_layout(pred.layout.float()),
+                pred.images.float().cpu()]
+        grid = torch.cat(rows)
+        save_image(grid * 0.5 + 0.5, self.run_dir / "samples" / f"step_{self.step:08d}.png",
+                   nrow=b.num_images, padding=1)
+        plot_loss_curves(self.run_dir / "stats.jsonl", self.run_dir / "loss_curves.png")
+
+
+def plot_loss_curves(stats_path: Path, out_path: Path) -> None:
+    """Plot every G/ and D/ term of ``stats.jsonl`` against the step into a PNG."""
+    if not stats_path.exists():
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    keys = sorted({k for r in rows for k in r if "/" in k})
+    groups = {"D": [k for k in keys if k.startswith("D/")],
+              "G": [k for k in keys if k.startswith("G/")]}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    for ax, (name, ks) in zip(axes, groups.items()):
+        for k in ks:
+            pts = [(r["step"], r[k]) for r in rows if k in r and math.isfinite(r[k])]
+            if pts:
+                ax.plot(*zip(*pts), label=k.split("/", 1)[1])
+        ax.set_title(f"{name} loss terms (unweighted)")
+        ax.set_xlabel("step")
+        ax.set_yscale("symlog", linthresh=1e-2)
+        if ax.lines:
+            ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    tmp = out_path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=90)
+    plt.close(fig)
+    os.replace(tmp, out_path)
+
+
+def resolve_resume(run_dir: Path, resume: str | None) -> Path | None:
+    """``None`` -> no resume; ``"auto"`` -> latest checkpoint in the run dir (if any); else path."""
+    if not resume:
+        return None
+    if resume == "auto":
+        ckpts = list_checkpoints(run_dir)
+        return ckpts[-1] if ckpts else None
+    path = Path(resume)
+    if not path.exists():
+        raise CheckpointError(f"--resume checkpoint not found: {path}")
+    return path
+
+
+def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None = None,
+                 device: str | None = None, dataset: Dataset | None = None,
+                 num_steps: int | None = None) -> dict[str, Any]:
+    """Build a ``Trainer``, resume if asked, train, and return its summary."""
+    run_dir = Path(run_dir)
+    trainer = Trainer(cfg, run_dir, device=device, dataset=dataset)
+    path = resolve_resume(run_dir, resume)
+    if path is not None:
+        ckpt = load_checkpoint(path, map_location="cpu")
+        trainer.load_state_dict(ckpt)
+        logger.info("resumed from %s at step %d", path, trainer.step)
+    return trainer.train(num_steps=num_steps)
+
+
+def main_train(args) -> int:
+    """``sg2img train``: the CLI entry (argparse namespace from ``sg2img.cli``)."""
+    from .config import Config
+
+    overrides = list(args.set or [])
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    cfg = Config.from_preset(args.preset, overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    summary = run_training(cfg, args.out, resume=args.resume, device=getattr(args, "device", None))
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained to step {summary['step']}; run directory: {args.out}")
+    return 0
