@@ -36,6 +36,7 @@ class ModelConfig:
     mask_size: int = 16                  # M: predicted masks are (M, M)
     layout_noise_dim: int = 32           # per-image noise channels appended to the layout
     noise_dim: int = 64                  # z for the global generator
+    cond_dim: int = 128                  # conditioning map width (1x1 conv over the layouts)
     gen_channels: int = 64               # base width of the generators (coarsest stage x 8)
     local_channels: int = 16             # per-class feature width in the local generator
     use_global: bool = True
@@ -62,7 +63,7 @@ class ModelConfig:
                f"model.local_combine must be 'conv' or 'sum', got {self.local_combine!r}")
         _check(self.mask_size in (8, 16, 32, 64),
                f"model.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
-        for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "gen_channels",
+        for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "cond_dim", "gen_channels",
                      "local_channels", "disc_channels", "disc_num_scales", "disc_num_layers",
                      "object_disc_size"):
             _check(getattr(self, name) > 0, f"model.{name} must be positive")
@@ -251,7 +252,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "model.image_size": 32, "model.embedding_dim": 16, "model.gconv_dim": 16,
         "model.gconv_hidden_dim": 32, "model.gconv_num_layers": 2, "model.mask_size": 8,
-        "model.layout_noise_dim": 4, "model.noise_dim": 8, "model.gen_channels": 8,
+        "model.layout_noise_dim": 4, "model.noise_dim": 8, "model.cond_dim": 8,
+        "model.gen_channels": 8,
         "model.local_channels": 4, "model.disc_channels": 8, "model.disc_num_layers": 2,
         "model.object_disc_size": 16, "train.batch_size": 2, "train.num_steps": 4,
         "train.log_every": 1, "train.sample_every": 2, "train.checkpoint_every": 2,
@@ -261,7 +263,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": {
         "model.image_size": 64, "model.embedding_dim": 64, "model.gconv_dim": 64,
         "model.gconv_hidden_dim": 128, "model.gconv_num_layers": 3, "model.mask_size": 16,
-        "model.layout_noise_dim": 8, "model.noise_dim": 32, "model.gen_channels": 16,
+        "model.layout_noise_dim": 8, "model.noise_dim": 32, "model.cond_dim": 32,
+        "model.gen_channels": 16,
         "model.local_channels": 8, "model.disc_channels": 16, "model.disc_num_layers": 3,
         "model.object_disc_size": 32, "train.batch_size": 16, "train.num_steps": 6000,
         "train.log_every": 25, "train.sample_every": 500, "train.checkpoint_every": 250,

@@ -84,7 +84,7 @@ def _all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, floa
     if dist.get_backend() == "nccl":
         t = t.cuda()
     dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist(), strict=True)}
 
 
 # ----------------------------------------------------------------------------- data order
@@ -178,9 +178,9 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
 
 @torch.no_grad()
 def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
         pe.lerp_(pm.detach(), 1.0 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers()):
+    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
         be.copy_(bm)
 
 
@@ -419,8 +419,7 @@ class Trainer:
         epoch, within = divmod(self.step, bpe)
         while True:
             self.sampler.set_epoch(epoch, within * self.cfg.train.batch_size)
-            for batch in self.loader:
-                yield batch
+            yield from self.loader
             epoch, within = epoch + 1, 0
 
     def _install_signal_handlers(self) -> dict:
@@ -545,11 +544,11 @@ def plot_loss_curves(stats_path: Path, out_path: Path) -> None:
     groups = {"D": [k for k in keys if k.startswith("D/")],
               "G": [k for k in keys if k.startswith("G/")]}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, (name, ks) in zip(axes, groups.items()):
+    for ax, (name, ks) in zip(axes, groups.items(), strict=True):
         for k in ks:
             pts = [(r["step"], r[k]) for r in rows if k in r and math.isfinite(r[k])]
             if pts:
-                ax.plot(*zip(*pts), label=k.split("/", 1)[1])
+                ax.plot(*zip(*pts, strict=True), label=k.split("/", 1)[1])
         ax.set_title(f"{name} loss terms (unweighted)")
         ax.set_xlabel("step")
         ax.set_yscale("symlog", linthresh=1e-2)
