@@ -1,0 +1,194 @@
+"""Model benchmark on CPU: parameter counts, forward / forward+backward times per preset, the
+time of a full training step (G step + D step), and the local generator's cost for the same
+scenes under a 20-class and a 184-class vocabulary.
+
+Usage:
+    .venv/bin/python scripts/bench_model.py                       # all presets
+    .venv/bin/python scripts/bench_model.py --presets tiny small --repeats 5
+    .venv/bin/python scripts/bench_model.py --presets small --step-only
+
+Scenes are random procedural-like graphs (3-8 objects with boxes, masks and images); the
+vocabulary has 28 classes for ``tiny``/``small`` (as the procedural data), 184 for COCO
+presets and 179 for VG presets. With ``--data ROOT`` the training-step timing uses real batches
+of that COCO-format dataset (e.g. the procedural scenes in data/shapes64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from sg2img.config import Config
+from sg2img.model import GALSDiscriminator, GALSGenerator, count_parameters
+from sg2img.objectives import discriminator_loss_terms, generator_loss_terms, weighted_total
+from sg2img.scene_graph import GraphSample, collate_graphs
+from sg2img.vocab import Vocab
+
+VOCAB_SIZES = {"tiny": (28, 7), "small": (28, 7), "coco64": (184, 7), "coco128": (184, 7),
+               "vg64": (179, 46), "vg128": (179, 46)}
+
+
+def make_vocab(num_objects: int, num_preds: int) -> Vocab:
+    return Vocab.from_names([f"obj{i}" for i in range(1, num_objects)],
+                            [f"pred{i}" for i in range(1, num_preds)])
+
+
+def make_batch(vocab: Vocab, n: int, image_size: int, mask_size: int, seed: int = 0,
+               num_classes_used: int | None = None, vg: bool = False):
+    """``n`` random scenes; objects use class ids below ``num_classes_used`` if given."""
+    g = torch.Generator().manual_seed(seed)
+    hi = num_classes_used or vocab.num_objects
+    samples = []
+    for _ in range(n):
+        k = int(torch.randint(3, 9, (1,), generator=g))
+        objs = torch.randint(1, hi, (k,), generator=g)
+        num_t = int(torch.randint(0, k + 1, (1,), generator=g))
+        s = torch.randint(0, k, (num_t,), generator=g)
+        o = torch.randint(0, k, (num_t,), generator=g)
+        p = torch.randint(1, vocab.num_preds, (num_t,), generator=g)
+        xy = torch.rand(k, 2, generator=g) * 0.6
+        boxes = torch.cat([xy, xy + 0.1 + 0.3 * torch.rand(k, 2, generator=g)], dim=1)
+        masks = None if vg else (torch.rand(k, mask_size, mask_size, generator=g) > 0.3).float()
+        image = torch.rand(3, image_size, image_size, generator=g) * 2 - 1
+        samples.append(GraphSample(objs, torch.stack([s, p, o], dim=1), boxes=boxes,
+                                   masks=masks, image=image).with_image_node())
+    return collate_graphs(samples)
+
+
+def median_time(fn, repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: bool,
+                 data_root: str | None = None) -> None:
+    cfg = Config.from_preset(name)
+    mc = cfg.model
+    vocab = make_vocab(*VOCAB_SIZES[name])
+    step_batch = None
+    if data_root:
+        from sg2img.data import build_dataset
+
+        cfg = cfg.with_overrides({"data.root": data_root, "data.dataset": "coco"})
+        dataset = build_dataset(cfg.data, "train", mc.image_size, mc.mask_size)
+        vocab = dataset.vocab
+        step_batch = collate_graphs([dataset[i] for i in range(cfg.train.batch_size)])
+    vg = cfg.data.dataset == "vg"
+    torch.manual_seed(0)
+    G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds)
+    D = GALSDiscriminator(mc, vocab.num_objects)
+    print(f"\n== {name}: {mc.image_size}x{mc.image_size}, C={vocab.num_objects}, "
+          f"G {count_parameters(G) / 1e6:.2f}M params "
+          f"(global {_params(G.global_gen):.2f}M, local {_params(G.local_gen):.2f}M), "
+          f"D {count_parameters(D) / 1e6:.2f}M params")
+    if not step_only:
+        recon = _recon_only(cfg)
+        for bs in batch_sizes:
+            batch = make_batch(vocab, bs, mc.image_size, mc.mask_size, vg=vg)
+            G.eval()
+
+            def fwd(batch=batch):
+                with torch.no_grad():
+                    G(batch, use_gt_layout=True)
+
+            def fwd_bwd(batch=batch):
+                out = G(batch, use_gt_layout=True)
+                terms = generator_loss_terms(out, None, batch, recon)
+                weighted_total(terms, cfg.loss).backward()
+                G.zero_grad(set_to_none=True)
+
+            t_f = median_time(fwd, repeats)
+            G.train()
+            t_fb = median_time(fwd_bwd, repeats)
+            print(f"  batch {bs:3d}: G forward {t_f * 1000:8.1f} ms   "
+                  f"G forward+backward {t_fb * 1000:8.1f} ms")
+    bs = cfg.train.batch_size
+    batch = step_batch or make_batch(vocab, bs, mc.image_size, mc.mask_size, seed=1, vg=vg)
+    opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.999))
+    G.train()
+
+    def step():
+        out = G(batch, use_gt_layout=True)
+        D.requires_grad_(True)
+        opt_d.zero_grad(set_to_none=True)
+        weighted_total(discriminator_loss_terms(out, D, batch, cfg.loss), cfg.loss).backward()
+        opt_d.step()
+        D.requires_grad_(False)
+        opt_g.zero_grad(set_to_none=True)
+        weighted_total(generator_loss_terms(out, D, batch, cfg.loss), cfg.loss).backward()
+        opt_g.step()
+
+    t = median_time(step, repeats)
+    print(f"  training step (G forward + D step + G step) at batch {bs}: {t * 1000:.0f} ms"
+          f"  -> {cfg.train.num_steps} steps in {t * cfg.train.num_steps / 60:.0f} min")
+
+
+def _params(module) -> float:
+    return 0.0 if module is None else count_parameters(module) / 1e6
+
+
+def _recon_only(cfg: Config):
+    """Loss config without adversarial terms (a G forward+backward without D)."""
+    return Config.from_dict({**cfg.to_dict(), "loss": {
+        **cfg.to_dict()["loss"], "gan_weight": 0.0, "feat_match_weight": 0.0,
+        "obj_gan_weight": 0.0, "obj_aux_weight": 0.0, "vgg_weight": 0.0}}).loss
+
+
+def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -> None:
+    """The local generator on the same scenes (classes < 20) with C = 20 and C = 184."""
+    print(f"\n== local generator, same scenes, {image_size}x{image_size}, batch {batch_size}")
+    cfg = Config.from_preset("small", [f"model.image_size={image_size}"]).model
+    results = {}
+    for c in (20, 184):
+        vocab = make_vocab(c, 7)
+        torch.manual_seed(0)
+        G = GALSGenerator(cfg, vocab.num_objects, vocab.num_preds)
+        batch = make_batch(vocab, batch_size, image_size, cfg.mask_size, seed=2,
+                           num_classes_used=20)
+        with torch.no_grad():
+            out = G(batch, use_gt_layout=True)
+        cond = torch.randn(batch_size, cfg.cond_dim, image_size, image_size)
+        layout = out.layout
+
+        def fwd_bwd(G=G, cond=cond, layout=layout):
+            local = G.local_gen(cond, layout)
+            (local.images.mean() + local.class_logits.mean()).backward()
+            G.zero_grad(set_to_none=True)
+
+        results[c] = median_time(fwd_bwd, repeats)
+        print(f"  C = {c:3d}: {out.class_ids.numel()} (image, class) pairs, local forward+backward "
+              f"{results[c] * 1000:.1f} ms, local params {_params(G.local_gen):.2f}M")
+    print(f"  ratio 184 / 20: {results[184] / results[20]:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--presets", nargs="+", default=list(VOCAB_SIZES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--step-only", action="store_true",
+                        help="only the training-step timing")
+    parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--data", help="COCO-format dataset root for the training-step batch")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    for name in args.presets:
+        bench_preset(name, args.repeats, args.batch_sizes, args.step_only, args.data)
+    if not args.skip_local:
+        bench_local_vocab(args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Global-affine generator: residual blocks with spatially-adaptive affine modulation (SPADE).
+
+Each normalization is parameter-free (instance norm); the per-pixel scale ``gamma`` and shift
+``beta`` are predicted from the conditioning map (semantic + embedding layout + noise), resized
+to the block's resolution. The generator starts from a projection of the noise ``z``, so one
+scene graph gives many images.
+
+Instance norm rather than SPADE's batch norm: an image then never depends on the other images
+in its batch, which keeps "same z + same graph = same image" true in training mode too and
+lets small CPU batches train.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class SPADE(nn.Module):
+    """Parameter-free instance norm followed by a per-pixel affine map from ``cond_feat``.
+
+    ``cond_feat`` is the block's shared conditioning activation (computed once per block, see
+    ``SPADEResBlock``), already at the resolution of ``x``.
+
+    Shapes:
+        x (N, channels, h, w), cond_feat (N, hidden, h, w) -> (N, channels, h, w)
+    """
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(channels, affine=False)
+        self.gamma_beta = nn.Conv2d(hidden, 2 * channels, 3, padding=1)
+
+    def forward(self, x: Tensor, cond_feat: Tensor) -> Tensor:
+        gamma, beta = self.gamma_beta(cond_feat).chunk(2, dim=1)
+        return self.norm(x) * (1 + gamma) + beta
+
+
+class SPADEResBlock(nn.Module):
+    """SPADE residual block: (SPADE, LeakyReLU, 3x3 conv) x 2 plus a learned shortcut.
+
+    One 3x3 conv + ReLU turns the conditioning into a ``hidden``-channel activation shared by
+    the block's two SPADE layers (SPADE computes it per layer; sharing it halves the
+    conditioning cost at high resolution, which dominates on CPU).
+
+    Args:
+        in_ch, out_ch: feature widths.
+        cond_ch: channels of the conditioning map.
+        hidden: width of the shared conditioning activation.
+
+    Shapes:
+        x (N, in_ch, h, w), cond (N, cond_ch, h, w) -> (N, out_ch, h, w)
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, cond_ch: int, hidden: int):
+        super().__init__()
+        mid = min(in_ch, out_ch)
+        self.shared = nn.Sequential(nn.Conv2d(cond_ch, hidden, 3, padding=1), nn.ReLU())
+        self.norm_0 = SPADE(in_ch, hidden)
+        self.conv_0 = nn.Conv2d(in_ch, mid, 3, padding=1)
+        self.norm_1 = SPADE(mid, hidden)
+        self.conv_1 = nn.Conv2d(mid, out_ch, 3, padding=1)
+        # A plain 1x1 conv shortcut where the width changes (SPADE also modulates it; at
+        # the wide coarse-to-fine transitions that third SPADE was a quarter of the cost).
+        self.conv_s = nn.Conv2d(in_ch, out_ch, 1, bias=False) if in_ch != out_ch else None
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        c = self.shared(cond)
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, c), 0.2))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, c), 0.2))
+        xs = x if self.conv_s is None else self.conv_s(x)
+        return xs + dx
+
+
+def stage_channels(image_size: int, base: int) -> list[tuple[int, int]]:
+    """(resolution, channels) of each generator stage, coarsest first.
+
+    Four x2 upsamplings from ``H/16`` up to 64x64 images, five from ``H/32`` above that (when
+    ``H`` divides by 32); widths are ``base * min(8, 2 ** (stages - 1 - i))``, i.e.
+    ``8b, 8b, 4b, 2b, b`` for five stages.
+    """
+    num_up = 5 if image_size > 64 and image_size % 32 == 0 else 4
+    res = [image_size >> (num_up - i) for i in range(num_up + 1)]
+    n = len(res)
+    return [(r, base * min(8, 2 ** (n - 1 - i))) for i, r in enumerate(res)]
+
+
+def cond_pyramid(cond: Tensor, sizes: list[int]) -> dict[int, Tensor]:
+    """The conditioning map area-downsampled to each size in ``sizes`` (by repeated halving)."""
+    out = {cond.shape[-1]: cond}
+    cur = cond
+    while cur.shape[-1] > min(sizes):
+        cur = F.avg_pool2d(cur, 2)
+        out[cur.shape[-1]] = cur
+    return out
+
+
+class GlobalAffineGenerator(nn.Module):
+    """Noise -> image through SPADE residual blocks conditioned on the layout.
+
+    ``z`` is projected to the coarsest map; each stage is one ``SPADEResBlock`` followed by
+    nearest x2 upsampling (except the last). The generator ends at the target size.
+
+    Args:
+        image_size: output H = W (a multiple of 16: 32, 64, 128, ...).
+        noise_dim: width of ``z``.
+        cond_ch: channels of the conditioning map.
+        base_channels: width of the finest stage (coarse stages are up to 8x wider).
+
+    Shapes:
+        z (N, noise_dim), cond (N, cond_ch, H, W)
+        -> images (N, 3, H, W) in [-1, 1], features (N, base_channels, H, W)
+    """
+
+    def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int):
+        super().__init__()
+        self.stages = stage_channels(image_size, base_channels)
+        self.start, c0 = self.stages[0]
+        self.c0 = c0
+        self.fc = nn.Linear(noise_dim, c0 * self.start * self.start)
+        blocks = []
+        prev = c0
+        for _, ch in self.stages:
+            blocks.append(SPADEResBlock(prev, ch, cond_ch, hidden=min(max(ch, 16), 128)))
+            prev = ch
+        self.blocks = nn.ModuleList(blocks)
+        self.to_rgb = nn.Conv2d(prev, 3, 3, padding=1)
+        self.out_channels = prev
+
+    def forward(self, z: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        conds = cond_pyramid(cond, [r for r, _ in self.stages])
+        x = self.fc(z).view(-1, self.c0, self.start, self.start)             # (N, c0, s, s)
+        for i, ((res, _), block) in enumerate(zip(self.stages, self.blocks, strict=True)):
+            x = block(x, conds[res])
+            if i < len(self.blocks) - 1:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+        feats = F.leaky_relu(x, 0.2)
+        return torch.tanh(self.to_rgb(feats)), feats

@@ -1,0 +1,152 @@
+"""Boxes and masks -> layouts. Pure functions without parameters.
+
+Coordinates follow the pixel-center convention: pixel ``j`` of a width-``W`` image covers
+``[j/W, (j+1)/W]`` and is sampled at ``(j + 0.5) / W``. An object's ``(M, M)`` mask is stretched
+over its box with bilinear sampling (``grid_sample``), so the layouts are differentiable with
+respect to both the masks and the box coordinates; pixels whose center lies outside the box are
+exactly zero.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def boxes_to_grid(boxes: Tensor, H: int, W: int) -> Tensor:
+    """Sampling grid that maps each box onto the image, for ``F.grid_sample``.
+
+    For every output pixel the grid holds the pixel center in the box's own frame, scaled to
+    [-1, 1] inside the box (values beyond that lie outside it).
+
+    Args:
+        boxes: (O, 4) ``(x0, y0, x1, y1)`` in [0, 1] with ``x0 < x1``, ``y0 < y1``.
+        H, W: output size.
+
+    Returns:
+        (O, H, W, 2) grid, last dim ``(x, y)`` as ``grid_sample`` expects.
+    """
+    x0, y0, x1, y1 = boxes.unbind(dim=1)                                      # 4 x (O,)
+    ww = (x1 - x0).clamp_min(1e-6)
+    hh = (y1 - y0).clamp_min(1e-6)
+    xs = (torch.arange(W, device=boxes.device, dtype=boxes.dtype) + 0.5) / W  # (W,)
+    ys = (torch.arange(H, device=boxes.device, dtype=boxes.dtype) + 0.5) / H  # (H,)
+    gx = (xs[None, :] - x0[:, None]) / ww[:, None] * 2 - 1                    # (O, W)
+    gy = (ys[None, :] - y0[:, None]) / hh[:, None] * 2 - 1                    # (O, H)
+    O = boxes.shape[0]
+    return torch.stack([gx[:, None, :].expand(O, H, W),
+                        gy[:, :, None].expand(O, H, W)], dim=3)               # (O, H, W, 2)
+
+
+def warp_masks(boxes: Tensor, masks: Tensor, H: int, W: int) -> Tensor:
+    """Each object's mask placed into its box on an ``H x W`` canvas.
+
+    Args:
+        boxes: (O, 4) in [0, 1].
+        masks: (O, M, M) in [0, 1].
+
+    Returns:
+        (O, H, W) in [0, 1]; zero at pixels whose center is outside the box.
+    """
+    grid = boxes_to_grid(boxes, H, W)                                         # (O, H, W, 2)
+    # Border padding: a pixel center inside the box but within half a mask texel of its edge
+    # reads the edge value instead of fading towards zero; the hard inside test below then
+    # cuts everything outside the box to exactly zero.
+    out = F.grid_sample(masks[:, None].to(grid.dtype), grid, mode="bilinear",
+                        padding_mode="border", align_corners=False)[:, 0]     # (O, H, W)
+    inside = (grid.abs() <= 1).all(dim=3)                                     # (O, H, W)
+    return out * inside.to(out.dtype)
+
+
+def _slots(obj_to_img: Tensor, num_images: int) -> tuple[Tensor, int]:
+    """Position of each object among its image's objects, and the largest count."""
+    onehot = F.one_hot(obj_to_img, num_images)                                # (O, N)
+    slot = (onehot.cumsum(dim=0) * onehot).sum(dim=1) - 1                     # (O,)
+    max_objs = int(onehot.sum(dim=0).max()) if obj_to_img.numel() else 0
+    return slot, max_objs
+
+
+def masks_to_layout(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images: int,
+                    H: int, W: int, vecs: Tensor | None = None) -> Tensor:
+    """Sum of per-object vectors painted through their warped masks, per image.
+
+    ``layout[n, :, y, x] = sum over objects o of image n of vecs[o] * warped_mask[o, y, x]``.
+    Objects are packed per image and combined with one batched matmul, so memory is
+    ``N x max_objects x H x W`` rather than ``O x D x H x W``.
+
+    Args:
+        boxes: (O, 4) in [0, 1].
+        masks: (O, M, M) in [0, 1].
+        obj_to_img: (O,) image index of each object, in [0, num_images).
+        num_images: N, given explicitly so images without objects still get a (zero) layout.
+        H, W: layout size.
+        vecs: (O, D) per-object vectors; ``None`` means a single channel of ones (coverage).
+
+    Returns:
+        (N, D, H, W) layout (D = 1 when ``vecs`` is None).
+    """
+    if vecs is None:
+        vecs = boxes.new_ones(boxes.shape[0], 1)
+    D = vecs.shape[1]
+    if boxes.shape[0] == 0:
+        return vecs.new_zeros(num_images, D, H, W)
+    warped = warp_masks(boxes, masks, H, W).flatten(1)                        # (O, HW)
+    slot, max_objs = _slots(obj_to_img, num_images)
+    packed_masks = warped.new_zeros(num_images, max_objs, H * W)
+    packed_masks[obj_to_img, slot] = warped                                   # (N, Omax, HW)
+    packed_vecs = vecs.new_zeros(num_images, max_objs, D)
+    packed_vecs[obj_to_img, slot] = vecs.to(packed_vecs.dtype)                # (N, Omax, D)
+    layout = torch.bmm(packed_vecs.transpose(1, 2), packed_masks.to(packed_vecs.dtype))
+    return layout.view(num_images, D, H, W)                                   # (N, D, H, W)
+
+
+def semantic_layout(objs: Tensor, boxes: Tensor, masks: Tensor, obj_to_img: Tensor,
+                    num_images: int, num_classes: int, H: int, W: int) -> Tensor:
+    """Per-class soft masks, one channel per object class.
+
+    Channel ``c >= 1`` is the (clamped) sum of the warped masks of the image's objects of class
+    ``c``. Channel 0, the ``__image__`` slot, does not hold the full-image mask of the image
+    node (that would carry no information); it holds the *unlabelled* region,
+    ``1 - min(1, sum of the other channels)``: pixels that no object covers. Objects of class 0
+    (the image nodes) are ignored.
+
+    Args:
+        objs: (O,) class ids in [0, num_classes).
+        boxes, masks, obj_to_img, num_images, H, W: as in ``masks_to_layout``.
+        num_classes: C.
+
+    Returns:
+        (N, C, H, W) in [0, 1].
+    """
+    onehot = F.one_hot(objs, num_classes).to(masks.dtype if masks.is_floating_point()
+                                             else torch.float32)              # (O, C)
+    onehot[:, 0] = 0  # image nodes paint nothing
+    layout = masks_to_layout(boxes, masks, obj_to_img, num_images, H, W, vecs=onehot)
+    layout = layout.clamp(0.0, 1.0)
+    covered = layout[:, 1:].sum(dim=1).clamp(max=1.0)                         # (N, H, W)
+    return torch.cat([(1.0 - covered)[:, None], layout[:, 1:]], dim=1)        # (N, C, H, W)
+
+
+def embedding_layout(obj_vecs: Tensor, boxes: Tensor, masks: Tensor, obj_to_img: Tensor,
+                     num_images: int, H: int, W: int) -> Tensor:
+    """Object vectors painted through their masks (sg2im's layout), summed per image.
+
+    Args:
+        obj_vecs: (O, D).
+        boxes, masks, obj_to_img, num_images, H, W: as in ``masks_to_layout``.
+
+    Returns:
+        (N, D, H, W).
+    """
+    return masks_to_layout(boxes, masks, obj_to_img, num_images, H, W, vecs=obj_vecs)
+
+
+def box_masks(num_objects: int, mask_size: int, device: torch.device | None = None,
+              dtype: torch.dtype = torch.float32) -> Tensor:
+    """All-ones masks: a box filled completely (used when a dataset has no masks, e.g. VG).
+
+    Returns:
+        (O, M, M) ones.
+    """
+    return torch.ones(num_objects, mask_size, mask_size, device=device, dtype=dtype)

@@ -1,0 +1,178 @@
+"""Training objectives: the unweighted loss terms of a generator step and a discriminator step.
+
+Terms are keyed by their ``LossConfig`` weight name without ``_weight`` (``gan``,
+``feat_match``, ``l1``, ``vgg``, ``box``, ``mask``, ``local_l1``, ``class``, ``obj_gan``,
+``obj_aux``); a term whose weight is 0, or whose inputs are missing (no masks in Visual Genome,
+no local branch), is not computed. ``weighted_total`` applies the weights in one place.
+
+The discriminator runs once per step on the real and fake images concatenated, so a DDP
+wrapper sees a single forward and spectral norm does one power iteration per step. In the
+generator step the discriminator's own parameters receive gradients too; freeze them
+(``disc.requires_grad_(False)``) around the generator step to skip that work.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .config import LossConfig
+from .discriminators import DiscriminatorOutput, GALSDiscriminator
+from .losses import (
+    aux_class_loss,
+    box_loss,
+    class_loss,
+    feature_matching_loss,
+    gan_d_loss,
+    gan_g_loss,
+    image_l1_loss,
+    local_l1_loss,
+    mask_loss,
+    multiscale_gan_d_loss,
+    multiscale_gan_g_loss,
+)
+from .model import GeneratorOutput
+from .scene_graph import GraphBatch
+
+TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "mask", "local_l1", "class", "obj_gan",
+              "obj_aux")
+
+
+def _on(loss_cfg: LossConfig, name: str) -> bool:
+    return getattr(loss_cfg, f"{name}_weight") > 0
+
+
+def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBatch,
+              fake: Tensor, layout: Tensor, with_objects: bool) -> DiscriminatorOutput:
+    """One discriminator forward on ``cat(real, fake)``; fake objects come after the real ones."""
+    if batch.images is None:
+        raise ValueError("the loss terms need real images (batch.images is None)")
+    N = batch.num_images
+    images = torch.cat([batch.images.to(fake.dtype), fake])
+    layouts = torch.cat([layout, layout])
+    boxes = objs = obj_to_img = None
+    if with_objects and batch.boxes is not None:
+        boxes = torch.cat([batch.boxes.to(gen_out.boxes.dtype), gen_out.boxes.detach()])
+        objs = torch.cat([batch.objs, batch.objs])
+        obj_to_img = torch.cat([batch.obj_to_img, batch.obj_to_img + N])
+    return disc(images, layouts, boxes, objs, obj_to_img)
+
+
+def _split_patch(patch: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]],
+                                                              list[list[Tensor]]]:
+    real = [[f[:n] for f in feats] for feats in patch]
+    fake = [[f[n:] for f in feats] for feats in patch]
+    return real, fake
+
+
+def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | None,
+                         batch: GraphBatch, loss_cfg: LossConfig,
+                         vgg: torch.nn.Module | None = None) -> dict[str, Tensor]:
+    """Unweighted loss terms of a generator step.
+
+    Args:
+        gen_out: the generator's output for ``batch``.
+        disc: the discriminator (may be None when every adversarial weight is 0).
+        batch: with real ``images``; ``boxes`` / ``masks`` enable the box / mask terms.
+        loss_cfg: weights (zero-weight terms are skipped) and the GAN mode.
+        vgg: a ``VGGPerceptualLoss``; required when ``loss_cfg.vgg_weight > 0``.
+
+    Returns:
+        dict of scalar tensors keyed by term name.
+
+    Raises:
+        ValueError: ``vgg_weight > 0`` without a VGG module, or no real images in the batch.
+    """
+    terms: dict[str, Tensor] = {}
+    fake, N = gen_out.images, batch.num_images
+    if batch.images is None:
+        raise ValueError("the loss terms need real images (batch.images is None)")
+    real = batch.images.to(fake.dtype)
+    adversarial = [k for k in ("gan", "feat_match", "obj_gan", "obj_aux") if _on(loss_cfg, k)]
+    if adversarial:
+        if disc is None:
+            raise ValueError(f"loss terms {adversarial} need a discriminator")
+        with_obj = _on(loss_cfg, "obj_gan") or _on(loss_cfg, "obj_aux")
+        d_out = _run_disc(disc, gen_out, batch, fake, gen_out.layout, with_obj)
+        real_feats, fake_feats = _split_patch(d_out.patch, N)
+        if _on(loss_cfg, "gan"):
+            terms["gan"] = multiscale_gan_g_loss(fake_feats, loss_cfg.gan_mode)
+        if _on(loss_cfg, "feat_match"):
+            terms["feat_match"] = feature_matching_loss(real_feats, fake_feats)
+        if d_out.obj_logits is not None:
+            is_fake = d_out.obj_index >= batch.num_objects                    # (K,)
+            if _on(loss_cfg, "obj_gan"):
+                terms["obj_gan"] = gan_g_loss(d_out.obj_logits[is_fake], loss_cfg.gan_mode)
+            if _on(loss_cfg, "obj_aux"):
+                objs = torch.cat([batch.objs, batch.objs])[d_out.obj_index[is_fake]]
+                terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[is_fake], objs)
+    if _on(loss_cfg, "l1"):
+        terms["l1"] = image_l1_loss(fake, real)
+    if _on(loss_cfg, "vgg"):
+        if vgg is None:
+            raise ValueError("loss.vgg_weight > 0 needs the VGG loss module: build it with "
+                             "sg2img.losses.build_vgg_loss(loss.vgg_weight, train.vgg_weights)")
+        terms["vgg"] = vgg(fake, real)
+    not_image = batch.objs != 0
+    if _on(loss_cfg, "box") and batch.boxes is not None:
+        valid = not_image if batch.box_given is None else not_image & batch.box_given
+        terms["box"] = box_loss(gen_out.boxes_pred, batch.boxes, valid)
+    if _on(loss_cfg, "mask") and batch.masks is not None:
+        terms["mask"] = mask_loss(gen_out.mask_logits, batch.masks, not_image)
+    if gen_out.class_images is not None:
+        if _on(loss_cfg, "local_l1"):
+            terms["local_l1"] = local_l1_loss(gen_out.class_images, gen_out.class_masks,
+                                              gen_out.class_to_img, real)
+        if _on(loss_cfg, "class") and gen_out.class_logits is not None:
+            terms["class"] = class_loss(gen_out.class_logits, gen_out.class_ids)
+    return terms
+
+
+def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
+                             batch: GraphBatch, loss_cfg: LossConfig) -> dict[str, Tensor]:
+    """Unweighted loss terms of a discriminator step (``gan``, ``obj_gan``, ``obj_aux``).
+
+    The generated images and layout are detached. The auxiliary classifier learns from real
+    crops only (classifying fakes as their class would reward the discriminator for accepting
+    poor fakes).
+
+    Returns:
+        dict of scalar tensors keyed by term name.
+    """
+    terms: dict[str, Tensor] = {}
+    with_obj = _on(loss_cfg, "obj_gan") or _on(loss_cfg, "obj_aux")
+    if not (_on(loss_cfg, "gan") or with_obj):
+        return terms
+    N = batch.num_images
+    d_out = _run_disc(disc, gen_out, batch, gen_out.images.detach(), gen_out.layout.detach(),
+                      with_obj)
+    if _on(loss_cfg, "gan"):
+        real_feats, fake_feats = _split_patch(d_out.patch, N)
+        terms["gan"] = multiscale_gan_d_loss(real_feats, fake_feats, loss_cfg.gan_mode)
+    if d_out.obj_logits is not None:
+        is_fake = d_out.obj_index >= batch.num_objects
+        if _on(loss_cfg, "obj_gan"):
+            terms["obj_gan"] = gan_d_loss(d_out.obj_logits[~is_fake], d_out.obj_logits[is_fake],
+                                          loss_cfg.gan_mode)
+        if _on(loss_cfg, "obj_aux"):
+            objs = batch.objs[d_out.obj_index[~is_fake]]
+            terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[~is_fake], objs)
+    return terms
+
+
+def weighted_total(terms: dict[str, Tensor], loss_cfg: LossConfig) -> Tensor:
+    """``sum(loss_cfg.<name>_weight * terms[name])``; the only place weights are applied.
+
+    Raises:
+        KeyError: a term with no ``<name>_weight`` field in ``LossConfig``.
+    """
+    if not terms:
+        raise ValueError("no loss terms to add up (every weight is 0?)")
+    total = None
+    for name, value in terms.items():
+        weight_name = f"{name}_weight"
+        if not hasattr(loss_cfg, weight_name):
+            raise KeyError(f"loss term {name!r} has no weight loss.{weight_name}")
+        part = getattr(loss_cfg, weight_name) * value
+        total = part if total is None else total + part
+    return total
