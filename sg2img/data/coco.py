@@ -1,0 +1,436 @@
+"""COCO-Stuff scene graphs (sg2im's rules), also used for the procedural scenes.
+
+Objects come from ``instances_*.json`` (things) and ``stuff_*.json`` (stuff) read with
+pycocotools. sg2im's filters: keep objects whose box covers more than ``min_object_size`` of
+the image, drop the stuff class ``other`` unless asked, and keep images with
+``min_objects``..``max_objects`` objects (with ``stuff_only``, only images that have stuff
+annotations). Masks are cropped to the box and resized to M x M. Relationships are not in
+COCO: ``synthesize_relationships`` makes one per object from geometry, and the image node with
+its ``__in_image__`` triples is appended.
+
+The filtered objects with their boxes and masks are cached in an HDF5 file so that loading
+does not redo the pycocotools work (the cache key covers the annotation files and the
+filter parameters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from PIL import Image
+from pycocotools import mask as mask_utils
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from ..scene_graph import GraphSample
+from ..vocab import COCO_PREDICATES, Vocab
+
+logger = logging.getLogger(__name__)
+
+_CACHE_VERSION = 1
+_PRED = {name: i for i, name in enumerate(COCO_PREDICATES)}
+LEFT_OF, RIGHT_OF, ABOVE, BELOW = (_PRED[n] for n in ("left of", "right of", "above", "below"))
+INSIDE, SURROUNDING = _PRED["inside"], _PRED["surrounding"]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset file or directory is missing; the message names it and what is expected."""
+
+
+def require_path(path: Path, what: str, expected: str) -> Path:
+    """Return ``path`` if it exists, else raise ``DatasetNotFoundError`` naming it."""
+    if not path.exists():
+        raise DatasetNotFoundError(f"{what} not found: {path}; expected {expected}")
+    return path
+
+
+# ----------------------------------------------------------------------------- relationships
+def spatial_predicate(box_s: Sequence[float], box_o: Sequence[float],
+                      centre_s: Sequence[float], centre_o: Sequence[float]) -> int:
+    """sg2im's geometric predicate of subject s relative to object o.
+
+    Strict box containment gives ``surrounding`` (s contains o) or ``inside`` (o contains s);
+    otherwise the angle of the vector from o's centre to s's centre picks ``left of``,
+    ``above``, ``right of`` or ``below`` in 90 degree sectors (y points down, so a negative
+    angle means s is higher in the image).
+
+    Args:
+        box_s, box_o: (4,) boxes (x0, y0, x1, y1).
+        centre_s, centre_o: (2,) centres (x, y), normally of the mask pixels.
+
+    Returns:
+        A predicate id indexing ``COCO_PREDICATES``.
+    """
+    sx0, sy0, sx1, sy1 = (float(v) for v in box_s)
+    ox0, oy0, ox1, oy1 = (float(v) for v in box_o)
+    if sx0 < ox0 and sx1 > ox1 and sy0 < oy0 and sy1 > oy1:
+        return SURROUNDING
+    if sx0 > ox0 and sx1 < ox1 and sy0 > oy0 and sy1 < oy1:
+        return INSIDE
+    theta = math.atan2(float(centre_s[1]) - float(centre_o[1]),
+                       float(centre_s[0]) - float(centre_o[0]))
+    if theta >= 3 * math.pi / 4 or theta <= -3 * math.pi / 4:
+        return LEFT_OF
+    if theta < -math.pi / 4:
+        return ABOVE
+    if theta < math.pi / 4:
+        return RIGHT_OF
+    return BELOW
+
+
+def mask_centroids(boxes: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
+    """Centres of the mask pixels in image coordinates (box centres for empty or no masks).
+
+    Args:
+        boxes: (O, 4) (x0, y0, x1, y1) in [0, 1].
+        masks: (O, M, M) in {0, 1} covering each box, or None.
+
+    Returns:
+        (O, 2) float64 (x, y) in [0, 1].
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], 1)
+    if masks is None:
+        return centres
+    masks = np.asarray(masks) > 0.5
+    m = masks.shape[-1]
+    t = (np.arange(m) + 0.5) / m                                          # pixel centres
+    for i, mask in enumerate(masks):
+        n = mask.sum()
+        if n == 0:
+            continue
+        rows, cols = np.nonzero(mask)
+        x0, y0, x1, y1 = boxes[i]
+        centres[i] = (x0 + t[cols].mean() * (x1 - x0), y0 + t[rows].mean() * (y1 - y0))
+    return centres
+
+
+def synthesize_relationships(boxes: np.ndarray, masks: np.ndarray | None,
+                             rng: np.random.Generator) -> np.ndarray:
+    """One geometric relationship per object, as sg2im builds them for COCO.
+
+    For each object in turn another object is drawn at random and, with probability 1/2,
+    the pair is swapped; the predicate comes from ``spatial_predicate`` on the boxes and
+    mask centroids. The same ``rng`` state gives the same triples.
+
+    Args:
+        boxes: (O, 4) (x0, y0, x1, y1) in [0, 1] of the real objects (no image node).
+        masks: (O, M, M) in {0, 1} or None (box centres are used).
+        rng: numpy random generator.
+
+    Returns:
+        (T, 3) int64 [subject, predicate, object] with T = O (0 when O < 2); predicate ids
+        index ``COCO_PREDICATES``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    n = len(boxes)
+    if n < 2:
+        return np.zeros((0, 3), dtype=np.int64)
+    centres = mask_centroids(boxes, masks)
+    triples = []
+    for cur in range(n):
+        other = int(rng.integers(n - 1))
+        other += other >= cur                                  # any object but cur
+        s, o = (cur, other) if rng.random() > 0.5 else (other, cur)
+        triples.append((s, spatial_predicate(boxes[s], boxes[o], centres[s], centres[o]), o))
+    return np.asarray(triples, dtype=np.int64)
+
+
+# ----------------------------------------------------------------------------- masks, images
+def segmentation_to_mask(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """Decode a COCO segmentation (polygons, uncompressed or compressed RLE) to (H, W) uint8."""
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = dict(segmentation)
+        if isinstance(rle["counts"], str):
+            rle["counts"] = rle["counts"].encode("ascii")
+    return mask_utils.decode(rle)
+
+
+def crop_mask(mask: np.ndarray, bbox: Sequence[float], mask_size: int) -> np.ndarray:
+    """Crop an (H, W) mask to a COCO bbox [x, y, w, h] (pixels) and resize it to (M, M).
+
+    The crop is at least one pixel; resizing is bilinear (area-averaging when shrinking)
+    followed by a threshold at 1/2.
+
+    Returns:
+        (M, M) uint8 in {0, 1}.
+    """
+    h, w = mask.shape
+    x, y, bw, bh = bbox
+    x0, x1 = min(max(int(round(x)), 0), w - 1), int(round(x + bw))
+    y0, y1 = min(max(int(round(y)), 0), h - 1), int(round(y + bh))
+    x1, y1 = min(max(x0 + 1, x1), w), min(max(y0 + 1, y1), h)
+    crop = Image.fromarray((mask[y0:y1, x0:x1] > 0).astype(np.uint8) * 255)
+    crop = crop.resize((mask_size, mask_size), Image.BILINEAR)
+    return (np.asarray(crop) > 127).astype(np.uint8)
+
+
+def load_image(path: str | PathLike, image_size: int) -> Tensor:
+    """An RGB image resized to (image_size, image_size).
+
+    Returns:
+        (3, S, S) float32 in [-1, 1].
+    """
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.size != (image_size, image_size):
+            im = im.resize((image_size, image_size), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.float32)
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous() / 127.5 - 1.0
+
+
+def item_rng(deterministic: bool, seed: int, index: int) -> np.random.Generator:
+    """Per-item generator: ``seed + index`` when deterministic, else drawn from torch's RNG
+    (which DataLoader seeds differently in every worker)."""
+    if deterministic:
+        return np.random.default_rng(seed + index)
+    return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
+
+
+# ----------------------------------------------------------------------------- index
+@dataclass
+class _CocoIndex:
+    """Filtered objects of all kept images, concatenated (offsets split them per image)."""
+
+    image_ids: np.ndarray        # (N,) int64
+    file_names: list[str]
+    obj_offsets: np.ndarray      # (N + 1,) int64
+    obj_categories: np.ndarray   # (total,) int64, raw COCO category ids
+    obj_boxes: np.ndarray        # (total, 4) float32 (x0, y0, x1, y1) in [0, 1]
+    obj_masks: np.ndarray        # (total, M, M) uint8
+    categories: list[dict]
+    stats: dict[str, int]
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e}") from None
+
+
+def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: int,
+                 min_object_size: float, min_objects: int, max_objects: int,
+                 include_other: bool, stuff_only: bool) -> _CocoIndex:
+    instances = _load_json(instances_json)
+    stuff = _load_json(stuff_json) if stuff_json is not None else None
+    images = {im["id"]: im for im in instances["images"]}
+    order = [im["id"] for im in instances["images"]]
+    categories = list(instances["categories"]) + (list(stuff["categories"]) if stuff else [])
+    names = {int(c["id"]): c["name"] for c in categories}
+    objects: dict[int, list[dict]] = {i: [] for i in order}
+    num_small = num_other = 0
+    for data in [instances] + ([stuff] if stuff else []):
+        for ann in data["annotations"]:
+            im = images.get(ann["image_id"])
+            if im is None:
+                continue
+            _, _, w, h = ann["bbox"]
+            if not (w * h) / (im["width"] * im["height"]) > min_object_size:
+                num_small += 1
+                continue
+            if names[int(ann["category_id"])] == "other" and not include_other:
+                num_other += 1
+                continue
+            objects[ann["image_id"]].append(ann)
+    if stuff is not None and stuff_only:
+        with_stuff = {a["image_id"] for a in stuff["annotations"]}
+        order = [i for i in order if i in with_stuff]
+    kept = [i for i in order if min_objects <= len(objects[i]) <= max_objects]
+    offsets, cats, boxes, masks = [0], [], [], []
+    for image_id in kept:
+        im = images[image_id]
+        W, H = im["width"], im["height"]
+        for ann in objects[image_id]:
+            x, y, w, h = ann["bbox"]
+            cats.append(int(ann["category_id"]))
+            boxes.append((x / W, y / H, (x + w) / W, (y + h) / H))
+            full = segmentation_to_mask(ann["segmentation"], H, W)
+            masks.append(crop_mask(full, ann["bbox"], mask_size))
+        offsets.append(len(cats))
+    stats = {"images": len(images), "images_considered": len(order), "images_kept": len(kept),
+             "objects_kept": len(cats), "objects_too_small": num_small,
+             "objects_other": num_other}
+    return _CocoIndex(
+        image_ids=np.asarray(kept, dtype=np.int64),
+        file_names=[images[i]["file_name"] for i in kept],
+        obj_offsets=np.asarray(offsets, dtype=np.int64),
+        obj_categories=np.asarray(cats, dtype=np.int64),
+        obj_boxes=np.clip(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), 0.0, 1.0),
+        obj_masks=np.asarray(masks, dtype=np.uint8).reshape(-1, mask_size, mask_size),
+        categories=categories, stats=stats)
+
+
+def _cache_key(files: Sequence[Path | None], params: Mapping[str, Any]) -> str:
+    parts: list[Any] = [_CACHE_VERSION, dict(params)]
+    for f in files:
+        if f is not None:
+            st = f.stat()
+            parts.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
+    return hashlib.sha1(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _write_cache(path: Path, index: _CocoIndex) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".h5.tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as f:
+            for name in ("image_ids", "obj_offsets", "obj_categories", "obj_boxes"):
+                f.create_dataset(name, data=getattr(index, name))
+            f.create_dataset("obj_masks", data=index.obj_masks, compression="lzf")
+            f.create_dataset("file_names", data=index.file_names,
+                             dtype=h5py.string_dtype())
+            f.attrs["categories"] = json.dumps(index.categories)
+            f.attrs["stats"] = json.dumps(index.stats)
+        os.chmod(tmp, 0o644)    # mkstemp makes it private; the cache is shared data
+        os.replace(tmp, path)   # atomic: concurrent readers never see a partial file
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _read_cache(path: Path) -> _CocoIndex:
+    with h5py.File(path, "r") as f:
+        return _CocoIndex(
+            image_ids=f["image_ids"][()], file_names=[
+                n.decode() if isinstance(n, bytes) else str(n) for n in f["file_names"][()]],
+            obj_offsets=f["obj_offsets"][()], obj_categories=f["obj_categories"][()],
+            obj_boxes=f["obj_boxes"][()], obj_masks=f["obj_masks"][()],
+            categories=json.loads(f.attrs["categories"]), stats=json.loads(f.attrs["stats"]))
+
+
+# ----------------------------------------------------------------------------- dataset
+class CocoSceneGraphDataset(Dataset):
+    """COCO-Stuff (or procedural) images with scene graphs synthesised from geometry.
+
+    Items are ``GraphSample``s with the image node appended: ``objs (O,)`` raw category ids,
+    ``triples (T, 3)``, ``boxes (O, 4)`` in [0, 1], ``box_given (O,)`` all True,
+    ``masks (O, M, M)`` float in {0, 1}, ``image (3, S, S)`` in [-1, 1] and ``image_id``.
+
+    Args:
+        image_dir: folder holding the images named by ``file_name``.
+        instances_json: COCO instances file (things).
+        stuff_json: COCO-Stuff stuff file, or None for things only.
+        image_size: S, images are resized to S x S.
+        mask_size: M.
+        min_object_size: keep objects whose box covers more than this fraction of the image.
+        min_objects, max_objects: keep images with this many objects (after the filters).
+        include_other: keep the stuff class ``other``.
+        stuff_only: keep only images that have stuff annotations (as sg2im).
+        subset: a slice of the filtered images (``slice(0, 1024)`` for COCO val).
+        deterministic: relationship sampling seeded by ``seed + index`` (evaluation); else
+            drawn from torch's RNG at every access (training).
+        seed: see ``deterministic``.
+        cache_dir: folder for the HDF5 cache of filtered objects, or None for no cache.
+        max_samples: use at most this many images (after ``subset``).
+
+    Raises:
+        DatasetNotFoundError: an annotation file or the image folder is missing.
+    """
+
+    def __init__(self, image_dir: str | PathLike, instances_json: str | PathLike,
+                 stuff_json: str | PathLike | None = None, *, image_size: int = 64,
+                 mask_size: int = 16, min_object_size: float = 0.02, min_objects: int = 3,
+                 max_objects: int = 8, include_other: bool = False, stuff_only: bool = True,
+                 subset: slice | None = None, deterministic: bool = False, seed: int = 0,
+                 cache_dir: str | PathLike | None = None,
+                 max_samples: int | None = None) -> None:
+        super().__init__()
+        instances = require_path(Path(instances_json), "COCO instances annotation file",
+                                 "a COCO instances JSON (e.g. annotations/instances_train.json)")
+        stuff = None if stuff_json is None else require_path(
+            Path(stuff_json), "COCO-Stuff stuff annotation file",
+            "a COCO-Stuff stuff JSON (e.g. annotations/stuff_train.json)")
+        self.image_dir = require_path(Path(image_dir), "image directory",
+                                      "a folder with the images named in the annotations")
+        self.image_size, self.mask_size = int(image_size), int(mask_size)
+        self.deterministic, self.seed = bool(deterministic), int(seed)
+        params = {"mask_size": self.mask_size, "min_object_size": float(min_object_size),
+                  "min_objects": int(min_objects), "max_objects": int(max_objects),
+                  "include_other": bool(include_other), "stuff_only": bool(stuff_only)}
+        index = None
+        cache = None
+        if cache_dir is not None:
+            key = _cache_key([instances, stuff], params)
+            cache = Path(cache_dir) / f"coco_{instances.stem}_{key}.h5"
+            if cache.exists():
+                try:
+                    index = _read_cache(cache)
+                    logger.info("read cached scene graphs from %s", cache)
+                except (OSError, KeyError, ValueError) as e:
+                    logger.warning("ignoring unreadable cache %s (%s)", cache, e)
+        if index is None:
+            index = _build_index(instances, stuff, **params)
+            if cache is not None:
+                try:
+                    _write_cache(cache, index)
+                    logger.info("cached scene graphs in %s", cache)
+                except OSError as e:
+                    logger.warning("could not write cache %s (%s); continuing without", cache, e)
+        self._index = index
+        self.vocab = Vocab.from_coco_categories(index.categories)
+        rows = np.arange(len(index.image_ids))
+        if subset is not None:
+            rows = rows[subset]
+        if max_samples is not None:
+            rows = rows[:max_samples]
+        self._rows = rows
+        s = index.stats
+        logger.info(
+            "COCO %s: %d of %d images kept (%d with stuff considered; %d-%d objects with box "
+            "area > %g, 'other' %s): %d objects; dropped %d small objects and %d 'other'; "
+            "using %d images", instances.name, s["images_kept"], s["images"],
+            s["images_considered"], min_objects, max_objects, min_object_size,
+            "kept" if include_other else "dropped", s["objects_kept"], s["objects_too_small"],
+            s["objects_other"], len(rows))
+
+    @property
+    def image_ids(self) -> list[int]:
+        """Image ids in dataset order."""
+        return [int(i) for i in self._index.image_ids[self._rows]]
+
+    def num_objects(self, index: int) -> int:
+        """Number of real objects (without the image node) of item ``index``."""
+        r = self._rows[index]
+        return int(self._index.obj_offsets[r + 1] - self._index.obj_offsets[r])
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index: int) -> GraphSample:
+        if not 0 <= index < len(self._rows):
+            raise IndexError(f"index {index} out of range for {len(self._rows)} images")
+        r = int(self._rows[index])
+        ix = self._index
+        a, b = int(ix.obj_offsets[r]), int(ix.obj_offsets[r + 1])
+        boxes, masks = ix.obj_boxes[a:b], ix.obj_masks[a:b]
+        rng = item_rng(self.deterministic, self.seed, index)
+        triples = synthesize_relationships(boxes, masks, rng)
+        image = load_image(self.image_dir / ix.file_names[r], self.image_size)
+        n = b - a
+        return GraphSample(
+            objs=torch.from_numpy(ix.obj_categories[a:b].copy()),
+            triples=torch.from_numpy(triples),
+            boxes=torch.from_numpy(boxes.copy()),
+            box_given=torch.ones(n, dtype=torch.bool),
+            masks=torch.from_numpy(masks.astype(np.float32)),
+            image=image, image_id=int(ix.image_ids[r])).with_image_node()
