@@ -1,0 +1,586 @@
+"""Evaluate a scene-graph-to-image generator on a dataset split (issue 7).
+
+``evaluate`` runs the generator over a dataset once per sample and feeds the outputs to the
+requested metrics; ``write_report`` writes the result as JSON and as a Markdown table.
+
+Metrics (names for ``metrics=``):
+    * ``layout_recall``: R@0.3, R@0.5 and mean IoU of the boxes predicted from the graph alone
+      (:func:`sg2img.metrics.layout_recall`), also split by object size.
+    * ``fid`` / ``is``: torchmetrics' ``FrechetInceptionDistance`` / ``InceptionScore`` with the
+      feature network of :mod:`sg2img.eval_nets` (ours on the procedural scenes, InceptionV3
+      from a user-given weights file elsewhere).
+    * ``obj_acc``: Grid2Im's object classification accuracy with a classifier trained on real
+      crops.
+    * ``diversity``: LPIPS between two samples of each graph when the LPIPS weights are present,
+      and always the weight-free ``mean_pixel_distance``.
+
+The generator contract (``sg2img.model.GALSGenerator``)::
+
+    out = generator(batch, use_gt_layout=False, generator=torch_generator)
+    out.images      # (N, 3, H, W) in [-1, 1]
+    out.boxes_pred  # (O, 4) in [0, 1], predicted from the scene graph
+
+Results are deterministic for a seed: the noise comes from one ``torch.Generator`` seeded with
+``seed``, the dataset is read in order, and datasets that sample per item (relationships,
+object subsets) draw from a global torch RNG seeded with ``seed`` inside a fork, so the
+caller's RNG state is left untouched.
+
+Entry points: :func:`evaluate` (a generator and a dataset), :func:`evaluate_checkpoint`
+(what ``sg2img evaluate`` runs), :func:`evaluate_box_file` (other systems' layouts) and
+:func:`write_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from . import metrics as M
+from .eval_nets import (
+    EvalWeightsError,
+    FeatureExtractor,
+    SceneFeatureNet,
+    build_lpips,
+    check_net_vocab,
+    crop_objects,
+    images_to_uint8,
+    inception_feature_extractor,
+    load_eval_net,
+    load_shipped_net,
+    scene_feature_extractor,
+)
+from .scene_graph import GraphBatch, collate_graphs
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METRICS = ("layout_recall", "fid", "is", "obj_acc", "diversity")
+
+PROTOCOLS = {
+    "layout_recall": (
+        "Grid2Im / GALS-GAN Table 5: boxes predicted from the scene graph alone (no box given), "
+        "each paired with the ground-truth box of the same object by index, __image__ excluded; "
+        "R@t = fraction of objects with IoU strictly above t; mean_iou over all objects"),
+    "fid": (
+        "Frechet distance (torchmetrics FrechetInceptionDistance) between features of the real "
+        "images of the split (one per graph) and of all generated images"),
+    "is": (
+        "Inception Score (torchmetrics InceptionScore): exp(E KL(p(y|x) || p(y))) of the feature "
+        "network's softmax over the generated images, mean and std over splits"),
+    "obj_acc": (
+        "Grid2Im object classification accuracy: every object (__image__ excluded) is cropped "
+        "from the generated images with its ground-truth box (roi_align) and classified by a "
+        "classifier trained on real crops; top-1 accuracy against the object's class "
+        "(real_crop_accuracy: the same classifier on the real images' crops)"),
+    "diversity": (
+        "two samples of each graph with different noise: LPIPS (torchmetrics; AlexNet backbone "
+        "unless another LPIPS net is given) when its weights are present; "
+        "mean_pixel_distance = mean |a - b| / 2 over pixels and channels, in [0, 1] "
+        "(weight-free)"),
+}
+
+
+# --------------------------------------------------------------------------- accumulators
+class _LayoutRecall:
+    def __init__(self, thresholds: Sequence[float]) -> None:
+        self.thresholds = tuple(thresholds)
+        self.pred: list[Tensor] = []
+        self.gt: list[Tensor] = []
+        self.by_image: dict[str, Tensor] = {}
+
+    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
+        if batch.boxes is None:
+            raise ValueError("layout_recall needs ground-truth boxes; the dataset items have none")
+        keep = M.real_object_mask(batch.objs)
+        pred = outs[0].boxes_pred.detach().float().cpu()
+        gt, obj_to_img = batch.boxes.float().cpu(), batch.obj_to_img.cpu()
+        self.pred.append(pred[keep.cpu()])
+        self.gt.append(gt[keep.cpu()])
+        for i, image_id in enumerate(batch.image_ids):
+            self.by_image[str(image_id)] = pred[keep.cpu() & (obj_to_img == i)]
+
+    def compute(self) -> dict[str, Any]:
+        pred, gt = torch.cat(self.pred), torch.cat(self.gt)
+        out: dict[str, Any] = dict(M.layout_recall(pred, gt, self.thresholds))
+        out["by_size"] = M.layout_recall_by_size(pred, gt, thresholds=self.thresholds)
+        return out
+
+
+class _FidIs:
+    def __init__(self, extractor: FeatureExtractor, use_fid: bool, use_is: bool, splits: int,
+                 device: torch.device, seed: int) -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+        from torchmetrics.image.inception import InceptionScore
+
+        self.extractor, self.splits, self.seed = extractor, splits, seed
+        self.fid = self.inception_score = None
+        if use_fid:
+            self.fid = FrechetInceptionDistance(feature=extractor.fid_features).to(device)
+        if use_is:
+            with warnings.catch_warnings():  # "will save all extracted features in buffer"
+                warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+                self.inception_score = InceptionScore(feature=extractor.is_logits,
+                                                      splits=splits).to(device)
+        self.num_real = self.num_fake = 0
+
+    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
+        if self.fid is not None:
+            self.fid.update(images_to_uint8(batch.images), real=True)
+        self.num_real += batch.num_images
+        for out in outs[:num_samples]:
+            fake = images_to_uint8(out.images)
+            if self.fid is not None:
+                self.fid.update(fake, real=False)
+            if self.inception_score is not None:
+                self.inception_score.update(fake)
+            self.num_fake += len(fake)
+
+    def compute(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        info = {"feature_network": self.extractor.name, "num_real_images": self.num_real,
+                "num_generated_images": self.num_fake}
+        if self.fid is not None:
+            out["fid"] = {"fid": float(self.fid.compute()), **info}
+        if self.inception_score is not None:
+            splits = min(self.splits, self.num_fake)
+            self.inception_score.splits = splits
+            # InceptionScore.compute shuffles with the global RNG; fork it for determinism.
+            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+                torch.manual_seed(self.seed)
+                warnings.filterwarnings("ignore", message=".*degrees of freedom.*")  # 1 split
+                mean, std = self.inception_score.compute()
+            out["is"] = {"is_mean": float(mean), "is_std": float(std), "splits": splits,
+                         "feature_network": self.extractor.name,
+                         "num_generated_images": self.num_fake}
+        return out
+
+
+class _ObjectAccuracy:
+    def __init__(self, classifier: nn.Module, num_classes: int) -> None:
+        self.classifier = classifier
+        self.num_classes = num_classes
+        self.crop_size = int(getattr(classifier, "crop_size", 32))
+        self.pred: list[Tensor] = []
+        self.target: list[Tensor] = []
+        self.real_pred: list[Tensor] = []
+        self.real_target: list[Tensor] = []
+
+    def _classify(self, images: Tensor, batch: GraphBatch) -> tuple[Tensor, Tensor]:
+        crops, labels = crop_objects(images, batch.objs, batch.boxes, batch.obj_to_img,
+                                     self.crop_size)
+        if len(crops) == 0:
+            return labels.cpu(), labels.cpu()
+        return self.classifier(crops).argmax(dim=1).cpu(), labels.cpu()
+
+    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
+        if batch.boxes is None:
+            raise ValueError("obj_acc needs ground-truth boxes; the dataset items have none")
+        pred, target = self._classify(batch.images, batch)
+        self.real_pred.append(pred)
+        self.real_target.append(target)
+        for out in outs[:num_samples]:
+            pred, target = self._classify(out.images, batch)
+            self.pred.append(pred)
+            self.target.append(target)
+
+    def compute(self) -> dict[str, Any]:
+        fake = M.classification_accuracy(torch.cat(self.pred), torch.cat(self.target),
+                                         self.num_classes)
+        real = M.classification_accuracy(torch.cat(self.real_pred), torch.cat(self.real_target),
+                                         self.num_classes)
+        meta = getattr(self.classifier, "meta", {})
+        return {"accuracy": fake["accuracy"], "mean_class_accuracy": fake["mean_class_accuracy"],
+                "num_crops": fake["num_samples"], "real_crop_accuracy": real["accuracy"],
+                "crop_size": self.crop_size,
+                "classifier": meta.get("name", type(self.classifier).__name__),
+                "classifier_data": meta.get("data")}
+
+
+class _Diversity:
+    def __init__(self, lpips: Any | None, lpips_note: str | None) -> None:
+        self.lpips, self.lpips_note = lpips, lpips_note
+        self.distances: list[Tensor] = []
+
+    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
+        a, b = outs[0].images, outs[1].images
+        self.distances.append(M.mean_pixel_distance(a, b).cpu())
+        if self.lpips is not None:
+            self.lpips.update(a.float().clamp(-1, 1), b.float().clamp(-1, 1))
+
+    def compute(self) -> dict[str, Any]:
+        d = torch.cat(self.distances)
+        out: dict[str, Any] = {"mean_pixel_distance": float(d.mean()), "num_pairs": len(d),
+                               "lpips": float(self.lpips.compute()) if self.lpips else None}
+        if self.lpips_note:
+            out["lpips_note"] = self.lpips_note
+        return out
+
+
+# --------------------------------------------------------------------------- wiring
+def _resolve_feature_extractor(feature_net: FeatureExtractor | SceneFeatureNet | str | PathLike
+                               | None, inception_weights: str | PathLike | None,
+                               object_names: tuple[str, ...] | None) -> FeatureExtractor:
+    if isinstance(feature_net, FeatureExtractor):
+        return feature_net
+    if isinstance(feature_net, (str, PathLike)):
+        path = feature_net
+        feature_net = load_eval_net(path, "SceneFeatureNet")
+        if object_names is not None:
+            check_net_vocab(feature_net, object_names, "feature network")
+        return scene_feature_extractor(feature_net, f"SceneFeatureNet from {path}")
+    if isinstance(feature_net, SceneFeatureNet):
+        if object_names is not None:
+            check_net_vocab(feature_net, object_names, "feature network")
+        return scene_feature_extractor(feature_net)
+    if feature_net is not None:
+        raise TypeError(f"feature_net must be a FeatureExtractor or a SceneFeatureNet, got "
+                        f"{type(feature_net).__name__}")
+    if inception_weights is not None:
+        return inception_feature_extractor(inception_weights)
+    try:
+        net = load_shipped_net("SceneFeatureNet")
+    except EvalWeightsError:
+        net = None
+    trained = getattr(net, "meta", {}).get("object_names") if net is not None else None
+    if net is not None and object_names is not None and list(trained or []) == list(object_names):
+        return scene_feature_extractor(net)
+    try:  # a real dataset: InceptionV3 from the torch hub cache, if the user put it there
+        return inception_feature_extractor(None)
+    except EvalWeightsError as e:
+        raise EvalWeightsError(
+            f"{e}. (Our shipped SceneFeatureNet only covers the procedural scenes, whose "
+            f"vocabulary this dataset does not have.)") from None
+
+
+def _resolve_classifier(classifier: nn.Module | str | PathLike | None,
+                        object_names: tuple[str, ...] | None) -> nn.Module:
+    if classifier is None:
+        classifier = load_shipped_net("CropClassifier")
+    elif isinstance(classifier, (str, PathLike)):
+        classifier = load_eval_net(classifier, "CropClassifier")
+    if object_names is not None:
+        check_net_vocab(classifier, object_names, "object classifier")
+    return classifier.eval()
+
+
+def evaluate(generator: nn.Module, dataset: Dataset, *,
+             metrics: Sequence[str] = DEFAULT_METRICS,
+             samples_per_graph: int = 1,
+             batch_size: int = 32,
+             seed: int = 0,
+             device: str | torch.device = "cpu",
+             use_gt_layout: bool = False,
+             feature_net: FeatureExtractor | SceneFeatureNet | str | PathLike | None = None,
+             classifier: nn.Module | str | PathLike | None = None,
+             lpips_net: Any | None = None,
+             inception_weights: str | PathLike | None = None,
+             lpips_weights: str | PathLike | None = None,
+             split: str | None = None,
+             is_splits: int = 10,
+             recall_thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS,
+             boxes_out: str | PathLike | None = None,
+             num_workers: int = 0,
+             progress: bool = True) -> dict[str, Any]:
+    """Score a generator on a dataset split.
+
+    Args:
+        generator: follows the contract of the module docstring; put in eval mode for the run
+            (its mode is restored afterwards).
+        dataset: items are ``GraphSample`` with ``image (3, H, W)`` in [-1, 1], ``objs``,
+            ``boxes`` (and the ``__image__`` node last); its ``.vocab`` (if any) is checked
+            against the evaluation networks.
+        metrics: names from :data:`DEFAULT_METRICS`.
+        samples_per_graph: K images generated per graph for FID, IS and obj_acc (diversity
+            always uses two samples, drawing a second one when K is 1).
+        batch_size: graphs per generator call.
+        seed: seeds the generator's noise and the IS split shuffle.
+        device: where the generator and the evaluation networks run.
+        use_gt_layout: generate from the ground-truth layout instead of the predicted one
+            (layout recall always scores the predicted boxes).
+        feature_net: FID/IS network: a ``FeatureExtractor``, a ``SceneFeatureNet`` or the
+            path of one saved by ``save_eval_net``; None picks our shipped SceneFeatureNet
+            when the dataset's vocabulary is the procedural one, else InceptionV3 from
+            ``inception_weights`` or the torch hub cache.
+        classifier: object classifier (``CropClassifier``-like: (K, 3, S, S) in [-1, 1] ->
+            (K, C) logits) or the path of a saved ``CropClassifier``; None loads the shipped
+            procedural one.
+        lpips_net: a torchmetrics LPIPS metric (``update(a, b)``, ``compute()``); None builds
+            one from ``lpips_weights`` or the torch hub cache, or skips LPIPS with a note.
+        inception_weights: ``weights-inception-2015-12-05-6726825d.pth`` for FID/IS.
+        lpips_weights: torchvision's ``alexnet-owt-7be5be79.pth`` for LPIPS.
+        split: recorded in the report.
+        is_splits: IS splits (capped at the number of generated images).
+        recall_thresholds: layout recall IoU thresholds (strictly above).
+        boxes_out: if given, the predicted boxes are written there as a box file
+            (:func:`sg2img.metrics.write_box_file`).
+        num_workers: DataLoader workers.
+        progress: show a tqdm progress bar.
+
+    Returns:
+        The report: run information (split, seed, image size, numbers of real and generated
+        images, samples per graph, feature network) and ``"metrics"`` keyed by metric name,
+        with ``"protocols"`` naming how each was computed.
+
+    Raises:
+        ValueError: unknown metric names, bad arguments, or a generator whose images do not
+            match the dataset's size.
+        EvalWeightsError: a network a requested metric needs is missing (the message says how
+            to provide it or which metric to leave out).
+    """
+    unknown = [m for m in metrics if m not in DEFAULT_METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metrics {unknown}; choose from {list(DEFAULT_METRICS)}")
+    if samples_per_graph < 1:
+        raise ValueError(f"samples_per_graph must be >= 1, got {samples_per_graph}")
+    if len(dataset) < 2 and ("fid" in metrics or "is" in metrics):
+        raise ValueError(f"FID and IS need at least 2 images, the dataset has {len(dataset)}")
+    device = torch.device(device)
+    vocab = getattr(dataset, "vocab", None)
+    object_names = tuple(vocab.object_names) if vocab is not None else None
+
+    # Resolve every network before generating anything, so a missing file fails fast.
+    accumulators: dict[str, Any] = {}
+    extractor = None
+    if "layout_recall" in metrics:
+        accumulators["layout_recall"] = _LayoutRecall(recall_thresholds)
+    if "fid" in metrics or "is" in metrics:
+        extractor = _resolve_feature_extractor(feature_net, inception_weights, object_names)
+        accumulators["fid_is"] = _FidIs(extractor, "fid" in metrics, "is" in metrics, is_splits,
+                                        device, seed)
+    if "obj_acc" in metrics:
+        clf = _resolve_classifier(classifier, object_names).to(device)
+        num_classes = len(object_names) if object_names else int(clf.num_classes)
+        accumulators["obj_acc"] = _ObjectAccuracy(clf, num_classes)
+    if "diversity" in metrics:
+        note = None
+        if lpips_net is None:
+            try:
+                lpips_net = build_lpips("alex", lpips_weights)
+            except EvalWeightsError as e:
+                note = str(e)
+                logger.warning("LPIPS skipped: %s", e)
+        accumulators["diversity"] = _Diversity(
+            lpips_net.to(device) if lpips_net is not None else None, note)
+    num_draws = max(samples_per_graph, 2) if "diversity" in metrics else samples_per_graph
+
+    # Datasets that sample per item (relationships, object subsets) draw from torch's global
+    # RNG or, in workers, from seeds DataLoader derives from `generator`: seed both.
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        collate_fn=collate_graphs, generator=torch.Generator().manual_seed(seed))
+    noise = torch.Generator(device=device).manual_seed(seed)
+    image_size = None
+    was_training = generator.training
+    generator.eval()
+    try:
+        from tqdm.auto import tqdm
+
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            for batch in tqdm(loader, desc="evaluate", disable=not progress):
+                batch = batch.to(device)
+                if batch.images is None:
+                    raise ValueError("evaluation needs the real images; the dataset items have "
+                                     "no 'image'")
+                # Boxes "predicted from the scene graph alone": no box is pinned.
+                gen_batch = batch if batch.box_given is None else replace(
+                    batch, box_given=torch.zeros_like(batch.box_given))
+                outs = [generator(gen_batch, use_gt_layout=use_gt_layout, generator=noise)
+                        for _ in range(num_draws)]
+                image_size = _check_sizes(batch, outs, image_size)
+                for acc in accumulators.values():
+                    acc.update(batch, outs, samples_per_graph)
+    finally:
+        generator.train(was_training)
+
+    results: dict[str, Any] = {}
+    for name, acc in accumulators.items():
+        if name == "fid_is":
+            results.update(acc.compute())
+        else:
+            results[name] = acc.compute()
+    if boxes_out is not None and "layout_recall" in accumulators:
+        M.write_box_file(boxes_out, accumulators["layout_recall"].by_image)
+    num_graphs = len(dataset)
+    report = {
+        "split": split,
+        "seed": seed,
+        "image_size": image_size,
+        "num_graphs": num_graphs,
+        "num_real_images": num_graphs,
+        "num_generated_images": num_graphs * samples_per_graph,
+        "samples_per_graph": samples_per_graph,
+        "use_gt_layout": use_gt_layout,
+        "feature_network": extractor.name if extractor is not None else None,
+        "metrics": {m: results[m] for m in metrics},
+        "protocols": {m: PROTOCOLS[m] for m in metrics},
+    }
+    return report
+
+
+def _check_sizes(batch: GraphBatch, outs: list[Any], image_size: int | None) -> int:
+    real = tuple(batch.images.shape[-2:])
+    for out in outs:
+        if tuple(out.images.shape) != tuple(batch.images.shape):
+            raise ValueError(f"the generator made images of shape {tuple(out.images.shape)} "
+                             f"but the real batch is {tuple(batch.images.shape)}; build the "
+                             f"dataset at the generator's image size")
+    if real[0] != real[1]:
+        raise ValueError(f"expected square images, got {real}")
+    if image_size is not None and image_size != real[0]:
+        raise ValueError(f"image size changed within the dataset: {image_size} then {real[0]}")
+    return real[0]
+
+
+# --------------------------------------------------------------------------- report
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def report_to_markdown(report: dict[str, Any]) -> str:
+    """A Markdown page: run information, then one table row per number."""
+    lines = ["# sg2img evaluation", ""]
+    keys = ("checkpoint", "box_file", "data", "split", "image_size", "num_graphs",
+            "num_real_images", "num_generated_images", "samples_per_graph", "use_gt_layout",
+            "seed", "feature_network")
+    info = [(k, report[k]) for k in keys if k in report]
+    lines += [f"- **{k}**: {_fmt(v)}" for k, v in info]
+    lines += ["", "| metric | value | notes |", "|---|---|---|"]
+    m = report.get("metrics", {})
+    if "layout_recall" in m:
+        lr = m["layout_recall"]
+        for key, val in lr.items():
+            if key.startswith("R@") or key == "mean_iou":
+                lines.append(f"| layout {key} | {_fmt(val)} | {lr['num_objects']} objects |")
+        for size_bin, r in lr.get("by_size", {}).items():
+            recalls = ", ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k.startswith("R@"))
+            lines.append(f"| layout, objects of {size_bin} | {recalls} | {r['num_objects']} "
+                         f"objects |")
+    if "fid" in m:
+        lines.append(f"| FID | {_fmt(m['fid']['fid'], 2)} | {m['fid']['feature_network']}; "
+                     f"{m['fid']['num_real_images']} real vs "
+                     f"{m['fid']['num_generated_images']} generated |")
+    if "is" in m:
+        lines.append(f"| IS | {_fmt(m['is']['is_mean'], 2)} ± {_fmt(m['is']['is_std'], 2)} | "
+                     f"{m['is']['feature_network']}; {m['is']['splits']} splits |")
+    if "obj_acc" in m:
+        oa = m["obj_acc"]
+        lines.append(f"| object classification accuracy | {_fmt(oa['accuracy'])} | Grid2Im "
+                     f"protocol, {oa['num_crops']} crops; real crops: "
+                     f"{_fmt(oa['real_crop_accuracy'])} |")
+    if "diversity" in m:
+        dv = m["diversity"]
+        lines.append(f"| diversity: mean_pixel_distance | {_fmt(dv['mean_pixel_distance'])} | "
+                     f"weight-free, {dv['num_pairs']} pairs |")
+        note = "" if dv["lpips"] is not None else "LPIPS weights missing (see JSON)"
+        lines.append(f"| diversity: LPIPS | {_fmt(dv['lpips'])} | {note} |")
+    lines += ["", "## Protocols", ""]
+    lines += [f"- **{k}**: {v}" for k, v in report.get("protocols", {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN / inf -> None, recursively: strict JSON has no NaN (e.g. an empty size bin)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_report(report: dict[str, Any], out_path: str | PathLike) -> tuple[Path, Path]:
+    """Write the report as JSON (NaN written as null) and as Markdown.
+
+    Args:
+        report: from :func:`evaluate` (extra keys such as ``checkpoint`` are kept).
+        out_path: ``REPORT.json`` (the Markdown goes to ``REPORT.md``) or a path without a
+            ``.json`` suffix, to which ``.json`` and ``.md`` are appended.
+
+    Returns:
+        The JSON and Markdown paths.
+    """
+    out_path = Path(out_path)
+    base = out_path.with_suffix("") if out_path.suffix == ".json" else out_path
+    json_path = base.parent / (base.name + ".json")
+    md_path = base.parent / (base.name + ".md")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False) + "\n")
+    md_path.write_text(report_to_markdown(report))
+    return json_path, md_path
+
+
+# --------------------------------------------------------------------------- entry points
+def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | None = None,
+                        split: str = "val", *, out: str | PathLike | None = None,
+                        device: str | torch.device = "cpu", **kwargs: Any) -> dict[str, Any]:
+    """``sg2img evaluate``: load a checkpoint, build its dataset split, evaluate, write.
+
+    The dataset is built with the checkpoint's data config (``data_root`` replaces its root)
+    at the checkpoint's image and mask size, and must have the checkpoint's vocabulary.
+
+    Args:
+        checkpoint: a training checkpoint or an inference export.
+        data_root: dataset directory; None uses the one in the checkpoint's config.
+        split: ``"val"`` or ``"test"`` (any split the dataset has).
+        out: if given, the report is written there (:func:`write_report`).
+        device: where to run.
+        **kwargs: passed to :func:`evaluate` (metrics, samples_per_graph, seed, ...).
+
+    Returns:
+        The report, with ``checkpoint`` and ``data`` added.
+
+    Raises:
+        sg2img.checkpoint.CheckpointError: the checkpoint cannot be read.
+        ValueError: the dataset's vocabulary is not the checkpoint's.
+    """
+    from .checkpoint import build_generator
+    from .data import build_dataset
+
+    generator, config, vocab = build_generator(checkpoint, map_location=device)
+    data_cfg = config.data if data_root is None else replace(config.data, root=str(data_root))
+    dataset = build_dataset(data_cfg, split, config.model.image_size, config.model.mask_size)
+    data_vocab = getattr(dataset, "vocab", None)
+    if data_vocab is not None and tuple(data_vocab.object_names) != tuple(vocab.object_names):
+        raise ValueError(f"the dataset at {data_cfg.root} has another object vocabulary "
+                         f"({data_vocab.num_objects} slots) than the checkpoint "
+                         f"({vocab.num_objects}); evaluate on the dataset it was trained on")
+    report = evaluate(generator.to(device), dataset, split=split, device=device, **kwargs)
+    report = {"checkpoint": str(checkpoint), "data": str(data_cfg.root), **report}
+    if out is not None:
+        write_report(report, out)
+    return report
+
+
+def evaluate_box_file(box_file: str | PathLike, dataset: Dataset, *, split: str | None = None,
+                      thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS,
+                      out: str | PathLike | None = None) -> dict[str, Any]:
+    """Layout recall of another system's boxes (a box file, see :mod:`sg2img.metrics`).
+
+    Returns:
+        A report in :func:`evaluate`'s form with the ``layout_recall`` metric only.
+    """
+    scored = M.score_box_file(box_file, dataset, thresholds)
+    num_images = scored.pop("num_images")
+    report = {"box_file": str(box_file), "split": split, "num_graphs": num_images,
+              "metrics": {"layout_recall": scored},
+              "protocols": {"layout_recall": PROTOCOLS["layout_recall"].replace(
+                  "boxes predicted from the scene graph alone (no box given)",
+                  "boxes read from the box file")}}
+    if out is not None:
+        write_report(report, out)
+    return report

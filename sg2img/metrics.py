@@ -1,0 +1,375 @@
+"""Pure evaluation metrics: layout recall, box files, classification accuracy, diversity.
+
+Everything here is a plain function of tensors (no networks, no datasets except in
+:func:`score_box_file`); ``sg2img.evaluate`` wires them to a generator and a dataset.
+
+Layout recall (Grid2Im / GALS-GAN Table 5)
+    Each box predicted from the scene graph alone is paired with the ground-truth box of the
+    same object (by index; ``__image__`` excluded). ``R@t`` is the fraction of objects whose IoU
+    is *strictly* above ``t``; an IoU of exactly 0.5 does not count for R@0.5.
+
+Box file format (to score other systems' layouts the same way)
+    A JSON file with boxes as ``[x0, y0, x1, y1]`` fractions of the image width and height
+    (in [0, 1]), one box per ground-truth object of the image, in the dataset's object order with
+    the ``__image__`` node left out. Two forms are accepted::
+
+        {"format": "sg2img-boxes", "boxes": {"<image_id>": [[x0, y0, x1, y1], ...], ...}}
+        {"<image_id>": [[x0, y0, x1, y1], ...], ...}          # the same mapping, bare
+        [[[x0, y0, x1, y1], ...], ...]                        # list form: one entry per item
+                                                              # in dataset order
+
+    Image ids are compared as strings (JSON keys are strings). Every dataset item must have an
+    entry with exactly as many boxes as it has objects; extra entries are an error too, so a
+    file made for another split cannot be scored by accident. :func:`write_box_file` writes the
+    first form.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+IMAGE_OBJECT_ID = 0          # vocabulary id of "__image__" (see sg2img.vocab)
+BOX_FILE_FORMAT = "sg2img-boxes"
+DEFAULT_RECALL_THRESHOLDS = (0.3, 0.5)
+DEFAULT_SIZE_EDGES = (0.0, 0.05, 0.2, 1.0)
+_IOU_CHUNK = 2048
+
+
+class BoxFileError(ValueError):
+    """A box file is missing, malformed, or does not match the dataset."""
+
+
+# --------------------------------------------------------------------------- boxes
+def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+    """IoU of every box in ``boxes1`` with every box in ``boxes2``.
+
+    Args:
+        boxes1: (A, 4) as (x0, y0, x1, y1), any consistent units.
+        boxes2: (B, 4) as (x0, y0, x1, y1).
+
+    Returns:
+        (A, B) IoU in [0, 1]; pairs whose union is empty (two degenerate boxes) give 0.
+    """
+    from torchvision.ops import box_iou as tv_box_iou  # lazy: torchvision.ops pulls torch._dynamo
+
+    iou = tv_box_iou(boxes1.float(), boxes2.float())
+    return torch.nan_to_num(iou, nan=0.0)
+
+
+def paired_box_iou(pred_boxes: Tensor, gt_boxes: Tensor) -> Tensor:
+    """IoU of each predicted box with the ground-truth box of the same index.
+
+    Args:
+        pred_boxes: (O, 4) as (x0, y0, x1, y1).
+        gt_boxes: (O, 4) as (x0, y0, x1, y1).
+
+    Returns:
+        (O,) IoU in [0, 1].
+
+    Raises:
+        ValueError: the two tensors do not have the same (O, 4) shape.
+    """
+    if pred_boxes.dim() != 2 or pred_boxes.shape[-1] != 4 or pred_boxes.shape != gt_boxes.shape:
+        raise ValueError(f"paired_box_iou needs two (O, 4) tensors of the same shape, got "
+                         f"{tuple(pred_boxes.shape)} and {tuple(gt_boxes.shape)}")
+    if len(pred_boxes) == 0:
+        return pred_boxes.new_zeros(0, dtype=torch.float32)
+    # The diagonal of chunked pairwise IoU keeps memory at _IOU_CHUNK**2 whatever O is.
+    chunks = zip(pred_boxes.split(_IOU_CHUNK), gt_boxes.split(_IOU_CHUNK), strict=True)
+    return torch.cat([box_iou(p, g).diagonal() for p, g in chunks])
+
+
+def layout_recall(pred_boxes: Tensor, gt_boxes: Tensor,
+                  thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS) -> dict[str, float]:
+    """Layout recall R@t and mean IoU of boxes paired with their ground truth by index.
+
+    The caller removes ``__image__`` nodes first (see :func:`real_object_mask`).
+
+    Args:
+        pred_boxes: (O, 4) predicted (x0, y0, x1, y1) in [0, 1].
+        gt_boxes: (O, 4) ground-truth (x0, y0, x1, y1) in [0, 1].
+        thresholds: IoU thresholds; an object counts when its IoU is strictly above.
+
+    Returns:
+        ``{"R@0.3": r, "R@0.5": r, "mean_iou": m, "num_objects": O}`` with r, m in [0, 1]
+        (NaN when O is 0).
+    """
+    iou = paired_box_iou(pred_boxes, gt_boxes)
+    return recall_from_iou(iou, thresholds)
+
+
+def recall_from_iou(iou: Tensor, thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS
+                    ) -> dict[str, float]:
+    """R@t (IoU strictly above t) and mean IoU from per-object IoUs.
+
+    Args:
+        iou: (O,) IoU in [0, 1].
+        thresholds: IoU thresholds.
+
+    Returns:
+        ``{"R@<t>": ..., "mean_iou": ..., "num_objects": O}``; NaN values when O is 0.
+    """
+    n = int(iou.numel())
+    out: dict[str, float] = {}
+    for t in thresholds:
+        out[f"R@{t:g}"] = float((iou > t).float().mean()) if n else math.nan
+    out["mean_iou"] = float(iou.float().mean()) if n else math.nan
+    out["num_objects"] = n
+    return out
+
+
+def real_object_mask(objs: Tensor) -> Tensor:
+    """(O,) bool, True for real objects and False for ``__image__`` nodes (id 0)."""
+    return objs != IMAGE_OBJECT_ID
+
+
+def box_area_fraction(boxes: Tensor) -> Tensor:
+    """Area of each box as a fraction of the image.
+
+    Args:
+        boxes: (O, 4) as (x0, y0, x1, y1) in [0, 1].
+
+    Returns:
+        (O,) in [0, 1]; degenerate boxes give 0.
+    """
+    wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0)
+    return wh[:, 0] * wh[:, 1]
+
+
+def layout_recall_by_size(pred_boxes: Tensor, gt_boxes: Tensor,
+                          edges: Sequence[float] = DEFAULT_SIZE_EDGES,
+                          thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS
+                          ) -> dict[str, dict[str, float]]:
+    """Layout recall split by the ground-truth box's area fraction (small objects separately).
+
+    Args:
+        pred_boxes: (O, 4) in [0, 1].
+        gt_boxes: (O, 4) in [0, 1].
+        edges: increasing bin edges on the area fraction; bin i holds
+            ``edges[i] <= area < edges[i + 1]`` (the last bin also holds ``area == edges[-1]``).
+        thresholds: IoU thresholds (strictly above).
+
+    Returns:
+        ``{"area[a,b)": layout_recall(...) of the objects in that bin, ...}``.
+    """
+    iou = paired_box_iou(pred_boxes, gt_boxes)
+    area = box_area_fraction(gt_boxes)
+    out = {}
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        last = i == len(edges) - 2
+        keep = (area >= lo) & ((area <= hi) if last else (area < hi))
+        out[f"area[{lo:g},{hi:g}{']' if last else ')'}"] = recall_from_iou(iou[keep], thresholds)
+    return out
+
+
+# --------------------------------------------------------------------------- box files
+def write_box_file(path: str | PathLike, boxes: Mapping[Any, Tensor | Sequence]) -> None:
+    """Write predicted boxes in the ``sg2img-boxes`` JSON form (see the module docstring).
+
+    Args:
+        path: output file.
+        boxes: image id -> (O_i, 4) boxes in [0, 1], ``__image__`` excluded.
+    """
+    data = {str(k): (v.tolist() if isinstance(v, Tensor) else [list(b) for b in v])
+            for k, v in boxes.items()}
+    Path(path).write_text(json.dumps({"format": BOX_FILE_FORMAT, "boxes": data}))
+
+
+def load_box_file(path: str | PathLike) -> dict[str, Tensor] | list[Tensor]:
+    """Read a box file in one of the forms of the module docstring.
+
+    Returns:
+        image id (str) -> (O_i, 4) float boxes, or a list of (O_i, 4) for the list form.
+
+    Raises:
+        BoxFileError: the file is missing, not JSON, or a box is not 4 finite numbers in
+            [0, 1] (pixel coordinates are refused with a hint to divide by the image size).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BoxFileError(f"box file not found: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BoxFileError(f"box file {path} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and data.get("format") == BOX_FILE_FORMAT:
+        data = data.get("boxes")
+    if isinstance(data, dict):
+        return {str(k): _boxes_tensor(v, f"{path}: image {k!r}") for k, v in data.items()}
+    if isinstance(data, list):
+        return [_boxes_tensor(v, f"{path}: item {i}") for i, v in enumerate(data)]
+    raise BoxFileError(f"box file {path} must hold a JSON object (image id -> boxes) or a list "
+                       f"of box lists, got {type(data).__name__}")
+
+
+def _boxes_tensor(value: Any, where: str) -> Tensor:
+    if not isinstance(value, list) or not all(
+            isinstance(b, list) and len(b) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
+            for b in value):
+        raise BoxFileError(f"{where}: expected a list of [x0, y0, x1, y1] boxes, got "
+                           f"{str(value)[:80]}")
+    t = torch.tensor(value, dtype=torch.float32).reshape(-1, 4)
+    if not torch.isfinite(t).all():
+        raise BoxFileError(f"{where}: box values must be finite")
+    if ((t < -1e-3) | (t > 1 + 1e-3)).any():
+        raise BoxFileError(f"{where}: box values must be fractions of the image in [0, 1], got "
+                           f"values in [{t.min():g}, {t.max():g}]; if these are pixel "
+                           f"coordinates, divide x by the image width and y by its height")
+    return t
+
+
+def _items(samples: Iterable[Any]) -> Iterator[Any]:
+    """Items of a map-style dataset by index (plain iteration would not stop at ``len``)."""
+    if hasattr(samples, "__len__") and hasattr(samples, "__getitem__"):
+        return (samples[i] for i in range(len(samples)))
+    return iter(samples)
+
+
+def gt_boxes_by_image(samples: Iterable[Any]) -> list[tuple[Any, Tensor]]:
+    """Ground-truth boxes of real objects per dataset item, in dataset order.
+
+    Args:
+        samples: ``GraphSample``-like items with ``objs (O,)``, ``boxes (O, 4)``, ``image_id``.
+
+    Returns:
+        ``[(image_id, (O_i, 4) boxes without the __image__ node), ...]``.
+    """
+    out = []
+    for s in _items(samples):
+        keep = real_object_mask(s.objs)
+        out.append((s.image_id, s.boxes[keep].float()))
+    return out
+
+
+def score_box_file(path: str | PathLike, samples: Iterable[Any],
+                   thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS) -> dict[str, Any]:
+    """Layout recall of the boxes in a box file against a dataset's ground truth.
+
+    Args:
+        path: a box file (module docstring).
+        samples: the dataset (``GraphSample`` items with ``objs``, ``boxes``, ``image_id``), in
+            the order the list form refers to.
+        thresholds: IoU thresholds (strictly above).
+
+    Returns:
+        :func:`layout_recall` of all objects, plus ``"num_images"`` and ``"by_size"``
+        (:func:`layout_recall_by_size`).
+
+    Raises:
+        BoxFileError: an item is missing from the file, has the wrong number of boxes, or the
+            file has entries the dataset does not.
+    """
+    pred = load_box_file(path)
+    gt = gt_boxes_by_image(samples)
+    if isinstance(pred, list):
+        if len(pred) != len(gt):
+            raise BoxFileError(f"{path} lists boxes for {len(pred)} images but the dataset has "
+                               f"{len(gt)}; the list form needs one entry per item in order")
+        pairs = [(image_id, p, g, f"item {i} (image {image_id!r})")
+                 for i, ((image_id, g), p) in enumerate(zip(gt, pred, strict=True))]
+    else:
+        pairs = []
+        for image_id, g in gt:
+            key = str(image_id)
+            if key not in pred:
+                raise BoxFileError(f"{path} has no boxes for image {key!r}; give boxes for "
+                                   f"every image of the split")
+            pairs.append((image_id, pred.pop(key), g, f"image {key!r}"))
+        if pred:
+            extra = sorted(pred)[:5]
+            raise BoxFileError(f"{path} has boxes for {len(pred)} images that are not in the "
+                               f"dataset split (e.g. {extra}); is it for another split?")
+    for _, p, g, where in pairs:
+        if len(p) != len(g):
+            raise BoxFileError(f"{path}: {where} has {len(p)} boxes but {len(g)} ground-truth "
+                               f"objects (__image__ excluded); give one box per object in "
+                               f"dataset order")
+    pred_all = torch.cat([p for _, p, _, _ in pairs]) if pairs else torch.zeros(0, 4)
+    gt_all = torch.cat([g for _, _, g, _ in pairs]) if pairs else torch.zeros(0, 4)
+    out: dict[str, Any] = dict(layout_recall(pred_all, gt_all, thresholds))
+    out["num_images"] = len(pairs)
+    out["by_size"] = layout_recall_by_size(pred_all, gt_all, thresholds=thresholds)
+    return out
+
+
+# --------------------------------------------------------------------------- classification
+def per_class_accuracy(pred: Tensor, target: Tensor, num_classes: int) -> Tensor:
+    """Top-1 accuracy of each class.
+
+    Args:
+        pred: (K,) predicted class ids.
+        target: (K,) true class ids in [0, num_classes).
+        num_classes: C.
+
+    Returns:
+        (C,) accuracy in [0, 1], NaN for classes with no sample.
+    """
+    correct = torch.zeros(num_classes, dtype=torch.float64)
+    count = torch.zeros(num_classes, dtype=torch.float64)
+    count.index_add_(0, target.long(), torch.ones(len(target), dtype=torch.float64))
+    correct.index_add_(0, target.long(), (pred.long() == target.long()).double())
+    return (correct / count).float()  # 0/0 = NaN for absent classes
+
+
+def classification_accuracy(pred: Tensor, target: Tensor, num_classes: int) -> dict[str, float]:
+    """Overall and class-balanced top-1 accuracy.
+
+    Args:
+        pred: (K,) predicted class ids (or (K, C) logits, arg-maxed here).
+        target: (K,) true class ids.
+        num_classes: C.
+
+    Returns:
+        ``{"accuracy": a, "mean_class_accuracy": m, "num_samples": K,
+        "num_classes_present": c}``; a and m in [0, 1] (NaN when K is 0).
+    """
+    if pred.dim() == 2:
+        pred = pred.argmax(dim=1)
+    k = int(target.numel())
+    per_class = per_class_accuracy(pred, target, num_classes)
+    present = ~torch.isnan(per_class)
+    return {
+        "accuracy": float((pred.long() == target.long()).float().mean()) if k else math.nan,
+        "mean_class_accuracy": float(per_class[present].mean()) if present.any() else math.nan,
+        "num_samples": k,
+        "num_classes_present": int(present.sum()),
+    }
+
+
+# --------------------------------------------------------------------------- diversity
+def mean_pixel_distance(images_a: Tensor, images_b: Tensor) -> Tensor:
+    """Weight-free diversity: mean absolute difference of two samples, in [0, 1] units.
+
+    Args:
+        images_a: (N, 3, H, W) in [-1, 1].
+        images_b: (N, 3, H, W) in [-1, 1], the second sample of the same graphs.
+
+    Returns:
+        (N,) in [0, 1]: 0 for identical images, 1 for black vs white.
+    """
+    if images_a.shape != images_b.shape:
+        raise ValueError(f"mean_pixel_distance needs images of the same shape, got "
+                         f"{tuple(images_a.shape)} and {tuple(images_b.shape)}")
+    return (images_a.float() - images_b.float()).abs().flatten(1).mean(dim=1) / 2
+
+
+METRICS: dict[str, Callable[..., Any]] = {
+    "layout_recall": layout_recall,
+    "layout_recall_by_size": layout_recall_by_size,
+    "box_iou": box_iou,
+    "paired_box_iou": paired_box_iou,
+    "classification_accuracy": classification_accuracy,
+    "per_class_accuracy": per_class_accuracy,
+    "mean_pixel_distance": mean_pixel_distance,
+    "box_area_fraction": box_area_fraction,
+}
+"""The pure metric functions by name."""
