@@ -1,0 +1,640 @@
+"""The Python API: load a model, generate images from scene graphs, manipulate them by edits.
+
+Quick start::
+
+    from sg2img import generate
+    images = generate({"objects": ["sky", "grass", "sheep"],
+                       "relationships": [[0, "above", 1], [2, "above", 1]]}, seed=0)
+    images[0].save("sheep.png")
+
+``generate`` returns a ``GenerationResult``: a list of PIL images that also carries the
+tensors, the boxes and masks that built each image and, when asked, the semantic layouts.
+``manipulate`` applies graph edits (``sg2img.edits``) one after another and regenerates each
+time with the same noise, freezing the boxes and masks of the objects an edit does not touch.
+
+Image size: the model generates at the size it was trained for (``model.image_size``). An
+``image_size`` other than that resizes the output images (bicubic, antialiased) and adds no
+detail; boxes stay in [0, 1] and layouts stay at the model's size.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from . import vis
+from .checkpoint import CheckpointError, build_generator, load_checkpoint
+from .config import Config
+from .edits import Edit, EditError, EditResult, apply_edit, load_edits
+from .scene_graph import (
+    DEFAULT_MAX_OBJECTS,
+    GraphBatch,
+    GraphLike,
+    SceneGraph,
+    SceneGraphError,
+    collate_graphs,
+    load_scene_graphs,
+)
+from .vocab import Vocab
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_MODEL_PATH", "GenerationError", "GenerationResult", "ManipulationResult",
+           "SG2ImgModel", "generate", "load_model", "manipulate"]
+
+DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "default_model.pt"
+DEFAULT_BATCH_SIZE = 32
+
+
+class GenerationError(ValueError):
+    """A bad argument to ``generate`` / ``manipulate`` (device, sizes, boxes, model)."""
+
+
+# --------------------------------------------------------------------------- model
+@dataclass(eq=False)
+class SG2ImgModel:
+    """A generator ready for inference, with the config and vocabulary it was trained with.
+
+    Attributes:
+        generator: the ``GALSGenerator`` in eval mode.
+        config: the training config (``config.model`` describes the generator).
+        vocab: the object and predicate names the generator knows.
+        source: the checkpoint file it was loaded from, if any.
+    """
+
+    generator: torch.nn.Module
+    config: Config
+    vocab: Vocab
+    source: str | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    @property
+    def image_size(self) -> int:
+        """H = W of the images the generator makes."""
+        return int(self.config.model.image_size)
+
+    @property
+    def mask_size(self) -> int:
+        return int(self.config.model.mask_size)
+
+    @property
+    def noise_dim(self) -> int:
+        return int(self.config.model.noise_dim)
+
+    def to(self, device: str | torch.device) -> SG2ImgModel:
+        """Move the generator to ``device`` (in place) and return ``self``."""
+        self.generator.to(_check_device(device))
+        return self
+
+
+def _check_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise GenerationError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") \
+            from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GenerationError(f"device {str(device)!r} requested but CUDA is not available "
+                              f"here; use device 'cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise GenerationError(f"device {str(device)!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
+def load_model(checkpoint: str | PathLike | None = None,
+               device: str | torch.device | None = None) -> SG2ImgModel:
+    """Load a generator for inference from an sg2img checkpoint or inference export.
+
+    Args:
+        checkpoint: a training checkpoint (``ckpt_<step>.pt``; its EMA generator is used) or
+            an inference export (``export.pt``); ``None`` for the bundled default model
+            ``sg2img/assets/default_model.pt``.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; ``None`` picks CUDA when available.
+
+    Returns:
+        An ``SG2ImgModel`` in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: the file is missing, not an sg2img checkpoint, or its weights do not
+            fit its config and vocabulary.
+        GenerationError: a bad device.
+    """
+    dev = _check_device(device)
+    if checkpoint is None:
+        if not DEFAULT_MODEL_PATH.is_file():
+            raise CheckpointError(
+                f"the bundled default model is not installed ({DEFAULT_MODEL_PATH} is "
+                f"missing); give a checkpoint (--checkpoint RUN/export.pt), e.g. one trained "
+                f"with 'sg2img train'")
+        checkpoint = DEFAULT_MODEL_PATH
+    path = Path(checkpoint)
+    ckpt = load_checkpoint(path, map_location="cpu")
+    if ckpt.get("kind") not in (None, "training", "inference"):
+        raise CheckpointError(f"{path} has unknown checkpoint kind {ckpt.get('kind')!r}")
+    _check_vocab_fits(ckpt, path)
+    try:
+        generator, config, vocab = build_generator(ckpt, map_location="cpu")
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    generator.to(dev).eval()
+    for p in generator.parameters():
+        p.requires_grad_(False)
+    logger.info("loaded %s (%s, %dx%d, %d object classes) on %s", path, ckpt.get("kind"),
+                config.model.image_size, config.model.image_size, vocab.num_objects, dev)
+    return SG2ImgModel(generator, config, vocab, str(path))
+
+
+def _check_vocab_fits(ckpt: Mapping[str, Any], path: Path) -> None:
+    """A clear error when the checkpoint's vocabulary and its embedding tables disagree."""
+    state = ckpt.get("generator_ema") or ckpt.get("generator")
+    vocab_d = ckpt.get("vocab")
+    if not isinstance(state, Mapping) or not isinstance(vocab_d, Mapping):
+        return
+    try:
+        vocab = Vocab.from_dict(vocab_d)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: the checkpoint's vocabulary is invalid: {e}") from None
+    for key, n, what in (("obj_embeddings.weight", vocab.num_objects, "object"),
+                         ("pred_embeddings.weight", vocab.num_preds, "predicate")):
+        for k, v in state.items():
+            if k.endswith(key) and isinstance(v, Tensor) and v.shape[0] != n:
+                raise CheckpointError(
+                    f"{path}: vocabulary mismatch: the vocabulary has {n} {what} names but the "
+                    f"generator was trained with {v.shape[0]}; the checkpoint's vocab and "
+                    f"weights come from different datasets")
+
+
+_MODEL_CACHE: dict[tuple[str, int, str], SG2ImgModel] = {}
+
+
+def _resolve_model(model: SG2ImgModel | str | PathLike | None,
+                   device: str | torch.device | None) -> SG2ImgModel:
+    """A loaded model from a model, a checkpoint path or ``None`` (cached by file and device)."""
+    if isinstance(model, SG2ImgModel):
+        if device is not None and torch.device(_check_device(device)) != model.device:
+            model.to(device)
+        return model
+    if model is not None and not isinstance(model, (str, PathLike)):
+        raise GenerationError(f"model must be a loaded model (sg2img.load_model), a checkpoint "
+                              f"path or None, got {type(model).__name__}")
+    path = DEFAULT_MODEL_PATH if model is None else Path(model)
+    dev = _check_device(device)
+    try:
+        key = (str(path.resolve()), path.stat().st_mtime_ns, str(dev))
+    except OSError:
+        return load_model(model, dev)  # raises the CheckpointError for a missing file
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = load_model(model, dev)
+    return _MODEL_CACHE[key]
+
+
+# --------------------------------------------------------------------------- running
+@dataclass
+class _Run:
+    """Output of one pass, on the CPU, split per image (user objects only, no image node)."""
+
+    images: Tensor                    # (N, 3, H, W) in [-1, 1]
+    boxes: list[Tensor]               # N x (O_i, 4)
+    masks: list[Tensor]               # N x (O_i, M, M)
+    layout: Tensor | None             # (N, C, H, W)
+
+
+def _encode(graphs: Sequence[SceneGraph], vocab: Vocab) -> list[Any]:
+    samples = []
+    for i, g in enumerate(graphs):
+        try:
+            samples.append(g.encode(vocab))
+        except SceneGraphError as e:
+            raise SceneGraphError(f"graph {i}: {e}" if len(graphs) > 1 else str(e)) from None
+    return samples
+
+
+def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
+         override: Tensor | None = None, boxes_override: Tensor | None = None,
+         masks_override: Tensor | None = None, keep_layout: bool = False,
+         batch_size: int = DEFAULT_BATCH_SIZE) -> _Run:
+    """Generate images for encoded graphs in chunks of ``batch_size`` images.
+
+    Args:
+        samples: N encoded ``GraphSample``s (image node last in each).
+        z: (N, noise_dim) noise, on any device.
+        override, boxes_override, masks_override: over the concatenated objects of all N
+            samples (image nodes included), as ``GALSGenerator.forward`` takes them.
+    """
+    dev = model.device
+    images, boxes, masks, layouts = [], [], [], []
+    counts = [len(s.objs) for s in samples]
+    starts = [sum(counts[:i]) for i in range(len(counts) + 1)]
+    with torch.inference_mode():
+        for lo in range(0, len(samples), batch_size):
+            hi = min(lo + batch_size, len(samples))
+            batch: GraphBatch = collate_graphs(samples[lo:hi]).to(dev)
+            ov = {}
+            if override is not None:
+                sl = slice(starts[lo], starts[hi])
+                ov = {"override": override[sl].to(dev),
+                      "boxes_override": boxes_override[sl].to(dev),
+                      "masks_override": masks_override[sl].to(dev)}
+            out = model.generator(batch, z=z[lo:hi].to(dev), **ov)
+            images.append(out.images.float().cpu())
+            b, m = out.boxes.float().cpu(), out.masks.float().cpu()
+            for i in range(hi - lo):
+                a, e = starts[lo + i] - starts[lo], starts[lo + i + 1] - starts[lo] - 1
+                boxes.append(b[a:e].clone())      # drop the image node (last)
+                masks.append(m[a:e].clone())
+            if keep_layout:
+                layouts.append(out.layout.float().cpu())
+    return _Run(torch.cat(images), boxes, masks, torch.cat(layouts) if keep_layout else None)
+
+
+def _draw_noise(num: int, noise_dim: int, seed: int | None) -> tuple[Tensor, int]:
+    """(num, noise_dim) standard normal noise drawn on the CPU, so a seed means the same
+    noise on every device; a fresh seed is drawn when ``seed`` is None.
+
+    Returns:
+        z (num, noise_dim) and the seed used.
+    """
+    if seed is None:
+        seed = random.SystemRandom().randrange(2**31)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise GenerationError(f"seed must be a non-negative integer, got {seed!r}")
+    gen = torch.Generator().manual_seed(seed)
+    # One draw per image: row k is then the same whatever the number of images (one
+    # (num, D) draw would not be, torch's CPU sampler changes method with the size).
+    z = torch.stack([torch.randn(noise_dim, generator=gen) for _ in range(num)])
+    return z, seed
+
+
+def _resize(images: Tensor, size: int | None, model_size: int) -> Tensor:
+    if size is None or size == model_size:
+        return images
+    if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
+        raise GenerationError(f"image_size must be an integer number of pixels (8..4096), "
+                              f"got {size!r}")
+    out = F.interpolate(images, size=(size, size), mode="bicubic", align_corners=False,
+                        antialias=True)
+    return out.clamp(-1.0, 1.0)
+
+
+def _is_box_entry(x: Any) -> bool:
+    return x is None or (isinstance(x, (list, tuple)) and len(x) == 4 and
+                         all(isinstance(v, (int, float)) for v in x))
+
+
+def _apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
+    """Graphs with ``boxes`` pinned (one list of box-or-None per graph, or one list for one
+    graph)."""
+    if boxes is None:
+        return graphs
+    if hasattr(boxes, "tolist"):
+        boxes = boxes.tolist()
+    if not isinstance(boxes, (list, tuple)):
+        raise GenerationError(f"boxes must be a list of [x0, y0, x1, y1] (or null) per object, "
+                              f"got {type(boxes).__name__}")
+    per_graph = boxes
+    if len(graphs) == 1 and boxes and all(_is_box_entry(b) for b in boxes):
+        per_graph = [boxes]
+    if len(per_graph) != len(graphs):
+        raise GenerationError(f"boxes has {len(per_graph)} entries for {len(graphs)} graphs; "
+                              f"give one list of boxes per graph")
+    out = []
+    for i, (g, bx) in enumerate(zip(graphs, per_graph, strict=True)):
+        if bx is None:
+            out.append(g)
+            continue
+        if hasattr(bx, "tolist"):
+            bx = bx.tolist()
+        try:
+            out.append(SceneGraph(g.objects, g.relationships, tuple(bx), g.attributes))
+        except SceneGraphError as e:
+            raise SceneGraphError(f"boxes for graph {i}: {e}") from None
+    return out
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(eq=False)
+class GenerationResult(Sequence):
+    """Generated images; a list of PIL images that also carries what made them.
+
+    Image ``k`` is sample ``sample_index[k]`` of graph ``graph_index[k]``; images are ordered
+    graph by graph, samples of one graph together.
+
+    Attributes:
+        images: N RGB PIL images.
+        tensors: (N, 3, H, W) in [-1, 1] on the CPU (H = ``image_size``).
+        boxes: N tensors (O_k, 4), (x0, y0, x1, y1) in [0, 1]: the boxes that built each layout
+            (predicted, or pinned by the graph's ``boxes``), one per graph object.
+        masks: N tensors (O_k, M, M) in [0, 1].
+        layout: (N, C, H', W') semantic layouts at the model's size when ``return_layout``;
+            channel c is object class c (``vocab.object_names[c]``).
+        graphs: the graph of each image.
+        graph_index, sample_index: where each image comes from.
+        z: (N, noise_dim) the noise of each image.
+        seed: the seed the noise was drawn with.
+        vocab: the model's vocabulary.
+    """
+
+    images: list[Image.Image]
+    tensors: Tensor
+    boxes: list[Tensor]
+    masks: list[Tensor]
+    layout: Tensor | None
+    graphs: list[SceneGraph]
+    graph_index: list[int]
+    sample_index: list[int]
+    z: Tensor
+    seed: int
+    vocab: Vocab
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, k):  # type: ignore[override]
+        return self.images[k]
+
+    def __iter__(self) -> Iterator[Image.Image]:
+        return iter(self.images)
+
+    def draw_layout(self, k: int, size: int = 256) -> Image.Image:
+        """Drawing of image ``k``'s layout: coloured masks in their boxes, with labels."""
+        g = self.graphs[k]
+        ids = [self.vocab.object_idx(n) for n in g.objects]
+        return vis.draw_layout(self.boxes[k], self.masks[k], list(g.objects), size,
+                               class_ids=ids)
+
+    def draw_graph(self, k: int) -> Image.Image:
+        """Drawing of image ``k``'s scene graph."""
+        return vis.draw_scene_graph(self.graphs[k], self.vocab)
+
+    def sheet(self, cell_height: int = 256) -> Image.Image:
+        """A sheet with one row per image: ``graph | layout | image``."""
+        rows = [[self.draw_graph(k), self.draw_layout(k, cell_height), im]
+                for k, im in enumerate(self.images)]
+        titles = [f"graph {g}, sample {s}" for g, s in zip(self.graph_index, self.sample_index,
+                                                            strict=True)]
+        return vis.make_sheet(rows, ["graph", "layout", "image"], row_titles=titles,
+                              cell_height=cell_height)
+
+
+def generate(graphs: GraphLike | Sequence[GraphLike],
+             model: SG2ImgModel | str | PathLike | None = None, *, seed: int | None = None,
+             num_samples: int = 1, image_size: int | None = None,
+             device: str | torch.device | None = None, boxes: Any = None,
+             return_layout: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
+             max_objects: int = DEFAULT_MAX_OBJECTS) -> GenerationResult:
+    """Generate images from scene graphs.
+
+    All graphs (of any sizes) go through the generator together, ``batch_size`` images per
+    forward pass. The noise is drawn on the CPU from ``seed``, so a seed gives the same
+    images on the same device; image k uses row k of the noise.
+
+    Args:
+        graphs: one graph (a dict in sg2im's JSON form, a ``SceneGraph``, or a path to a JSON
+            file with one graph or a list of graphs) or a list of these. Not modified.
+        model: a loaded model (``load_model``), a checkpoint path, or ``None`` for the
+            bundled default model.
+        seed: seed for the noise; ``None`` draws a fresh one (stored in the result).
+        num_samples: images per graph (each with its own noise).
+        image_size: output size in pixels; the model's size when ``None``. Other sizes resize
+            the model's output (bicubic, antialiased).
+        device: ``"cpu"`` / ``"cuda"``; ``None`` keeps a loaded model where it is, else picks
+            CUDA when available. A loaded model is moved to ``device``.
+        boxes: pins boxes: per graph a list with ``[x0, y0, x1, y1]`` in [0, 1] or ``None``
+            per object (for one graph, that list alone). Replaces the graphs' own ``boxes``.
+        return_layout: keep the semantic layouts in ``result.layout``.
+        batch_size: images per forward pass.
+        max_objects: most objects a graph may have.
+
+    Returns:
+        A ``GenerationResult`` (a list of PIL images with extras).
+
+    Raises:
+        SceneGraphError: a malformed graph, an unknown object or predicate name (the message
+            lists the closest names in the model's vocabulary), or a bad index.
+        CheckpointError: the checkpoint cannot be used.
+        GenerationError: bad ``num_samples``, ``image_size``, ``boxes``, ``seed`` or device.
+    """
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
+        raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    graph_list = _apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
+    mdl = _resolve_model(model, device)
+    samples = _encode(graph_list, mdl.vocab)
+    if image_size is not None:
+        _resize(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
+    graph_index = [i for i in range(len(graph_list)) for _ in range(num_samples)]
+    sample_index = [s for _ in graph_list for s in range(num_samples)]
+    z, seed = _draw_noise(len(graph_index), mdl.noise_dim, seed)
+    run = _run(mdl, [samples[i] for i in graph_index], z, keep_layout=return_layout,
+               batch_size=batch_size)
+    tensors = _resize(run.images, image_size, mdl.image_size)
+    pil = vis.to_pil(tensors)
+    return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,
+                            [graph_list[i] for i in graph_index], graph_index, sample_index,
+                            z, seed, mdl.vocab)
+
+
+# --------------------------------------------------------------------------- manipulation
+@dataclass(eq=False)
+class ManipulationResult:
+    """Images of a graph before and after each edit (edits applied one after another).
+
+    Index 0 is the original graph; index k (k >= 1) is the graph after edit k - 1.
+
+    Attributes:
+        images: K + 1 PIL images.
+        tensors: (K + 1, 3, H, W) in [-1, 1].
+        graphs: K + 1 graphs.
+        boxes: K + 1 tensors (O_k, 4): the boxes that built each image.
+        masks: K + 1 tensors (O_k, M, M).
+        steps: K ``EditResult``s (index mappings, touched objects, descriptions).
+        regions: K bool tensors (H, W): the pixels the edit is about, the union of the boxes
+            of touched and removed objects before and after the edit.
+        z: (1, noise_dim), the noise shared by all images.
+        seed: the seed it was drawn with.
+        vocab: the model's vocabulary.
+    """
+
+    images: list[Image.Image]
+    tensors: Tensor
+    graphs: list[SceneGraph]
+    boxes: list[Tensor]
+    masks: list[Tensor]
+    steps: list[EditResult]
+    regions: list[Tensor]
+    z: Tensor
+    seed: int
+    vocab: Vocab
+
+    @property
+    def descriptions(self) -> list[str]:
+        return [s.description for s in self.steps]
+
+    def change(self, k: int) -> tuple[float, float]:
+        """Mean absolute pixel change of edit ``k`` inside and outside its region.
+
+        Pixels are in [0, 1] (the images' [-1, 1] halved); a side with no pixels gives nan.
+
+        Returns:
+            (inside, outside).
+        """
+        diff = (self.tensors[k + 1] - self.tensors[k]).abs().mean(dim=0) / 2  # (H, W)
+        region = self.regions[k]
+        inside = diff[region].mean().item() if region.any() else float("nan")
+        outside = diff[~region].mean().item() if (~region).any() else float("nan")
+        return inside, outside
+
+    def draw_layout(self, k: int, size: int = 256) -> Image.Image:
+        g = self.graphs[k]
+        return vis.draw_layout(self.boxes[k], self.masks[k], list(g.objects), size,
+                               class_ids=[self.vocab.object_idx(n) for n in g.objects])
+
+    def sheet(self, cell_height: int = 256, with_layout: bool = True) -> Image.Image:
+        """Side-by-side sheet, one row per edit: ``before | after`` (with the layouts before
+        and after when ``with_layout``)."""
+        rows, titles = [], []
+        for k, step in enumerate(self.steps):
+            row: list[Image.Image] = [self.images[k], self.images[k + 1]]
+            if with_layout:
+                row += [self.draw_layout(k, cell_height), self.draw_layout(k + 1, cell_height)]
+            rows.append(row)
+            titles.append(f"edit {k}: {step.description}")
+        cols = ["before", "after"] + (["layout before", "layout after"] if with_layout else [])
+        return vis.make_sheet(rows, cols, row_titles=titles, cell_height=cell_height)
+
+
+def _region(boxes: Sequence[Tensor], H: int, W: int) -> Tensor:
+    """(H, W) bool: pixels whose centre lies in any of the boxes (each (4,) in [0, 1])."""
+    ys = (torch.arange(H, dtype=torch.float32) + 0.5) / H
+    xs = (torch.arange(W, dtype=torch.float32) + 0.5) / W
+    out = torch.zeros(H, W, dtype=torch.bool)
+    for b in boxes:
+        x0, y0, x1, y1 = (float(v) for v in b)
+        out |= ((ys >= y0) & (ys <= y1))[:, None] & ((xs >= x0) & (xs <= x1))[None, :]
+    return out
+
+
+def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sample: Any,
+                 mask_size: int) -> tuple[Any, Tensor, Tensor, Tensor]:
+    """The encoded new graph with pinned boxes, and the override tensors that freeze the
+    untouched objects (over the new graph's objects, image node last)."""
+    O = len(sample.objs)                                   # user objects + image node
+    override = torch.zeros(O, dtype=torch.bool)
+    boxes_ov = torch.zeros(O, 4)
+    masks_ov = torch.zeros(O, mask_size, mask_size)
+    for new, old in step.frozen.items():
+        override[new], boxes_ov[new], masks_ov[new] = True, prev_boxes[old], prev_masks[old]
+    for new, old in step.keep_mask.items():
+        # Moved objects: the old shape in the box the edit pinned.
+        box = step.graph.boxes[new]
+        override[new], boxes_ov[new], masks_ov[new] = True, torch.tensor(box), prev_masks[old]
+    if step.keep_box:
+        # Replaced objects: the old box, pinned, and a mask predicted for the new class.
+        boxes = sample.boxes.clone() if sample.boxes is not None else torch.zeros(O, 4)
+        given = (sample.box_given.clone() if sample.box_given is not None
+                 else torch.zeros(O, dtype=torch.bool))
+        for new, old in step.keep_box.items():
+            boxes[new], given[new] = prev_boxes[old], True
+        boxes[-1], given[-1] = torch.tensor([0.0, 0.0, 1.0, 1.0]), True
+        sample = replace(sample, boxes=boxes, box_given=given)
+    override[-1] = True                                    # the image node
+    boxes_ov[-1] = torch.tensor([0.0, 0.0, 1.0, 1.0])
+    masks_ov[-1] = 1.0
+    return sample, override, boxes_ov, masks_ov
+
+
+def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str | PathLike,
+               model: SG2ImgModel | str | PathLike | None = None, *, seed: int | None = None,
+               image_size: int | None = None, device: str | torch.device | None = None,
+               freeze: bool = True) -> ManipulationResult:
+    """Generate an image, then apply edits one after another and regenerate consistently.
+
+    Every image uses the same noise. After each edit, the objects it does not touch keep
+    the boxes and masks they had in the previous image exactly; a replaced object keeps its
+    box (new mask), a moved object keeps its mask (new box), an added object and the moved
+    end of a changed relationship are laid out by the model (see ``sg2img.edits``).
+
+    Args:
+        graph: one scene graph (dict, ``SceneGraph`` or a JSON file holding one graph).
+        edits: edits (``sg2img.edits`` objects or their JSON dicts) or a JSON file of them.
+        model: as for ``generate``.
+        seed: seed for the shared noise; ``None`` draws one (stored in the result).
+        image_size: output size, as for ``generate``.
+        device: as for ``generate``.
+        freeze: keep the layout of untouched objects (the default). ``False`` only reuses the
+            noise and lets the model lay out the edited graph afresh (a baseline to compare
+            with).
+
+    Returns:
+        A ``ManipulationResult`` with the images before and after each edit.
+
+    Raises:
+        SceneGraphError: a malformed graph or unknown names.
+        EditError: a malformed edit or one that does not fit the graph (named by position).
+        CheckpointError, GenerationError: as for ``generate``.
+    """
+    graphs = load_scene_graphs(graph)
+    if len(graphs) != 1:
+        raise GenerationError(f"manipulate takes one scene graph, got {len(graphs)}; pick one "
+                              f"(e.g. --index in the command line)")
+    edit_list = load_edits(edits)
+    mdl = _resolve_model(model, device)
+    if image_size is not None:
+        _resize(torch.zeros(1, 3, 8, 8), image_size, -1)
+    z, seed = _draw_noise(1, mdl.noise_dim, seed)
+    cur = graphs[0]
+    (sample,) = _encode([cur], mdl.vocab)
+    run = _run(mdl, [sample], z)
+    images, all_graphs = [run.images], [cur]
+    boxes, masks = [run.boxes[0]], [run.masks[0]]
+    steps, regions = [], []
+    H = W = mdl.image_size
+    for k, edit in enumerate(edit_list):
+        try:
+            step = apply_edit(cur, edit, mdl.vocab)
+        except SceneGraphError as e:
+            raise EditError(f"edit {k} ({getattr(edit, 'op', '?')}): {e}") from None
+        (new_sample,) = _encode([step.graph], mdl.vocab)
+        if freeze:
+            new_sample, ov, b_ov, m_ov = _edit_inputs(step, boxes[-1], masks[-1], new_sample,
+                                                      mdl.mask_size)
+            run = _run(mdl, [new_sample], z, override=ov, boxes_override=b_ov,
+                       masks_override=m_ov)
+        else:
+            run = _run(mdl, [new_sample], z)
+        region_boxes = [run.boxes[0][j] for j in step.touched]
+        region_boxes += [boxes[-1][o] for o in step.removed]
+        region_boxes += [boxes[-1][o] for o, n in enumerate(step.old_to_new)
+                         if n is not None and n in step.touched]
+        regions.append(_region(region_boxes, H, W))
+        images.append(run.images)
+        boxes.append(run.boxes[0])
+        masks.append(run.masks[0])
+        all_graphs.append(step.graph)
+        steps.append(step)
+        cur = step.graph
+    tensors = torch.cat(images)
+    if image_size is not None and image_size != H:
+        regions = [F.interpolate(r[None, None].float(), size=(image_size, image_size),
+                                 mode="nearest")[0, 0].bool() for r in regions]
+    tensors = _resize(tensors, image_size, mdl.image_size)
+    return ManipulationResult(vis.to_pil(tensors), tensors, all_graphs, boxes, masks, steps,
+                              regions, z, seed, mdl.vocab)
+

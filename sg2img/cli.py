@@ -1,0 +1,459 @@
+"""The ``sg2img`` command: ``generate``, ``manipulate``, ``train`` and ``evaluate``.
+
+Each subcommand is a function taking the parsed arguments and returning an exit code. Heavy
+modules (torch, the model) are imported inside them so that ``sg2img --help`` starts fast.
+Library errors (``ValueError`` subclasses such as ``SceneGraphError``, ``VocabError``,
+``CheckpointError``, ``ConfigError``) and file errors become one line on stderr and exit
+status 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+PROG = "sg2img"
+EXIT_USAGE = 2
+EXIT_INTERNAL = 1
+
+_MAIN_EPILOG = """\
+examples:
+  sg2img generate examples/sheep.json --out outputs --seed 0 --save-layout --draw-graph
+  sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
+  sg2img train --preset small --data data/shapes64 --out runs/small
+  sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 --out report.json
+
+Run 'sg2img COMMAND --help' for a command's options.
+"""
+
+_GENERATE_EPILOG = """\
+Reads sg2im's scene graph JSON (one graph, or a list of graphs, per file) and writes, for
+graph i of FILE.json and sample s:
+  OUT/FILE_{i:03d}_s{s}.png       the image
+  OUT/FILE_{i:03d}_layout.png     with --save-layout: coloured masks, boxes and labels
+  OUT/FILE_{i:03d}_graph.png      with --draw-graph: a drawing of the scene graph
+  OUT/FILE_sheet.png              with --sheet: rows of graph | layout | image
+Nothing is written when an input is bad.
+
+examples:
+  sg2img generate examples/sheep.json
+  sg2img generate examples/*.json --out outputs/demo --seed 1 --samples 4 --save-layout
+  sg2img generate my_graphs.json --checkpoint runs/small/export.pt --size 128 --device cuda
+"""
+
+_MANIPULATE_EPILOG = """\
+Generates GRAPH, then applies the edits in EDITS.json one after another, regenerating after
+each with the same noise while the objects an edit does not touch keep their boxes and masks.
+Writes OUT/GRAPH_step00.png (the original), OUT/GRAPH_step{k:02d}.png (after edit k),
+OUT/GRAPH_manipulation.png (before | after | layouts, one row per edit) and
+OUT/GRAPH_steps.json (the graph after each edit and the pixel change inside and outside the
+edited region).
+
+EDITS.json is a list of edits; indices refer to the graph as left by the previous edit:
+  [{"op": "add", "object": "boat", "relationship": ["new", "inside", 1]},
+   {"op": "remove", "index": 2},
+   {"op": "replace", "index": 0, "object": "cow"},
+   {"op": "predicate", "relationship": 1, "predicate": "left of"},
+   {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]}]
+
+examples:
+  sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
+  sg2img manipulate examples/scenes.json edits.json --index 2 --seed 3 --out outputs/edits
+"""
+
+_TRAIN_EPILOG = """\
+examples:
+  sg2img train --preset small --data data/shapes64 --out runs/small
+  sg2img train --preset tiny --data data/shapes64 --set train.num_steps=20 --out runs/tiny
+  sg2img train --preset small --data data/shapes64 --out runs/small --resume auto
+  torchrun --standalone --nproc_per_node=2 -m sg2img train --preset coco64 \\
+      --data data/coco --out runs/coco64
+"""
+
+_EVALUATE_EPILOG = """\
+examples:
+  sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 --out report.json
+  sg2img evaluate --checkpoint runs/small/export.pt --split test --metrics layout_recall fid \\
+      --samples-per-graph 2 --seed 0 --out report.json
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the epilog's line breaks and shows defaults of options that have one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" not in text and action.option_strings and default is not None
+                and default is not False and default != argparse.SUPPRESS and default != []):
+            text += " (default: %(default)s)"
+        return text
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (also before the subcommand)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the full traceback on errors")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="log progress (INFO level) to stderr")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``sg2img`` command."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog=PROG, formatter_class=_Formatter, epilog=_MAIN_EPILOG,
+        description="Scene graph to image generation with GALS-GAN.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="show the full traceback on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", default=False,
+                        help="log progress (INFO level) to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    # ---------------------------------------------------------------- generate
+    g = sub.add_parser("generate", parents=[common], formatter_class=_Formatter,
+                       help="generate images from scene graph JSON files",
+                       description="Generate images from scene graphs.", epilog=_GENERATE_EPILOG)
+    g.add_argument("graphs", nargs="+", metavar="GRAPHS.json",
+                   help="JSON file with one scene graph or a list of them (sg2im's format)")
+    _model_args(g)
+    g.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
+    g.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
+    g.add_argument("--samples", type=int, default=1, metavar="K", help="images per graph")
+    g.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="output size, e.g. 64 or 128 (default: the model's size; other sizes "
+                        "are resized)")
+    g.add_argument("--save-layout", action="store_true",
+                   help="also write each graph's predicted layout (masks, boxes, labels)")
+    g.add_argument("--draw-graph", action="store_true",
+                   help="also write a drawing of each scene graph")
+    g.add_argument("--sheet", action="store_true",
+                   help="also write one sheet per file with rows of graph | layout | image")
+    g.add_argument("--batch-size", type=int, default=32, metavar="B",
+                   help="images per forward pass")
+    g.set_defaults(func=cmd_generate)
+
+    # -------------------------------------------------------------- manipulate
+    m = sub.add_parser("manipulate", parents=[common], formatter_class=_Formatter,
+                       help="edit a scene graph and regenerate its image consistently",
+                       description="Manipulate a generated image by editing its scene graph.",
+                       epilog=_MANIPULATE_EPILOG)
+    m.add_argument("graph", metavar="GRAPH.json", help="JSON file with the scene graph")
+    m.add_argument("edits", metavar="EDITS.json", help="JSON file with a list of edits")
+    _model_args(m)
+    m.add_argument("--index", type=int, default=None, metavar="I",
+                   help="which graph of GRAPH.json when it holds a list")
+    m.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
+    m.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
+    m.add_argument("--size", type=int, default=None, metavar="PX",
+                   help="output size (default: the model's size)")
+    m.set_defaults(func=cmd_manipulate)
+
+    # ------------------------------------------------------------------- train
+    t = sub.add_parser("train", parents=[common], formatter_class=_Formatter,
+                       help="train a model", description="Train GALS-GAN.",
+                       epilog=_TRAIN_EPILOG)
+    t.add_argument("--preset", default="small", metavar="NAME",
+                   help="config preset: tiny, small, coco64, coco128, vg64, vg128")
+    t.add_argument("--data", default=None, metavar="DIR",
+                   help="dataset folder (sets data.root)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override such as model.gconv_dim=64 (repeatable)")
+    t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
+    t.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT|auto",
+                   help="resume from a checkpoint, or the run folder's latest with 'auto'")
+    t.add_argument("--device", default=None, metavar="DEVICE",
+                   help="cpu, cuda or cuda:N (default: CUDA when available)")
+    t.set_defaults(func=_lazy("sg2img.train", "main_train"))
+
+    # ---------------------------------------------------------------- evaluate
+    e = sub.add_parser("evaluate", parents=[common], formatter_class=_Formatter,
+                       help="evaluate a model on a dataset split",
+                       description="Evaluate a checkpoint (layout recall, FID, IS, object "
+                                   "accuracy, diversity).", epilog=_EVALUATE_EPILOG)
+    e.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="training checkpoint or inference export")
+    e.add_argument("--data", default=None, metavar="DIR",
+                   help="dataset folder (default: the one in the checkpoint's config)")
+    e.add_argument("--split", default="val", choices=("val", "test"), help="dataset split")
+    e.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                   help="metrics to compute (default: all): layout_recall fid is obj_acc "
+                        "diversity")
+    e.add_argument("--samples-per-graph", type=int, default=1, metavar="K",
+                   help="images generated per scene graph")
+    e.add_argument("--out", default=None, metavar="REPORT", help="report file (JSON)")
+    e.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
+    e.add_argument("--device", default=None, metavar="DEVICE",
+                   help="cpu, cuda or cuda:N (default: CUDA when available)")
+    e.set_defaults(func=_lazy("sg2img.evaluate", "main_evaluate"))
+    return parser
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="checkpoint or inference export (default: the bundled model)")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="cpu, cuda or cuda:N (default: CUDA when available)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sg2img")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        func = getattr(importlib.import_module(module), name, None)
+        if func is None:
+            raise NotImplementedError(f"'{PROG} {args.command}' is not available in this "
+                                      f"version ({module}.{name} is missing)")
+        return func(args)
+
+    run.__name__ = name
+    return run
+
+
+# --------------------------------------------------------------------------- output
+class _Staging:
+    """Write files into a hidden temp folder inside ``out``, then move them all into place.
+
+    On an error nothing is left behind: the temp folder goes, and so does ``out`` when this
+    run created it.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.paths: list[Path] = []
+
+    def __enter__(self) -> _Staging:
+        if self.out.exists() and not self.out.is_dir():
+            raise NotADirectoryError(f"--out {self.out} exists and is not a folder")
+        self.created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=".sg2img-", dir=self.out))
+        return self
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` now (inside the temp folder)."""
+        self.paths.append(self.out / name)
+        return self.tmp / name
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for final in self.paths:
+                    os.replace(self.tmp / final.name, final)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if exc_type is not None and self.created:
+                shutil.rmtree(self.out, ignore_errors=True)
+
+
+def _report(files: Sequence[Path], out: Path) -> None:
+    print(f"wrote {len(files)} file{'s' * (len(files) != 1)} to {out}/")
+    for f in files:
+        print(f"  {f}")
+
+
+# --------------------------------------------------------------------------- commands
+def _stems(paths: Sequence[str]) -> list[str]:
+    stems = [Path(p).stem for p in paths]
+    seen: dict[str, str] = {}
+    for p, s in zip(paths, stems, strict=True):
+        if s in seen:
+            raise _UsageError(f"two input files would write the same names '{s}_*.png': "
+                              f"{seen[s]} and {p}; rename one")
+        seen[s] = p
+    return stems
+
+
+class _UsageError(ValueError):
+    """A command-line argument combination that cannot work."""
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``sg2img generate``: images (and optionally layouts, graph drawings, sheets)."""
+    if args.samples < 1:
+        raise _UsageError(f"--samples must be at least 1, got {args.samples}")
+    stems = _stems(args.graphs)
+    from .api import generate, load_model
+    from .scene_graph import SceneGraphError, load_scene_graphs
+
+    # Read and check every file before the model loads or anything is written.
+    per_file = [load_scene_graphs(p) for p in args.graphs]
+    model = load_model(args.checkpoint, args.device)
+    graphs = [g for gs in per_file for g in gs]
+    try:
+        result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
+                          image_size=args.size, batch_size=args.batch_size)
+    except SceneGraphError as e:
+        # Name the file and the graph in it rather than the position in the combined list.
+        raise SceneGraphError(_locate(str(e), args.graphs, per_file)) from None
+    with _Staging(args.out) as stage:
+        k = 0
+        for stem, gs in zip(stems, per_file, strict=True):
+            first = k
+            for i in range(len(gs)):
+                base = f"{stem}_{i:03d}"
+                for s in range(args.samples):
+                    result.images[k + s].save(stage.path(f"{base}_s{s}.png"))
+                if args.save_layout:
+                    result.draw_layout(k).save(stage.path(f"{base}_layout.png"))
+                if args.draw_graph:
+                    result.draw_graph(k).save(stage.path(f"{base}_graph.png"))
+                k += args.samples
+            if args.sheet:
+                _file_sheet(result, first, k, args.samples).save(
+                    stage.path(f"{stem}_sheet.png"))
+    _report(stage.paths, stage.out)
+    return 0
+
+
+def _locate(msg: str, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -> str:
+    """Turn ``graph 5: ...`` (index in all files together) into ``FILE graph 2: ...``."""
+    import re
+
+    m = re.match(r"graph (\d+): (.*)", msg, re.S)
+    if not m:
+        return msg if len(paths) > 1 else f"{paths[0]}: {msg}"
+    idx = int(m.group(1))
+    for p, gs in zip(paths, per_file, strict=True):
+        if idx < len(gs):
+            return f"{p} graph {idx}: {m.group(2)}" if len(gs) > 1 else f"{p}: {m.group(2)}"
+        idx -= len(gs)
+    return msg
+
+
+def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
+    from . import vis
+
+    rows, titles = [], []
+    for k in range(lo, hi, samples):
+        rows.append([result.draw_graph(k), result.draw_layout(k),
+                     *result.images[k:k + samples]])
+        titles.append(f"graph {result.graph_index[k] - result.graph_index[lo]}")
+    cols = ["graph", "layout"] + (["image"] if samples == 1 else
+                                  [f"sample {s}" for s in range(samples)])
+    return vis.make_sheet(rows, cols, row_titles=titles)
+
+
+def cmd_manipulate(args: argparse.Namespace) -> int:
+    """``sg2img manipulate``: images before and after each edit, and a sheet."""
+    from .api import load_model, manipulate
+    from .edits import edit_to_dict, load_edits
+    from .scene_graph import SceneGraphError, load_scene_graphs
+
+    graphs = load_scene_graphs(args.graph)
+    if args.index is None:
+        if len(graphs) != 1:
+            raise _UsageError(f"{args.graph} holds {len(graphs)} graphs; choose one with "
+                              f"--index 0..{len(graphs) - 1}")
+        graph = graphs[0]
+    else:
+        if not 0 <= args.index < len(graphs):
+            raise _UsageError(f"--index {args.index} is out of range; {args.graph} holds "
+                              f"{len(graphs)} graph{'s' * (len(graphs) != 1)}")
+        graph = graphs[args.index]
+    edits = load_edits(args.edits)
+    model = load_model(args.checkpoint, args.device)
+    try:
+        res = manipulate(graph, edits, model, seed=args.seed, image_size=args.size)
+    except SceneGraphError as e:
+        raise type(e)(f"{args.edits}: {e}" if str(e).startswith("edit ")
+                      else f"{args.graph}: {e}") from None
+    stem = Path(args.graph).stem + (f"_{args.index:03d}" if args.index is not None else "")
+    steps = []
+    for k in range(len(res.images)):
+        step: dict[str, Any] = {"step": k, "image": f"{stem}_step{k:02d}.png",
+                                "graph": res.graphs[k].to_dict()}
+        if k > 0:
+            inside, outside = res.change(k - 1)
+            step.update(edit=edit_to_dict(edits[k - 1]),
+                        description=res.steps[k - 1].description,
+                        change_inside=_finite(inside), change_outside=_finite(outside))
+        steps.append(step)
+    with _Staging(args.out) as stage:
+        for k, im in enumerate(res.images):
+            im.save(stage.path(f"{stem}_step{k:02d}.png"))
+        res.sheet().save(stage.path(f"{stem}_manipulation.png"))
+        stage.path(f"{stem}_steps.json").write_text(
+            json.dumps({"seed": res.seed, "steps": steps}, indent=1))
+    _report(stage.paths, stage.out)
+    return 0
+
+
+def _finite(x: float) -> float | None:
+    return None if x != x else round(x, 6)
+
+
+# --------------------------------------------------------------------------- main
+def _is_user_error(e: BaseException) -> bool:
+    """Errors that mean bad input (not a bug): ValueErrors and file-system errors."""
+    return isinstance(e, (ValueError, OSError))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sg2img`` command; returns the exit status.
+
+    Args:
+        argv: arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        0 on success, 2 on bad input or usage, 1 on an unexpected internal error, 130 when
+        interrupted.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, usage errors: argparse has printed them
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
+    debug = bool(getattr(args, "debug", False))
+    if not debug:
+        # torch-geometric's import warns about torch.jit.script; users cannot act on it.
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*",
+                                category=FutureWarning)
+    if getattr(args, "verbose", False) or debug:
+        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if debug:
+            raise
+        msg = " ".join(str(e).split()) or type(e).__name__
+        if _is_user_error(e):
+            if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in msg:
+                msg = f"{msg}: {e.filename}"
+            print(f"{PROG}: error: {msg}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"{PROG}: internal error: {type(e).__name__}: {msg} (run with --debug for the "
+              f"traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

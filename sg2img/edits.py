@@ -1,0 +1,462 @@
+"""Graph edits for image manipulation: pure functions from one ``SceneGraph`` to another.
+
+An edit never modifies its input graph. Applying one returns an ``EditResult`` with the new
+graph, the mapping from old to new object indices, and how each new object's layout should be
+built when the image is generated again (``sg2img.api.manipulate`` reads this to reuse the
+noise and freeze the boxes and masks of the objects the edit does not touch):
+
+================  =======================================================================
+edit              layout of the new graph's objects
+================  =======================================================================
+``AddObject``     the new object is predicted (or takes the given box); the rest is frozen
+``RemoveObject``  the removed object disappears; the rest is frozen
+``ReplaceObject`` the replaced object keeps its box and gets a new mask for its new class
+``ChangePredicate`` the relationship's subject (or object, or both) is predicted again
+``MoveObject``    the object keeps its mask, warped into the new box
+================  =======================================================================
+
+Edit JSON (``load_edits``): a list of objects, each with an ``"op"`` and its fields; indices
+refer to the graph as it is when that edit is applied (edits apply one after another)::
+
+    [
+      {"op": "add", "object": "boat", "relationships": [["new", "above", 2]],
+       "box": [0.4, 0.6, 0.6, 0.8]},                  # "box" optional; "relationship": [...]
+                                                      # (one triple) also accepted
+      {"op": "remove", "index": 3},
+      {"op": "replace", "index": 0, "object": "cow"},
+      {"op": "predicate", "relationship": 1, "predicate": "left of", "move": "subject"},
+      {"op": "move", "index": 2, "box": [0.1, 0.5, 0.3, 0.7]}
+    ]
+
+``"new"`` in an added object's relationships stands for the added object. ``"move"`` in a
+predicate edit says which end is laid out again: ``"subject"`` (default), ``"object"`` or
+``"both"``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .scene_graph import Box, SceneGraph, SceneGraphError, validate_box
+from .vocab import UnknownNameError, Vocab
+
+NEW = "new"
+
+
+class EditError(SceneGraphError):
+    """An edit is malformed or does not fit the graph; the message names the edit and value."""
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """A graph after one edit and how to lay out its objects when regenerating.
+
+    Attributes:
+        graph: the new graph.
+        old_to_new: for each object of the old graph, its index in the new graph, or ``None``
+            when it was removed.
+        touched: new indices whose layout is not frozen from the previous generation.
+        keep_box: new index -> old index for touched objects that keep the old object's box
+            (their mask is predicted again), e.g. a replaced object.
+        keep_mask: new index -> old index for touched objects that keep the old object's mask
+            (their box is the one pinned in ``graph.boxes``), e.g. a moved object.
+        removed: old indices that were removed.
+        description: a short human-readable summary, e.g. ``"replace 0 sheep -> cow"``.
+    """
+
+    graph: SceneGraph
+    old_to_new: tuple[int | None, ...]
+    touched: frozenset[int]
+    keep_box: Mapping[int, int] = field(default_factory=dict)
+    keep_mask: Mapping[int, int] = field(default_factory=dict)
+    removed: frozenset[int] = frozenset()
+    description: str = ""
+
+    @property
+    def frozen(self) -> dict[int, int]:
+        """New index -> old index for every object whose box and mask are frozen."""
+        return {n: o for o, n in enumerate(self.old_to_new)
+                if n is not None and n not in self.touched}
+
+
+def _check_index(index: Any, graph: SceneGraph, what: str) -> int:
+    if not isinstance(index, int) or isinstance(index, bool):
+        raise EditError(f"{what} must be an integer object index, got {index!r}")
+    n = len(graph.objects)
+    if not 0 <= index < n:
+        raise EditError(f"{what} {index} is out of range; the graph has {n} objects "
+                        f"(0..{n - 1})")
+    return index
+
+
+def _check_name(name: Any, vocab: Vocab | None, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise EditError(f"{what} must be a non-empty object name, got {name!r}")
+    if vocab is not None:
+        try:
+            vocab.object_idx(name)
+        except UnknownNameError as e:
+            raise EditError(f"{what}: {e}") from None
+    return name
+
+
+def _check_pred(pred: Any, vocab: Vocab | None, what: str) -> str:
+    if not isinstance(pred, str) or not pred:
+        raise EditError(f"{what} must be a non-empty predicate name, got {pred!r}")
+    if vocab is not None:
+        try:
+            vocab.pred_idx(pred)
+        except UnknownNameError as e:
+            raise EditError(f"{what}: {e}") from None
+    return pred
+
+
+def _box(box: Any, what: str) -> Box:
+    try:
+        return validate_box(box, what)
+    except SceneGraphError as e:
+        raise EditError(str(e)) from None
+
+
+def _with(graph: SceneGraph, objects: Sequence[str], relationships: Sequence[tuple],
+          boxes: Sequence[Box | None] | None, attributes: Sequence[tuple] | None) -> SceneGraph:
+    # Drop an all-None boxes list so graphs without pinned boxes stay without.
+    if boxes is not None and all(b is None for b in boxes):
+        boxes = None
+    return SceneGraph(tuple(objects), tuple(tuple(r) for r in relationships),
+                      None if boxes is None else tuple(boxes),
+                      None if attributes is None else tuple(attributes))
+
+
+# --------------------------------------------------------------------------- edits
+@dataclass(frozen=True)
+class AddObject:
+    """Add an object, related to the graph by at least one relationship.
+
+    Args:
+        name: the new object's class name.
+        relationships: triples ``(subject, predicate, object)`` where one end (or both) is
+            ``"new"``, the added object, and the other an index into the current graph.
+        box: ``(x0, y0, x1, y1)`` in [0, 1] to pin the new object's box, or ``None`` to let
+            the model place it.
+    """
+
+    name: str
+    relationships: tuple[tuple[int | str, str, int | str], ...] = ()
+    box: Box | None = None
+    op: ClassVar[str] = "add"
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; tuples keep edits hashable and comparable.
+        object.__setattr__(self, "relationships", tuple(
+            tuple(r) if isinstance(r, (list, tuple)) else r for r in self.relationships))
+        if isinstance(self.box, list):
+            object.__setattr__(self, "box", tuple(self.box))
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        name = _check_name(self.name, vocab, "add: 'object'")
+        new = len(graph.objects)
+        rels = []
+        for k, rel in enumerate(self.relationships):
+            where = f"add: relationships[{k}]"
+            if not isinstance(rel, (list, tuple)) or len(rel) != 3:
+                raise EditError(f"{where} must be [subject, predicate, object], got {rel!r}")
+            s, p, o = rel
+            if NEW not in (s, o):
+                raise EditError(f"{where} must have \"new\" (the added object) as its subject "
+                                f"or object, got {list(rel)!r}")
+            s = new if s == NEW else _check_index(s, graph, f"{where} subject")
+            o = new if o == NEW else _check_index(o, graph, f"{where} object")
+            rels.append((s, _check_pred(p, vocab, f"{where} predicate"), o))
+        box = None if self.box is None else _box(self.box, "add: 'box'")
+        boxes = None
+        if graph.boxes is not None or box is not None:
+            boxes = list(graph.boxes or (None,) * new) + [box]
+        attributes = None if graph.attributes is None else [*graph.attributes, ()]
+        out = _with(graph, [*graph.objects, name], [*graph.relationships, *rels], boxes,
+                    attributes)
+        names = [*graph.objects, name]
+        desc = f"add {name}" + "".join(f", {names[s]} {p} {names[o]}" for s, p, o in rels)
+        return EditResult(out, tuple(range(new)), frozenset({new}), description=desc)
+
+
+@dataclass(frozen=True)
+class RemoveObject:
+    """Remove an object and every relationship that involves it.
+
+    Args:
+        index: the object's index in the current graph.
+    """
+
+    index: int
+    op: ClassVar[str] = "remove"
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        i = _check_index(self.index, graph, "remove: 'index'")
+        if len(graph.objects) == 1:
+            raise EditError("remove: cannot remove the only object of the graph")
+        old_to_new = tuple(None if j == i else j - (j > i) for j in range(len(graph.objects)))
+        rels = [(old_to_new[s], p, old_to_new[o]) for s, p, o in graph.relationships
+                if s != i and o != i]
+        keep = [j for j in range(len(graph.objects)) if j != i]
+        out = _with(graph, [graph.objects[j] for j in keep], rels,
+                    None if graph.boxes is None else [graph.boxes[j] for j in keep],
+                    None if graph.attributes is None else [graph.attributes[j] for j in keep])
+        return EditResult(out, old_to_new, frozenset(), removed=frozenset({i}),
+                          description=f"remove {i} {graph.objects[i]}")
+
+
+@dataclass(frozen=True)
+class ReplaceObject:
+    """Change an object's class; it keeps its box and gets a mask for the new class.
+
+    Args:
+        index: the object's index in the current graph.
+        name: the new class name.
+    """
+
+    index: int
+    name: str
+    op: ClassVar[str] = "replace"
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        i = _check_index(self.index, graph, "replace: 'index'")
+        name = _check_name(self.name, vocab, "replace: 'object'")
+        objects = list(graph.objects)
+        objects[i] = name
+        out = _with(graph, objects, graph.relationships, graph.boxes, graph.attributes)
+        return EditResult(out, tuple(range(len(objects))), frozenset({i}), keep_box={i: i},
+                          description=f"replace {i} {graph.objects[i]} -> {name}")
+
+
+_MOVE_ENDS = ("subject", "object", "both")
+
+
+@dataclass(frozen=True)
+class ChangePredicate:
+    """Change a relationship's predicate; one end of it is laid out again.
+
+    Args:
+        rel_index: index into the graph's relationships.
+        predicate: the new predicate name.
+        move: which end gets a new box and mask: ``"subject"``, ``"object"`` or ``"both"``.
+    """
+
+    rel_index: int
+    predicate: str
+    move: str = "subject"
+    op: ClassVar[str] = "predicate"
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        k, n = self.rel_index, len(graph.relationships)
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise EditError(f"predicate: 'relationship' must be an integer index into the "
+                            f"relationships, got {k!r}")
+        if not 0 <= k < n:
+            raise EditError(f"predicate: relationship {k} is out of range; the graph has {n} "
+                            f"relationships" + (f" (0..{n - 1})" if n else ""))
+        pred = _check_pred(self.predicate, vocab, "predicate: 'predicate'")
+        if self.move not in _MOVE_ENDS:
+            raise EditError(f"predicate: 'move' must be one of {list(_MOVE_ENDS)}, "
+                            f"got {self.move!r}")
+        s, old_p, o = graph.relationships[k]
+        rels = list(graph.relationships)
+        rels[k] = (s, pred, o)
+        touched = {"subject": {s}, "object": {o}, "both": {s, o}}[self.move]
+        out = _with(graph, graph.objects, rels, graph.boxes, graph.attributes)
+        names = graph.objects
+        return EditResult(out, tuple(range(len(graph.objects))), frozenset(touched),
+                          description=f"relationship {k}: {names[s]} {old_p} {names[o]} -> "
+                                      f"{names[s]} {pred} {names[o]}")
+
+
+@dataclass(frozen=True)
+class MoveObject:
+    """Move or resize an object by giving its box; it keeps its mask (shape).
+
+    Args:
+        index: the object's index in the current graph.
+        box: the new ``(x0, y0, x1, y1)`` in [0, 1]; it is pinned in the new graph's boxes.
+    """
+
+    index: int
+    box: Box
+    op: ClassVar[str] = "move"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.box, list):
+            object.__setattr__(self, "box", tuple(self.box))
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        i = _check_index(self.index, graph, "move: 'index'")
+        box = _box(self.box, "move: 'box'")
+        boxes = list(graph.boxes or (None,) * len(graph.objects))
+        boxes[i] = box
+        out = _with(graph, graph.objects, graph.relationships, boxes, graph.attributes)
+        return EditResult(out, tuple(range(len(graph.objects))), frozenset({i}),
+                          keep_mask={i: i},
+                          description=f"move {i} {graph.objects[i]} to "
+                                      f"[{', '.join(f'{v:.2f}' for v in box)}]")
+
+
+Edit = AddObject | RemoveObject | ReplaceObject | ChangePredicate | MoveObject
+EDIT_TYPES: dict[str, type] = {e.op: e for e in (AddObject, RemoveObject, ReplaceObject,
+                                                  ChangePredicate, MoveObject)}
+
+
+def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, Any],
+               vocab: Vocab | None = None) -> EditResult:
+    """Apply one edit (an edit object or its JSON dict) to a graph without modifying it.
+
+    Args:
+        graph: a ``SceneGraph`` or its JSON dict.
+        edit: an edit, e.g. ``RemoveObject(2)`` or ``{"op": "remove", "index": 2}``.
+        vocab: when given, new object and predicate names are checked against it.
+
+    Raises:
+        EditError: the edit is malformed or does not fit the graph.
+    """
+    graph = graph if isinstance(graph, SceneGraph) else SceneGraph.from_dict(graph)
+    if isinstance(edit, Mapping):
+        edit = edit_from_dict(edit)
+    if not isinstance(edit, tuple(EDIT_TYPES.values())):
+        raise EditError(f"expected an edit ({', '.join(t.__name__ for t in EDIT_TYPES.values())}"
+                        f") or its JSON dict, got {type(edit).__name__}")
+    return edit.apply(graph, vocab)
+
+
+def apply_edits(graph: SceneGraph | Mapping[str, Any],
+                edits: Sequence[Edit | Mapping[str, Any]],
+                vocab: Vocab | None = None) -> list[EditResult]:
+    """Apply edits one after another; edit k sees the graph left by edit k - 1.
+
+    Returns:
+        One ``EditResult`` per edit.
+
+    Raises:
+        EditError: naming the edit's position (``edit 2 (remove): ...``).
+    """
+    graph = graph if isinstance(graph, SceneGraph) else SceneGraph.from_dict(graph)
+    out = []
+    for k, edit in enumerate(edits):
+        try:
+            res = apply_edit(graph, edit, vocab)
+        except SceneGraphError as e:
+            op = edit.get("op") if isinstance(edit, Mapping) else getattr(edit, "op", "?")
+            raise EditError(f"edit {k} ({op}): {e}") from None
+        out.append(res)
+        graph = res.graph
+    return out
+
+
+# --------------------------------------------------------------------------- JSON form
+_FIELDS = {
+    "add": ({"object"}, {"relationships", "relationship", "box"}),
+    "remove": ({"index"}, set()),
+    "replace": ({"index", "object"}, set()),
+    "predicate": ({"relationship", "predicate"}, {"move"}),
+    "move": ({"index", "box"}, set()),
+}
+
+
+def edit_from_dict(d: Mapping[str, Any]) -> Edit:
+    """An edit from its JSON dict (see the module docstring for the format).
+
+    Raises:
+        EditError: unknown op, missing or unknown keys, or values of the wrong type.
+    """
+    if not isinstance(d, Mapping):
+        raise EditError(f"an edit must be a JSON object with an \"op\", got {d!r}")
+    op = d.get("op")
+    if op not in _FIELDS:
+        raise EditError(f"unknown edit op {op!r}; choose one of {list(_FIELDS)}")
+    required, optional = _FIELDS[op]
+    keys = set(d) - {"op"}
+    if missing := required - keys:
+        raise EditError(f"{op}: missing {sorted(missing)}; it takes {sorted(required)}"
+                        + (f" and optionally {sorted(optional)}" if optional else ""))
+    if unknown := keys - required - optional:
+        raise EditError(f"{op}: unknown keys {sorted(unknown)}; it takes {sorted(required)}"
+                        + (f" and optionally {sorted(optional)}" if optional else ""))
+    if op == "add":
+        if "relationship" in d and "relationships" in d:
+            raise EditError("add: give 'relationship' (one triple) or 'relationships' (a list), "
+                            "not both")
+        rels = [d["relationship"]] if "relationship" in d else d.get("relationships", [])
+        if not isinstance(rels, list) or not all(isinstance(r, list) for r in rels):
+            raise EditError(f"add: 'relationships' must be a list of [subject, predicate, "
+                            f"object] triples, got {rels!r}")
+        if not rels:
+            raise EditError("add: give at least one relationship that links the new object to "
+                            "the graph, e.g. \"relationship\": [\"new\", \"above\", 0]")
+        return AddObject(d["object"], tuple(tuple(r) for r in rels), d.get("box"))
+    if op == "remove":
+        return RemoveObject(d["index"])
+    if op == "replace":
+        return ReplaceObject(d["index"], d["object"])
+    if op == "predicate":
+        return ChangePredicate(d["relationship"], d["predicate"], d.get("move", "subject"))
+    return MoveObject(d["index"], d["box"])
+
+
+def edit_to_dict(edit: Edit) -> dict[str, Any]:
+    """The JSON dict of an edit (inverse of ``edit_from_dict``)."""
+    if isinstance(edit, AddObject):
+        d: dict[str, Any] = {"op": "add", "object": edit.name,
+                             "relationships": [list(r) for r in edit.relationships]}
+        if edit.box is not None:
+            d["box"] = list(edit.box)
+        return d
+    if isinstance(edit, RemoveObject):
+        return {"op": "remove", "index": edit.index}
+    if isinstance(edit, ReplaceObject):
+        return {"op": "replace", "index": edit.index, "object": edit.name}
+    if isinstance(edit, ChangePredicate):
+        return {"op": "predicate", "relationship": edit.rel_index, "predicate": edit.predicate,
+                "move": edit.move}
+    if isinstance(edit, MoveObject):
+        return {"op": "move", "index": edit.index, "box": list(edit.box)}
+    raise EditError(f"not an edit: {edit!r}")
+
+
+def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> list[Edit]:
+    """Edits from a JSON file path, a list of edit dicts, or a list of edits.
+
+    A file holds a list of edits or one edit object.
+
+    Raises:
+        EditError: the file is missing or not JSON, or an edit is malformed (named by position).
+    """
+    if isinstance(source, (str, PathLike)):
+        path = Path(source)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise EditError(f"edits file not found: {path}") from None
+        except IsADirectoryError:
+            raise EditError(f"{path} is a directory, not an edits JSON file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise EditError(f"{path} is not valid JSON: {e}") from None
+        items = [data] if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise EditError(f"{path} must hold a list of edits, got {type(data).__name__}")
+        prefix = f"{path}: "
+    else:
+        items, prefix = list(source), ""
+    if not items:
+        raise EditError(f"{prefix}no edits given (empty list)")
+    out = []
+    for k, item in enumerate(items):
+        if isinstance(item, tuple(EDIT_TYPES.values())):
+            out.append(item)
+            continue
+        try:
+            out.append(edit_from_dict(item))
+        except EditError as e:
+            raise EditError(f"{prefix}edit {k}: {e}") from None
+    return out
