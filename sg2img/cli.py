@@ -84,6 +84,9 @@ examples:
   sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 --out report.json
   sg2img evaluate --checkpoint runs/small/export.pt --split test --metrics layout_recall fid \\
       --samples-per-graph 2 --seed 0 --out report.json
+  sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 \
+      --metrics layout_recall --layout-baseline
+  sg2img evaluate --box-file other_system_boxes.json --data data/shapes64 --split val
 """
 
 
@@ -183,8 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="evaluate a model on a dataset split",
                        description="Evaluate a checkpoint (layout recall, FID, IS, object "
                                    "accuracy, diversity).", epilog=_EVALUATE_EPILOG)
-    e.add_argument("--checkpoint", required=True, metavar="CKPT",
+    e.add_argument("--checkpoint", default=None, metavar="CKPT",
                    help="training checkpoint or inference export")
+    e.add_argument("--box-file", default=None, metavar="BOXES.json",
+                   help="score another system's predicted boxes (layout recall only) instead "
+                        "of a checkpoint; needs --data")
     e.add_argument("--data", default=None, metavar="DIR",
                    help="dataset folder (default: the one in the checkpoint's config)")
     e.add_argument("--split", default="val", choices=("val", "test"), help="dataset split")
@@ -193,7 +199,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "diversity")
     e.add_argument("--samples-per-graph", type=int, default=1, metavar="K",
                    help="images generated per scene graph")
-    e.add_argument("--out", default=None, metavar="REPORT", help="report file (JSON)")
+    e.add_argument("--layout-baseline", action="store_true",
+                   help="also score the mean-class-box layout baseline (each class's mean "
+                        "training box)")
+    e.add_argument("--batch-size", type=int, default=32, metavar="N",
+                   help="scene graphs per generator call")
+    e.add_argument("--inception-weights", default=None, metavar="FILE",
+                   help="InceptionV3 weights for FID/IS on data other than the procedural "
+                        "scenes (weights-inception-2015-12-05-6726825d.pth)")
+    e.add_argument("--lpips-weights", default=None, metavar="FILE",
+                   help="AlexNet weights for LPIPS diversity (alexnet-owt-7be5be79.pth)")
+    e.add_argument("--boxes-out", default=None, metavar="BOXES.json",
+                   help="write the predicted boxes as a box file")
+    e.add_argument("--dataset", default="coco", choices=("coco", "vg"),
+                   help="dataset format for --box-file")
+    e.add_argument("--image-size", type=int, default=64, metavar="S",
+                   help="image size used to read the dataset for --box-file")
+    e.add_argument("--out", default=None, metavar="REPORT",
+                   help="report file: REPORT.json and REPORT.md (default: print only)")
     e.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
     e.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")

@@ -82,6 +82,9 @@ PROTOCOLS = {
         "from the generated images with its ground-truth box (roi_align) and classified by a "
         "classifier trained on real crops; top-1 accuracy against the object's class "
         "(real_crop_accuracy: the same classifier on the real images' crops)"),
+    "layout_recall_baseline": (
+        "the layout_recall protocol applied to a baseline that puts every object at its "
+        "class's mean ground-truth box over the training split"),
     "diversity": (
         "two samples of each graph with different noise: LPIPS (torchmetrics; AlexNet backbone "
         "unless another LPIPS net is given) when its weights are present; "
@@ -469,6 +472,12 @@ def report_to_markdown(report: dict[str, Any]) -> str:
             recalls = ", ".join(f"{k} {_fmt(v)}" for k, v in r.items() if k.startswith("R@"))
             lines.append(f"| layout, objects of {size_bin} | {recalls} | {r['num_objects']} "
                          f"objects |")
+    if "layout_recall_baseline" in m:
+        lb = m["layout_recall_baseline"]
+        for key, val in lb.items():
+            if key.startswith("R@") or key == "mean_iou":
+                lines.append(f"| layout baseline (mean class box) {key} | {_fmt(val)} | "
+                             f"{lb['num_objects']} objects |")
     if "fid" in m:
         lines.append(f"| FID | {_fmt(m['fid']['fid'], 2)} | {m['fid']['feature_network']}; "
                      f"{m['fid']['num_real_images']} real vs "
@@ -527,7 +536,8 @@ def write_report(report: dict[str, Any], out_path: str | PathLike) -> tuple[Path
 # --------------------------------------------------------------------------- entry points
 def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | None = None,
                         split: str = "val", *, out: str | PathLike | None = None,
-                        device: str | torch.device = "cpu", **kwargs: Any) -> dict[str, Any]:
+                        device: str | torch.device = "cpu", layout_baseline: bool = False,
+                        **kwargs: Any) -> dict[str, Any]:
     """``sg2img evaluate``: load a checkpoint, build its dataset split, evaluate, write.
 
     The dataset is built with the checkpoint's data config (``data_root`` replaces its root)
@@ -539,6 +549,8 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         split: ``"val"`` or ``"test"`` (any split the dataset has).
         out: if given, the report is written there (:func:`write_report`).
         device: where to run.
+        layout_baseline: also score the mean-class-box baseline (each class's mean box over
+            the training split) under ``metrics["layout_recall_baseline"]``.
         **kwargs: passed to :func:`evaluate` (metrics, samples_per_graph, seed, ...).
 
     Returns:
@@ -561,6 +573,13 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
                          f"({vocab.num_objects}); evaluate on the dataset it was trained on")
     report = evaluate(generator.to(device), dataset, split=split, device=device, **kwargs)
     report = {"checkpoint": str(checkpoint), "data": str(data_cfg.root), **report}
+    if layout_baseline:
+        train = build_dataset(data_cfg, "train", config.model.image_size, config.model.mask_size)
+        class_boxes = M.mean_class_boxes(train, vocab.num_objects)
+        thresholds = kwargs.get("recall_thresholds", M.DEFAULT_RECALL_THRESHOLDS)
+        report["metrics"]["layout_recall_baseline"] = M.mean_class_box_recall(
+            class_boxes, dataset, thresholds)
+        report["protocols"]["layout_recall_baseline"] = PROTOCOLS["layout_recall_baseline"]
     if out is not None:
         write_report(report, out)
     return report
@@ -584,3 +603,35 @@ def evaluate_box_file(box_file: str | PathLike, dataset: Dataset, *, split: str 
     if out is not None:
         write_report(report, out)
     return report
+
+
+def main_evaluate(args: Any) -> int:
+    """``sg2img evaluate`` (see ``sg2img evaluate --help``): print the table, write reports."""
+    metrics = tuple(args.metrics) if args.metrics else DEFAULT_METRICS
+    if args.box_file is not None:
+        if args.data is None:
+            raise ValueError("--box-file needs --data (the dataset whose ground truth it is "
+                             "scored against)")
+        from .config import DataConfig
+        from .data import build_dataset
+
+        data_cfg = DataConfig(dataset=args.dataset, root=args.data)
+        dataset = build_dataset(data_cfg, args.split, args.image_size, 16)
+        report = evaluate_box_file(args.box_file, dataset, split=args.split)
+        report["data"] = str(args.data)
+    else:
+        if args.checkpoint is None:
+            raise ValueError("give --checkpoint (a model to evaluate) or --box-file (boxes "
+                             "predicted by another system)")
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        report = evaluate_checkpoint(
+            args.checkpoint, args.data, args.split, device=device,
+            layout_baseline=args.layout_baseline, metrics=metrics,
+            samples_per_graph=args.samples_per_graph, seed=args.seed,
+            batch_size=args.batch_size, inception_weights=args.inception_weights,
+            lpips_weights=args.lpips_weights, boxes_out=args.boxes_out)
+    print(report_to_markdown(report), end="")
+    if args.out is not None:
+        json_path, md_path = write_report(report, args.out)
+        print(f"wrote {json_path} and {md_path}")
+    return 0

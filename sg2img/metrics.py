@@ -170,6 +170,67 @@ def layout_recall_by_size(pred_boxes: Tensor, gt_boxes: Tensor,
     return out
 
 
+# --------------------------------------------------------------------------- baseline
+def object_boxes_of(dataset: Any) -> Iterator[tuple[Tensor, Tensor]]:
+    """``(classes (O,), boxes (O, 4))`` of every item, ``__image__`` excluded, in order.
+
+    Uses the dataset's ``object_boxes(index)`` when it has one (no image is read), else its
+    items.
+    """
+    fast = getattr(dataset, "object_boxes", None)
+    for i in range(len(dataset)):
+        if fast is not None:
+            objs, boxes = fast(i)
+        else:
+            s = dataset[i]
+            objs, boxes = s.objs, s.boxes
+        keep = real_object_mask(objs)
+        yield objs[keep].long(), boxes[keep].float()
+
+
+def mean_class_boxes(dataset: Any, num_classes: int) -> Tensor:
+    """Each class's mean ground-truth box over a (training) dataset: the layout baseline.
+
+    A scene-graph-to-layout model must beat "put every object where its class usually is";
+    this is that baseline. Classes that never occur get the mean box over all objects.
+
+    Returns:
+        (num_classes, 4) boxes as (x0, y0, x1, y1) in [0, 1].
+    """
+    sums = torch.zeros(num_classes, 4, dtype=torch.float64)
+    counts = torch.zeros(num_classes, dtype=torch.float64)
+    for objs, boxes in object_boxes_of(dataset):
+        sums.index_add_(0, objs, boxes.double())
+        counts.index_add_(0, objs, torch.ones(len(objs), dtype=torch.float64))
+    if counts.sum() == 0:
+        raise ValueError("the dataset has no objects to average boxes over")
+    overall = sums.sum(0) / counts.sum()
+    means = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], overall)
+    return means.float()
+
+
+def mean_class_box_recall(class_boxes: Tensor, dataset: Any,
+                          thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS
+                          ) -> dict[str, Any]:
+    """Layout recall of the mean-class-box baseline on a dataset (same protocol as models).
+
+    Args:
+        class_boxes: (C, 4) from :func:`mean_class_boxes` on the training split.
+        dataset: the split to score.
+
+    Returns:
+        :func:`layout_recall` plus ``"by_size"``, as for a model's predicted boxes.
+    """
+    preds, gts = [], []
+    for objs, boxes in object_boxes_of(dataset):
+        preds.append(class_boxes[objs])
+        gts.append(boxes)
+    pred, gt = torch.cat(preds), torch.cat(gts)
+    out: dict[str, Any] = dict(layout_recall(pred, gt, thresholds))
+    out["by_size"] = layout_recall_by_size(pred, gt, thresholds=thresholds)
+    return out
+
+
 # --------------------------------------------------------------------------- box files
 def write_box_file(path: str | PathLike, boxes: Mapping[Any, Tensor | Sequence]) -> None:
     """Write predicted boxes in the ``sg2img-boxes`` JSON form (see the module docstring).

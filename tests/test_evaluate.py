@@ -513,19 +513,26 @@ def test_shipped_procedural_nets_are_small_plain_and_match_the_procedural_vocabu
     assert meta["scene_feature_net"]["val"]["micro_f1"] > 0.9
 
 
-@pytest.mark.skipif(not (REPO / "data" / "shapes64" / "READY").exists(),
-                    reason="procedural dataset not generated (data_tools/make_shapes.py)")
-def test_shipped_nets_on_real_procedural_images(monkeypatch):
-    """Real images as 'generated' ones: FID 0, recall 1, crops classified as on real data."""
-    from torch.utils.data import Subset
+@pytest.fixture(scope="module")
+def shapes64(tmp_path_factory):
+    """A small procedural dataset at the shipped nets' size, written by the real writer.
 
+    Its seed differs from the one the nets were trained on, so these are unseen images.
+    """
+    from sg2img.data.shapes import write_dataset
+
+    out = tmp_path_factory.mktemp("shapes64")
+    write_dataset(out, size=64, num_images={"train": 40, "val": 48, "test": 4}, seed=11,
+                  workers=1)
+    return out
+
+
+def test_shipped_nets_on_real_procedural_images(monkeypatch, shapes64):
+    """Real images as 'generated' ones: FID 0, recall 1, crops classified as on real data."""
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
 
-    data = build_dataset(DataConfig(dataset="coco", root=str(REPO / "data" / "shapes64")),
-                         "val", 64, 16)
-    subset = Subset(data, range(48))
-    subset.vocab = data.vocab
+    subset = build_dataset(DataConfig(dataset="coco", root=str(shapes64)), "val", 64, 16)
     monkeypatch.setattr(E, "ASSET_DIR", SHIPPED)
     report = evaluate(FakeGenerator(), subset, metrics=("layout_recall", "fid", "is", "obj_acc"),
                       batch_size=16, progress=False, split="val")
@@ -548,3 +555,75 @@ def test_shipped_nets_on_real_procedural_images(monkeypatch):
     mirrored = evaluate(Mirrored(), subset, metrics=("obj_acc",), batch_size=16,
                         progress=False)["metrics"]["obj_acc"]
     assert mirrored["accuracy"] < 0.8 < mirrored["real_crop_accuracy"]
+
+
+def test_mean_class_box_baseline(shapes64):
+    """The baseline averages each class's training boxes and is scored like a model."""
+    from sg2img.config import DataConfig
+    from sg2img.data import build_dataset
+    from sg2img.metrics import mean_class_box_recall, mean_class_boxes
+
+    cfg = DataConfig(dataset="coco", root=str(shapes64))
+    train, val = (build_dataset(cfg, s, 64, 16) for s in ("train", "val"))
+    n = train.vocab.num_objects
+    means = mean_class_boxes(train, n)
+    # By hand from the items (which read the images): the fast path gives the same boxes.
+    sums, counts = torch.zeros(n, 4), torch.zeros(n)
+    for i in range(len(train)):
+        s = train[i]
+        keep = s.objs != 0
+        sums.index_add_(0, s.objs[keep], s.boxes[keep])
+        counts.index_add_(0, s.objs[keep], torch.ones(int(keep.sum())))
+    seen = counts > 0
+    torch.testing.assert_close(means[seen], sums[seen] / counts[seen, None])
+    overall = sums.sum(0) / counts.sum()
+    torch.testing.assert_close(means[~seen], overall.expand(int((~seen).sum()), 4))
+    rep = mean_class_box_recall(means, val)
+    assert rep["num_objects"] == sum(val.num_objects(i) for i in range(len(val)))
+    assert 0 <= rep["R@0.5"] <= rep["R@0.3"] < 1
+    # Scored against the training split with per-class boxes equal to the truth, recall is 1.
+    single = [train.object_boxes(0)]
+    exact = torch.zeros(n, 4)
+    exact[single[0][0]] = single[0][1]
+    sub = torch.utils.data.Subset(train, [0])
+    sub.object_boxes = lambda i: train.object_boxes(0)
+    assert mean_class_box_recall(exact, sub)["R@0.5"] == 1.0
+
+
+def test_sg2img_evaluate_command(tmp_path, shapes64, capsys, monkeypatch):
+    """The CLI: a tiny export on the procedural split, layout recall with the baseline."""
+    monkeypatch.setattr(E, "ASSET_DIR", SHIPPED)
+    from sg2img.checkpoint import export_inference
+    from sg2img.cli import main
+    from sg2img.config import Config
+    from sg2img.data.shapes import shapes_vocab
+    from sg2img.metrics import write_box_file
+    from sg2img.model import GALSGenerator
+
+    vocab = shapes_vocab()
+    cfg = Config.from_preset("tiny").with_overrides(
+        {"model.image_size": 64, "data.root": str(shapes64)})
+    torch.manual_seed(0)
+    export_inference(tmp_path / "export.pt", cfg, vocab,
+                     GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds))
+    rc = main(["evaluate", "--checkpoint", str(tmp_path / "export.pt"), "--metrics",
+               "layout_recall", "obj_acc", "--layout-baseline", "--out", str(tmp_path / "r")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert set(rep["metrics"]) == {"layout_recall", "obj_acc", "layout_recall_baseline"}
+    assert rep["data"] == str(shapes64) and rep["split"] == "val"
+    assert "layout baseline (mean class box) R@0.5" in out and "wrote" in out
+    # A box file scored through the CLI: the ground truth itself has recall 1.
+    from sg2img.config import DataConfig
+    from sg2img.data import build_dataset
+
+    val = build_dataset(DataConfig(root=str(shapes64)), "val", 64, 16)
+    write_box_file(tmp_path / "b.json",
+                   {iid: val.object_boxes(i)[1] for i, iid in enumerate(val.image_ids)})
+    assert main(["evaluate", "--box-file", str(tmp_path / "b.json"), "--data",
+                 str(shapes64)]) == 0
+    assert "| layout R@0.5 | 1.0000 |" in capsys.readouterr().out
+    # Neither a checkpoint nor a box file: one-line error, exit 2.
+    assert main(["evaluate", "--data", str(shapes64)]) == 2
+    assert "--checkpoint" in capsys.readouterr().err

@@ -413,6 +413,17 @@ class CocoSceneGraphDataset(Dataset):
         r = self._rows[index]
         return int(self._index.obj_offsets[r + 1] - self._index.obj_offsets[r])
 
+    def object_boxes(self, index: int) -> tuple[Tensor, Tensor]:
+        """Classes ``(O,)`` and boxes ``(O, 4)`` of item ``index`` without reading its image.
+
+        The image node is not included. Used where only the annotations matter (e.g. the
+        mean-class-box layout baseline over a whole training split).
+        """
+        r = int(self._rows[index])
+        a, b = int(self._index.obj_offsets[r]), int(self._index.obj_offsets[r + 1])
+        return (torch.from_numpy(self._index.obj_categories[a:b].copy()),
+                torch.from_numpy(self._index.obj_boxes[a:b].copy()))
+
     def __len__(self) -> int:
         return len(self._rows)
 
