@@ -1,22 +1,38 @@
 """sg2img: scene graph to image generation (GALS-GAN).
 
-Public surface: ``generate``, ``load_model``, ``SceneGraph``, ``Vocab``, ``Config``.
-Heavy modules (the model, torchvision) are imported on first use so that the CLI starts fast.
+Public surface: ``generate``, ``manipulate``, ``load_model``, ``SceneGraph``, ``Vocab``,
+``Config``. Every name is imported on first use, so ``import sg2img`` and ``sg2img --help``
+start without loading torch.
 """
 
-from .config import Config
-from .scene_graph import GraphBatch, SceneGraph, SceneGraphError, load_scene_graphs
-from .vocab import Vocab
+from importlib import import_module
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "GraphBatch", "SceneGraph", "SceneGraphError", "Vocab", "generate",
-           "load_model", "load_scene_graphs", "__version__"]
+_EXPORTS = {
+    "Config": "config",
+    "ConfigError": "config",
+    "GraphBatch": "scene_graph",
+    "SceneGraph": "scene_graph",
+    "SceneGraphError": "scene_graph",
+    "load_scene_graphs": "scene_graph",
+    "Vocab": "vocab",
+    "generate": "api",
+    "load_model": "api",
+    "manipulate": "api",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("generate", "load_model"):
-        from . import api
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sg2img' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
-        return getattr(api, name)
-    raise AttributeError(f"module 'sg2img' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

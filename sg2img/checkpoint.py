@@ -86,9 +86,16 @@ def load_checkpoint(path: str | os.PathLike,
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError,
-            OSError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated, corrupt "
-                              f"or holds more than plain tensors and containers ({e})") from None
+            OSError, KeyError) as e:   # a non-zip, non-pickle file gives a bare KeyError
+        # torch's own message runs to many lines of advice about weights_only; keep its
+        # first line, which names the actual failure.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if isinstance(e, KeyError):
+            first = "neither a zip nor a pickle file"
+        first = first.replace("\x1b[1m", "").replace("\x1b[0m", "")
+        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated, corrupt, "
+                              f"not a torch file, or holds more than plain tensors and "
+                              f"containers ({first[:200]})") from None
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{path} is not an sg2img checkpoint (no 'format_version')")
     version = ckpt["format_version"]

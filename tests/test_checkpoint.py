@@ -93,6 +93,10 @@ def test_unwrap_state_dict_strips_wrappers():
     assert set(unwrap_state_dict(torch.nn.ModuleDict({"module": lin}))) == {"weight", "bias"}
 
 
+class NotPlain:
+    """Pickled by class reference: weights_only loading refuses it."""
+
+
 def test_load_errors(tmp_path, vocab, parts):
     cfg, gen, _ = parts
     with pytest.raises(CheckpointError, match="not found"):
@@ -104,9 +108,15 @@ def test_load_errors(tmp_path, vocab, parts):
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated, corrupt"):
         load_checkpoint(tmp_path / "trunc.pt")
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint at all")
-    with pytest.raises(CheckpointError, match="truncated, corrupt"):
-        load_checkpoint(tmp_path / "junk.pt")
+    for junk in (b"not a checkpoint at all", b"hello world"):   # the 2nd: a bare KeyError
+        (tmp_path / "junk.pt").write_bytes(junk)
+        with pytest.raises(CheckpointError, match="truncated, corrupt") as info:
+            load_checkpoint(tmp_path / "junk.pt")
+        assert "\n" not in str(info.value) and len(str(info.value)) < 400
+    torch.save({"x": NotPlain()}, tmp_path / "pickled.pt")
+    with pytest.raises(CheckpointError, match="plain tensors") as info:
+        load_checkpoint(tmp_path / "pickled.pt")
+    assert "\n" not in str(info.value) and len(str(info.value)) < 400
     torch.save({"state_dict": gen.state_dict()}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not an sg2img checkpoint"):
         load_checkpoint(tmp_path / "other.pt")

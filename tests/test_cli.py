@@ -64,8 +64,6 @@ def test_help_does_not_load_the_model_stack():
     assert out.strip().endswith("[]")
 
 
-@pytest.mark.xfail(reason="sg2img/__init__.py imports scene_graph, which imports torch; "
-                          "needs lazy imports in the package root", strict=False)
 def test_help_does_not_import_torch():
     code = ("import sys; from sg2img.cli import main; main(['--help']); "
             "print('torch' in sys.modules)")
