@@ -503,8 +503,10 @@ class Trainer:
         with open(self.run_dir / "stats.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         if pbar is not None:
-            short = {k.split("/")[0] + k.split("/")[1][:4]: f"{v:.3g}"
-                     for k, v in means.items() if k.endswith(("total", "gan"))}
+            # "D/gan" -> "D_gan", "G/total" -> "G": the bar shows the adversarial terms
+            # and each side's total; stats.jsonl has every term.
+            short = {k.replace("/total", "").replace("/", "_"): f"{v:.3g}"
+                     for k, v in means.items() if k.endswith(("/total", "/gan"))}
             pbar.set_postfix(**short, ips=f"{imgs_per_s:.1f}")
 
     @torch.no_grad()
