@@ -177,6 +177,8 @@ class _ObjectAccuracy:
         self.target: list[Tensor] = []
         self.real_pred: list[Tensor] = []
         self.real_target: list[Tensor] = []
+        self.area: list[Tensor] = []        # box area fraction of each generated crop
+        self.real_area: list[Tensor] = []
 
     def _classify(self, images: Tensor, batch: GraphBatch) -> tuple[Tensor, Tensor]:
         crops, labels = crop_objects(images, batch.objs, batch.boxes, batch.obj_to_img,
@@ -191,19 +193,43 @@ class _ObjectAccuracy:
         pred, target = self._classify(batch.images, batch)
         self.real_pred.append(pred)
         self.real_target.append(target)
+        area = M.box_area_fraction(batch.boxes[M.real_object_mask(batch.objs)]).cpu()
+        self.real_area.append(area)
         for out in outs[:num_samples]:
             pred, target = self._classify(out.images, batch)
             self.pred.append(pred)
             self.target.append(target)
+            self.area.append(area)
+
+    @staticmethod
+    def _by_size(pred: Tensor, target: Tensor, area: Tensor) -> dict[str, Any]:
+        """Top-1 accuracy per object-size bin (the bins of layout recall)."""
+        edges = M.DEFAULT_SIZE_EDGES
+        out = {}
+        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+            last = i == len(edges) - 2
+            keep = (area >= lo) & ((area <= hi) if last else (area < hi))
+            n = int(keep.sum())
+            acc = float((pred[keep] == target[keep]).float().mean()) if n else math.nan
+            out[f"area[{lo:g},{hi:g}{']' if last else ')'}"] = {"accuracy": acc,
+                                                                 "num_crops": n}
+        return out
 
     def compute(self) -> dict[str, Any]:
         fake = M.classification_accuracy(torch.cat(self.pred), torch.cat(self.target),
                                          self.num_classes)
+        by_size = self._by_size(torch.cat(self.pred), torch.cat(self.target),
+                                torch.cat(self.area))
+        real_by_size = self._by_size(torch.cat(self.real_pred), torch.cat(self.real_target),
+                                     torch.cat(self.real_area))
+        for name, r in real_by_size.items():
+            by_size[name]["real_crop_accuracy"] = r["accuracy"]
         real = M.classification_accuracy(torch.cat(self.real_pred), torch.cat(self.real_target),
                                          self.num_classes)
         meta = getattr(self.classifier, "meta", {})
         return {"accuracy": fake["accuracy"], "mean_class_accuracy": fake["mean_class_accuracy"],
                 "num_crops": fake["num_samples"], "real_crop_accuracy": real["accuracy"],
+                "by_size": by_size,
                 "crop_size": self.crop_size,
                 "classifier": meta.get("name", type(self.classifier).__name__),
                 "classifier_data": meta.get("data")}
@@ -490,6 +516,10 @@ def report_to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| object classification accuracy | {_fmt(oa['accuracy'])} | Grid2Im "
                      f"protocol, {oa['num_crops']} crops; real crops: "
                      f"{_fmt(oa['real_crop_accuracy'])} |")
+        for size_bin, r in oa.get("by_size", {}).items():
+            lines.append(f"| object accuracy, objects of {size_bin} | {_fmt(r['accuracy'])} | "
+                         f"{r['num_crops']} crops; real crops: "
+                         f"{_fmt(r.get('real_crop_accuracy'))} |")
     if "diversity" in m:
         dv = m["diversity"]
         lines.append(f"| diversity: mean_pixel_distance | {_fmt(dv['mean_pixel_distance'])} | "

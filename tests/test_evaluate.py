@@ -345,6 +345,13 @@ def test_evaluate_obj_acc_with_a_perfect_classifier():
     assert report["metrics"]["obj_acc"]["real_crop_accuracy"] > 0.7
     assert report["metrics"]["obj_acc"]["accuracy"] == \
         report["metrics"]["obj_acc"]["real_crop_accuracy"]                # images are the real ones
+    # Split by object size: every crop lands in one bin; these boxes are 4-14 % of the image.
+    oa = report["metrics"]["obj_acc"]
+    bins = oa["by_size"]
+    assert sum(b["num_crops"] for b in bins.values()) == oa["num_crops"]
+    assert bins["area[0,0.05)"]["num_crops"] == 0 and math.isnan(bins["area[0,0.05)"]["accuracy"])
+    assert bins["area[0.05,0.2)"]["accuracy"] == oa["accuracy"]
+    assert bins["area[0.05,0.2)"]["real_crop_accuracy"] == oa["real_crop_accuracy"]
 
 
 def test_evaluate_writes_the_box_file_it_can_score(tmp_path):
