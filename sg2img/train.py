@@ -590,6 +590,23 @@ def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None 
     return trainer.train(num_steps=num_steps)
 
 
+def train_command(args) -> str:
+    """The ``sg2img train`` command line equivalent to parsed arguments (for provenance)."""
+    import shlex
+
+    parts = ["sg2img", "train", "--preset", args.preset]
+    if args.data:
+        parts += ["--data", str(args.data)]
+    for override in args.set or ():
+        parts += ["--set", override]
+    parts += ["--out", str(args.out)]
+    if args.resume:
+        parts += ["--resume", str(args.resume)]
+    if getattr(args, "device", None):
+        parts += ["--device", str(args.device)]
+    return shlex.join(parts)
+
+
 def main_train(args) -> int:
     """``sg2img train``: the CLI entry (argparse namespace from ``sg2img.cli``)."""
     from .config import Config
@@ -599,6 +616,12 @@ def main_train(args) -> int:
         overrides.append(f"data.root={args.data}")
     cfg = Config.from_preset(args.preset, overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if int(os.environ.get("RANK", "0")) == 0:
+        # Provenance: every invocation that trained this run, in order (resumes included).
+        run_dir = Path(args.out)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "command.txt", "a") as f:
+            f.write(train_command(args) + "\n")
     summary = run_training(cfg, args.out, resume=args.resume, device=getattr(args, "device", None))
     if dist.is_initialized():
         dist.destroy_process_group()

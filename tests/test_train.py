@@ -181,3 +181,21 @@ def test_two_process_ddp_keeps_ranks_identical(tmp_path):
     # and training did move the weights away from their (shared) initial values
     init = Trainer(tiny_cfg(), tmp_path / "init_run", device="cpu", dataset=ToyScenes())
     assert any(not torch.equal(a[k], v) for k, v in init.G.state_dict().items())
+
+
+def test_train_command_round_trips_through_the_parser():
+    """command.txt records a command that parses back to the same arguments."""
+    import shlex
+
+    from sg2img.cli import build_parser
+    from sg2img.train import train_command
+
+    argv = ["train", "--preset", "tiny", "--data", "my data", "--set", "train.num_steps=5",
+            "--set", "model.use_local=false", "--out", "runs/x", "--resume", "auto"]
+    args = build_parser().parse_args(argv)
+    line = train_command(args)
+    assert line.startswith("sg2img train ")
+    again = build_parser().parse_args(shlex.split(line)[1:])
+    drop = ("func",)          # a fresh closure per parser
+    assert {k: v for k, v in vars(again).items() if k not in drop} == \
+        {k: v for k, v in vars(args).items() if k not in drop}
