@@ -285,7 +285,11 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=False)
+            # Visual Genome has no masks: with teacher forcing the mask head gets no gradient
+            # in a step, which DDP only tolerates when told to look for unused parameters.
+            find_unused = cfg.data.dataset == "vg"
+            self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=False,
+                               find_unused_parameters=find_unused)
             self.D_train = DDP(self.D, device_ids=ids, broadcast_buffers=False)
 
         self.step = 0
