@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 demo: $(STAMP)
-	$(VENV)/bin/sg2img generate examples/*.json --out outputs/demo --save-layout --draw-graph
+	$(VENV)/bin/sg2img generate examples/*.json --out outputs/demo --save-layout --draw-graph --sheet
 
 clean-venv:
 	rm -rf $(VENV)

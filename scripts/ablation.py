@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -63,10 +65,14 @@ def train_variant(name: str, args: argparse.Namespace) -> Path:
     for override in VARIANTS[name][1]:
         cmd += ["--set", override]
     print(f"[{name}] {' '.join(cmd)}", flush=True)
+    env = dict(os.environ)
+    if args.jobs > 1:   # parallel runs share the cores: one thread each
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     t0 = time.time()
     with open(run.parent / f"{name}.log", "a") as log:
-        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
     done.write_text(f"{time.time() - t0:.0f} s\n")
+    print(f"[{name}] trained in {time.time() - t0:.0f} s", flush=True)
     return export
 
 
@@ -163,13 +169,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="small")
     p.add_argument("--steps", type=int, default=1500, help="training steps per variant")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1,
+                   help="variants trained at once (each with one thread when > 1)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy ablation.md/png/json into this folder")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    exports = {name: train_variant(name, args) for name in args.variants}
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {name: pool.submit(train_variant, name, args) for name in args.variants}
+        exports = {name: f.result() for name, f in futures.items()}
     results = {}
     for name, export in exports.items():
         print(f"[{name}] evaluating", flush=True)
