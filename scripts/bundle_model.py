@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from sg2img.checkpoint import load_checkpoint
+    from sg2img.checkpoint import load_checkpoint, save_checkpoint
     from sg2img.evaluate import evaluate_checkpoint, write_report
 
     export = args.run / "export.pt"
@@ -47,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     if size > MAX_BYTES:
         raise SystemExit(f"{export} is {size / 2**20:.1f} MiB; the package ships at most 25 MiB")
     ckpt = load_checkpoint(export)
+    if "step" not in ckpt:   # exports written before they recorded it: the run's last step
+        from sg2img.train import list_checkpoints
+
+        ckpt["step"] = int(load_checkpoint(list_checkpoints(args.run)[-1])["step"])
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     t0 = time.time()
     report = evaluate_checkpoint(export, args.data, "val", layout_baseline=True,
@@ -90,9 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     args.assets.mkdir(parents=True, exist_ok=True)
-    tmp = args.assets / "default_model.pt.tmp"
-    shutil.copyfile(export, tmp)
-    tmp.replace(args.assets / "default_model.pt")
+    save_checkpoint(args.assets / "default_model.pt", ckpt)     # atomic
+    meta["size_bytes"] = size = (args.assets / "default_model.pt").stat().st_size
     (args.assets / "default_model.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(md_path.read_text())
     print(f"wrote {args.assets / 'default_model.pt'} ({size / 2**20:.2f} MiB), "

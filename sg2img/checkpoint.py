@@ -126,21 +126,26 @@ def unwrap_state_dict(module: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
 
 def export_inference(path: str | os.PathLike, config: Config | Mapping[str, Any],
                      vocab: Vocab | Mapping[str, Any],
-                     generator_state: nn.Module | Mapping[str, Any]) -> Path:
+                     generator_state: nn.Module | Mapping[str, Any], *,
+                     step: int | None = None) -> Path:
     """Write an inference export: config, vocab and generator weights only.
 
     Args:
         config: ``Config`` or its dict form.
         vocab: ``Vocab`` or its dict form.
         generator_state: the (EMA) generator or its state dict (wrappers are stripped).
+        step: the training step the weights are from (recorded when given).
     """
-    return save_checkpoint(path, {
+    ckpt = {
         "format_version": FORMAT_VERSION,
         "kind": "inference",
         "config": config.to_dict() if isinstance(config, Config) else dict(config),
         "vocab": vocab.to_dict() if isinstance(vocab, Vocab) else dict(vocab),
         "generator": unwrap_state_dict(generator_state),
-    })
+    }
+    if step is not None:
+        ckpt["step"] = int(step)
+    return save_checkpoint(path, ckpt)
 
 
 def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,

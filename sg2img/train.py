@@ -351,7 +351,7 @@ class Trainer:
         for old in list_checkpoints(self.run_dir)[: -self.cfg.train.keep_checkpoints]:
             old.unlink(missing_ok=True)
         export_inference(self.run_dir / "export.pt", self.cfg, self.vocab,
-                         unwrap_state_dict(self.G_ema))
+                         unwrap_state_dict(self.G_ema), step=self.step)
         logger.info("step %d: wrote %s", self.step, path)
         return path
 
