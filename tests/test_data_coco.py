@@ -277,3 +277,22 @@ def test_predicate_angles_cover_the_circle():
                                                        c, (0.5, 0.5))])
     assert names == ["right of"] * 2 + ["below"] * 4 + ["left of"] * 4 + ["above"] * 4 + \
         ["right of"] * 2
+
+
+def test_annotations_without_images(coco_root):
+    """object_boxes and with_images=False give the annotations without reading any image."""
+    coco_root, _ = coco_root
+    ds = make(coco_root, deterministic=True)
+    full = [ds[i] for i in range(len(ds))]
+    for i, s in enumerate(full):
+        objs, boxes = ds.object_boxes(i)
+        assert torch.equal(objs, s.objs[:-1]) and torch.equal(boxes, s.boxes[:-1])
+    for p in (coco_root / "images" / "train").iterdir():
+        p.unlink()                                    # reading an image would now fail
+    ds.with_images = False
+    for i, s in enumerate(full):
+        t = ds[i]
+        assert t.image is None
+        assert torch.equal(t.objs, s.objs) and torch.equal(t.triples, s.triples)
+        assert torch.equal(t.masks, s.masks)
+    assert collate_graphs([ds[0], ds[1]]).images is None

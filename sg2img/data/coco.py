@@ -413,6 +413,9 @@ class CocoSceneGraphDataset(Dataset):
         r = self._rows[index]
         return int(self._index.obj_offsets[r + 1] - self._index.obj_offsets[r])
 
+    #: Set to False to skip reading images (layout-only training and statistics).
+    with_images: bool = True
+
     def object_boxes(self, index: int) -> tuple[Tensor, Tensor]:
         """Classes ``(O,)`` and boxes ``(O, 4)`` of item ``index`` without reading its image.
 
@@ -436,7 +439,8 @@ class CocoSceneGraphDataset(Dataset):
         boxes, masks = ix.obj_boxes[a:b], ix.obj_masks[a:b]
         rng = item_rng(self.deterministic, self.seed, index)
         triples = synthesize_relationships(boxes, masks, rng)
-        image = load_image(self.image_dir / ix.file_names[r], self.image_size)
+        image = (load_image(self.image_dir / ix.file_names[r], self.image_size)
+                 if self.with_images else None)
         n = b - a
         return GraphSample(
             objs=torch.from_numpy(ix.obj_categories[a:b].copy()),
