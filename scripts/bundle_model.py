@@ -10,7 +10,8 @@ metrics, layout recall next to the mean-class-box baseline) and writes:
 
 Usage (what produced the shipped model)::
 
-    python scripts/bundle_model.py runs/small64 --data data/shapes64
+    python scripts/bundle_model.py runs/small64 --data data/shapes64 \
+        --export runs/small64/export_layout.pt
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="training run folder (holds export.pt)")
     p.add_argument("--data", type=Path, required=True, help="dataset it was trained on")
+    p.add_argument("--export", type=Path, default=None,
+                   help="the export to ship (default: RUN/export.pt), e.g. the output of "
+                        "scripts/finetune_layout.py")
     p.add_argument("--assets", type=Path, default=ROOT / "sg2img" / "assets")
     p.add_argument("--docs", type=Path, default=ROOT / "docs")
     p.add_argument("--samples-per-graph", type=int, default=1)
@@ -41,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from sg2img.checkpoint import load_checkpoint, save_checkpoint
     from sg2img.evaluate import evaluate_checkpoint, write_report
 
-    export = args.run / "export.pt"
+    export = args.export or args.run / "export.pt"
     size = export.stat().st_size
     if size > MAX_BYTES:
         raise SystemExit(f"{export} is {size / 2**20:.1f} MiB; the package ships at most 25 MiB")
@@ -68,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         "description": "GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 "
                        "on 2 CPU cores; the model generate() and `sg2img generate` use when no "
                        "checkpoint is given",
-        "training_commands": commands,
+        "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
+                                         if "layout_finetune" in ckpt else []),
+        "layout_finetune": ckpt.get("layout_finetune"),
         "data_command": "python data_tools/make_shapes.py --out data/shapes64 --size 64",
         "dataset": {k: data_info.get(k) for k in ("description", "seed", "image_size",
                                                     "num_images", "objects_per_image")},
