@@ -11,7 +11,7 @@ metrics, layout recall next to the mean-class-box baseline) and writes:
 Usage (what produced the shipped model)::
 
     python scripts/bundle_model.py runs/small64 --data data/shapes64 \
-        --export runs/small64/export_layout.pt
+        --export runs/small64/export_layout_a1.pt
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     stats = [json.loads(line) for line in (args.run / "stats.jsonl").read_text().splitlines()]
     meta = {
         "description": "GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 "
-                       "on 2 CPU cores; the model generate() and `sg2img generate` use when no "
-                       "checkpoint is given",
+                       "on 2 CPU cores (GAN training, then the graph->layout branch fine-tuned "
+                       "on boxes and masks when layout_finetune is set); the model generate() "
+                       "and `sg2img generate` use when no checkpoint is given",
         "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
                                          if "layout_finetune" in ckpt else []),
         "layout_finetune": ckpt.get("layout_finetune"),

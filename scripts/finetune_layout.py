@@ -16,7 +16,7 @@ Writes an inference export (EMA-free: the weights at the last step) that records
 Usage (what made the bundled model)::
 
     python scripts/finetune_layout.py runs/small64/export.pt --data data/shapes64 \
-        --steps 3000 --out runs/small64/export_layout.pt
+        --steps 2500 --anchor 1.0 --out runs/small64/export_layout_a1.pt
 """
 
 from __future__ import annotations
