@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
             "preset": args.preset, "steps": args.steps, "seed": args.seed,
             "variants": {n: {"title": VARIANTS[n][0], "overrides": VARIANTS[n][1],
-                             "train_seconds": float((args.out / n / "DONE").read_text().split()[0])}
+                             "wall_seconds": float((args.out / n / "DONE").read_text().split()[0])}
                          for n in args.variants},
             "results": results}
     (args.out / "ablation.json").write_text(json.dumps(meta, indent=2) + "\n")
