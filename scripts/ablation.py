@@ -8,6 +8,10 @@ with the same preset, seed, batch size and number of steps:
     avg_no_cls    both, averaged, no classification loss      (LGGAN "+ local")
     avg_cls       both, averaged, with the classification loss (LGGAN "+ class loss")
     full          both, fused by the weight map, class loss    (GALS-GAN full; LGGAN "+ weight map")
+    c2f           full, trained coarse-to-fine as in pix2pixHD: the first half of the steps at
+                  H/2, then ``model.coarse_to_fine`` at H (an enhancer stage on the H/2
+                  generator) initialised from it with ``train.init_from``. Against ``full``,
+                  which ends directly at H, this answers "coarse-to-fine or direct?".
 
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
 picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on the
@@ -47,10 +51,24 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                    ["model.fusion=average", "model.use_class_loss=false"]),
     "avg_cls": ("global + local, averaged, class loss", ["model.fusion=average"]),
     "full": ("full: weight-map fusion + class loss", []),
+    "c2f": ("full, coarse-to-fine (32 then 64)", ["model.coarse_to_fine=true"]),
 }
+# Variants trained in two phases: the overrides of the first, half-size phase.
+COARSE_PHASE: dict[str, list[str]] = {"c2f": ["model.image_size=32"]}
 
 
 def train_variant(name: str, args: argparse.Namespace) -> Path:
+    overrides, steps = list(VARIANTS[name][1]), args.steps
+    if name in COARSE_PHASE:   # same total step budget, split between the two phases
+        coarse_steps = args.steps // 2
+        coarse = _train(f"{name}_coarse", COARSE_PHASE[name], coarse_steps, args)
+        ckpts = sorted((coarse.parent / "checkpoints").glob("ckpt_*.pt"))
+        overrides.append(f"train.init_from={ckpts[-1]}")
+        steps = args.steps - coarse_steps
+    return _train(name, overrides, steps, args)
+
+
+def _train(name: str, overrides: list[str], steps: int, args: argparse.Namespace) -> Path:
     run = args.out / name
     export = run / "export.pt"
     done = run / "DONE"
@@ -59,10 +77,10 @@ def train_variant(name: str, args: argparse.Namespace) -> Path:
         return export
     cmd = [sys.executable, "-m", "sg2img", "train", "--preset", args.preset, "--data",
            str(args.data), "--out", str(run), "--resume", "auto", "--device", "cpu",
-           "--set", f"train.num_steps={args.steps}", "--set", f"train.seed={args.seed}",
-           "--set", f"train.sample_every={max(args.steps // 2, 1)}",
+           "--set", f"train.num_steps={steps}", "--set", f"train.seed={args.seed}",
+           "--set", f"train.sample_every={max(steps // 2, 1)}",
            "--set", "data.num_workers=1"]
-    for override in VARIANTS[name][1]:
+    for override in overrides:
         cmd += ["--set", override]
     print(f"[{name}] {' '.join(cmd)}", flush=True)
     env = dict(os.environ)
@@ -74,6 +92,12 @@ def train_variant(name: str, args: argparse.Namespace) -> Path:
     done.write_text(f"{time.time() - t0:.0f} s\n")
     print(f"[{name}] trained in {time.time() - t0:.0f} s", flush=True)
     return export
+
+
+def wall_seconds(name: str, args: argparse.Namespace) -> float:
+    """Training wall time of a variant (both phases of a two-phase one)."""
+    runs = [name] + ([f"{name}_coarse"] if name in COARSE_PHASE else [])
+    return sum(float((args.out / r / "DONE").read_text().split()[0]) for r in runs)
 
 
 def score_variant(export: Path, args: argparse.Namespace) -> dict:
@@ -188,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
             "preset": args.preset, "steps": args.steps, "seed": args.seed,
             "variants": {n: {"title": VARIANTS[n][0], "overrides": VARIANTS[n][1],
-                             "wall_seconds": float((args.out / n / "DONE").read_text().split()[0])}
+                             "wall_seconds": wall_seconds(n, args)}
                          for n in args.variants},
             "results": results}
     (args.out / "ablation.json").write_text(json.dumps(meta, indent=2) + "\n")

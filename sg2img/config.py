@@ -42,6 +42,7 @@ class ModelConfig:
     use_global: bool = True
     use_local: bool = True
     fusion: str = "weight_map"           # "weight_map" | "average"
+    coarse_to_fine: bool = False         # global generator = H/2 generator + enhancer stage
     local_combine: str = "conv"          # "conv" (LGGAN Eq. 4) | "sum" (Eq. 3)
     use_class_loss: bool = True          # LGGAN's classification module on class features
     disc_channels: int = 64
@@ -55,6 +56,9 @@ class ModelConfig:
         _check(self.image_size % 16 == 0 and self.image_size >= 32,
                f"model.image_size must be a multiple of 16 and >= 32 (64 or 128), "
                f"got {self.image_size}")
+        _check(not self.coarse_to_fine or self.image_size % 32 == 0,
+               f"model.coarse_to_fine needs model.image_size divisible by 32 (its coarse "
+               f"generator works at half size), got {self.image_size}")
         _check(self.use_global or self.use_local,
                "model.use_global and model.use_local cannot both be false")
         _check(self.fusion in ("weight_map", "average"),
@@ -135,6 +139,7 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     vgg_weights: str = ""                # path to torchvision VGG19 weights for the VGG loss
+    init_from: str = ""                  # checkpoint whose matching weights start a new run
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",

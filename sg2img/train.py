@@ -342,6 +342,47 @@ class Trainer:
         self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
         _set_rng_state(ckpt["rng"])
 
+    def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
+        """Start a new run from another run's weights where names and shapes match.
+
+        pix2pixHD's coarse-to-fine schedule: a model trained at ``H/2`` initialises an ``H``
+        model with ``model.coarse_to_fine=true`` (every generator stage but the enhancer, the
+        graph network, the local generator and the fully convolutional discriminators carry
+        over). The step, optimizers and data order start afresh. Accepts a training checkpoint
+        or an inference export (generator only).
+
+        Returns:
+            ``{"loaded": [...], "new": [...]}``: generator parameter names taken from the
+            checkpoint and those that keep their fresh initialisation.
+
+        Raises:
+            CheckpointError: the vocabularies differ, or no generator weight matches.
+        """
+        ckpt = load_checkpoint(path, map_location="cpu")
+        if ckpt["vocab"] != self.vocab.to_dict():
+            raise CheckpointError(f"train.init_from: {path} was trained on another vocabulary; "
+                                  f"use a checkpoint trained on the same dataset")
+
+        def copy_matching(module: nn.Module, state: dict[str, Tensor] | None) -> list[str]:
+            if not state:
+                return []
+            own = module.state_dict()
+            hits = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+            module.load_state_dict({**own, **{k: state[k] for k in hits}})
+            return hits
+
+        g_state = ckpt.get("generator_ema") or ckpt.get("generator")
+        loaded = copy_matching(self.G, ckpt.get("generator") or g_state)
+        copy_matching(self.G_ema, g_state)
+        copy_matching(self.D, ckpt.get("discriminator"))
+        if not loaded:
+            raise CheckpointError(f"train.init_from: no generator weight of {path} matches "
+                                  f"this model's names and shapes")
+        new = [k for k in self.G.state_dict() if k not in set(loaded)]
+        logger.info("initialised %d of %d generator tensors from %s; new: %s", len(loaded),
+                    len(loaded) + len(new), path, ", ".join(new) or "none")
+        return {"loaded": loaded, "new": new}
+
     def save(self) -> Path | None:
         """Write a checkpoint atomically (rank 0), keep the last K, refresh the export."""
         if not self.dist.is_main:
@@ -591,6 +632,8 @@ def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None 
         ckpt = load_checkpoint(path, map_location="cpu")
         trainer.load_state_dict(ckpt)
         logger.info("resumed from %s at step %d", path, trainer.step)
+    elif cfg.train.init_from:
+        trainer.init_from(cfg.train.init_from)
     return trainer.train(num_steps=num_steps)
 
 

@@ -32,6 +32,11 @@ def test_stage_channels():
     assert [r for r, _ in stage_channels(128, 8)] == [4, 8, 16, 32, 64, 128]
     assert [r for r, _ in stage_channels(32, 8)] == [2, 4, 8, 16, 32]
     assert [r for r, _ in stage_channels(80, 8)][-1] == 80
+    # Coarse-to-fine: the H/2 generator's stages, then one enhancer stage at H.
+    assert stage_channels(64, 16, coarse_to_fine=True) == stage_channels(32, 16) + [(64, 16)]
+    gen = GlobalAffineGenerator(64, noise_dim=8, cond_ch=6, base_channels=4, coarse_to_fine=True)
+    img, feats = gen(torch.randn(2, 8), torch.randn(2, 6, 64, 64))
+    assert img.shape == (2, 3, 64, 64) and feats.shape == (2, 4, 64, 64)
 
 
 def test_spade_block_and_global_generator():

@@ -199,3 +199,48 @@ def test_train_command_round_trips_through_the_parser():
     drop = ("func",)          # a fresh closure per parser
     assert {k: v for k, v in vars(again).items() if k not in drop} == \
         {k: v for k, v in vars(args).items() if k not in drop}
+
+
+def test_coarse_to_fine_init_from_half_size_run(tmp_path):
+    """pix2pixHD's schedule: an H/2 run initialises the H model with an enhancer stage."""
+    coarse = tiny_cfg(**{"train.num_steps": 2, "train.checkpoint_every": 2})
+    run_training(coarse, tmp_path / "coarse", dataset=ToyScenes(size=32), device="cpu")
+    ckpt = tmp_path / "coarse/checkpoints/ckpt_00000002.pt"
+
+    fine = tiny_cfg(**{"model.image_size": 64, "model.coarse_to_fine": True,
+                       "train.num_steps": 1, "train.init_from": str(ckpt)})
+    trainer = Trainer(fine, tmp_path / "fine", device="cpu", dataset=ToyScenes(size=64))
+    info = trainer.init_from(ckpt)
+    # Only the enhancer stage is new; everything else (graph net, local generator, the
+    # coarse stages) carries over, in the EMA copy and the discriminator too.
+    assert info["new"] and all(k.startswith("global_gen.blocks.5.") for k in info["new"])
+    src = load_checkpoint(ckpt)
+    for name, value in src["generator"].items():
+        assert torch.equal(trainer.G.state_dict()[name], value), name
+    for name, value in src["generator_ema"].items():
+        assert torch.equal(trainer.G_ema.state_dict()[name], value), name
+    for name, value in src["discriminator"].items():
+        assert torch.equal(trainer.D.state_dict()[name], value), name
+
+    # Through run_training (train.init_from), the fine run trains at 64 from step 0.
+    res = run_training(fine, tmp_path / "fine2", dataset=ToyScenes(size=64), device="cpu")
+    assert res["step"] == 1
+    out = load_checkpoint(tmp_path / "fine2/export.pt")
+    assert out["config"]["model"]["coarse_to_fine"] is True
+
+    # A run on another dataset cannot start from these weights.
+    other = Vocab.from_names(["sky", "sea"], ["left of"])
+
+    class Other(ToyScenes):
+        vocab = other
+
+    t = Trainer(fine, tmp_path / "x", device="cpu", dataset=Other(size=64))
+    with pytest.raises(CheckpointError, match="another vocabulary"):
+        t.init_from(ckpt)
+
+
+def test_coarse_to_fine_needs_size_divisible_by_32():
+    from sg2img.config import ConfigError
+
+    with pytest.raises(ConfigError, match="coarse_to_fine"):
+        tiny_cfg(**{"model.image_size": 48, "model.coarse_to_fine": True})

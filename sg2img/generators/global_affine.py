@@ -73,13 +73,20 @@ class SPADEResBlock(nn.Module):
         return xs + dx
 
 
-def stage_channels(image_size: int, base: int) -> list[tuple[int, int]]:
+def stage_channels(image_size: int, base: int,
+                   coarse_to_fine: bool = False) -> list[tuple[int, int]]:
     """(resolution, channels) of each generator stage, coarsest first.
 
     Four x2 upsamplings from ``H/16`` up to 64x64 images, five from ``H/32`` above that (when
     ``H`` divides by 32); widths are ``base * min(8, 2 ** (stages - 1 - i))``, i.e.
     ``8b, 8b, 4b, 2b, b`` for five stages.
+
+    ``coarse_to_fine`` (pix2pixHD): the stages of the ``H/2`` generator (G1) followed by one
+    enhancer stage at ``H`` of width ``b`` (G2), so that an ``H/2`` model's weights initialise
+    every stage but the last (``train.init_from``).
     """
+    if coarse_to_fine:
+        return stage_channels(image_size // 2, base) + [(image_size, base)]
     num_up = 5 if image_size > 64 and image_size % 32 == 0 else 4
     res = [image_size >> (num_up - i) for i in range(num_up + 1)]
     n = len(res)
@@ -100,22 +107,27 @@ class GlobalAffineGenerator(nn.Module):
     """Noise -> image through SPADE residual blocks conditioned on the layout.
 
     ``z`` is projected to the coarsest map; each stage is one ``SPADEResBlock`` followed by
-    nearest x2 upsampling (except the last). The generator ends at the target size.
+    nearest x2 upsampling (except the last). By default the generator simply ends at the
+    target size; with ``coarse_to_fine`` it is the ``H/2`` generator plus an enhancer stage at
+    ``H`` (see ``stage_channels``), trained after the ``H/2`` model as in pix2pixHD.
 
     Args:
-        image_size: output H = W (a multiple of 16: 32, 64, 128, ...).
+        image_size: output H = W (a multiple of 16: 32, 64, 128, ...; of 32 for
+            ``coarse_to_fine``).
         noise_dim: width of ``z``.
         cond_ch: channels of the conditioning map.
         base_channels: width of the finest stage (coarse stages are up to 8x wider).
+        coarse_to_fine: add the enhancer stage on top of the ``H/2`` generator.
 
     Shapes:
         z (N, noise_dim), cond (N, cond_ch, H, W)
         -> images (N, 3, H, W) in [-1, 1], features (N, base_channels, H, W)
     """
 
-    def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int):
+    def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,
+                 coarse_to_fine: bool = False):
         super().__init__()
-        self.stages = stage_channels(image_size, base_channels)
+        self.stages = stage_channels(image_size, base_channels, coarse_to_fine)
         self.start, c0 = self.stages[0]
         self.c0 = c0
         self.fc = nn.Linear(noise_dim, c0 * self.start * self.start)
