@@ -378,13 +378,17 @@ class GenerationResult(Sequence):
         return vis.draw_layout(self.boxes[k], self.masks[k], list(g.objects), size,
                                class_ids=ids)
 
-    def draw_graph(self, k: int) -> Image.Image:
-        """Drawing of image ``k``'s scene graph."""
-        return vis.draw_scene_graph(self.graphs[k], self.vocab)
+    def draw_graph(self, k: int, rankdir: str = "LR") -> Image.Image:
+        """Drawing of image ``k``'s scene graph (``rankdir`` "LR" or "TB")."""
+        return vis.draw_scene_graph(self.graphs[k], self.vocab, rankdir=rankdir)
 
     def sheet(self, cell_height: int = 256) -> Image.Image:
-        """A sheet with one row per image: ``graph | layout | image``."""
-        rows = [[self.draw_graph(k), self.draw_layout(k, cell_height), im]
+        """A sheet with one row per image: ``graph | layout | image``.
+
+        Graphs are drawn top to bottom there: about square, so that the graph column is not
+        several times as wide as the pictures.
+        """
+        rows = [[self.draw_graph(k, "TB"), self.draw_layout(k, cell_height), im]
                 for k, im in enumerate(self.images)]
         titles = [f"graph {g}, sample {s}" for g, s in zip(self.graph_index, self.sample_index,
                                                             strict=True)]

@@ -370,7 +370,7 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
 
     rows, titles = [], []
     for k in range(lo, hi, samples):
-        rows.append([result.draw_graph(k), result.draw_layout(k),
+        rows.append([result.draw_graph(k, "TB"), result.draw_layout(k),
                      *result.images[k:k + samples]])
         titles.append(f"graph {result.graph_index[k] - result.graph_index[lo]}")
     cols = ["graph", "layout"] + (["image"] if samples == 1 else

@@ -90,6 +90,9 @@ def test_generate_result_shapes_and_types(model):
     assert generate(SHEEP, model, seed=0).layout is None
     sheet = res.sheet(cell_height=64)
     assert sheet.height > 4 * 64
+    # Graphs are drawn top to bottom in sheets, so the graph column stays about as wide as
+    # a picture (drawn left to right it was 4-7 pictures wide).
+    assert sheet.width < 5 * 64
 
 
 def test_generate_is_deterministic_per_seed(model):
