@@ -129,6 +129,7 @@ class TrainConfig:
     beta2: float = 0.999
     ema_decay: float = 0.999
     ema_start: int = 0
+    ema_rampup: bool = True              # decay (1+k)/(10+k) up to ema_decay (short runs)
     grad_clip: float = 10.0
     teacher_forcing: bool = True         # ground-truth boxes/masks build the layout
     mixed_precision: bool = True         # bf16 autocast on CUDA (ignored on CPU)

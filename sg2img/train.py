@@ -184,6 +184,20 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         be.copy_(bm)
 
 
+def ema_decay_at(step: int, tc: Any) -> float:
+    """EMA decay used after optimisation step ``step`` (``tc``: the train config section).
+
+    The first update copies the generator. With ``tc.ema_rampup`` the decay then grows as
+    ``(1 + k) / (10 + k)`` (``k`` updates so far, TensorFlow's ``num_updates`` rule) up to
+    ``tc.ema_decay``: the average covers about the last tenth of training until it reaches
+    its full window, so a short run's EMA is not dominated by its random initial weights.
+    """
+    k = step - tc.ema_start
+    if k <= 0:
+        return 0.0
+    return min(tc.ema_decay, (1 + k) / (10 + k)) if tc.ema_rampup else tc.ema_decay
+
+
 def _grad_norm_ok(params: list[Tensor], clip: float) -> bool:
     """Clip gradients; False when they are not finite (the step is then skipped)."""
     norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
@@ -513,7 +527,7 @@ class Trainer:
                 logs = self.d_step(batch, out)
                 logs.update(self.g_step(batch, out))
                 if self.step >= tc.ema_start:
-                    _update_ema(self.G_ema, self.G, tc.ema_decay if self.step > 0 else 0.0)
+                    _update_ema(self.G_ema, self.G, ema_decay_at(self.step, tc))
                 self.step += 1
                 for k, v in logs.items():
                     window[k].append(v)

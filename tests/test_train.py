@@ -244,3 +244,21 @@ def test_coarse_to_fine_needs_size_divisible_by_32():
 
     with pytest.raises(ConfigError, match="coarse_to_fine"):
         tiny_cfg(**{"model.image_size": 48, "model.coarse_to_fine": True})
+
+
+def test_ema_decay_ramps_up_then_holds():
+    from sg2img.train import ema_decay_at
+
+    tc = tiny_cfg(**{"train.ema_decay": 0.999, "train.ema_start": 5}).train
+    decays = [ema_decay_at(s, tc) for s in range(5, 20000, 7)]
+    assert decays[0] == 0.0                                   # first update copies G
+    assert all(a <= b for a, b in zip(decays, decays[1:], strict=False))
+    assert ema_decay_at(105, tc) < 0.95                        # a short run averages recent weights
+    assert max(decays) == 0.999 and ema_decay_at(19_000, tc) == 0.999
+    # After 1000 updates the initial weights weigh almost nothing (0.999 ** 1000 = 0.37).
+    keep = 1.0
+    for s in range(6, 1006):
+        keep *= ema_decay_at(s, tc)
+    assert keep < 1e-3
+    flat = tiny_cfg(**{"train.ema_decay": 0.999, "train.ema_rampup": False}).train
+    assert ema_decay_at(0, flat) == 0.0 and ema_decay_at(1, flat) == 0.999
