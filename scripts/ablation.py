@@ -14,19 +14,20 @@ with the same preset, seed, batch size and number of steps:
                   which ends directly at H, this answers "coarse-to-fine or direct?".
 
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
-picks up where it stopped) and its *raw* generator at the last step is scored (not the EMA
-copy: without ``train.ema_rampup``, as the first of these runs were trained, the EMA of a
-1500-step run at decay 0.999 still holds a fifth of the random initial weights) with
-:func:`sg2img.evaluate.evaluate_checkpoint` on the validation split:
+picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on
+the validation split, by default through its EMA generator (the export, what users get), with
+``--generator raw`` through the raw generator of its last checkpoint:
 
 * FID (our procedural feature network) and object classification accuracy (overall and for
   small objects, box area < 5 % of the image) on images generated from the **ground-truth
   layout**: the variants differ only in how they render a layout, so this isolates them;
 * FID from the **predicted layout** (the full scene-graph-to-image path);
-* layout recall R@0.5 (the graph network is the same in every variant).
+* layout recall R@0.5 (the graph network is the same architecture in every variant, but it is
+  trained jointly with each renderer, so its boxes differ too).
 
 Writes ``OUT/ablation.json``, ``OUT/ablation.md`` (the table) and ``OUT/ablation.png`` (the
-same validation graphs rendered by every variant from the ground-truth layout). Usage::
+same validation graphs rendered by every variant from the ground-truth layout); with
+``--generator raw``, ``ablation_raw.*``. Usage::
 
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation \
@@ -180,10 +181,12 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
     lines = [
         f"Procedural scenes {first['image_size']}x{first['image_size']}, validation split "
         f"({first['num_graphs']} graphs), preset `{args.preset}`, {args.steps} steps of "
-        f"batch 16 per variant, seed {args.seed}; each variant's raw generator at its last "
-        f"step (not the EMA copy). FID uses our procedural feature network "
-        f"(lower is better); object accuracy is Grid2Im's protocol with our crop "
-        f"classifier (small: box < 5 % of the image).",
+        f"batch 16 per variant, seed {args.seed}; "
+        + ("each variant's raw generator at its last step (not the EMA copy)"
+           if args.generator == "raw" else "each variant's EMA generator (its export)")
+        + ". FID uses our procedural feature network "
+        "(lower is better); object accuracy is Grid2Im's protocol with our crop "
+        "classifier (small: box < 5 % of the image).",
         "",
         "| variant | FID (GT layout) | obj. acc. | obj. acc. small | FID (predicted layout) "
         "| layout R@0.5 |",
@@ -211,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=1,
                    help="variants trained at once (each with one thread when > 1)")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--generator", choices=("ema", "raw"), default="ema",
+                   help="score the EMA generator (the export) or the raw one of the last "
+                        "checkpoint")
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy ablation.md/png/json into this folder")
     args = p.parse_args(argv)
@@ -220,12 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         futures = {name: pool.submit(train_variant, name, args) for name in args.variants}
         for f in futures.values():
             f.result()
-    exports = {name: raw_generator(name, args) for name in args.variants}
+    exports = {name: (raw_generator(name, args) if args.generator == "raw"
+                      else args.out / name / "export.pt") for name in args.variants}
     results = {}
     for name, export in exports.items():
         # Scores are kept next to the export they measure, so a rerun (one more variant, an
         # interrupted scoring) only scores what changed.
-        cache = export.parent / "scores.json"
+        cache = export.parent / f"scores_{args.generator}.json"
         key = {"export_mtime": export.stat().st_mtime, "seed": args.seed}
         cached = json.loads(cache.read_text()) if cache.exists() else {}
         if cached.get("key") == key:
@@ -238,20 +245,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] {json.dumps(results[name])}", flush=True)
     meta = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
             "preset": args.preset, "steps": args.steps, "seed": args.seed,
+            "generator": args.generator,
             "variants": {n: {"title": VARIANTS[n][0], "overrides": VARIANTS[n][1],
                              "wall_seconds": wall_seconds(n, args)}
                          for n in args.variants},
             "results": results}
-    (args.out / "ablation.json").write_text(json.dumps(meta, indent=2) + "\n")
-    (args.out / "ablation.md").write_text(table(results, args))
-    picture(exports, args, args.out / "ablation.png")
+    tag = "" if args.generator == "ema" else "_raw"
+    (args.out / f"ablation{tag}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (args.out / f"ablation{tag}.md").write_text(table(results, args))
+    picture(exports, args, args.out / f"ablation{tag}.png")
     print(table(results, args))
     if args.docs is not None:
         args.docs.mkdir(parents=True, exist_ok=True)
         # docs/ablation.md is the written-up page; the generated table sits beside it.
-        for name in ("ablation.json", "ablation.md", "ablation.png"):
-            target = "ablation_table.md" if name == "ablation.md" else name
-            shutil.copy(args.out / name, args.docs / target)
+        for ext in ("json", "md", "png"):
+            target = f"ablation{tag}_table.md" if ext == "md" else f"ablation{tag}.{ext}"
+            shutil.copy(args.out / f"ablation{tag}.{ext}", args.docs / target)
     return 0
 
 
