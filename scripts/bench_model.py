@@ -70,8 +70,8 @@ def median_time(fn, repeats: int, warmup: int = 1) -> float:
 
 
 def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: bool,
-                 data_root: str | None = None) -> None:
-    cfg = Config.from_preset(name)
+                 data_root: str | None = None, overrides: list[str] | None = None) -> None:
+    cfg = Config.from_preset(name, overrides or [])
     mc = cfg.model
     vocab = make_vocab(*VOCAB_SIZES[name])
     step_batch = None
@@ -86,7 +86,8 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
     torch.manual_seed(0)
     G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds)
     D = GALSDiscriminator(mc, vocab.num_objects)
-    print(f"\n== {name}: {mc.image_size}x{mc.image_size}, C={vocab.num_objects}, "
+    label = " ".join([name, *(overrides or [])])
+    print(f"\n== {label}: {mc.image_size}x{mc.image_size}, C={vocab.num_objects}, "
           f"G {count_parameters(G) / 1e6:.2f}M params "
           f"(global {_params(G.global_gen):.2f}M, local {_params(G.local_gen):.2f}M), "
           f"D {count_parameters(D) / 1e6:.2f}M params")
@@ -181,11 +182,13 @@ def main() -> None:
                         help="only the training-step timing")
     parser.add_argument("--skip-local", action="store_true")
     parser.add_argument("--data", help="COCO-format dataset root for the training-step batch")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every preset, e.g. model.image_size=32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     for name in args.presets:
-        bench_preset(name, args.repeats, args.batch_sizes, args.step_only, args.data)
+        bench_preset(name, args.repeats, args.batch_sizes, args.step_only, args.data, args.set)
     if not args.skip_local:
         bench_local_vocab(args.repeats)
 
