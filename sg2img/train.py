@@ -392,7 +392,8 @@ class Trainer:
         if not loaded:
             raise CheckpointError(f"train.init_from: no generator weight of {path} matches "
                                   f"this model's names and shapes")
-        new = [k for k in self.G.state_dict() if k not in set(loaded)]
+        hit = set(loaded)
+        new = [k for k in self.G.state_dict() if k not in hit]
         logger.info("initialised %d of %d generator tensors from %s; new: %s", len(loaded),
                     len(loaded) + len(new), path, ", ".join(new) or "none")
         return {"loaded": loaded, "new": new}
