@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import torch
 from torch import nn
 
 from .config import Config, ConfigError
+from .files import atomic_torch_save, load_torch_file
 from .vocab import Vocab, VocabError
 
 logger = logging.getLogger(__name__)
@@ -43,30 +41,9 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     Returns:
         The path written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = dict(state)
     state.setdefault("format_version", FORMAT_VERSION)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
+    return atomic_torch_save(state, path, "checkpoint")
 
 
 def load_checkpoint(path: str | os.PathLike,
@@ -78,24 +55,10 @@ def load_checkpoint(path: str | os.PathLike,
             (no ``format_version``), or has a newer format version than this code reads.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory; give a checkpoint file such as "
                               f"{path / 'checkpoints' / 'ckpt_<step>.pt'} or {path / 'export.pt'}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError,
-            OSError, KeyError) as e:   # a non-zip, non-pickle file gives a bare KeyError
-        # torch's own message runs to many lines of advice about weights_only; keep its
-        # first line, which names the actual failure.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if isinstance(e, KeyError):
-            first = "neither a zip nor a pickle file"
-        first = first.replace("\x1b[1m", "").replace("\x1b[0m", "")
-        raise CheckpointError(f"cannot read checkpoint {path}: the file is truncated, corrupt, "
-                              f"not a torch file, or holds more than plain tensors and "
-                              f"containers ({first[:200]})") from None
+    ckpt = load_torch_file(path, "checkpoint", CheckpointError, map_location)
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{path} is not an sg2img checkpoint (no 'format_version')")
     version = ckpt["format_version"]

@@ -29,7 +29,6 @@ import contextlib
 import importlib.util
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .files import atomic_torch_save, load_state_dict_file, load_torch_file
 from .metrics import real_object_mask
 
 logger = logging.getLogger(__name__)
@@ -181,16 +181,7 @@ def save_eval_net(net: CropClassifier | SceneFeatureNet, path: str | PathLike,
              "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
              # A JSON round trip keeps meta to plain types that weights_only loading accepts.
              "meta": json.loads(json.dumps(net.meta if meta is None else meta))}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.chmod(tmp, 0o644)            # mkstemp makes 0600; shipped files must be readable
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_torch_save(state, path, "evaluation network")
 
 
 def load_eval_net(path: str | PathLike, kind: str | None = None,
@@ -210,9 +201,7 @@ def load_eval_net(path: str | PathLike, kind: str | None = None,
         ValueError: the file is not an eval-net file or holds another kind of network.
     """
     path = Path(path)
-    if not path.is_file():
-        raise EvalWeightsError(f"evaluation network weights not found: {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    state = load_torch_file(path, "evaluation network weights", EvalWeightsError, map_location)
     if not isinstance(state, dict) or state.get("kind") not in EVAL_NETS:
         raise ValueError(f"{path} is not an sg2img evaluation network file (expected a dict with "
                          f"'kind' in {sorted(EVAL_NETS)})")
@@ -428,10 +417,22 @@ def inception_feature_extractor(weights_path: str | PathLike | None = None) -> F
         raise EvalWeightsError("FID/IS with InceptionV3 need the torch-fidelity package: "
                                "pip install torch-fidelity")
     path = find_inception_weights(weights_path)
+    state = load_state_dict_file(path, "InceptionV3 FID weights", EvalWeightsError)
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
-                                      feature_extractor_weights_path=str(path))
+    # torch-fidelity's constructor can only read a path, and reads it with weights_only=False.
+    # Hand it a file that holds nothing but the tensors sg2img itself loaded above
+    # (weights_only=True), written to a private temp folder, never the user's file.
+    with tempfile.TemporaryDirectory() as tmp:
+        clean = Path(tmp) / INCEPTION_FID_FILE
+        torch.save(state, clean)
+        try:
+            net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"],
+                                              feature_extractor_weights_path=str(clean))
+        except RuntimeError as e:
+            detail = " ".join(str(e).split())
+            raise EvalWeightsError(f"{path} is not the InceptionV3 FID weights file "
+                                   f"{INCEPTION_FID_FILE} ({detail[:200]})") from None
     shared = _SharedExtractor(net, _inception_outputs)
     return FeatureExtractor(_Head(shared, 0, 2048), _Head(shared, 1, 1008), INCEPTION_NAME)
 
@@ -452,9 +453,16 @@ def lpips_backbone_file(net_type: str = "alex") -> tuple[str, str]:
     return url.rsplit("/", 1)[-1], url
 
 
+def lpips_cache_file(net_type: str = "alex") -> Path:
+    """Where the torch hub cache keeps LPIPS's ``net_type`` backbone weights."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / lpips_backbone_file(net_type)[0]
+
+
 @contextlib.contextmanager
-def _hub_dir_with(file_name: str, path: Path) -> Iterator[None]:
-    """Point the torch hub cache at a temporary folder holding ``path`` as ``file_name``."""
+def _hub_dir_with(file_name: str, state: dict[str, Tensor]) -> Iterator[None]:
+    """Point the torch hub cache at a private temporary folder holding ``state`` as
+    ``file_name``: torchvision's hub loader unpickles with ``weights_only=False``, so it only
+    ever sees a file sg2img wrote from tensors it loaded itself with ``weights_only=True``."""
     # torch.hub keeps an explicit set_dir() in a module global; restoring that global (rather
     # than calling set_dir(previous)) keeps $TORCH_HOME in charge when nobody had set one.
     unset = object()
@@ -462,7 +470,7 @@ def _hub_dir_with(file_name: str, path: Path) -> Iterator[None]:
     previous_dir = torch.hub.get_dir()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "checkpoints").mkdir()
-        (Path(tmp) / "checkpoints" / file_name).symlink_to(path.resolve())
+        torch.save(state, Path(tmp) / "checkpoints" / file_name)
         torch.hub.set_dir(tmp)
         try:
             yield
@@ -490,17 +498,20 @@ def build_lpips(net_type: str = "alex", weights_path: str | PathLike | None = No
     from torchmetrics.image.lpip import LearnedPerceptualImagePatchSimilarity
 
     file_name, url = lpips_backbone_file(net_type)
-    hub_file = Path(torch.hub.get_dir()) / "checkpoints" / file_name
-    if weights_path is not None:
-        if not Path(weights_path).is_file():
-            raise EvalWeightsError(f"LPIPS backbone weights not found: {weights_path} (expected "
-                                   f"torchvision's {file_name})")
-        with _hub_dir_with(file_name, Path(weights_path)):
-            return LearnedPerceptualImagePatchSimilarity(net_type=net_type)
-    if not hub_file.is_file():
+    hub_file = lpips_cache_file(net_type)
+    if weights_path is None and not hub_file.is_file():
         raise EvalWeightsError(
             f"LPIPS ({net_type}) needs torchvision's ImageNet weights {file_name}, which cannot "
             f"be downloaded here: fetch {url} elsewhere and pass its path (--lpips-weights PATH) "
             f"or copy it to {hub_file}. The weight-free diversity score mean_pixel_distance is "
             f"reported either way")
-    return LearnedPerceptualImagePatchSimilarity(net_type=net_type)
+    path = Path(weights_path) if weights_path is not None else hub_file
+    state = load_state_dict_file(path, f"LPIPS backbone weights (torchvision's {file_name})",
+                                 EvalWeightsError)
+    with _hub_dir_with(file_name, state):
+        try:
+            return LearnedPerceptualImagePatchSimilarity(net_type=net_type)
+        except RuntimeError as e:
+            detail = " ".join(str(e).split())
+            raise EvalWeightsError(f"{path} is not torchvision's {file_name} ({detail[:200]})"
+                                   ) from None

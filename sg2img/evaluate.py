@@ -58,6 +58,7 @@ from .eval_nets import (
     inception_feature_extractor,
     load_eval_net,
     load_shipped_net,
+    lpips_cache_file,
     scene_feature_extractor,
 )
 from .scene_graph import GraphBatch, collate_graphs
@@ -396,6 +397,10 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
             try:
                 lpips_net = build_lpips("alex", lpips_weights)
             except EvalWeightsError as e:
+                # Only weights that are simply absent (none given, none in the hub cache) skip
+                # LPIPS; a given file that is missing or bad, or a bad cached file, is an error.
+                if lpips_weights is not None or lpips_cache_file("alex").exists():
+                    raise
                 note = str(e)
                 logger.warning("LPIPS skipped: %s", e)
         accumulators["diversity"] = _Diversity(

@@ -168,17 +168,15 @@ class VGGPerceptualLoss(nn.Module):
                 "the loss off with --set loss.vgg_weight=0")
         features = make_layers(cfgs["E"])[:_VGG_SLICES[-1]]
         if weights_path:
-            if not os.path.isfile(weights_path):
-                raise ValueError(f"VGG19 weights file not found: {weights_path}")
-            try:
-                state = torch.load(weights_path, map_location="cpu", weights_only=True)
-                prefix = "features."
-                state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)
-                         and int(k.split(".")[1]) < _VGG_SLICES[-1]}
-                features.load_state_dict(state)
-            except Exception as e:  # noqa: BLE001 - any failure means a bad file
-                raise ValueError(f"{weights_path} is not a torchvision VGG19 state dict "
-                                 f"({VGG_FILE_NAME}): {e}") from None
+            from .files import load_into, load_state_dict_file
+
+            what = f"VGG19 weights (torchvision's {VGG_FILE_NAME})"
+            state = load_state_dict_file(weights_path, what, ValueError)
+            prefix = "features."
+            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)
+                     and k.split(".")[1].isdigit() and int(k.split(".")[1]) < _VGG_SLICES[-1]}
+            load_into(features, state, f"{weights_path} is not a torchvision VGG19 state dict "
+                      f"({VGG_FILE_NAME})", ValueError)
         else:
             logger.warning("VGGPerceptualLoss uses random weights (allow_random=True)")
         self.slices = nn.ModuleList(features[a:b] for a, b in
