@@ -33,7 +33,7 @@ from PIL import Image
 from torch import Tensor
 
 from . import vis
-from .checkpoint import CheckpointError, build_generator, load_checkpoint
+from .checkpoint import CheckpointError, build_generator, generator_state, load_checkpoint
 from .config import Config
 from .edits import Edit, EditError, EditResult, apply_edit, load_edits
 from .scene_graph import (
@@ -161,9 +161,12 @@ def load_model(checkpoint: str | PathLike | None = None,
 
 def _check_vocab_fits(ckpt: Mapping[str, Any], path: Path) -> None:
     """A clear error when the checkpoint's vocabulary and its embedding tables disagree."""
-    state = ckpt.get("generator_ema") or ckpt.get("generator")
     vocab_d = ckpt.get("vocab")
-    if not isinstance(state, Mapping) or not isinstance(vocab_d, Mapping):
+    try:
+        state = generator_state(ckpt)
+    except CheckpointError:
+        return  # build_generator reports it
+    if not isinstance(vocab_d, Mapping):
         return
     try:
         vocab = Vocab.from_dict(vocab_d)

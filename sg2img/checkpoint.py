@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .config import Config, ConfigError
-from .files import atomic_torch_save, load_torch_file
+from .files import atomic_torch_save, load_torch_file, short
 from .vocab import Vocab, VocabError
 
 logger = logging.getLogger(__name__)
@@ -111,6 +111,52 @@ def export_inference(path: str | os.PathLike, config: Config | Mapping[str, Any]
     return save_checkpoint(path, ckpt)
 
 
+def generator_state(ckpt: Mapping[str, Any]) -> dict[str, Any]:
+    """The generator weights users get: ``generator_ema`` when present, else ``generator``.
+
+    Raises:
+        CheckpointError: neither entry is there.
+    """
+    state = ckpt.get("generator_ema") or ckpt.get("generator")
+    if not isinstance(state, Mapping):
+        raise CheckpointError("checkpoint has no generator weights ('generator_ema' or "
+                              "'generator')")
+    return unwrap_state_dict(state)
+
+
+def check_weights(state: Mapping[str, Any], what: str) -> None:
+    """Raise ``CheckpointError`` unless ``state`` maps names to tensors, all finite.
+
+    NaN or infinite weights would make black images (or a training run that skips every
+    step) without any error; they are refused when the checkpoint loads.
+    """
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{what} weights: entry {short(key)} is not a tensor")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CheckpointError(f"{what} weights hold NaN or infinite values (tensor "
+                                  f"{short(key)}); the run diverged before this checkpoint: "
+                                  f"use an earlier one")
+
+
+def check_fits(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
+    """Raise ``CheckpointError`` unless ``state`` has exactly ``module``'s names and shapes.
+
+    ``module`` may live on the meta device, so a config that asks for a huge network is
+    refused before anything is allocated.
+    """
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    extra = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or wrong:
+        parts = [f"{name}: {', '.join(map(short, keys[:3]))}" + (" ..." if len(keys) > 3 else "")
+                 for name, keys in (("missing", missing), ("unexpected", extra),
+                                    ("wrong shape", wrong)) if keys]
+        raise CheckpointError(f"{what} weights do not match the checkpoint's config ("
+                              f"{'; '.join(parts)})")
+
+
 def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
                     map_location: str | torch.device = "cpu"):
     """The generator of a checkpoint, in eval mode, with its config and vocab.
@@ -138,15 +184,12 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
         vocab = Vocab.from_dict(ckpt["vocab"])
     except (ConfigError, VocabError) as e:
         raise CheckpointError(f"checkpoint config or vocab is invalid: {e}") from None
-    state = ckpt.get("generator_ema") or ckpt.get("generator")
-    if state is None:
-        raise CheckpointError("checkpoint has no generator weights ('generator_ema' or "
-                              "'generator')")
-    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds)
-    try:
-        model.load_state_dict(unwrap_state_dict(state))
-    except RuntimeError as e:
-        raise CheckpointError(f"generator weights do not match the checkpoint's config: "
-                              f"{e}") from None
+    state = generator_state(ckpt)
+    check_weights(state, "generator")
+    with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
+        model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds)
+    check_fits(model, state, "generator")
+    model = model.to_empty(device="cpu")
+    model.load_state_dict(state)
     model.to(map_location).eval()
     return model, config, vocab

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resume from a checkpoint, or the run folder's latest with 'auto'")
     t.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")
-    t.set_defaults(func=_lazy("sg2img.train", "main_train"))
+    t.set_defaults(func=cmd_train)
 
     # ---------------------------------------------------------------- evaluate
     e = sub.add_parser("evaluate", parents=[common], formatter_class=_Formatter,
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
     e.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")
-    e.set_defaults(func=_lazy("sg2img.evaluate", "main_evaluate"))
+    e.set_defaults(func=cmd_evaluate)
     return parser
 
 
@@ -238,20 +238,6 @@ def _version() -> str:
         return version("sg2img")
     except PackageNotFoundError:
         return "unknown"
-
-
-def _lazy(module: str, name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        func = getattr(importlib.import_module(module), name, None)
-        if func is None:
-            raise NotImplementedError(f"'{PROG} {args.command}' is not available in this "
-                                      f"version ({module}.{name} is missing)")
-        return func(args)
-
-    run.__name__ = name
-    return run
 
 
 # --------------------------------------------------------------------------- output
@@ -420,6 +406,85 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
         stage.path(f"{stem}_steps.json").write_text(
             json.dumps({"seed": res.seed, "steps": steps}, indent=1))
     _report(stage.paths, stage.out)
+    return 0
+
+
+def train_command(args: argparse.Namespace) -> str:
+    """The ``sg2img train`` command line equivalent to parsed arguments (for provenance)."""
+    import shlex
+
+    parts = ["sg2img", "train", "--preset", args.preset]
+    if args.data:
+        parts += ["--data", str(args.data)]
+    for override in args.set or ():
+        parts += ["--set", override]
+    parts += ["--out", str(args.out)]
+    if args.resume:
+        parts += ["--resume", str(args.resume)]
+    if getattr(args, "device", None):
+        parts += ["--device", str(args.device)]
+    return shlex.join(parts)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``sg2img train``: train (or resume) a run; exit 128+N when stopped by signal N."""
+    from .config import Config
+    from .train import run_training
+
+    overrides = list(args.set or [])
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    cfg = Config.from_preset(args.preset, overrides)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    summary = run_training(cfg, args.out, resume=args.resume, device=args.device,
+                           command=train_command(args))
+    if summary["is_main"]:
+        print(f"trained to step {summary['step']}; run directory: {args.out}")
+    if summary["stopped_by_signal"] is not None:
+        # Schedulers read 128+N as "preempted by signal N"; the checkpoint is written.
+        print(f"{PROG}: stopped by signal {summary['stopped_by_signal']} at step "
+              f"{summary['step']}; resume with --resume auto", file=sys.stderr)
+        return 128 + int(summary["stopped_by_signal"])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``sg2img evaluate``: print the report table, write REPORT.json / REPORT.md."""
+    from .evaluate import (
+        DEFAULT_METRICS,
+        evaluate_box_file,
+        evaluate_checkpoint,
+        report_to_markdown,
+        write_report,
+    )
+
+    metrics = tuple(args.metrics) if args.metrics else DEFAULT_METRICS
+    if args.box_file is not None:
+        if args.data is None:
+            raise _UsageError("--box-file needs --data (the dataset whose ground truth it is "
+                              "scored against)")
+        from .config import DataConfig
+        from .data import build_dataset
+
+        data_cfg = DataConfig(dataset=args.dataset, root=args.data)
+        dataset = build_dataset(data_cfg, args.split, args.image_size, 16)
+        report = evaluate_box_file(args.box_file, dataset, split=args.split)
+        report["data"] = str(args.data)
+    else:
+        if args.checkpoint is None:
+            raise _UsageError("give --checkpoint (a model to evaluate) or --box-file (boxes "
+                              "predicted by another system)")
+        report = evaluate_checkpoint(
+            args.checkpoint, args.data, args.split, device=args.device,
+            layout_baseline=args.layout_baseline, metrics=metrics,
+            samples_per_graph=args.samples_per_graph, seed=args.seed,
+            batch_size=args.batch_size, inception_weights=args.inception_weights,
+            lpips_weights=args.lpips_weights, boxes_out=args.boxes_out)
+    print(report_to_markdown(report), end="")
+    if args.out is not None:
+        json_path, md_path = write_report(report, args.out)
+        print(f"wrote {json_path} and {md_path}")
     return 0
 
 

@@ -181,8 +181,12 @@ class Config:
             bad = set(sec) - known
             if bad:
                 raise ConfigError(f"unknown keys in config section '{name}': {sorted(bad)}")
+            if not isinstance(sec, Mapping):
+                raise ConfigError(f"config section '{name}' must be a mapping, got "
+                                  f"{type(sec).__name__}")
             hints = typing.get_type_hints(sec_cls)
-            kwargs[name] = sec_cls(**{k: _coerce(v, hints[k]) for k, v in sec.items()})
+            kwargs[name] = sec_cls(**{k: _checked(_coerce(v, hints[k]), hints[k], f"{name}.{k}")
+                                      for k, v in sec.items()})
         return cls(**kwargs)
 
     # ------------------------------------------------------------- overrides
@@ -245,6 +249,20 @@ def _parse(value: Any, typ: Any, key: str) -> Any:
     except ValueError:
         raise ConfigError(f"cannot read {value!r} as {getattr(t, '__name__', t)} for {key}") \
             from None
+
+
+def _checked(value: Any, typ: Any, key: str) -> Any:
+    """``value`` if it has the field's plain type (int, float, bool or str), else ConfigError."""
+    ok = {int: lambda v: isinstance(v, int) and not isinstance(v, bool),
+          float: lambda v: isinstance(v, float),
+          bool: lambda v: isinstance(v, bool),
+          str: lambda v: isinstance(v, str)}.get(typ)
+    if ok is not None and not ok(value):
+        raise ConfigError(f"config value {key} must be {typ.__name__}, got "
+                          f"{type(value).__name__}")
+    if isinstance(value, str) and len(value) > 4096:
+        raise ConfigError(f"config value {key} is {len(value)} characters long; at most 4096")
+    return value
 
 
 def _coerce(value: Any, typ: Any) -> Any:

@@ -35,13 +35,13 @@ predicate edit says which end is laid out again: ``"subject"`` (default), ``"obj
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .files import read_json
 from .scene_graph import Box, SceneGraph, SceneGraphError, validate_box
 from .vocab import UnknownNameError, Vocab
 
@@ -434,14 +434,7 @@ def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> l
     """
     if isinstance(source, (str, PathLike)):
         path = Path(source)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise EditError(f"edits file not found: {path}") from None
-        except IsADirectoryError:
-            raise EditError(f"{path} is a directory, not an edits JSON file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise EditError(f"{path} is not valid JSON: {e}") from None
+        data = read_json(path, "edits file", EditError)
         items = [data] if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise EditError(f"{path} must hold a list of edits, got {type(data).__name__}")

@@ -571,8 +571,8 @@ def write_report(report: dict[str, Any], out_path: str | PathLike) -> tuple[Path
 # --------------------------------------------------------------------------- entry points
 def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | None = None,
                         split: str = "val", *, out: str | PathLike | None = None,
-                        device: str | torch.device = "cpu", layout_baseline: bool = False,
-                        **kwargs: Any) -> dict[str, Any]:
+                        device: str | torch.device | None = None,
+                        layout_baseline: bool = False, **kwargs: Any) -> dict[str, Any]:
     """``sg2img evaluate``: load a checkpoint, build its dataset split, evaluate, write.
 
     The dataset is built with the checkpoint's data config (``data_root`` replaces its root)
@@ -583,7 +583,7 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         data_root: dataset directory; None uses the one in the checkpoint's config.
         split: ``"val"`` or ``"test"`` (any split the dataset has).
         out: if given, the report is written there (:func:`write_report`).
-        device: where to run.
+        device: where to run (None: CUDA when available, else the CPU).
         layout_baseline: also score the mean-class-box baseline (each class's mean box over
             the training split) under ``metrics["layout_recall_baseline"]``.
         **kwargs: passed to :func:`evaluate` (metrics, samples_per_graph, seed, ...).
@@ -598,6 +598,8 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
     from .checkpoint import build_generator
     from .data import build_dataset
 
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     generator, config, vocab = build_generator(checkpoint, map_location=device)
     data_cfg = config.data if data_root is None else replace(config.data, root=str(data_root))
     dataset = build_dataset(data_cfg, split, config.model.image_size, config.model.mask_size)
@@ -638,35 +640,3 @@ def evaluate_box_file(box_file: str | PathLike, dataset: Dataset, *, split: str 
     if out is not None:
         write_report(report, out)
     return report
-
-
-def main_evaluate(args: Any) -> int:
-    """``sg2img evaluate`` (see ``sg2img evaluate --help``): print the table, write reports."""
-    metrics = tuple(args.metrics) if args.metrics else DEFAULT_METRICS
-    if args.box_file is not None:
-        if args.data is None:
-            raise ValueError("--box-file needs --data (the dataset whose ground truth it is "
-                             "scored against)")
-        from .config import DataConfig
-        from .data import build_dataset
-
-        data_cfg = DataConfig(dataset=args.dataset, root=args.data)
-        dataset = build_dataset(data_cfg, args.split, args.image_size, 16)
-        report = evaluate_box_file(args.box_file, dataset, split=args.split)
-        report["data"] = str(args.data)
-    else:
-        if args.checkpoint is None:
-            raise ValueError("give --checkpoint (a model to evaluate) or --box-file (boxes "
-                             "predicted by another system)")
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        report = evaluate_checkpoint(
-            args.checkpoint, args.data, args.split, device=device,
-            layout_baseline=args.layout_baseline, metrics=metrics,
-            samples_per_graph=args.samples_per_graph, seed=args.seed,
-            batch_size=args.batch_size, inception_weights=args.inception_weights,
-            lpips_weights=args.lpips_weights, boxes_out=args.boxes_out)
-    print(report_to_markdown(report), end="")
-    if args.out is not None:
-        json_path, md_path = write_report(report, args.out)
-        print(f"wrote {json_path} and {md_path}")
-    return 0

@@ -36,6 +36,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .files import read_json
+
 IMAGE_OBJECT_ID = 0          # vocabulary id of "__image__" (see sg2img.vocab)
 BOX_FILE_FORMAT = "sg2img-boxes"
 DEFAULT_RECALL_THRESHOLDS = (0.3, 0.5)
@@ -255,12 +257,7 @@ def load_box_file(path: str | PathLike) -> dict[str, Tensor] | list[Tensor]:
             [0, 1] (pixel coordinates are refused with a hint to divide by the image size).
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BoxFileError(f"box file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BoxFileError(f"box file {path} is not valid JSON: {e}") from None
+    data = read_json(path, "box file", BoxFileError)
     if isinstance(data, dict) and data.get("format") == BOX_FILE_FORMAT:
         data = data.get("boxes")
     if isinstance(data, dict):

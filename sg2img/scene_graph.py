@@ -14,7 +14,6 @@ triples are added only when encoding; the caller's data is never modified.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -25,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .files import read_json
 from .vocab import UnknownNameError, Vocab
 
 DEFAULT_MAX_OBJECTS = 64
@@ -255,14 +255,7 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
     """
     if isinstance(source, (str, PathLike)):
         path = Path(source)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise SceneGraphError(f"scene graph file not found: {path}") from None
-        except IsADirectoryError:
-            raise SceneGraphError(f"{path} is a directory, not a scene graph JSON file") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise SceneGraphError(f"{path} is not valid JSON: {e}") from None
+        data = read_json(path, "scene graph file", SceneGraphError)
         items = data if isinstance(data, list) else [data]
         if not items:
             raise SceneGraphError(f"{path} holds an empty list of scene graphs")

@@ -33,12 +33,16 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
+    check_weights,
     export_inference,
+    generator_state,
     load_checkpoint,
     save_checkpoint,
     unwrap_state_dict,
 )
 from .config import Config
+from .files import atomic_write, remove_stale_temp_files
+from .losses import build_vgg_loss
 from .scene_graph import GraphBatch, collate_graphs
 from .vocab import Vocab
 
@@ -225,6 +229,87 @@ def colorize_layout(layout: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- trainer
+# ----------------------------------------------------------------------------- building
+def _setup_device(device: str | None) -> tuple[torch.device, DistInfo]:
+    """The device (CUDA when available unless given) and the torchrun process group."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    info = init_distributed(torch.device(device))
+    if torch.device(device).type == "cuda":
+        device = f"cuda:{info.local_rank}"
+        torch.cuda.set_device(info.local_rank)
+    return torch.device(device), info
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def build_datasets(cfg: Config, val_dataset: Dataset | None = None
+                   ) -> tuple[Dataset, Dataset | None]:
+    """The training split and (for sample grids) the val split, if the dataset has one."""
+    from .data import build_dataset
+
+    dataset = build_dataset(cfg.data, "train", cfg.model.image_size, cfg.model.mask_size)
+    if val_dataset is None:
+        try:
+            val_dataset = build_dataset(cfg.data, "val", cfg.model.image_size,
+                                        cfg.model.mask_size)
+        except (FileNotFoundError, ValueError) as e:
+            logger.warning("no val split for sample grids (%s); using train items", e)
+    return dataset, val_dataset
+
+
+def build_loader(dataset: Dataset, sampler: ResumableSampler, cfg: Config,
+                 device: torch.device) -> DataLoader:
+    return DataLoader(
+        SeededItems(dataset, cfg.train.seed), batch_size=cfg.train.batch_size,
+        sampler=sampler, collate_fn=collate_graphs, num_workers=cfg.data.num_workers,
+        pin_memory=device.type == "cuda", drop_last=True,
+        # Its own generator: creating an iterator must not consume the global torch RNG,
+        # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
+        generator=torch.Generator().manual_seed(cfg.train.seed))
+
+
+def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last: bool
+                 ) -> tuple[nn.Module, nn.Module, nn.Module]:
+    """Generator, discriminator and the generator's frozen EMA copy, on ``device``."""
+    from .model import GALSDiscriminator, GALSGenerator
+
+    G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds).to(device)
+    D = GALSDiscriminator(cfg.model, vocab.num_objects).to(device)
+    if channels_last:
+        G.to(memory_format=torch.channels_last)
+        D.to(memory_format=torch.channels_last)
+    G_ema = copy.deepcopy(G).eval()
+    _requires_grad(G_ema, False)
+    return G, D, G_ema
+
+
+def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
+                     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    """TTUR Adam: one optimizer per network with its own learning rate."""
+    betas = (cfg.train.beta1, cfg.train.beta2)
+    return (torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas),
+            torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas))
+
+
+def _wrap_ddp(G: nn.Module, D: nn.Module, info: DistInfo, device: torch.device, *,
+              find_unused: bool) -> tuple[nn.Module, nn.Module]:
+    """DDP wrappers for the training forward passes (the modules themselves when single)."""
+    if not info.enabled:
+        return G, D
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    # Visual Genome has no masks: with teacher forcing the mask head gets no gradient in a
+    # step, which DDP only tolerates when told to look for unused parameters.
+    return (DDP(G, device_ids=ids, broadcast_buffers=False, find_unused_parameters=find_unused),
+            DDP(D, device_ids=ids, broadcast_buffers=False))
+
+
 class Trainer:
     """Builds everything from a ``Config`` and runs the loop. The composition root for training.
 
@@ -237,80 +322,34 @@ class Trainer:
 
     def __init__(self, cfg: Config, run_dir: str | os.PathLike, device: str | None = None,
                  dataset: Dataset | None = None, val_dataset: Dataset | None = None):
-        from .model import GALSDiscriminator, GALSGenerator
-
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.dist = init_distributed(torch.device(device))
-        if torch.device(device).type == "cuda":
-            device = f"cuda:{self.dist.local_rank}"
-            torch.cuda.set_device(self.dist.local_rank)
-        self.device = torch.device(device)
+        self.device, self.dist = _setup_device(device)
         self.use_amp = cfg.train.mixed_precision and self.device.type == "cuda"
         self.channels_last = cfg.train.channels_last and self.device.type == "cuda"
-
-        torch.manual_seed(cfg.train.seed)
-        random.seed(cfg.train.seed)
-        np.random.seed(cfg.train.seed)
+        _seed_everything(cfg.train.seed)
 
         if dataset is None:
-            from .data import build_dataset
-
-            dataset = build_dataset(cfg.data, "train", cfg.model.image_size, cfg.model.mask_size)
-            if val_dataset is None:
-                try:
-                    val_dataset = build_dataset(cfg.data, "val", cfg.model.image_size,
-                                                cfg.model.mask_size)
-                except (FileNotFoundError, ValueError) as e:
-                    logger.warning("no val split for sample grids (%s); using train items", e)
+            dataset, val_dataset = build_datasets(cfg, val_dataset)
         self.dataset = dataset
         self.vocab: Vocab = dataset.vocab
         self.sampler = ResumableSampler(len(dataset), cfg.train.batch_size, cfg.train.seed,
                                         self.dist.rank, self.dist.world_size)
-        self.loader = DataLoader(
-            SeededItems(dataset, cfg.train.seed), batch_size=cfg.train.batch_size,
-            sampler=self.sampler, collate_fn=collate_graphs, num_workers=cfg.data.num_workers,
-            pin_memory=self.device.type == "cuda", drop_last=True,
-            # Its own generator: creating an iterator must not consume the global torch RNG,
-            # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
-            generator=torch.Generator().manual_seed(cfg.train.seed))
-
-        mc = cfg.model
-        self.G = GALSGenerator(mc, self.vocab.num_objects, self.vocab.num_preds).to(self.device)
-        self.D = GALSDiscriminator(mc, self.vocab.num_objects).to(self.device)
-        if self.channels_last:
-            self.G.to(memory_format=torch.channels_last)
-            self.D.to(memory_format=torch.channels_last)
-        self.G_ema = copy.deepcopy(self.G).eval()
-        _requires_grad(self.G_ema, False)
-        betas = (cfg.train.beta1, cfg.train.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.train.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.train.lr_d, betas=betas)
-        self.vgg = None
-        if cfg.loss.vgg_weight > 0:
-            from .losses import VGGPerceptualLoss
-
-            self.vgg = VGGPerceptualLoss(cfg.train.vgg_weights or None).to(self.device)
-
-        self.G_train, self.D_train = self.G, self.D
-        if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            # Visual Genome has no masks: with teacher forcing the mask head gets no gradient
-            # in a step, which DDP only tolerates when told to look for unused parameters.
-            find_unused = cfg.data.dataset == "vg"
-            self.G_train = DDP(self.G, device_ids=ids, broadcast_buffers=False,
-                               find_unused_parameters=find_unused)
-            self.D_train = DDP(self.D, device_ids=ids, broadcast_buffers=False)
+        self.loader = build_loader(dataset, self.sampler, cfg, self.device)
+        self.G, self.D, self.G_ema = build_models(cfg, self.vocab, self.device,
+                                                  self.channels_last)
+        self.opt_g, self.opt_d = build_optimizers(cfg, self.G, self.D)
+        vgg = build_vgg_loss(cfg.loss.vgg_weight, cfg.train.vgg_weights or None)
+        self.vgg = vgg.to(self.device) if vgg is not None else None
+        self.G_train, self.D_train = _wrap_ddp(self.G, self.D, self.dist, self.device,
+                                               find_unused=cfg.data.dataset == "vg")
 
         self.step = 0
         self.nonfinite_skipped = 0
+        self.command: str | None = None
         self._stop_signal: int | None = None
         self._fixed_batch = self._sample_batch(val_dataset or dataset)
-        self._fixed_z = torch.randn(self._fixed_batch.num_images, mc.noise_dim,
+        self._fixed_z = torch.randn(self._fixed_batch.num_images, cfg.model.noise_dim,
                                     generator=torch.Generator().manual_seed(cfg.train.seed))
         # Re-seed: building modules and the fixed batch must not shift the training RNG streams.
         torch.manual_seed(cfg.train.seed + 1)
@@ -343,6 +382,8 @@ class Trainer:
         if ckpt["vocab"] != self.vocab.to_dict():
             raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
                                   "resume with the same --data")
+        for key in ("generator", "generator_ema", "discriminator"):
+            check_weights(ckpt[key], key)
         ws = ckpt["data_state"].get("world_size", 1)
         if ws != self.dist.world_size:
             logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
@@ -385,7 +426,7 @@ class Trainer:
             module.load_state_dict({**own, **{k: state[k] for k in hits}})
             return hits
 
-        g_state = ckpt.get("generator_ema") or ckpt.get("generator")
+        g_state = generator_state(ckpt)
         loaded = copy_matching(self.G, ckpt.get("generator") or g_state)
         copy_matching(self.G_ema, g_state)
         copy_matching(self.D, ckpt.get("discriminator"))
@@ -507,7 +548,13 @@ class Trainer:
         if self.dist.is_main:
             (self.run_dir / "samples").mkdir(parents=True, exist_ok=True)
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.json").write_text(self.cfg.to_json())
+            remove_stale_temp_files(self.run_dir / "checkpoints")
+            remove_stale_temp_files(self.run_dir)
+            with atomic_write(self.run_dir / "config.json", "config") as f:
+                f.write(self.cfg.to_json().encode())
+            if self.command:
+                with open(self.run_dir / "command.txt", "a") as f:
+                    f.write(self.command + "\n")
         old_handlers = self._install_signal_handlers()
         window: dict[str, list[float]] = defaultdict(list)
         t_window, imgs_window = time.perf_counter(), 0
@@ -638,8 +685,19 @@ def resolve_resume(run_dir: Path, resume: str | None) -> Path | None:
 
 def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None = None,
                  device: str | None = None, dataset: Dataset | None = None,
-                 num_steps: int | None = None) -> dict[str, Any]:
-    """Build a ``Trainer``, resume if asked, train, and return its summary."""
+                 num_steps: int | None = None, command: str | None = None) -> dict[str, Any]:
+    """Build a ``Trainer``, resume if asked, train, and return its summary.
+
+    Nothing is written to ``run_dir`` until the data, the model and any checkpoint to resume
+    or start from have loaded: a run that fails on bad input leaves no folder behind.
+
+    Args:
+        command: the command line that started this invocation; appended to
+            ``RUN/command.txt`` (provenance: every invocation that trained the run, in order).
+
+    Returns:
+        ``{"step", "stopped_by_signal", "nonfinite_skipped", "is_main"}``.
+    """
     run_dir = Path(run_dir)
     trainer = Trainer(cfg, run_dir, device=device, dataset=dataset)
     path = resolve_resume(run_dir, resume)
@@ -649,44 +707,10 @@ def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None 
         logger.info("resumed from %s at step %d", path, trainer.step)
     elif cfg.train.init_from:
         trainer.init_from(cfg.train.init_from)
-    return trainer.train(num_steps=num_steps)
-
-
-def train_command(args) -> str:
-    """The ``sg2img train`` command line equivalent to parsed arguments (for provenance)."""
-    import shlex
-
-    parts = ["sg2img", "train", "--preset", args.preset]
-    if args.data:
-        parts += ["--data", str(args.data)]
-    for override in args.set or ():
-        parts += ["--set", override]
-    parts += ["--out", str(args.out)]
-    if args.resume:
-        parts += ["--resume", str(args.resume)]
-    if getattr(args, "device", None):
-        parts += ["--device", str(args.device)]
-    return shlex.join(parts)
-
-
-def main_train(args) -> int:
-    """``sg2img train``: the CLI entry (argparse namespace from ``sg2img.cli``)."""
-    from .config import Config
-
-    overrides = list(args.set or [])
-    if args.data:
-        overrides.append(f"data.root={args.data}")
-    cfg = Config.from_preset(args.preset, overrides)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if int(os.environ.get("RANK", "0")) == 0:
-        # Provenance: every invocation that trained this run, in order (resumes included).
-        run_dir = Path(args.out)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        with open(run_dir / "command.txt", "a") as f:
-            f.write(train_command(args) + "\n")
-    summary = run_training(cfg, args.out, resume=args.resume, device=getattr(args, "device", None))
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained to step {summary['step']}; run directory: {args.out}")
-    return 0
+    trainer.command = command
+    try:
+        summary = trainer.train(num_steps=num_steps)
+    finally:
+        if trainer.dist.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+    return {**summary, "is_main": trainer.dist.is_main}

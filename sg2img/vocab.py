@@ -10,8 +10,14 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from .files import read_json, short
+
 IMAGE_OBJECT = "__image__"
 IN_IMAGE_PREDICATE = "__in_image__"
+IMAGE_OBJECT_ID = 0          # the id of ``__image__`` in every vocabulary
+IN_IMAGE_PREDICATE_ID = 0    # the id of ``__in_image__``
+MAX_VOCAB_SIZE = 100_000     # names per vocabulary section (VG has 179 objects, COCO 184)
+MAX_NAME_LENGTH = 256
 # Placeholder in sg2im's COCO vocabulary for unused raw category ids; never a valid name.
 NONE_NAME = "NONE"
 
@@ -187,16 +193,28 @@ class Vocab:
                     raise VocabError(f"vocab is missing '{prefix}_idx_to_name' and "
                                      f"'{prefix}_name_to_idx'")
                 return None
+            if n2i is not None:
+                if not isinstance(n2i, Mapping) or not all(
+                        isinstance(i, int) and not isinstance(i, bool) for i in n2i.values()):
+                    raise VocabError(f"vocab '{prefix}_name_to_idx' must map names to integers")
+                if n2i and not 0 <= min(n2i.values()) <= max(n2i.values()) < MAX_VOCAB_SIZE:
+                    raise VocabError(f"vocab '{prefix}_name_to_idx' has an index outside "
+                                     f"0..{MAX_VOCAB_SIZE - 1}")
             if i2n is None:
-                size = max(n2i.values()) + 1
-                i2n = [NONE_NAME] * size
+                i2n = [NONE_NAME] * (max(n2i.values(), default=-1) + 1)
                 for name, i in n2i.items():
-                    i2n[int(i)] = name
+                    i2n[i] = name
+            if not isinstance(i2n, (list, tuple)) or len(i2n) > MAX_VOCAB_SIZE:
+                raise VocabError(f"vocab '{prefix}_idx_to_name' must be a list of at most "
+                                 f"{MAX_VOCAB_SIZE} names")
+            if not all(isinstance(n, str) and len(n) <= MAX_NAME_LENGTH for n in i2n):
+                raise VocabError(f"vocab '{prefix}_idx_to_name' must hold names (strings of at "
+                                 f"most {MAX_NAME_LENGTH} characters)")
             i2n = list(i2n)
             if n2i is not None:
                 for name, i in n2i.items():
-                    if not (0 <= int(i) < len(i2n)) or i2n[int(i)] != name:
-                        raise VocabError(f"vocab '{prefix}' forms disagree on {name!r}")
+                    if not (0 <= i < len(i2n)) or i2n[i] != name:
+                        raise VocabError(f"vocab '{prefix}' forms disagree on {short(name)}")
             return i2n
 
         return cls(tuple(names("object", True)), tuple(names("pred", True)),
@@ -204,14 +222,8 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | PathLike) -> Vocab:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise VocabError(f"vocab file not found: {path}") from None
-        except json.JSONDecodeError as e:
-            raise VocabError(f"vocab file {path} is not valid JSON: {e}") from None
-        return cls.from_dict(data)
+        """Read sg2im's vocab JSON (bounded in size, duplicate keys refused)."""
+        return cls.from_dict(read_json(path, "vocab file", VocabError))
 
     def save(self, path: str | PathLike) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1))

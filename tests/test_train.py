@@ -187,8 +187,7 @@ def test_train_command_round_trips_through_the_parser():
     """command.txt records a command that parses back to the same arguments."""
     import shlex
 
-    from sg2img.cli import build_parser
-    from sg2img.train import train_command
+    from sg2img.cli import build_parser, train_command
 
     argv = ["train", "--preset", "tiny", "--data", "my data", "--set", "train.num_steps=5",
             "--set", "model.use_local=false", "--out", "runs/x", "--resume", "auto"]
