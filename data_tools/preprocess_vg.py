@@ -1,4 +1,4 @@
-"""Turn Visual Genome's raw JSON into ``{train,val,test}.h5`` and ``vocab.json`` (sg2im's rules).
+"""Turn Visual Genome's raw JSON into ``{train,val,test}.h5`` and ``vocab.json`` (sg2im's format).
 
     python data_tools/preprocess_vg.py --raw-dir datasets/vg --splits-json vg_splits.json \\
         --out-dir data/vg [--image-dir datasets/vg/images]
@@ -7,14 +7,15 @@ Inputs (in ``--raw-dir`` unless given one by one): ``image_data.json``, ``object
 ``relationships.json``, ``attributes.json``, ``object_alias.txt``, ``relationship_alias.txt``
 and a splits file ``{"train": [image ids], "val": [...], "test": [...]}`` (``vg_splits.json``).
 
-Rules (sg2im's defaults, all flags): drop images whose shorter side is under 200 px; object
-names and predicates are lower-cased, stripped and mapped through the alias files; the object
-vocabulary holds names with >= 2000 training instances, attributes >= 2000, predicates >= 500
-(counted on relationships between kept objects); objects smaller than 32 px in width or height
-are dropped; images keep 3-30 objects and 1-30 relationships. Differences from sg2im's script:
-aliases and lower-casing apply to all splits (sg2im rewrote training predicates only), and
-``object_attributes`` is stored per image, (N, max objects, max attributes) (the loader reads
-sg2im's flattened form too).
+Filters, with sg2im's thresholds as the defaults (all flags): drop images whose shorter side
+is under 200 px; the object vocabulary holds names with >= 2000 training instances,
+attributes >= 2000, predicates >= 500 (counted on relationships between kept objects);
+objects smaller than 32 px in width or height are dropped; images keep 3-30 objects and 1-30
+relationships. Names are normalised our way, not sg2im's: object names, attributes and
+predicates are stripped, lower-cased, inner white space collapsed, and mapped through the
+alias files, in every split (sg2im lower-cases and strips training predicates only). This and
+the other differences from sg2im's script (vocabulary order, de-duplication, id dtypes,
+``object_attributes`` per image) are listed in docs/datasets.md.
 
 h5 fields: ``image_ids``, ``object_ids``, ``object_names`` (-1 padded vocab ids),
 ``object_boxes`` (pixel x, y, w, h), ``objects_per_image``, ``relationship_ids``,
@@ -60,6 +61,8 @@ class Thresholds:
 
 
 def normalise(name: str) -> str:
+    """Stripped, lower-cased, inner white space collapsed (our choice; sg2im keeps names as
+    written and only lower-cases and strips training predicates)."""
     return " ".join(str(name).strip().lower().split())
 
 
@@ -114,10 +117,14 @@ def preprocess(images: list[dict], objects: list[dict], relationships: list[dict
     by_id = {im["image_id"]: im for im in images}
     new_splits = {}
     for split, ids in splits.items():
-        keep = [i for i in ids if i in by_id
-                and min(by_id[i]["width"], by_id[i]["height"]) >= t.min_image_size]
+        known = [i for i in ids if i in by_id]
+        if len(known) < len(ids):
+            logger.warning("split %s: %d of %d image ids are not in image_data.json; skipped",
+                           split, len(ids) - len(known), len(ids))
+        keep = [i for i in known
+                if min(by_id[i]["width"], by_id[i]["height"]) >= t.min_image_size]
         logger.info("split %s: %d of %d images are at least %d px", split, len(keep),
-                    len(ids), t.min_image_size)
+                    len(known), t.min_image_size)
         new_splits[split] = keep
     splits = new_splits
     train_ids = set(splits.get(train_split, []))
@@ -238,6 +245,8 @@ def preprocess(images: list[dict], objects: list[dict], relationships: list[dict
                   "relationship_ids": (r_max,), "relationship_subjects": (r_max,),
                   "relationship_predicates": (r_max,), "relationship_objects": (r_max,),
                   "object_attributes": (o_max, a_max), "attributes_per_object": (o_max,)}
+        # Ids stay int64 (sg2im casts everything to int32): the procedural scenes' VG object
+        # ids (image id x 64 + index) pass 2**31.
         out[split] = {k: np.asarray(v, dtype=np.int64 if k in ("image_ids", "object_ids",
                                                                 "relationship_ids")
                                     else np.int32).reshape(-1, *shapes.get(k, ()))

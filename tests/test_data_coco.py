@@ -16,9 +16,9 @@ from sg2img.data.coco import (
     crop_mask,
     mask_centroids,
     segmentation_to_mask,
-    spatial_predicate,
     synthesize_relationships,
 )
+from sg2img.data.common import spatial_predicate
 from sg2img.scene_graph import collate_graphs
 from sg2img.vocab import COCO_PREDICATES
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -88,6 +89,23 @@ def test_thresholds_are_flags(tmp_path):
                                    *args]) == 0
     vocab = Vocab.load(tmp_path / "o/vocab.json")
     assert vocab.object_names == ("__image__", "man")
+
+
+def test_split_ids_missing_from_image_data_are_reported_not_counted(tmp_path, caplog):
+    raw = tmp_path / "raw"
+    write_tiny_vg_raw(raw, tmp_path / "img")
+    splits = json.loads((raw / "vg_splits.json").read_text())
+    splits["train"] += [98, 99]                           # not in image_data.json
+    (raw / "vg_splits.json").write_text(json.dumps(splits))
+    with caplog.at_level(logging.INFO, logger="preprocess_vg"):
+        assert load_preprocess().main(["--raw-dir", str(raw), "--out-dir", str(tmp_path / "o"),
+                                       *VG_THRESHOLD_ARGS]) == 0
+    assert "split train: 2 of 5 image ids are not in image_data.json" in caplog.text
+    # 2 of the 3 known train images are large enough (image 3 is 40 px wide)
+    assert "split train: 2 of 3 images are at least 50 px" in caplog.text
+    assert "split val: 1 of 1 images are at least 50 px" in caplog.text
+    with h5py.File(tmp_path / "o/train.h5", "r") as f:
+        assert f["image_ids"][()].tolist() == [1, 2]
 
 
 def test_loader_items(vg_root):

@@ -26,12 +26,8 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from ..config import DataConfig
-from .coco import (
-    CocoSceneGraphDataset,
-    DatasetNotFoundError,
-    spatial_predicate,
-    synthesize_relationships,
-)
+from .coco import CocoSceneGraphDataset, synthesize_relationships
+from .common import DatasetNotFoundError, spatial_predicate
 from .vg import VGSceneGraphDataset
 
 logger = logging.getLogger(__name__)

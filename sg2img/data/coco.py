@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -33,64 +32,17 @@ import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from ..scene_graph import GraphSample
-from ..vocab import COCO_PREDICATES, Vocab
+from ..vocab import Vocab
+from .common import RowDataset, item_rng, load_image, require_path, spatial_predicate
 
 logger = logging.getLogger(__name__)
 
 _CACHE_VERSION = 1
-_PRED = {name: i for i, name in enumerate(COCO_PREDICATES)}
-LEFT_OF, RIGHT_OF, ABOVE, BELOW = (_PRED[n] for n in ("left of", "right of", "above", "below"))
-INSIDE, SURROUNDING = _PRED["inside"], _PRED["surrounding"]
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset file or directory is missing; the message names it and what is expected."""
-
-
-def require_path(path: Path, what: str, expected: str) -> Path:
-    """Return ``path`` if it exists, else raise ``DatasetNotFoundError`` naming it."""
-    if not path.exists():
-        raise DatasetNotFoundError(f"{what} not found: {path}; expected {expected}")
-    return path
 
 
 # ----------------------------------------------------------------------------- relationships
-def spatial_predicate(box_s: Sequence[float], box_o: Sequence[float],
-                      centre_s: Sequence[float], centre_o: Sequence[float]) -> int:
-    """sg2im's geometric predicate of subject s relative to object o.
-
-    Strict box containment gives ``surrounding`` (s contains o) or ``inside`` (o contains s);
-    otherwise the angle of the vector from o's centre to s's centre picks ``left of``,
-    ``above``, ``right of`` or ``below`` in 90 degree sectors (y points down, so a negative
-    angle means s is higher in the image).
-
-    Args:
-        box_s, box_o: (4,) boxes (x0, y0, x1, y1).
-        centre_s, centre_o: (2,) centres (x, y), normally of the mask pixels.
-
-    Returns:
-        A predicate id indexing ``COCO_PREDICATES``.
-    """
-    sx0, sy0, sx1, sy1 = (float(v) for v in box_s)
-    ox0, oy0, ox1, oy1 = (float(v) for v in box_o)
-    if sx0 < ox0 and sx1 > ox1 and sy0 < oy0 and sy1 > oy1:
-        return SURROUNDING
-    if sx0 > ox0 and sx1 < ox1 and sy0 > oy0 and sy1 < oy1:
-        return INSIDE
-    theta = math.atan2(float(centre_s[1]) - float(centre_o[1]),
-                       float(centre_s[0]) - float(centre_o[0]))
-    if theta >= 3 * math.pi / 4 or theta <= -3 * math.pi / 4:
-        return LEFT_OF
-    if theta < -math.pi / 4:
-        return ABOVE
-    if theta < math.pi / 4:
-        return RIGHT_OF
-    return BELOW
-
-
 def mask_centroids(boxes: np.ndarray, masks: np.ndarray | None) -> np.ndarray:
     """Centres of the mask pixels in image coordinates (box centres for empty or no masks).
 
@@ -180,28 +132,6 @@ def crop_mask(mask: np.ndarray, bbox: Sequence[float], mask_size: int) -> np.nda
     crop = Image.fromarray((mask[y0:y1, x0:x1] > 0).astype(np.uint8) * 255)
     crop = crop.resize((mask_size, mask_size), Image.BILINEAR)
     return (np.asarray(crop) > 127).astype(np.uint8)
-
-
-def load_image(path: str | PathLike, image_size: int) -> Tensor:
-    """An RGB image resized to (image_size, image_size).
-
-    Returns:
-        (3, S, S) float32 in [-1, 1].
-    """
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.float32)
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous() / 127.5 - 1.0
-
-
-def item_rng(deterministic: bool, seed: int, index: int) -> np.random.Generator:
-    """Per-item generator: ``seed + index`` when deterministic, else drawn from torch's RNG
-    (which DataLoader seeds differently in every worker)."""
-    if deterministic:
-        return np.random.default_rng(seed + index)
-    return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
 
 
 # ----------------------------------------------------------------------------- index
@@ -319,7 +249,7 @@ def _read_cache(path: Path) -> _CocoIndex:
 
 
 # ----------------------------------------------------------------------------- dataset
-class CocoSceneGraphDataset(Dataset):
+class CocoSceneGraphDataset(RowDataset):
     """COCO-Stuff (or procedural) images with scene graphs synthesised from geometry.
 
     Items are ``GraphSample``s with the image node appended: ``objs (O,)`` raw category ids,
@@ -427,13 +357,8 @@ class CocoSceneGraphDataset(Dataset):
         return (torch.from_numpy(self._index.obj_categories[a:b].copy()),
                 torch.from_numpy(self._index.obj_boxes[a:b].copy()))
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
     def __getitem__(self, index: int) -> GraphSample:
-        if not 0 <= index < len(self._rows):
-            raise IndexError(f"index {index} out of range for {len(self._rows)} images")
-        r = int(self._rows[index])
+        r = self._row(index)
         ix = self._index
         a, b = int(ix.obj_offsets[r]), int(ix.obj_offsets[r + 1])
         boxes, masks = ix.obj_boxes[a:b], ix.obj_masks[a:b]

@@ -16,11 +16,10 @@ import h5py
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
 from ..scene_graph import GraphSample
 from ..vocab import Vocab
-from .coco import item_rng, load_image, require_path
+from .common import RowDataset, item_rng, load_image, require_path
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +55,7 @@ def select_objects(num_objects: int, subjects: np.ndarray, objects: np.ndarray,
     return np.sort(chosen)
 
 
-class VGSceneGraphDataset(Dataset):
+class VGSceneGraphDataset(RowDataset):
     """Visual Genome images with their (preprocessed) scene graphs.
 
     Items are ``GraphSample``s with the image node appended: ``objs (O,)``, ``triples (T, 3)``,
@@ -136,13 +135,8 @@ class VGSceneGraphDataset(Dataset):
             start += count
         return out
 
-    def __len__(self) -> int:
-        return len(self._rows)
-
     def __getitem__(self, index: int) -> GraphSample:
-        if not 0 <= index < len(self._rows):
-            raise IndexError(f"index {index} out of range for {len(self._rows)} images")
-        r = int(self._rows[index])
+        r = self._row(index)
         d = self.data
         n_obj, n_rel = int(d["objects_per_image"][r]), int(d["relationships_per_image"][r])
         subs = d["relationship_subjects"][r, :n_rel].astype(np.int64)
