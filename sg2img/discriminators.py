@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .vocab import IMAGE_OBJECT_ID
 
 
 def _sn(module: nn.Module, use: bool) -> nn.Module:
@@ -200,7 +201,7 @@ class GALSDiscriminator(nn.Module):
         if self.obj is not None and boxes is not None:
             if objs is None or obj_to_img is None:
                 raise ValueError("the object discriminator needs objs and obj_to_img with boxes")
-            index = (objs != 0).nonzero().squeeze(1)                          # (K,)
+            index = (objs != IMAGE_OBJECT_ID).nonzero().squeeze(1)                          # (K,)
             if index.numel() > 0:
                 logits, cls = self.obj(images, boxes[index], obj_to_img[index])
                 out.obj_logits, out.obj_class_logits, out.obj_index = logits, cls, index

@@ -16,7 +16,7 @@ Metrics (names for ``metrics=``):
 
 The generator contract (``sg2img.model.GALSGenerator``)::
 
-    out = generator(batch, use_gt_layout=False, generator=torch_generator)
+    out = generator(batch, use_gt_layout=False, rng=torch_generator)
     out.images      # (N, 3, H, W) in [-1, 1]
     out.boxes_pred  # (O, 4) in [0, 1], predicted from the scene graph
 
@@ -37,7 +37,7 @@ import logging
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -65,53 +65,95 @@ from .scene_graph import GraphBatch, collate_graphs
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METRICS = ("layout_recall", "fid", "is", "obj_acc", "diversity")
+# --------------------------------------------------------------------------- registry
+@dataclass
+class EvalContext:
+    """What a metric may need to build itself: where it runs and the evaluation networks.
 
-PROTOCOLS = {
-    "layout_recall": (
+    Networks are resolved on first use and shared (FID and IS use one feature extractor).
+    """
+
+    device: torch.device
+    seed: int
+    samples_per_graph: int
+    object_names: tuple[str, ...] | None
+    feature_net: Any = None
+    classifier: Any = None
+    lpips_net: Any = None
+    inception_weights: str | PathLike | None = None
+    lpips_weights: str | PathLike | None = None
+    is_splits: int = 10
+    recall_thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS
+    _extractor: FeatureExtractor | None = None
+
+    def feature_extractor(self) -> FeatureExtractor:
+        if self._extractor is None:
+            self._extractor = _resolve_feature_extractor(self.feature_net, self.inception_weights,
+                                                         self.object_names)
+        return self._extractor
+
+
+class Metric:
+    """One metric of ``sg2img evaluate``: fed every batch, then computed once.
+
+    Subclasses set ``protocol`` (how the figure is computed, for the report) and
+    ``num_draws`` (generated samples per graph they need), and implement ``update`` and
+    ``compute``. Register a subclass with :func:`register_metric` to make it available as
+    ``evaluate(metrics=[name])`` and ``sg2img evaluate --metrics name``.
+    """
+
+    protocol: str = ""
+    num_draws: int = 1
+
+    def __init__(self, ctx: EvalContext) -> None:
+        self.ctx = ctx
+
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        """``batch``: the real batch; ``outs[k]``: the generator's output for draw ``k``."""
+        raise NotImplementedError
+
+    def compute(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+METRICS: dict[str, type[Metric]] = {}
+"""The metric registry: name -> :class:`Metric` subclass, in report order."""
+
+
+def register_metric(name: str):
+    """Class decorator adding a :class:`Metric` to :data:`METRICS` under ``name``."""
+    def add(cls: type[Metric]) -> type[Metric]:
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is already registered")
+        METRICS[name] = cls
+        return cls
+    return add
+
+
+@register_metric("layout_recall")
+class LayoutRecall(Metric):
+    protocol = (
         "Grid2Im / GALS-GAN Table 5: boxes predicted from the scene graph alone (no box given), "
         "each paired with the ground-truth box of the same object by index, __image__ excluded; "
-        "R@t = fraction of objects with IoU strictly above t; mean_iou over all objects"),
-    "fid": (
-        "Frechet distance (torchmetrics FrechetInceptionDistance) between features of the real "
-        "images of the split (one per graph) and of all generated images"),
-    "is": (
-        "Inception Score (torchmetrics InceptionScore): exp(E KL(p(y|x) || p(y))) of the feature "
-        "network's softmax over the generated images, mean and std over splits"),
-    "obj_acc": (
-        "Grid2Im object classification accuracy: every object (__image__ excluded) is cropped "
-        "from the generated images with its ground-truth box (roi_align) and classified by a "
-        "classifier trained on real crops; top-1 accuracy against the object's class "
-        "(real_crop_accuracy: the same classifier on the real images' crops)"),
-    "layout_recall_baseline": (
-        "the layout_recall protocol applied to a baseline that puts every object at its "
-        "class's mean ground-truth box over the training split"),
-    "diversity": (
-        "two samples of each graph with different noise: LPIPS (torchmetrics; AlexNet backbone "
-        "unless another LPIPS net is given) when its weights are present; "
-        "mean_pixel_distance = mean |a - b| / 2 over pixels and channels, in [0, 1] "
-        "(weight-free)"),
-}
+        "R@t = fraction of objects with IoU strictly above t; mean_iou over all objects")
 
-
-# --------------------------------------------------------------------------- accumulators
-class _LayoutRecall:
-    def __init__(self, thresholds: Sequence[float]) -> None:
-        self.thresholds = tuple(thresholds)
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        self.thresholds = tuple(ctx.recall_thresholds)
         self.pred: list[Tensor] = []
         self.gt: list[Tensor] = []
         self.by_image: dict[str, Tensor] = {}
 
-    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
         if batch.boxes is None:
             raise ValueError("layout_recall needs ground-truth boxes; the dataset items have none")
-        keep = M.real_object_mask(batch.objs)
+        keep = M.real_object_mask(batch.objs).cpu()
         pred = outs[0].boxes_pred.detach().float().cpu()
         gt, obj_to_img = batch.boxes.float().cpu(), batch.obj_to_img.cpu()
-        self.pred.append(pred[keep.cpu()])
-        self.gt.append(gt[keep.cpu()])
+        self.pred.append(pred[keep])
+        self.gt.append(gt[keep])
         for i, image_id in enumerate(batch.image_ids):
-            self.by_image[str(image_id)] = pred[keep.cpu() & (obj_to_img == i)]
+            self.by_image[str(image_id)] = pred[keep & (obj_to_img == i)]
 
     def compute(self) -> dict[str, Any]:
         pred, gt = torch.cat(self.pred), torch.cat(self.gt)
@@ -120,128 +162,148 @@ class _LayoutRecall:
         return out
 
 
-class _FidIs:
-    def __init__(self, extractor: FeatureExtractor, use_fid: bool, use_is: bool, splits: int,
-                 device: torch.device, seed: int) -> None:
-        from torchmetrics.image.fid import FrechetInceptionDistance
-        from torchmetrics.image.inception import InceptionScore
+@register_metric("fid")
+class FID(Metric):
+    protocol = (
+        "Frechet distance (torchmetrics FrechetInceptionDistance) between features of the real "
+        "images of the split (one per graph) and of all generated images")
 
-        self.extractor, self.splits, self.seed = extractor, splits, seed
-        self.fid = self.inception_score = None
-        if use_fid:
-            self.fid = FrechetInceptionDistance(feature=extractor.fid_features).to(device)
-        if use_is:
-            with warnings.catch_warnings():  # "will save all extracted features in buffer"
-                warnings.filterwarnings("ignore", message=".*save all extracted features.*")
-                self.inception_score = InceptionScore(feature=extractor.is_logits,
-                                                      splits=splits).to(device)
+    def __init__(self, ctx: EvalContext) -> None:
+        from torchmetrics.image.fid import FrechetInceptionDistance
+
+        super().__init__(ctx)
+        self.extractor = ctx.feature_extractor()
+        self.fid = FrechetInceptionDistance(feature=self.extractor.fid_features).to(ctx.device)
         self.num_real = self.num_fake = 0
 
-    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
-        if self.fid is not None:
-            self.fid.update(images_to_uint8(batch.images), real=True)
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        self.fid.update(images_to_uint8(batch.images), real=True)
         self.num_real += batch.num_images
-        for out in outs[:num_samples]:
-            fake = images_to_uint8(out.images)
-            if self.fid is not None:
-                self.fid.update(fake, real=False)
-            if self.inception_score is not None:
-                self.inception_score.update(fake)
-            self.num_fake += len(fake)
-
-    def compute(self) -> dict[str, dict[str, Any]]:
-        out = {}
-        info = {"feature_network": self.extractor.name, "num_real_images": self.num_real,
-                "num_generated_images": self.num_fake}
-        if self.fid is not None:
-            out["fid"] = {"fid": float(self.fid.compute()), **info}
-        if self.inception_score is not None:
-            splits = min(self.splits, self.num_fake)
-            self.inception_score.splits = splits
-            # InceptionScore.compute shuffles with the global RNG; fork it for determinism.
-            with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
-                torch.manual_seed(self.seed)
-                warnings.filterwarnings("ignore", message=".*degrees of freedom.*")  # 1 split
-                mean, std = self.inception_score.compute()
-            out["is"] = {"is_mean": float(mean), "is_std": float(std), "splits": splits,
-                         "feature_network": self.extractor.name,
-                         "num_generated_images": self.num_fake}
-        return out
-
-
-class _ObjectAccuracy:
-    def __init__(self, classifier: nn.Module, num_classes: int) -> None:
-        self.classifier = classifier
-        self.num_classes = num_classes
-        self.crop_size = int(getattr(classifier, "crop_size", 32))
-        self.pred: list[Tensor] = []
-        self.target: list[Tensor] = []
-        self.real_pred: list[Tensor] = []
-        self.real_target: list[Tensor] = []
-        self.area: list[Tensor] = []        # box area fraction of each generated crop
-        self.real_area: list[Tensor] = []
-
-    def _classify(self, images: Tensor, batch: GraphBatch) -> tuple[Tensor, Tensor]:
-        crops, labels = crop_objects(images, batch.objs, batch.boxes, batch.obj_to_img,
-                                     self.crop_size)
-        if len(crops) == 0:
-            return labels.cpu(), labels.cpu()
-        return self.classifier(crops).argmax(dim=1).cpu(), labels.cpu()
-
-    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
-        if batch.boxes is None:
-            raise ValueError("obj_acc needs ground-truth boxes; the dataset items have none")
-        pred, target = self._classify(batch.images, batch)
-        self.real_pred.append(pred)
-        self.real_target.append(target)
-        area = M.box_area_fraction(batch.boxes[M.real_object_mask(batch.objs)]).cpu()
-        self.real_area.append(area)
-        for out in outs[:num_samples]:
-            pred, target = self._classify(out.images, batch)
-            self.pred.append(pred)
-            self.target.append(target)
-            self.area.append(area)
-
-    @staticmethod
-    def _by_size(pred: Tensor, target: Tensor, area: Tensor) -> dict[str, Any]:
-        """Top-1 accuracy per object-size bin (the bins of layout recall)."""
-        edges = M.DEFAULT_SIZE_EDGES
-        out = {}
-        for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-            last = i == len(edges) - 2
-            keep = (area >= lo) & ((area <= hi) if last else (area < hi))
-            n = int(keep.sum())
-            acc = float((pred[keep] == target[keep]).float().mean()) if n else math.nan
-            out[f"area[{lo:g},{hi:g}{']' if last else ')'}"] = {"accuracy": acc,
-                                                                 "num_crops": n}
-        return out
+        for out in outs[:self.ctx.samples_per_graph]:
+            self.fid.update(images_to_uint8(out.images), real=False)
+            self.num_fake += len(out.images)
 
     def compute(self) -> dict[str, Any]:
-        fake = M.classification_accuracy(torch.cat(self.pred), torch.cat(self.target),
-                                         self.num_classes)
-        by_size = self._by_size(torch.cat(self.pred), torch.cat(self.target),
-                                torch.cat(self.area))
-        real_by_size = self._by_size(torch.cat(self.real_pred), torch.cat(self.real_target),
-                                     torch.cat(self.real_area))
+        return {"fid": float(self.fid.compute()), "feature_network": self.extractor.name,
+                "num_real_images": self.num_real, "num_generated_images": self.num_fake}
+
+
+@register_metric("is")
+class InceptionScore(Metric):
+    protocol = (
+        "Inception Score (torchmetrics InceptionScore): exp(E KL(p(y|x) || p(y))) of the feature "
+        "network's softmax over the generated images, mean and std over splits")
+
+    def __init__(self, ctx: EvalContext) -> None:
+        from torchmetrics.image.inception import InceptionScore as _IS
+
+        super().__init__(ctx)
+        self.extractor = ctx.feature_extractor()
+        with warnings.catch_warnings():  # "will save all extracted features in buffer"
+            warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+            self.score = _IS(feature=self.extractor.is_logits, splits=ctx.is_splits).to(ctx.device)
+        self.num_fake = 0
+
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        for out in outs[:self.ctx.samples_per_graph]:
+            self.score.update(images_to_uint8(out.images))
+            self.num_fake += len(out.images)
+
+    def compute(self) -> dict[str, Any]:
+        splits = min(self.ctx.is_splits, self.num_fake)
+        self.score.splits = splits
+        # InceptionScore.compute shuffles with the global RNG; fork it for determinism.
+        with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+            torch.manual_seed(self.ctx.seed)
+            warnings.filterwarnings("ignore", message=".*degrees of freedom.*")  # 1 split
+            mean, std = self.score.compute()
+        return {"is_mean": float(mean), "is_std": float(std), "splits": splits,
+                "feature_network": self.extractor.name, "num_generated_images": self.num_fake}
+
+
+@register_metric("obj_acc")
+class ObjectAccuracy(Metric):
+    protocol = (
+        "Grid2Im object classification accuracy: every object (__image__ excluded) is cropped "
+        "from the generated images with its ground-truth box (roi_align) and classified by a "
+        "classifier trained on real crops; top-1 accuracy against the object's class "
+        "(real_crop_accuracy: the same classifier on the real images' crops)")
+
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        self.classifier = _resolve_classifier(ctx.classifier, ctx.object_names).to(ctx.device)
+        self.num_classes = (len(ctx.object_names) if ctx.object_names
+                            else int(self.classifier.num_classes))
+        self.crop_size = int(getattr(self.classifier, "crop_size", 32))
+        self.fake: dict[str, list[Tensor]] = {"pred": [], "target": [], "area": []}
+        self.real: dict[str, list[Tensor]] = {"pred": [], "target": [], "area": []}
+
+    def _classify(self, images: Tensor, batch: GraphBatch, into: dict[str, list[Tensor]],
+                  area: Tensor) -> None:
+        crops, labels = crop_objects(images, batch.objs, batch.boxes, batch.obj_to_img,
+                                     self.crop_size)
+        pred = self.classifier(crops).argmax(dim=1) if len(crops) else labels
+        into["pred"].append(pred.cpu())
+        into["target"].append(labels.cpu())
+        into["area"].append(area)
+
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        if batch.boxes is None:
+            raise ValueError("obj_acc needs ground-truth boxes; the dataset items have none")
+        area = M.box_area_fraction(batch.boxes[M.real_object_mask(batch.objs)]).cpu()
+        self._classify(batch.images, batch, self.real, area)
+        for out in outs[:self.ctx.samples_per_graph]:
+            self._classify(out.images, batch, self.fake, area)
+
+    def _scores(self, lists: dict[str, list[Tensor]]) -> tuple[dict[str, float], dict]:
+        pred, target, area = (torch.cat(lists[k]) for k in ("pred", "target", "area"))
+        by_size = {}
+        for name, keep in M.size_bins(area):
+            n = int(keep.sum())
+            acc = float((pred[keep] == target[keep]).float().mean()) if n else math.nan
+            by_size[name] = {"accuracy": acc, "num_crops": n}
+        return M.classification_accuracy(pred, target, self.num_classes), by_size
+
+    def compute(self) -> dict[str, Any]:
+        fake, by_size = self._scores(self.fake)
+        real, real_by_size = self._scores(self.real)
         for name, r in real_by_size.items():
             by_size[name]["real_crop_accuracy"] = r["accuracy"]
-        real = M.classification_accuracy(torch.cat(self.real_pred), torch.cat(self.real_target),
-                                         self.num_classes)
         meta = getattr(self.classifier, "meta", {})
         return {"accuracy": fake["accuracy"], "mean_class_accuracy": fake["mean_class_accuracy"],
                 "num_crops": fake["num_samples"], "real_crop_accuracy": real["accuracy"],
-                "by_size": by_size,
-                "crop_size": self.crop_size,
+                "by_size": by_size, "crop_size": self.crop_size,
                 "classifier": meta.get("name", type(self.classifier).__name__),
                 "classifier_data": meta.get("data")}
 
 
-class _Diversity:
-    def __init__(self, lpips: Any | None, lpips_note: str | None) -> None:
-        self.lpips, self.lpips_note = lpips, lpips_note
+@register_metric("diversity")
+class Diversity(Metric):
+    protocol = (
+        "two samples of each graph with different noise: LPIPS (torchmetrics; AlexNet backbone "
+        "unless another LPIPS net is given) when its weights are present; "
+        "mean_pixel_distance = mean |a - b| / 2 over pixels and channels, in [0, 1] "
+        "(weight-free)")
+    num_draws = 2
+
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        self.lpips, self.note = ctx.lpips_net, None
+        if self.lpips is None:
+            try:
+                self.lpips = build_lpips("alex", ctx.lpips_weights)
+            except EvalWeightsError as e:
+                # Only weights that are simply absent (none given, none in the hub cache) skip
+                # LPIPS; a given file that is missing or bad, or a bad cached file, is an error.
+                if ctx.lpips_weights is not None or lpips_cache_file("alex").exists():
+                    raise
+                self.note = str(e)
+                logger.warning("LPIPS skipped: %s", e)
+        if self.lpips is not None:
+            self.lpips = self.lpips.to(ctx.device)
         self.distances: list[Tensor] = []
 
-    def update(self, batch: GraphBatch, outs: list[Any], num_samples: int) -> None:
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
         a, b = outs[0].images, outs[1].images
         self.distances.append(M.mean_pixel_distance(a, b).cpu())
         if self.lpips is not None:
@@ -251,9 +313,17 @@ class _Diversity:
         d = torch.cat(self.distances)
         out: dict[str, Any] = {"mean_pixel_distance": float(d.mean()), "num_pairs": len(d),
                                "lpips": float(self.lpips.compute()) if self.lpips else None}
-        if self.lpips_note:
-            out["lpips_note"] = self.lpips_note
+        if self.note:
+            out["lpips_note"] = self.note
         return out
+
+
+DEFAULT_METRICS = tuple(METRICS)
+
+PROTOCOLS = {name: cls.protocol for name, cls in METRICS.items()}
+PROTOCOLS["layout_recall_baseline"] = (
+    "the layout_recall protocol applied to a baseline that puts every object at its "
+    "class's mean ground-truth box over the training split")
 
 
 # --------------------------------------------------------------------------- wiring
@@ -321,7 +391,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
              boxes_out: str | PathLike | None = None,
              num_workers: int = 0,
              progress: bool = True) -> dict[str, Any]:
-    """Score a generator on a dataset split.
+    """Score a generator on a dataset split with the registered metrics (:data:`METRICS`).
 
     Args:
         generator: follows the contract of the module docstring; put in eval mode for the run
@@ -329,7 +399,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         dataset: items are ``GraphSample`` with ``image (3, H, W)`` in [-1, 1], ``objs``,
             ``boxes`` (and the ``__image__`` node last); its ``.vocab`` (if any) is checked
             against the evaluation networks.
-        metrics: names from :data:`DEFAULT_METRICS`.
+        metrics: names from :data:`METRICS`.
         samples_per_graph: K images generated per graph for FID, IS and obj_acc (diversity
             always uses two samples, drawing a second one when K is 1).
         batch_size: graphs per generator call.
@@ -352,7 +422,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         is_splits: IS splits (capped at the number of generated images).
         recall_thresholds: layout recall IoU thresholds (strictly above).
         boxes_out: if given, the predicted boxes are written there as a box file
-            (:func:`sg2img.metrics.write_box_file`).
+            (:func:`sg2img.metrics.write_box_file`); needs ``layout_recall``.
         num_workers: DataLoader workers.
         progress: show a tqdm progress bar.
 
@@ -367,45 +437,24 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         EvalWeightsError: a network a requested metric needs is missing (the message says how
             to provide it or which metric to leave out).
     """
-    unknown = [m for m in metrics if m not in DEFAULT_METRICS]
+    unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
-        raise ValueError(f"unknown metrics {unknown}; choose from {list(DEFAULT_METRICS)}")
+        raise ValueError(f"unknown metrics {unknown}; choose from {list(METRICS)}")
     if samples_per_graph < 1:
         raise ValueError(f"samples_per_graph must be >= 1, got {samples_per_graph}")
     if len(dataset) < 2 and ("fid" in metrics or "is" in metrics):
         raise ValueError(f"FID and IS need at least 2 images, the dataset has {len(dataset)}")
     device = torch.device(device)
     vocab = getattr(dataset, "vocab", None)
-    object_names = tuple(vocab.object_names) if vocab is not None else None
-
-    # Resolve every network before generating anything, so a missing file fails fast.
-    accumulators: dict[str, Any] = {}
-    extractor = None
-    if "layout_recall" in metrics:
-        accumulators["layout_recall"] = _LayoutRecall(recall_thresholds)
-    if "fid" in metrics or "is" in metrics:
-        extractor = _resolve_feature_extractor(feature_net, inception_weights, object_names)
-        accumulators["fid_is"] = _FidIs(extractor, "fid" in metrics, "is" in metrics, is_splits,
-                                        device, seed)
-    if "obj_acc" in metrics:
-        clf = _resolve_classifier(classifier, object_names).to(device)
-        num_classes = len(object_names) if object_names else int(clf.num_classes)
-        accumulators["obj_acc"] = _ObjectAccuracy(clf, num_classes)
-    if "diversity" in metrics:
-        note = None
-        if lpips_net is None:
-            try:
-                lpips_net = build_lpips("alex", lpips_weights)
-            except EvalWeightsError as e:
-                # Only weights that are simply absent (none given, none in the hub cache) skip
-                # LPIPS; a given file that is missing or bad, or a bad cached file, is an error.
-                if lpips_weights is not None or lpips_cache_file("alex").exists():
-                    raise
-                note = str(e)
-                logger.warning("LPIPS skipped: %s", e)
-        accumulators["diversity"] = _Diversity(
-            lpips_net.to(device) if lpips_net is not None else None, note)
-    num_draws = max(samples_per_graph, 2) if "diversity" in metrics else samples_per_graph
+    ctx = EvalContext(device=device, seed=seed, samples_per_graph=samples_per_graph,
+                      object_names=tuple(vocab.object_names) if vocab is not None else None,
+                      feature_net=feature_net, classifier=classifier, lpips_net=lpips_net,
+                      inception_weights=inception_weights, lpips_weights=lpips_weights,
+                      is_splits=is_splits, recall_thresholds=recall_thresholds)
+    # Build every metric (and its networks) before generating anything: a missing file
+    # fails fast.
+    active = {name: METRICS[name](ctx) for name in metrics}
+    num_draws = max([samples_per_graph] + [m.num_draws for m in active.values()])
 
     # Datasets that sample per item (relationships, object subsets) draw from torch's global
     # RNG or, in workers, from seeds DataLoader derives from `generator`: seed both.
@@ -428,24 +477,21 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
                 # Boxes "predicted from the scene graph alone": no box is pinned.
                 gen_batch = batch if batch.box_given is None else replace(
                     batch, box_given=torch.zeros_like(batch.box_given))
-                outs = [generator(gen_batch, use_gt_layout=use_gt_layout, generator=noise)
+                outs = [generator(gen_batch, use_gt_layout=use_gt_layout, rng=noise)
                         for _ in range(num_draws)]
                 image_size = _check_sizes(batch, outs, image_size)
-                for acc in accumulators.values():
-                    acc.update(batch, outs, samples_per_graph)
+                for metric in active.values():
+                    metric.update(batch, outs)
     finally:
         generator.train(was_training)
 
-    results: dict[str, Any] = {}
-    for name, acc in accumulators.items():
-        if name == "fid_is":
-            results.update(acc.compute())
-        else:
-            results[name] = acc.compute()
-    if boxes_out is not None and "layout_recall" in accumulators:
-        M.write_box_file(boxes_out, accumulators["layout_recall"].by_image)
+    results = {name: metric.compute() for name, metric in active.items()}
+    if boxes_out is not None:
+        if "layout_recall" not in active:
+            raise ValueError("boxes_out needs the layout_recall metric")
+        M.write_box_file(boxes_out, active["layout_recall"].by_image)
     num_graphs = len(dataset)
-    report = {
+    return {
         "split": split,
         "seed": seed,
         "image_size": image_size,
@@ -454,11 +500,10 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         "num_generated_images": num_graphs * samples_per_graph,
         "samples_per_graph": samples_per_graph,
         "use_gt_layout": use_gt_layout,
-        "feature_network": extractor.name if extractor is not None else None,
-        "metrics": {m: results[m] for m in metrics},
-        "protocols": {m: PROTOCOLS[m] for m in metrics},
+        "feature_network": ctx._extractor.name if ctx._extractor is not None else None,
+        "metrics": results,
+        "protocols": {name: metric.protocol for name, metric in active.items()},
     }
-    return report
 
 
 def _check_sizes(batch: GraphBatch, outs: list[Any], image_size: int | None) -> int:

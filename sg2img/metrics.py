@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -37,8 +37,8 @@ import torch
 from torch import Tensor
 
 from .files import read_json
+from .vocab import IMAGE_OBJECT_ID
 
-IMAGE_OBJECT_ID = 0          # vocabulary id of "__image__" (see sg2img.vocab)
 BOX_FILE_FORMAT = "sg2img-boxes"
 DEFAULT_RECALL_THRESHOLDS = (0.3, 0.5)
 DEFAULT_SIZE_EDGES = (0.0, 0.05, 0.2, 1.0)
@@ -163,13 +163,20 @@ def layout_recall_by_size(pred_boxes: Tensor, gt_boxes: Tensor,
         ``{"area[a,b)": layout_recall(...) of the objects in that bin, ...}``.
     """
     iou = paired_box_iou(pred_boxes, gt_boxes)
-    area = box_area_fraction(gt_boxes)
-    out = {}
+    return {name: recall_from_iou(iou[keep], thresholds)
+            for name, keep in size_bins(box_area_fraction(gt_boxes), edges)}
+
+
+def size_bins(area: Tensor, edges: Sequence[float] = DEFAULT_SIZE_EDGES
+              ) -> Iterator[tuple[str, Tensor]]:
+    """``("area[a,b)", mask)`` per bin of the area fraction: ``a <= area < b``.
+
+    The last bin is closed (``area == edges[-1]`` falls in it) and named ``"area[a,b]"``.
+    """
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
         last = i == len(edges) - 2
         keep = (area >= lo) & ((area <= hi) if last else (area < hi))
-        out[f"area[{lo:g},{hi:g}{']' if last else ')'}"] = recall_from_iou(iou[keep], thresholds)
-    return out
+        yield f"area[{lo:g},{hi:g}{']' if last else ')'}", keep
 
 
 # --------------------------------------------------------------------------- baseline
@@ -418,16 +425,3 @@ def mean_pixel_distance(images_a: Tensor, images_b: Tensor) -> Tensor:
         raise ValueError(f"mean_pixel_distance needs images of the same shape, got "
                          f"{tuple(images_a.shape)} and {tuple(images_b.shape)}")
     return (images_a.float() - images_b.float()).abs().flatten(1).mean(dim=1) / 2
-
-
-METRICS: dict[str, Callable[..., Any]] = {
-    "layout_recall": layout_recall,
-    "layout_recall_by_size": layout_recall_by_size,
-    "box_iou": box_iou,
-    "paired_box_iou": paired_box_iou,
-    "classification_accuracy": classification_accuracy,
-    "per_class_accuracy": per_class_accuracy,
-    "mean_pixel_distance": mean_pixel_distance,
-    "box_area_fraction": box_area_fraction,
-}
-"""The pure metric functions by name."""

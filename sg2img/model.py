@@ -20,6 +20,7 @@ from .generators import GlobalAffineGenerator, LocalClassGenerator, WeightMapPre
 from .graph import BoxHead, GraphTripleConvNet, MaskHead
 from .layout import box_masks, embedding_layout, semantic_layout
 from .scene_graph import GraphBatch
+from .vocab import IMAGE_OBJECT_ID
 
 logger = logging.getLogger(__name__)
 
@@ -158,20 +159,20 @@ class GALSGenerator(nn.Module):
             masks = torch.where(ov[:, None, None], masks_override.to(masks.dtype), masks)
         # The image node always spans the image; its vector reaches every pixel of the
         # embedding layout (and it paints nothing in the semantic layout).
-        is_image = (batch.objs == 0)
+        is_image = batch.objs == IMAGE_OBJECT_ID
         full = boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
         boxes = torch.where(is_image[:, None], full, boxes)
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
         return boxes, masks
 
     def make_noise(self, num_images: int, device: torch.device,
-                   generator: torch.Generator | None = None) -> Tensor:
-        """Standard normal ``z`` of shape (N, noise_dim)."""
-        return torch.randn(num_images, self.noise_dim, device=device, generator=generator)
+                   rng: torch.Generator | None = None) -> Tensor:
+        """Standard normal ``z`` of shape (N, noise_dim), drawn from ``rng``."""
+        return torch.randn(num_images, self.noise_dim, device=device, generator=rng)
 
     # ----------------------------------------------------------------- forward
     def forward(self, batch: GraphBatch, *, use_gt_layout: bool = False, z: Tensor | None = None,
-                generator: torch.Generator | None = None, boxes_override: Tensor | None = None,
+                rng: torch.Generator | None = None, boxes_override: Tensor | None = None,
                 masks_override: Tensor | None = None,
                 override: Tensor | None = None) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
@@ -180,8 +181,8 @@ class GALSGenerator(nn.Module):
             batch: encoded scene graphs (``batch.num_images`` = N).
             use_gt_layout: teacher forcing; build the layout from ``batch.boxes`` and
                 ``batch.masks`` (box-filled masks when the batch has none).
-            z: (N, noise_dim) noise; drawn with ``torch.randn(generator=generator)`` if None.
-            generator: random generator for ``z``.
+            z: (N, noise_dim) noise; drawn from ``rng`` if None.
+            rng: the ``torch.Generator`` that draws ``z``.
             boxes_override, masks_override: (O, 4), (O, M, M) used for objects where
                 ``override`` (O,) is True (graph manipulation keeps untouched objects fixed).
             override: (O,) bool.
@@ -203,7 +204,7 @@ class GALSGenerator(nn.Module):
             boxes_override=boxes_override, masks_override=masks_override, override=override)
 
         if z is None:
-            z = self.make_noise(N, device, generator)
+            z = self.make_noise(N, device, rng)
         if z.shape != (N, self.noise_dim):
             raise ValueError(f"z must have shape ({N}, {self.noise_dim}), got {tuple(z.shape)}")
         z = z.to(device=device, dtype=self.obj_embeddings.weight.dtype)

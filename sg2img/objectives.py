@@ -33,6 +33,7 @@ from .losses import (
 )
 from .model import GeneratorOutput
 from .scene_graph import GraphBatch
+from .vocab import IMAGE_OBJECT_ID
 
 TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "mask", "local_l1", "class", "obj_gan",
               "obj_aux")
@@ -113,7 +114,7 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
             raise ValueError("loss.vgg_weight > 0 needs the VGG loss module: build it with "
                              "sg2img.losses.build_vgg_loss(loss.vgg_weight, train.vgg_weights)")
         terms["vgg"] = vgg(fake, real)
-    not_image = batch.objs != 0
+    not_image = batch.objs != IMAGE_OBJECT_ID
     if _on(loss_cfg, "box") and batch.boxes is not None:
         valid = not_image if batch.box_given is None else not_image & batch.box_given
         terms["box"] = box_loss(gen_out.boxes_pred, batch.boxes, valid)

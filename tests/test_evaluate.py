@@ -13,7 +13,14 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from sg2img import eval_nets as E
-from sg2img.evaluate import DEFAULT_METRICS, evaluate, write_report
+from sg2img.evaluate import (
+    DEFAULT_METRICS,
+    METRICS,
+    Metric,
+    evaluate,
+    register_metric,
+    write_report,
+)
 from sg2img.scene_graph import GraphSample, collate_graphs
 from sg2img.vocab import Vocab
 
@@ -59,9 +66,9 @@ class FakeGenerator(nn.Module):
         self.scale = nn.Parameter(torch.ones(()))
         self.calls = []
 
-    def forward(self, batch, *, use_gt_layout=False, generator=None):
+    def forward(self, batch, *, use_gt_layout=False, rng=None):
         self.calls.append((use_gt_layout, batch.box_given.clone(), self.training))
-        eps = torch.randn(batch.images.shape, generator=generator)
+        eps = torch.randn(batch.images.shape, generator=rng)
         images = (batch.images + self.noise * eps).clamp(-1, 1) * self.scale
         boxes = (batch.boxes + self.shift).clamp(0, 1)
         return SimpleNamespace(images=images, boxes_pred=boxes)
@@ -285,6 +292,38 @@ def test_evaluate_end_to_end_records_everything():
     assert m["diversity"]["lpips"] is None
     assert "alexnet-owt-7be5be79.pth" in m["diversity"]["lpips_note"]
     json.dumps(report, allow_nan=True)
+
+
+def test_a_registered_metric_plugs_into_evaluate(monkeypatch):
+    monkeypatch.setattr("sg2img.evaluate.METRICS", dict(METRICS))
+
+    @register_metric("objects_per_graph")
+    class ObjectsPerGraph(Metric):
+        protocol = "mean number of objects per graph"
+        num_draws = 3
+
+        def __init__(self, ctx):
+            super().__init__(ctx)
+            self.counts, self.draws = [], set()
+
+        def update(self, batch, outs):
+            self.draws.add(len(outs))
+            self.counts += [int((batch.obj_to_img == i).sum()) - 1
+                            for i in range(batch.num_images)]
+
+        def compute(self):
+            return {"mean": sum(self.counts) / len(self.counts), "draws": sorted(self.draws)}
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_metric("objects_per_graph")(ObjectsPerGraph)
+    gen = FakeGenerator()
+    report = _run(gen, metrics=("objects_per_graph",))
+    m = report["metrics"]["objects_per_graph"]
+    assert m["mean"] == pytest.approx(sum(2 + i % 2 for i in range(12)) / 12)
+    assert m["draws"] == [3] and len(gen.calls) == 3 * 3    # the metric asked for 3 draws
+    assert report["protocols"] == {"objects_per_graph": "mean number of objects per graph"}
+    with pytest.raises(ValueError, match="unknown metrics"):
+        _run(gen, metrics=("nope",))
 
 
 def test_evaluate_real_images_give_zero_fid_and_recall_drops_with_shift():

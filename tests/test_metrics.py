@@ -149,6 +149,9 @@ def test_mean_pixel_distance_hand_values():
         M.mean_pixel_distance(black, white[:1])
 
 
-def test_registry_holds_the_functions():
-    assert M.METRICS["layout_recall"] is M.layout_recall
-    assert M.METRICS["mean_pixel_distance"] is M.mean_pixel_distance
+def test_size_bins_split_areas_half_open_with_a_closed_last_bin():
+    area = torch.tensor([0.0, 0.049, 0.05, 0.2, 1.0])
+    bins = dict(M.size_bins(area, (0.0, 0.05, 1.0)))
+    assert list(bins) == ["area[0,0.05)", "area[0.05,1]"]
+    assert bins["area[0,0.05)"].tolist() == [True, True, False, False, False]
+    assert bins["area[0.05,1]"].tolist() == [False, False, True, True, True]
