@@ -2,7 +2,7 @@
 
 For random scene graphs of a procedural-scenes split (or any COCO-format dataset with the
 model's vocabulary), applies random edits of each kind (add, remove, replace, predicate,
-move) with ``sg2img.api.manipulate`` and measures the mean absolute pixel change (pixels in
+move) with ``sg2img.manipulation.manipulate`` and measures the mean absolute pixel change (pixels in
 [0, 1]) between the image before and after the edit, inside the edited region (the boxes of
 the touched and removed objects, before and after) and outside it. The same edits are also
 run with ``freeze=False`` (same noise, layout predicted afresh) as a baseline, and two seeds
@@ -82,9 +82,10 @@ def _mean(xs: list[float]) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from sg2img.api import generate, load_model, manipulate
+    from sg2img.api import generate, load_model
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
+    from sg2img.manipulation import manipulate
 
     torch.set_num_threads(args.threads)
     model = load_model(args.checkpoint, args.device)

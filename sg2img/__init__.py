@@ -6,6 +6,14 @@ start without loading torch.
 """
 
 from importlib import import_module
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the real imports, for readers and tools; at run time they are lazy
+    from .api import generate, load_model
+    from .config import Config, ConfigError
+    from .manipulation import manipulate
+    from .scene_graph import GraphBatch, SceneGraph, SceneGraphError, load_scene_graphs
+    from .vocab import Vocab
 
 __version__ = "0.1.0"
 
@@ -19,10 +27,12 @@ _EXPORTS = {
     "Vocab": "vocab",
     "generate": "api",
     "load_model": "api",
-    "manipulate": "api",
+    "manipulate": "manipulation",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = ["Config", "ConfigError", "GraphBatch", "SceneGraph", "SceneGraphError",
+           "Vocab", "__version__", "generate", "load_model", "load_scene_graphs", "manipulate"]
+assert set(__all__) == {*_EXPORTS, "__version__"}
 
 
 def __getattr__(name: str):

@@ -366,8 +366,9 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
 
 def cmd_manipulate(args: argparse.Namespace) -> int:
     """``sg2img manipulate``: images before and after each edit, and a sheet."""
-    from .api import load_model, manipulate
+    from .api import load_model
     from .edits import edit_to_dict, load_edits
+    from .manipulation import manipulate
     from .scene_graph import SceneGraphError, load_scene_graphs
 
     graphs = load_scene_graphs(args.graph)

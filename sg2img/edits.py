@@ -2,7 +2,7 @@
 
 An edit never modifies its input graph. Applying one returns an ``EditResult`` with the new
 graph, the mapping from old to new object indices, and how each new object's layout should be
-built when the image is generated again (``sg2img.api.manipulate`` reads this to reuse the
+built when the image is generated again (``sg2img.manipulation.manipulate`` reads this to reuse the
 noise and freeze the boxes and masks of the objects the edit does not touch):
 
 ================  =======================================================================

@@ -8,10 +8,11 @@ import torch
 from PIL import Image
 
 from sg2img import api
-from sg2img.api import GenerationError, generate, load_model, manipulate
+from sg2img.api import GenerationError, generate, load_model
 from sg2img.checkpoint import CheckpointError, export_inference
 from sg2img.config import Config
 from sg2img.edits import EditError
+from sg2img.manipulation import manipulate
 from sg2img.model import GALSGenerator
 from sg2img.scene_graph import SceneGraph, SceneGraphError
 from sg2img.vocab import Vocab
