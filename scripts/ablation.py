@@ -161,7 +161,7 @@ def picture(exports: dict[str, Path], args: argparse.Namespace, path: Path, n: i
             titles.append("real")
         with torch.no_grad():
             out = gen(batch, use_gt_layout=True,
-                      generator=torch.Generator().manual_seed(args.seed))
+                      rng=torch.Generator().manual_seed(args.seed))
         if len(rows) == 1:
             rows.append(to_pil(colorize_layout(out.layout)))
             titles.append("ground-truth layout")

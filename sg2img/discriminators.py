@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .layout import crop_boxes
 from .vocab import IMAGE_OBJECT_ID
 
 
@@ -138,15 +139,8 @@ class ObjectDiscriminator(nn.Module):
         self.classifier = _sn(nn.Linear(prev, num_classes), spectral_norm)
 
     def crop(self, images: Tensor, boxes: Tensor, box_to_img: Tensor) -> Tensor:
-        """Crops (K, 3, S, S) of the boxes, bilinear (``roi_align`` with ``aligned=True``)."""
-        # Imported here: torchvision.ops pulls in torch._dynamo, which slows down CLI start.
-        from torchvision.ops import roi_align
-
-        H, W = images.shape[-2:]
-        scale = boxes.new_tensor([W, H, W, H])
-        rois = torch.cat([box_to_img[:, None].to(boxes.dtype), boxes * scale], dim=1)  # (K, 5)
-        return roi_align(images, rois.to(images.dtype), self.crop_size, spatial_scale=1.0,
-                         sampling_ratio=2, aligned=True)
+        """Crops (K, 3, S, S) of the boxes (:func:`sg2img.layout.crop_boxes`)."""
+        return crop_boxes(images, boxes, box_to_img, self.crop_size)
 
     def forward(self, images: Tensor, boxes: Tensor, box_to_img: Tensor) -> tuple[Tensor, Tensor]:
         x = self.net(self.crop(images, boxes.detach(), box_to_img)).sum(dim=(2, 3))  # (K, c)

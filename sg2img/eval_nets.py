@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import layout
 from .files import atomic_torch_save, load_state_dict_file, load_torch_file
 from .metrics import real_object_mask
 
@@ -253,24 +254,8 @@ def check_net_vocab(net: nn.Module, object_names: tuple[str, ...] | list[str], w
 
 # --------------------------------------------------------------------------- crops
 def crop_boxes(images: Tensor, boxes: Tensor, box_to_img: Tensor, size: int = 32) -> Tensor:
-    """Crop and resize boxes from images with ``torchvision.ops.roi_align``.
-
-    Args:
-        images: (N, 3, H, W) float, any range (kept).
-        boxes: (K, 4) as (x0, y0, x1, y1) in [0, 1] of the image's width and height.
-        box_to_img: (K,) long, image index of each box.
-        size: S, side of the crops.
-
-    Returns:
-        (K, 3, S, S) crops, bilinear samples of the box regions.
-    """
-    from torchvision.ops import roi_align  # lazy: torchvision.ops pulls torch._dynamo
-
-    h, w = images.shape[-2:]
-    scale = boxes.new_tensor([w, h, w, h])
-    rois = torch.cat([box_to_img.to(boxes.dtype).unsqueeze(1), boxes * scale], dim=1)  # (K, 5)
-    return roi_align(images.float(), rois.float(), output_size=(size, size), spatial_scale=1.0,
-                     sampling_ratio=2, aligned=True)
+    """(K, 3, S, S) float crops of the boxes (:func:`sg2img.layout.crop_boxes` in float32)."""
+    return layout.crop_boxes(images.float(), boxes.float(), box_to_img, size)
 
 
 def crop_objects(images: Tensor, objs: Tensor, boxes: Tensor, obj_to_img: Tensor,

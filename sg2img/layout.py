@@ -150,3 +150,28 @@ def box_masks(num_objects: int, mask_size: int, device: torch.device | None = No
         (O, M, M) ones.
     """
     return torch.ones(num_objects, mask_size, mask_size, device=device, dtype=dtype)
+
+
+def crop_boxes(images: Tensor, boxes: Tensor, box_to_img: Tensor, size: int) -> Tensor:
+    """Crop and resize boxes from images: bilinear ``torchvision.ops.roi_align``
+    (``aligned=True``), in the images' dtype.
+
+    Used by the object discriminator and by the evaluation classifiers.
+
+    Args:
+        images: (N, C, H, W), any range (kept).
+        boxes: (K, 4) as (x0, y0, x1, y1) in [0, 1] of the image's width and height.
+        box_to_img: (K,) long, image index of each box.
+        size: S, side of the crops.
+
+    Returns:
+        (K, C, S, S) crops.
+    """
+    # Imported here: torchvision.ops pulls in torch._dynamo, which slows down CLI start.
+    from torchvision.ops import roi_align
+
+    h, w = images.shape[-2:]
+    scale = boxes.new_tensor([w, h, w, h])
+    rois = torch.cat([box_to_img.to(boxes.dtype).unsqueeze(1), boxes * scale], dim=1)  # (K, 5)
+    return roi_align(images, rois.to(images.dtype), output_size=(size, size),
+                     spatial_scale=1.0, sampling_ratio=2, aligned=True)

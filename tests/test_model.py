@@ -13,23 +13,14 @@ from sg2img.objectives import (
     weighted_total,
 )
 from sg2img.scene_graph import GraphSample, collate_graphs, encode_graphs
+from sg2img.testing import random_graph_batch
 
 
 def make_batch(vocab, cfg, num_objs=(3, 2), with_masks=True, seed=0):
     """A batch of random graphs with boxes, masks and images (image node appended)."""
-    g = torch.Generator().manual_seed(seed)
-    H, M = cfg.model.image_size, cfg.model.mask_size
-    samples = []
-    for n in num_objs:
-        objs = torch.randint(1, vocab.num_objects, (n,), generator=g)
-        triples = torch.tensor([[0, 1, n - 1]]) if n > 1 else torch.zeros(0, 3, dtype=torch.long)
-        xy = torch.rand(n, 2, generator=g) * 0.5
-        boxes = torch.cat([xy, xy + 0.2 + 0.3 * torch.rand(n, 2, generator=g)], dim=1)
-        masks = (torch.rand(n, M, M, generator=g) > 0.3).float() if with_masks else None
-        image = torch.rand(3, H, H, generator=g) * 2 - 1
-        samples.append(GraphSample(objs, triples, boxes=boxes, masks=masks,
-                                   image=image).with_image_node())
-    return collate_graphs(samples)
+    return random_graph_batch(vocab.num_objects, vocab.num_preds, num_objs,
+                              image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                              seed=seed, with_masks=with_masks)
 
 
 @pytest.fixture
@@ -126,8 +117,8 @@ def test_deterministic_given_z(cfg, vocab, gen):
         a = gen(batch, z=z).images
         b = gen(batch, z=z).images
         c = gen(batch, z=torch.randn(2, cfg.model.noise_dim)).images
-        d = gen(batch, generator=torch.Generator().manual_seed(3)).images
-        e = gen(batch, generator=torch.Generator().manual_seed(3)).images
+        d = gen(batch, rng=torch.Generator().manual_seed(3)).images
+        e = gen(batch, rng=torch.Generator().manual_seed(3)).images
     assert torch.equal(a, b) and torch.equal(d, e)
     assert not torch.allclose(a, c)
     with pytest.raises(ValueError, match="z must have shape"):

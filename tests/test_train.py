@@ -11,7 +11,7 @@ from torch.utils.data import Dataset
 
 from sg2img.checkpoint import CheckpointError, load_checkpoint
 from sg2img.config import Config
-from sg2img.scene_graph import GraphSample
+from sg2img.testing import random_graph
 from sg2img.train import Trainer, list_checkpoints, run_training
 from sg2img.vocab import Vocab
 
@@ -33,18 +33,12 @@ class ToyScenes(Dataset):
     def __getitem__(self, i):
         import numpy as np
 
-        g = torch.Generator().manual_seed(i)
-        k = 2 + i % 2
-        objs = torch.randint(1, 5, (k,), generator=g)
-        xy = torch.rand(k, 2, generator=g) * 0.5
-        wh = torch.rand(k, 2, generator=g) * 0.4 + 0.1
-        boxes = torch.cat([xy, xy + wh], dim=1)
-        masks = (torch.rand(k, self.mask, self.mask, generator=g) > 0.3).float()
-        image = torch.rand(3, self.size, self.size, generator=g) * 2 - 1
+        sample = random_graph(torch.Generator().manual_seed(i), VOCAB.num_objects,
+                              VOCAB.num_preds, k=2 + i % 2, image_size=self.size,
+                              mask_size=self.mask)
         p = int(np.random.randint(1, 4))
-        triples = torch.tensor([[0, p, 1]])
-        return GraphSample(objs, triples, boxes=boxes, masks=masks, image=image,
-                           image_id=i).with_image_node()
+        sample.triples[0, 1] = p              # the first triple is the user's [0, p, k - 1]
+        return sample
 
 
 def tiny_cfg(**over):
