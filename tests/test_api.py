@@ -2,6 +2,7 @@
 
 import copy
 import json
+import math
 
 import pytest
 import torch
@@ -207,8 +208,21 @@ def test_each_edit_freezes_untouched_objects(model, edit):
         assert torch.equal(res.masks[1][new], res.masks[0][old])
         assert res.boxes[1][new].tolist() == pytest.approx(edit["box"])
     assert res.regions[0].shape == (32, 32) and res.regions[0].any()
+    # The region covers every touched object's box (after the edit) ...
+    H = W = 32
+    for j in step.touched:
+        x0, y0, x1, y1 = res.boxes[1][j].tolist()
+        inner = res.regions[0][math.ceil(y0 * H):int(y1 * H), math.ceil(x0 * W):int(x1 * W)]
+        assert inner.all()              # every pixel lying wholly inside the box
+    # ... and change() is the mean |delta| (in [0, 1]) of the saved images inside and outside it.
+    import numpy as np
+
+    a, b = (np.asarray(im, dtype=np.float64) / 255 for im in res.images)
+    diff = np.abs(b - a).mean(axis=2)
+    region = res.regions[0].numpy()
     inside, outside = res.change(0)
-    assert inside >= 0 and outside >= 0
+    assert inside == pytest.approx(diff[region].mean(), abs=2 / 255)
+    assert outside == pytest.approx(diff[~region].mean(), abs=2 / 255)
 
 
 def test_manipulate_chain_reuses_noise(model):
