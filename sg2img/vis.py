@@ -266,10 +266,13 @@ def _draw_with_dot(graph: SceneGraph, vocab: Vocab | None, rankdir: str,
 def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
     """Layers along the edge direction, as ``dot`` ranks them, through networkx.
 
-    The layers are the topological generations of the graph less its DFS back edges (reverse
-    DFS postorder puts every other edge forwards), so cycles, self-loops and duplicate triples
-    still get one layer per step along their arrows. The DFS starts at nodes without incoming
-    arrows, so that the back edge it drops closes a cycle where the graph's flow returns.
+    The layers start from the topological generations of the graph less its DFS back edges
+    (reverse DFS postorder puts every other edge forwards), so cycles, self-loops and duplicate
+    triples still get one layer per step along their arrows; the DFS starts at nodes without
+    incoming arrows, so that the edge it drops closes a cycle where the graph's flow returns.
+    Then every node with successors moves down to just before its nearest successor, so a
+    short chain that joins a long one late starts late instead of sending a long arrow across
+    the drawing (``dot`` keeps arrows short the same way); isolated nodes stay first.
     """
     import networkx as nx
 
@@ -281,7 +284,16 @@ def _layers(nodes: list[str], edges: list[tuple[str, str]]) -> list[list[str]]:
     dag = nx.DiGraph()
     dag.add_nodes_from(g)
     dag.add_edges_from((a, b) for a, b in g.edges if rank[a] < rank[b])
-    return [list(gen) for gen in nx.topological_generations(dag)]
+    generations = list(nx.topological_generations(dag))
+    layer = {n: i for i, gen in enumerate(generations) for n in gen}
+    for n in reversed([n for gen in generations for n in gen]):  # successors first
+        below = [layer[s] for s in dag.successors(n)]
+        if below:
+            layer[n] = min(below) - 1
+    out: list[list[str]] = [[] for _ in range(max(layer.values(), default=-1) + 1)]
+    for n in (n for gen in generations for n in gen):
+        out[layer[n]].append(n)
+    return [lay for lay in out if lay]
 
 
 def _networkx_positions(nodes: list[str], edges: list[tuple[str, str]],
@@ -371,7 +383,7 @@ def _draw_with_networkx(graph: SceneGraph, vocab: Vocab | None, rankdir: str,
                                 connectionstyle=f"arc3,rad={rad + 0.2 * n}",
                                 patchA=patches[a].get_bbox_patch(),
                                 patchB=patches[b].get_bbox_patch(), shrinkA=2, shrinkB=2)
-        ax.add_patch(arrow)
+        ax.add_artist(arrow)  # not add_patch: the limits are set, and it would clip twice
     fig.canvas.draw()
     rgba = np.asarray(fig.canvas.buffer_rgba())
     return Image.fromarray(rgba[..., :3].copy(), "RGB")
@@ -433,10 +445,10 @@ def draw_scene_graph(graph: SceneGraph | Mapping[str, Any], vocab: Vocab | None 
     Graphs with more than ``max_objects`` objects or ``max_relationships`` relationships are
     not laid out: the drawing is then a small card that says so and lists the graph's sizes,
     the limits and its commonest object and predicate names (a warning is logged). Layout time
-    grows faster than linearly (graphviz took 33 s for 256 random relationships, matplotlib
-    147 s for 2,000), and such a drawing is unreadable anyway. A card rather than an error,
-    because a drawing is a by-product (``--draw-graph``, sheets) of a generation that has
-    already succeeded, and should not fail it; the card's text names the limit to raise.
+    grows faster than linearly with the graph (minutes for 2,000 relationships), and such a
+    drawing is unreadable anyway. A card rather than an error, because a drawing is a
+    by-product (``--draw-graph``, sheets) of a generation that has already succeeded, and
+    should not fail it; the card's text names the limits to raise.
     Labels longer than ``MAX_LABEL_CHARS`` are cut.
 
     Args:

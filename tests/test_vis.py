@@ -230,6 +230,13 @@ def test_layers_follow_the_arrows_and_break_cycles():
     # A DAG: every arrow goes forward, and sources are in the first layer.
     dag = vis._layers(["a", "b", "c", "d"], [("a", "c"), ("b", "c"), ("c", "d")])
     assert dag == [["a", "b"], ["c"], ["d"]]
+    # A short chain joining a long one late starts late (short arrows, as dot draws them);
+    # an isolated node stays in the first layer.
+    chain = [("o0", "p0"), ("p0", "o1"), ("o1", "p1"), ("p1", "o2"), ("o4", "p2"), ("p2", "o2")]
+    rank = {n: i for i, layer in enumerate(vis._layers(["o0", "o1", "o2", "o4", "o5", "p0", "p1",
+                                                        "p2"], chain)) for n in layer}
+    assert all(rank[b] - rank[a] == 1 for a, b in chain)
+    assert rank["o0"] == rank["o5"] == 0 and rank["o4"] == 2
 
 
 def test_dot_source_quotes_and_cuts_labels():
