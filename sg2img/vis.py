@@ -11,9 +11,9 @@ Training pictures: ``colorize_layout`` (layout tensors for sample grids) and
 There is one class palette (``class_color``): a layout looks the same in ``draw_layout``,
 ``colorize_layout`` and the object boxes of ``draw_scene_graph``.
 
-This module needs numpy, Pillow and matplotlib but not torch at import: tensors are accepted
-wherever arrays are (anything with ``.detach()`` is moved to the CPU first), and matplotlib
-and networkx are imported inside the functions that draw with them.
+Tensors are accepted wherever arrays are (anything with ``.detach()`` is moved to the CPU
+first). matplotlib and networkx are imported inside the functions that draw with them, so
+importing this module (and ``sg2img --help``) does not pay for them.
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ def _palette() -> np.ndarray:
         k = int(dist.argmax())
         order.append(k)
         dist = np.minimum(dist, np.linalg.norm(lab - lab[k], axis=1))
-    return rgb[order].astype(np.uint8)
+    palette = rgb[order].astype(np.uint8)
+    palette.flags.writeable = False  # cached: shared by every caller
+    return palette
 
 
 def class_color(class_id: int) -> tuple[int, int, int]:
@@ -412,7 +414,7 @@ def _draw_summary(graph: SceneGraph, vocab: Vocab | None, max_objects: int,
             continue
         lines.append((f"{title}:", font, None))
         for name, n in counts[:top]:
-            lines.append((f"{_short(name)}  \u00d7{n}", small,
+            lines.append((f"{_short(name)}  x{n}", small,
                           name_color(name, vocab) if colored else None))
         if len(counts) > top:
             lines.append((f"... and {len(counts) - top} more", small, None))
