@@ -625,23 +625,21 @@ def colorize_layout(layout: Tensor) -> Tensor:
     if layout.dim() != 4 or layout.shape[1] < 1:
         raise ValueError(f"colorize_layout expects an (N, C, H, W) layout with C >= 1, got "
                          f"shape {tuple(layout.shape)}")
-    x = layout.detach().float().cpu().nan_to_num(0.0)
+    x = layout.detach().float().cpu().nan_to_num(0.0).clamp_(0.0, 1.0)
     n, c, h, w = x.shape
     if c == 1:                                                        # nothing but background
         return x.new_ones(n, 3, h, w)
     lut = x.new_tensor(class_palette(c)[1:] / 255.0)                 # (C - 1, 3)
-    fg = x[:, 1:].clamp(0.0, 1.0)                                      # (N, C - 1, H, W)
-    # Paint the classes over white like draw_layout: largest area first, each with its
-    # channel as opacity, so small objects stay on top of the regions they overlap.
-    # Channel k's weight is a_k times the transparency of everything painted after it.
-    order = fg.mean(dim=(2, 3)).argsort(dim=1, descending=True, stable=True)  # (N, C - 1)
-    a = fg.gather(1, order[:, :, None, None].expand_as(fg))            # painting order
-    clear = (1.0 - a).flip(1).cumprod(1).flip(1)                       # prod over k' >= k
-    after = clear.roll(-1, dims=1)                                     # prod over k' > k
-    after[:, -1] = 1.0
-    weight = (a * after).reshape(n, c - 1, h * w)
-    color = (lut[order].transpose(1, 2) @ weight).reshape(n, 3, h, w)  # (N, 3, H, W)
-    return (color + clear[:, :1]) * 2.0 - 1.0                         # white where clear
+    fg = x[:, 1:]                                                      # (N, C - 1, H, W)
+    # Composite like draw_layout paints: the class covering least of the image is on top.
+    # With the channels sorted top first, channel k shows through the ones above it:
+    # weight_k = a_k * prod_{j < k} (1 - a_j); white shows through all of them.
+    order = fg.mean(dim=(2, 3)).argsort(dim=1, stable=True)            # (N, C - 1), top first
+    weight = fg.gather(1, order[:, :, None, None].expand_as(fg))       # a_k, top first
+    through = (1.0 - weight).cumprod_(1)                               # prod_{j <= k} (1 - a_j)
+    weight[:, 1:] *= through[:, :-1]
+    color = lut[order].transpose(1, 2) @ weight.view(n, c - 1, h * w)  # (N, 3, H * W)
+    return (color.view(n, 3, h, w) + through[:, -1:]) * 2.0 - 1.0    # white where uncovered
 
 
 MAX_STATS_BYTES = 64 * 2**20
