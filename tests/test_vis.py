@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,7 +106,9 @@ def test_name_colors_follow_vocab_and_are_stable_across_processes(vocab):
     assert len({name_color(n) for n in names}) == len(names)
     code = ("import json, sys; from sg2img.vis import name_color; "
             f"print(json.dumps([name_color(n) for n in {names!r}]))")
-    env = {**os.environ, "PYTHONHASHSEED": "4242"}
+    root = str(Path(vis.__file__).resolve().parents[1])             # this checkout's sg2img
+    env = {**os.environ, "PYTHONHASHSEED": "4242",
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, timeout=120).stdout
     assert [tuple(c) for c in json.loads(out)] == [name_color(n) for n in names]
