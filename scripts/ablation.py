@@ -146,8 +146,7 @@ def picture(exports: dict[str, Path], args: argparse.Namespace, path: Path, n: i
     from sg2img.checkpoint import build_generator
     from sg2img.data import build_dataset
     from sg2img.scene_graph import collate_graphs
-    from sg2img.train import colorize_layout
-    from sg2img.vis import make_sheet, to_pil
+    from sg2img.vis import colorize_layout, make_sheet, to_pil
 
     rows, titles = [], []
     batch = None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import os
 import random
 import signal
@@ -214,18 +213,6 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 def _checkpoint_path(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"ckpt_{step:08d}.pt"
-
-
-def colorize_layout(layout: Tensor) -> Tensor:
-    """Semantic layout (N, C, H, W) in [0, 1] -> colour image (N, 3, H, W) in [-1, 1]."""
-    n, c, h, w = layout.shape
-    g = torch.Generator().manual_seed(12345)
-    palette = torch.rand(c, 3, generator=g) * 0.8 + 0.2
-    palette[0] = 0.0  # unlabelled stays black
-    cls = layout.argmax(dim=1)                          # (N, H, W)
-    img = palette[cls.cpu()].permute(0, 3, 1, 2)        # (N, 3, H, W)
-    img = img * layout.amax(dim=1, keepdim=True).clamp(0, 1).cpu()
-    return img * 2 - 1
 
 
 # ----------------------------------------------------------------------------- trainer
@@ -628,6 +615,8 @@ class Trainer:
         self.G_ema.eval()
         gt = self.G_ema(b, use_gt_layout=True, z=z)
         pred = self.G_ema(b, use_gt_layout=False, z=z)
+        from .vis import colorize_layout, plot_loss_curves
+
         rows = [b.images.float().cpu(), colorize_layout(gt.layout.float()),
                 gt.images.float().cpu(), colorize_layout(pred.layout.float()),
                 pred.images.float().cpu()]
@@ -635,39 +624,6 @@ class Trainer:
         save_image(grid * 0.5 + 0.5, self.run_dir / "samples" / f"step_{self.step:08d}.png",
                    nrow=b.num_images, padding=1)
         plot_loss_curves(self.run_dir / "stats.jsonl", self.run_dir / "loss_curves.png")
-
-
-def plot_loss_curves(stats_path: Path, out_path: Path) -> None:
-    """Plot every G/ and D/ term of ``stats.jsonl`` against the step into a PNG."""
-    if not stats_path.exists():
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [json.loads(line) for line in stats_path.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    keys = sorted({k for r in rows for k in r if "/" in k})
-    groups = {"D": [k for k in keys if k.startswith("D/")],
-              "G": [k for k in keys if k.startswith("G/")]}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-    for ax, (name, ks) in zip(axes, groups.items(), strict=True):
-        for k in ks:
-            pts = [(r["step"], r[k]) for r in rows if k in r and math.isfinite(r[k])]
-            if pts:
-                ax.plot(*zip(*pts, strict=True), label=k.split("/", 1)[1])
-        ax.set_title(f"{name} loss terms (unweighted)")
-        ax.set_xlabel("step")
-        ax.set_yscale("symlog", linthresh=1e-2)
-        if ax.lines:
-            ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    tmp = out_path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    os.replace(tmp, out_path)
 
 
 def resolve_resume(run_dir: Path, resume: str | None) -> Path | None:
