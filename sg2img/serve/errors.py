@@ -45,7 +45,7 @@ _SUGGESTIONS = re.compile(r"closest (?:names|predicates|attributes): (\[.*?\])")
 _INDEXED = re.compile(r"\b(objects|relationships|boxes|attributes)\[(\d+)\]")
 _WHOLE = re.compile(r"'(objects|relationships|boxes|attributes)'")
 _ROLE = re.compile(r"\b(subject|object|predicate)\b")
-_EDIT = re.compile(r"^edit (\d+) \((\w+)\): ")
+_EDIT = re.compile(r"^edit (\d+)(?: \((\w+)\))?: ")
 _EDIT_KEY = re.compile(r"'(object|box|index|predicate|relationship|move)'")
 
 
@@ -79,6 +79,8 @@ def graph_field(message: str, prefix: str = "graph") -> str:
             if role and not rest.lstrip().startswith("must be ["):
                 return f"{field}.{role.group(1)}"
         return field
+    if "unknown scene graph keys" in message:
+        return prefix
     m = _WHOLE.search(message)
     if m:
         return f"{prefix}.{m.group(1)}"
@@ -94,6 +96,8 @@ def edit_field(message: str) -> str:
     if not m:
         return "edits"
     base, rest = f"edits[{m.group(1)}]", message[m.end():]
+    if rest.startswith("unknown edit op"):
+        return f"{base}.op"
     rel = re.search(r"relationships\[(\d+)\]( (subject|object|predicate))?", rest)
     if rel:
         return f"{base}.relationships[{rel.group(1)}]" + (f".{rel.group(3)}" if rel.group(3)

@@ -97,7 +97,11 @@ def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None
         GenerationError: a bad device.
     """
     from ..api import DEFAULT_MODEL_PATH, load_model
+    from ..checkpoint import CheckpointError
 
+    for ckpt in checkpoints:  # before loading anything: a typo fails at once
+        if not Path(ckpt).is_file():
+            raise CheckpointError(f"checkpoint not found: {ckpt}")
     models: list[ServedModel] = []
     taken: set[str] = set()
     if include_default and (DEFAULT_MODEL_PATH.is_file() or not checkpoints):

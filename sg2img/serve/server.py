@@ -23,12 +23,15 @@ class EditorServer:
 
     Raises:
         OSError: the address cannot be bound (port taken, unknown host).
+        ValueError: a port outside 0..65535.
     """
 
     def __init__(self, registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8000,
                  limits: Limits | None = None, log_level: str = "warning") -> None:
         import uvicorn
 
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be 0..65535 (0 picks a free port), got {port!r}")
         self.host = host
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
