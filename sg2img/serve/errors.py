@@ -3,7 +3,8 @@
 Every error body is ``{"error": {"message": ..., "field": ..., ...}}``. ``field`` names the
 request field that caused it (``"graph.objects[2]"``, ``"graph.relationships[0].predicate"``,
 ``"edits[1].object"``, ``"num_samples"``) or is null; an unknown name also carries
-``"suggestions"``, the closest names in the model's vocabulary.
+``"suggestions"``, the closest names in the model's vocabulary, and graph and edit errors
+``"detail"``, the message without its location prefix.
 
 ``SceneGraphError`` carries only a message, so the field is read back from the message's
 ``objects[2]: ...`` prefix (the scene-graph parser and the edits module both write one). A
@@ -110,9 +111,21 @@ def edit_field(message: str) -> str:
     return base
 
 
+_LOCATION = re.compile(r"^(?:edit \d+(?: \(\w+\))?|'?\w+'?|\w+\[\d+\](?: \w+)?): ")
+
+
+def detail(message: str) -> str:
+    """The message without its location prefixes (``edit 2 (add): add: 'object': ``), for a
+    page that shows the error next to the field already."""
+    short = message
+    while (m := _LOCATION.match(short)) and m.end() < len(short):
+        short = short[m.end():]
+    return short
+
+
 def scene_graph_error(message: str, prefix: str = "graph") -> APIError:
     """A 400 for a graph the parser rejected, with its field and any closest names."""
-    extra = {}
+    extra = {"detail": detail(message)}
     names = suggestions(message)
     if names:
         extra["suggestions"] = names
@@ -121,7 +134,7 @@ def scene_graph_error(message: str, prefix: str = "graph") -> APIError:
 
 def edit_error(message: str) -> APIError:
     """A 400 for an edit that is malformed or does not fit the graph."""
-    extra = {}
+    extra = {"detail": detail(message)}
     names = suggestions(message)
     if names:
         extra["suggestions"] = names

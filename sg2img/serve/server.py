@@ -38,6 +38,9 @@ class EditorServer:
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((host.strip("[]"), port))
+            # Listening now: a client that connects before uvicorn's loop runs waits in the
+            # backlog instead of being refused.
+            self.socket.listen(2048)
         except OSError:
             self.socket.close()
             raise

@@ -69,6 +69,7 @@ class RequestError extends Error {
     this.status = status;
     this.field = error.field;
     this.suggestions = error.suggestions || [];
+    this.detail = error.detail;
   }
 }
 
@@ -147,8 +148,12 @@ function clearErrors() {
 
 function showError(slot, err, onSuggestion) {
   const el = typeof slot === "string" ? $(slot) : slot;
-  el.replaceChildren(document.createTextNode(err.message));
-  if (err.suggestions.length && onSuggestion) {
+  // Next to a field, the field needs no naming again; a loaded file keeps the location.
+  let text = (slot !== "json-error" && err.detail) || err.message;
+  const chips = err.suggestions.length && onSuggestion;
+  if (chips) text = text.replace(/; closest \w+: \[.*\]$/, "");
+  el.replaceChildren(document.createTextNode(text.charAt(0).toUpperCase() + text.slice(1)));
+  if (chips) {
     const line = document.createElement("div");
     line.append("did you mean ");
     for (const name of err.suggestions) {
@@ -562,6 +567,7 @@ function renderBoxes() {
   if (!r) return;
   // Largest first, so small objects sit on top and stay reachable.
   const order = r.objects.map((o) => o).sort((a, b) => area(b.box) - area(a.box));
+  const tags = [];   // label rectangles placed so far, in fractions of the frame
   for (const o of order) {
     const [x0, y0, x1, y1] = o.box;
     const b = el("div", { className: "box" + (o.pinned ? " pinned" : "") + (state.selected === o.index ? " selected" : ""),
@@ -572,7 +578,18 @@ function renderBoxes() {
     b.style.setProperty("--c", o.color);
     b.style.setProperty("--tc", textColor(o.color));
     place(b, [x0, y0, x1, y1]);
-    if (y0 < 0.07) b.classList.add("inside-top");
+    // A label sits above its box; inside it at the top edge; at the bottom when it would
+    // cover another label.
+    const label = `${o.index} ${o.name}`;
+    const w = 0.03 + 0.024 * label.length, h = 0.065;
+    let tag = y0 < h ? [x0, y0, x0 + w, y0 + h] : [x0, y0 - h, x0 + w, y0];
+    if (y0 < h) b.classList.add("inside-top");
+    const hits = (t) => tags.some((u) => t[0] < u[2] && u[0] < t[2] && t[1] < u[3] && u[1] < t[3]);
+    if (hits(tag)) {
+      b.classList.add("tag-bottom");
+      tag = [x0, y1 - h, x0 + w, y1];
+    }
+    tags.push(tag);
     b.addEventListener("pointerdown", (ev) => startDrag(ev, b, o));
     boxes.append(b);
   }
@@ -680,7 +697,8 @@ async function start() {
   }
   setStatus("ready");
   const known = new Set(state.vocab.objects), preds = new Set(state.vocab.predicates);
-  if (STARTER.objects.every((n) => known.has(n)) && STARTER.relationships.every((r) => preds.has(r[1]))) {
+  const wantsEmpty = location.hash === "#empty";
+  if (!wantsEmpty && STARTER.objects.every((n) => known.has(n)) && STARTER.relationships.every((r) => preds.has(r[1]))) {
     await fresh(STARTER, STARTER.objects.map(() => null), 0, "example graph", "model-error");
   } else {
     render();
