@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import threading
@@ -141,10 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         rounds = []
-        for r in range(args.rounds):
+        for _ in range(args.rounds):
             barrier = threading.Barrier(args.concurrency)
 
-            def one(k):
+            def one(k, barrier=barrier):
                 barrier.wait()
                 return post(gen, {"graph": graph, "seed": k, "include": ["image"]},
                             args.timeout)
