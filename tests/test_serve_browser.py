@@ -207,8 +207,16 @@ def test_build_drag_undo_load_and_errors(page, server, tmp_path):
     assert page.get_attribute("[data-testid=unpin-2]", "class").split().count("on") == 0
     page.click("#redo")
     assert image_src(page) == src_moved
-    page.click("#undo")
-    page.click("#undo")
+
+    # Unpin: the model places the sheep again.
+    page.click("[data-testid=unpin-2]")
+    src_unpinned = wait_image_change(page, src_moved)
+    assert page.get_attribute("[data-testid=unpin-2]", "class").split().count("on") == 0
+    assert "unpin sheep" in page.inner_text("[data-testid=history]")
+    assert '"boxes"' not in page.input_value("[data-testid=json]")
+    assert src_unpinned != src_moved
+    for _ in range(3):
+        page.click("#undo")
     assert image_src(page) == src_sheep and page.locator(
         "[data-testid=relationships] > li").count() == 2
 
@@ -266,11 +274,24 @@ def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     assert page.inner_text("[data-testid=seed]") != str(seed + 2)
 
     # A model whose vocabulary lacks 'cloud': the error names it and the model stays.
+    # (The other model is tried below with a graph it knows.)
     page.select_option("[data-testid=model]", "tiny")
     err = page.locator("[data-testid=model-error]")
     err.wait_for(state="visible")
     assert "unknown object name 'cloud'" in err.inner_text().lower()
     assert page.input_value("[data-testid=model]") == "default"
+
+    # A graph both models know: switching draws it with the other model (32 px).
+    page.fill("[data-testid=json]", '{"objects": ["sky", "grass"], "relationships": '
+                                    '[[0, "above", 1]]}')
+    src = image_src(page)
+    page.click("#json-load")
+    src = wait_image_change(page, src)
+    page.select_option("[data-testid=model]", "tiny")
+    wait_image_change(page, src)
+    assert page.input_value("[data-testid=model]") == "tiny"
+    assert page.inner_text("#image-size").startswith("32×32")
+    assert "model tiny" in page.inner_text("[data-testid=history]")
 
     # Bad JSON text and a bad index are shown next to the JSON box.
     page.fill("[data-testid=json]", '{"objects": ["sky"], "relationships": [[0, "above", 3]]}')
