@@ -413,6 +413,26 @@ def test_inference_queue_runs_one_job_at_a_time():
     queue.close()
 
 
+def test_inference_queue_frees_the_slot_of_a_request_that_went_away():
+    queue = InferenceQueue("cpu", max_waiting=1, timeout=5)
+    release = threading.Event()
+
+    async def scenario():
+        running = asyncio.create_task(queue.run(lambda: release.wait(5)))
+        waiting = asyncio.create_task(queue.run(lambda: "never runs"))
+        while queue.pending < 2:
+            await asyncio.sleep(0.01)
+        waiting.cancel()                 # the client disconnected while queued
+        await asyncio.sleep(0.05)
+        assert queue.pending == 1
+        release.set()
+        return await running
+
+    assert asyncio.run(scenario()) is True
+    assert queue.pending == 0
+    queue.close()
+
+
 # ------------------------------------------------------------------------ helpers and CLI
 def test_error_fields_from_messages():
     assert graph_field("objects[3]: unknown object name 'x'; closest names: []") == \
