@@ -1,4 +1,4 @@
-"""The ``sg2img`` command: ``generate``, ``manipulate``, ``train`` and ``evaluate``.
+"""The ``sg2img`` command: ``generate``, ``manipulate``, ``train``, ``evaluate`` and ``serve``.
 
 Each subcommand is a function taking the parsed arguments and returning an exit code. Heavy
 modules (torch, the model) are imported inside them so that ``sg2img --help`` starts fast.
@@ -221,6 +221,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")
     e.set_defaults(func=cmd_evaluate)
+
+    # ------------------------------------------------------------------- serve
+    v = sub.add_parser("serve", parents=[common], formatter_class=_Formatter,
+                       help="interactive scene graph editor in the browser",
+                       description="Serve the scene graph editor page and its JSON API "
+                                   "(needs: pip install 'sg2img[serve]').",
+                       epilog="examples:\n  sg2img serve\n"
+                              "  sg2img serve --checkpoint runs/small/export.pt --port 8080\n")
+    v.add_argument("--checkpoint", action="append", default=[], metavar="CKPT",
+                   help="also offer this checkpoint (repeatable); the bundled model is first")
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; anything but loopback lets other machines in")
+    v.add_argument("--port", type=int, default=8000, help="port to bind (0: a free one)")
+    v.add_argument("--device", default=None, metavar="DEVICE",
+                   help="cpu, cuda or cuda:N (default: CUDA when available)")
+    v.add_argument("--queue-size", type=int, default=8, metavar="N",
+                   help="requests that may wait while one runs; more get 503")
+    v.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -491,6 +509,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _finite(x: float) -> float | None:
     return None if x != x else round(x, 6)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .serve import Limits, is_loopback, make_server
+    except ImportError as e:
+        print(f"{PROG}: error: 'sg2img serve' needs the serve extra ({e}); install it with: "
+              f"pip install 'sg2img[serve]'", file=sys.stderr)
+        return EXIT_USAGE
+    if not is_loopback(args.host):
+        print(f"{PROG}: warning: serving on {args.host}, not loopback: anyone who can reach "
+              f"this address can use the server; it has no authentication", file=sys.stderr)
+    server = make_server(args.checkpoint, host=args.host, port=args.port, device=args.device,
+                         limits=Limits(max_waiting=args.queue_size),
+                         log_level="info" if getattr(args, "verbose", False) else "warning")
+    print(f"{PROG}: serving the scene graph editor at {server.url} (Ctrl+C to stop)",
+          file=sys.stderr)
+    server.run()
+    return 0
 
 
 # --------------------------------------------------------------------------- main

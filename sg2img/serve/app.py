@@ -1,0 +1,518 @@
+"""The ASGI app behind ``sg2img serve``: the editor page and its JSON API.
+
+Starlette, not FastAPI: the request bodies are scene graphs and edits that
+``sg2img.scene_graph`` and ``sg2img.edits`` already validate, with messages that name the bad
+field and the closest vocabulary names; a second, pydantic layer would only add a dependency
+and a different wording of the same errors. Everything the page does goes through these
+endpoints (see ``README.md``, "Interactive editor"):
+
+================  ===========================================================================
+endpoint          does
+================  ===========================================================================
+GET  /api/models  the models offered (ids, sizes), the limits and the optional features
+GET  /api/vocab   ``?model=ID``: the model's object and predicate names
+POST /api/generate  a graph (+ pinned ``boxes``, ``seed``, ``num_samples``) -> images, layout
+POST /api/layout  a graph (+ ``boxes``) -> the boxes and the layout drawing, no image
+POST /api/manipulate  a graph, ``edits`` and ``seed`` -> the image after the edits
+================  ===========================================================================
+
+Requests are validated on the event loop before they queue (a bad request costs no
+inference); the work itself runs on the device's queue (``InferenceQueue``), one forward
+pass at a time. Every error is a JSON body (``errors.APIError``); an unexpected exception is
+logged with its traceback and answered with a 500 that carries no trace.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import ipaddress
+import json
+import logging
+import math
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .errors import APIError, edit_error, scene_graph_error
+from .models import ModelRegistry, ServedModel
+from .queue import InferenceQueue, QueueFull
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_SEED = 2**53 - 1          # exact in JavaScript numbers
+LAYOUT_SIZE = 256
+INCLUDE_CHOICES = ("image", "layout", "graph", "sheet")
+DEFAULT_INCLUDE = ("image", "layout", "graph")
+# Features the API may grow; the page shows their controls only when they are true.
+FEATURES = {"resample_object": False}
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for; beyond it the answer is a 4xx JSON error.
+
+    Attributes:
+        max_body_bytes: request body size (413 beyond).
+        max_objects: objects per graph.
+        max_relationships: relationships per graph.
+        max_samples: images per ``/api/generate`` request.
+        max_edits: edits per ``/api/manipulate`` request.
+        max_waiting: requests that may wait per device while one runs (503 beyond).
+        timeout_s: seconds a request waits for its result before a 503.
+    """
+
+    max_body_bytes: int = 256 * 1024
+    max_objects: int = 32
+    max_relationships: int = 256
+    max_samples: int = 4
+    max_edits: int = 64
+    max_waiting: int = 8
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not value > 0 and not (name == "max_waiting" and value == 0):
+                raise ValueError(f"Limits.{name} must be positive, got {value!r}")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------- request parsing
+async def _read_json(request: Request, limit: int) -> dict[str, Any]:
+    """The request body as a JSON object, read no further than ``limit`` bytes."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        # Also keeps other web sites out: a cross-site form or fetch cannot send this type
+        # without the browser asking first, and the server never says yes.
+        raise APIError(415, f"send the request body as JSON with 'Content-Type: "
+                            f"application/json' (got {ctype or 'no content type'!r})")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise APIError(413, f"the request body has {int(declared)} bytes, more than the limit "
+                            f"of {limit}", limit=limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise APIError(413, f"the request body is larger than the limit of {limit} bytes",
+                           limit=limit)
+        chunks.append(chunk)
+    try:
+        data = json.loads(b"".join(chunks))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise APIError(400, f"the request body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise APIError(400, f"the request body must be a JSON object, got "
+                            f"{type(data).__name__}")
+    return data
+
+
+def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], endpoint: str) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if "resample_object" in unknown:
+        raise APIError(400, "resample_object is not available: this version of sg2img has no "
+                            "per-object noise to resample (GET /api/models lists the features "
+                            "this server has)", "resample_object")
+    if unknown:
+        raise APIError(400, f"unknown keys {unknown} for {endpoint}; it takes "
+                            f"{sorted(allowed)}", unknown[0])
+
+
+def _int_field(data: Mapping[str, Any], key: str, default: int | None, lo: int, hi: int,
+               what: str) -> int | None:
+    value = data.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise APIError(400, f"{key} must be an integer {what}, got {value!r}", key)
+    if not lo <= value <= hi:
+        raise APIError(400, f"{key} must be between {lo} and {hi}, got {value}", key,
+                       limit=hi)
+    return value
+
+
+def _include(data: Mapping[str, Any]) -> tuple[str, ...]:
+    inc = data.get("include", list(DEFAULT_INCLUDE))
+    if not isinstance(inc, list) or not all(isinstance(x, str) for x in inc):
+        raise APIError(400, f"include must be a list of names from {list(INCLUDE_CHOICES)}, "
+                            f"got {inc!r}", "include")
+    bad = [x for x in inc if x not in INCLUDE_CHOICES]
+    if bad:
+        raise APIError(400, f"include: unknown parts {bad}; choose from "
+                            f"{list(INCLUDE_CHOICES)}", "include")
+    return tuple(inc)
+
+
+class _Parsed:
+    """A validated request: the model, the graph and the rest of its fields."""
+
+    def __init__(self, served: ServedModel, graph: Any, **fields: Any) -> None:
+        self.served, self.graph = served, graph
+        self.__dict__.update(fields)
+
+
+def _model(registry: ModelRegistry, data: Mapping[str, Any]) -> ServedModel:
+    mid = data.get("model")
+    if mid is not None and not isinstance(mid, str):
+        raise APIError(400, f"model must be a model id string, got {mid!r}", "model")
+    served = registry.get(mid)
+    if served is None:
+        raise APIError(400, f"unknown model {mid!r}; this server has {registry.ids}", "model",
+                       choices=registry.ids)
+    return served
+
+
+def _graph(data: Mapping[str, Any], served: ServedModel, limits: Limits) -> Any:
+    """The request's ``graph``, validated by the same parser as the command line."""
+    from ..scene_graph import SceneGraph, SceneGraphError
+
+    raw = data.get("graph")
+    if raw is None:
+        raise APIError(400, "the request needs a 'graph': {\"objects\": [...], "
+                            "\"relationships\": [[s, \"predicate\", o], ...]}", "graph")
+    if not isinstance(raw, dict):
+        # Never a string: the library would read a string as a file path.
+        raise APIError(400, f"graph must be a JSON object in sg2im's scene graph form, got "
+                            f"{type(raw).__name__}", "graph")
+    try:
+        graph = SceneGraph.from_dict(raw, max_objects=limits.max_objects)
+        graph.check_vocab(served.model.vocab)
+    except SceneGraphError as e:
+        err = scene_graph_error(str(e))
+        if err.field == "graph.objects" and "maximum" in err.message:
+            err.extra["limit"] = limits.max_objects
+        raise err from None
+    if len(graph.relationships) > limits.max_relationships:
+        raise APIError(400, f"the scene graph has {len(graph.relationships)} relationships, "
+                            f"more than this server's limit of {limits.max_relationships}",
+                       "graph.relationships", limit=limits.max_relationships)
+    return graph
+
+
+def _pinned(data: Mapping[str, Any], graph: Any) -> Any:
+    """The graph with the request's ``boxes`` pinned (they replace the graph's own)."""
+    from ..scene_graph import SceneGraph, SceneGraphError
+
+    boxes = data.get("boxes")
+    if boxes is None:
+        return graph
+    if not isinstance(boxes, list):
+        raise APIError(400, "boxes must be a list with one [x0, y0, x1, y1] or null per object",
+                       "boxes")
+    try:
+        return SceneGraph(graph.objects, graph.relationships,
+                          tuple(None if b is None else b for b in boxes), graph.attributes)
+    except (SceneGraphError, TypeError) as e:
+        err = scene_graph_error(str(e), prefix="")
+        err.field = (err.field or "").lstrip(".") or "boxes"
+        raise err from None
+
+
+def parse_generate(data: Mapping[str, Any], registry: ModelRegistry, limits: Limits,
+                   endpoint: str = "/api/generate") -> _Parsed:
+    allowed = ["model", "graph", "boxes", "seed", "num_samples", "include"]
+    if endpoint == "/api/layout":
+        allowed = ["model", "graph", "boxes", "include"]
+    _check_keys(data, allowed, endpoint)
+    served = _model(registry, data)
+    graph = _pinned(data, _graph(data, served, limits))
+    return _Parsed(served, graph,
+                   seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
+                   num_samples=_int_field(data, "num_samples", 1, 1, limits.max_samples,
+                                          "number of images"),
+                   include=_include(data))
+
+
+def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
+                     limits: Limits) -> _Parsed:
+    from ..edits import EditError, apply_edits, load_edits
+
+    _check_keys(data, ["model", "graph", "edits", "seed", "include"], "/api/manipulate")
+    served = _model(registry, data)
+    graph = _graph(data, served, limits)
+    edits = data.get("edits")
+    if not isinstance(edits, list) or not edits:
+        raise APIError(400, "edits must be a non-empty list of edits, e.g. [{\"op\": "
+                            "\"remove\", \"index\": 2}]", "edits")
+    if len(edits) > limits.max_edits:
+        raise APIError(400, f"{len(edits)} edits, more than this server's limit of "
+                            f"{limits.max_edits}; generate the edited graph afresh to start "
+                            f"a new chain", "edits", limit=limits.max_edits)
+    try:
+        edit_list = load_edits(edits)
+        steps = apply_edits(graph, edit_list, served.model.vocab)
+    except EditError as e:
+        raise edit_error(str(e)) from None
+    for k, step in enumerate(steps):
+        if len(step.graph.objects) > limits.max_objects:
+            raise APIError(400, f"edit {k} makes the graph {len(step.graph.objects)} objects, "
+                                f"more than this server's limit of {limits.max_objects}",
+                           f"edits[{k}]", limit=limits.max_objects)
+    return _Parsed(served, graph, edits=edit_list,
+                   seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
+                   include=_include(data))
+
+
+# --------------------------------------------------------------------------- rendering
+def _png(image: Any) -> str:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+def _objects(graph: Any, boxes: Any, vocab: Any) -> list[dict[str, Any]]:
+    from .. import vis
+
+    pins = graph.boxes or (None,) * len(graph.objects)
+    return [{"index": i, "name": name, "box": [round(float(v), 5) for v in boxes[i]],
+             "pinned": pins[i] is not None, "color": _hex(vis.name_color(name, vocab))}
+            for i, name in enumerate(graph.objects)]
+
+
+def _pictures(graph: Any, boxes: Any, masks: Any, image: Any, vocab: Any,
+              include: Sequence[str]) -> dict[str, str]:
+    """Data URLs of the layout drawings, the graph drawing and the sheet asked for."""
+    from .. import vis
+
+    out: dict[str, str] = {}
+    ids = [vocab.object_idx(n) for n in graph.objects]
+    labels = list(graph.objects)
+    layout = graph_im = None
+    if "layout" in include or "sheet" in include:
+        layout = vis.draw_layout(boxes, masks, labels, LAYOUT_SIZE, class_ids=ids)
+    if "layout" in include:
+        out["layout"] = _png(layout)
+        out["layout_masks"] = _png(vis.draw_layout(boxes, masks, labels, LAYOUT_SIZE,
+                                                   class_ids=ids, draw_boxes=False,
+                                                   draw_labels=False))
+    if "graph" in include or "sheet" in include:
+        graph_im = vis.draw_scene_graph(graph, vocab, rankdir="TB")
+    if "graph" in include:
+        out["graph_image"] = _png(graph_im)
+    if "sheet" in include:
+        out["sheet"] = _png(vis.make_sheet([[graph_im, layout, image]],
+                                           ["graph", "layout", "image"],
+                                           cell_height=LAYOUT_SIZE))
+    return out
+
+
+def run_generate(p: _Parsed, layout_only: bool = False) -> dict[str, Any]:
+    """Work of ``/api/generate`` and ``/api/layout`` (on the device's worker thread).
+
+    Sample k uses seed ``seed + k``, so every sample can be reproduced (and edited further)
+    from its own seed: ``sg2img generate --seed``.
+    """
+    from .. import generate
+
+    model, vocab = p.served.model, p.served.model.vocab
+    if p.seed is None:
+        first = generate(p.graph, model)
+        seed = first.seed
+    else:
+        seed = p.seed
+        first = generate(p.graph, model, seed=seed)
+    out: dict[str, Any] = {"model": p.served.id, "graph": p.graph.to_dict(),
+                           "image_size": model.image_size,
+                           "objects": _objects(p.graph, first.boxes[0], vocab)}
+    if layout_only:
+        out.update(_pictures(p.graph, first.boxes[0], first.masks[0], None, vocab,
+                             [x for x in p.include if x in ("layout", "graph")]))
+        return out
+    samples = [first]
+    for k in range(1, p.num_samples):
+        samples.append(generate(p.graph, model, seed=min(seed + k, MAX_SEED)))
+    out["seed"] = seed
+    out["samples"] = [{"seed": r.seed, **({"image": _png(r.images[0])}
+                                          if "image" in p.include else {})}
+                      for r in samples]
+    if "image" in p.include:
+        out["image"] = out["samples"][0]["image"]
+    out.update(_pictures(p.graph, first.boxes[0], first.masks[0], first.images[0], vocab,
+                         p.include))
+    return out
+
+
+def run_manipulate(p: _Parsed) -> dict[str, Any]:
+    """Work of ``/api/manipulate`` (on the device's worker thread)."""
+    from .. import manipulate
+
+    vocab = p.served.model.vocab
+    res = manipulate(p.graph, p.edits, p.served.model, seed=p.seed)
+    final = res.graphs[-1]
+    steps = []
+    for k, step in enumerate(res.steps):
+        inside, outside = res.change(k)
+        steps.append({"description": step.description,
+                      "change_inside": None if math.isnan(inside) else round(inside, 5),
+                      "change_outside": None if math.isnan(outside) else round(outside, 5)})
+    out: dict[str, Any] = {"model": p.served.id, "seed": res.seed, "graph": final.to_dict(),
+                           "image_size": p.served.model.image_size, "steps": steps,
+                           "objects": _objects(final, res.boxes[-1], vocab)}
+    if "image" in p.include:
+        out["image"] = _png(res.images[-1])
+    out.update(_pictures(final, res.boxes[-1], res.masks[-1], res.images[-1], vocab,
+                         p.include))
+    return out
+
+
+# --------------------------------------------------------------------------- app
+def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return JSONResponse(body, status, headers={"Cache-Control": "no-store", **(headers or {})})
+
+
+def _error(err: APIError) -> Response:
+    return _json(err.body(), err.status, err.headers)
+
+
+def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
+               allowed_hosts: Sequence[str] | None = None) -> Starlette:
+    """The ASGI app serving the editor page and the JSON API.
+
+    Args:
+        registry: the models to offer (``load_registry``).
+        limits: request limits; the defaults of ``Limits`` when None.
+        allowed_hosts: ``Host`` header values to answer; None accepts any. A server bound
+            to loopback passes the loopback names, so a web page cannot reach it through a
+            DNS name that points at 127.0.0.1.
+
+    Returns:
+        A Starlette app; ``app.state.queues`` maps each device to its ``InferenceQueue``.
+    """
+    limits = limits or Limits()
+    queues = {dev: InferenceQueue(dev, limits.max_waiting, limits.timeout_s)
+              for dev in registry.devices}
+
+    async def queued(served: ServedModel, fn: Callable[[], Any]) -> Response:
+        queue = queues[str(served.model.device)]
+        from ..api import GenerationError
+        from ..checkpoint import CheckpointError
+        from ..edits import EditError
+        from ..scene_graph import SceneGraphError
+
+        try:
+            return _json(await queue.run(fn))
+        except EditError as e:
+            return _error(edit_error(str(e)))
+        except SceneGraphError as e:
+            return _error(scene_graph_error(str(e)))
+        except (GenerationError, CheckpointError) as e:
+            return _error(APIError(400, str(e)))
+        except QueueFull as e:
+            return _error(APIError(503, str(e), retry_after=e.retry_after,
+                                   headers={"Retry-After": str(e.retry_after)}))
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
+
+    async def models(request: Request) -> Response:
+        return _json({"default": registry.default_id,
+                      "models": [m.describe() for m in registry],
+                      "limits": asdict(limits), "features": FEATURES,
+                      "queues": {d: {"pending": q.pending, "capacity": q.capacity}
+                                 for d, q in queues.items()}})
+
+    async def vocab(request: Request) -> Response:
+        served = _model(registry, {"model": request.query_params.get("model")})
+        v = served.model.vocab
+        return _json({"model": served.id, "objects": v.user_object_names(),
+                      "predicates": v.user_pred_names(),
+                      "attributes": None if v.attribute_names is None
+                      else list(v.attribute_names)})
+
+    async def generate_ep(request: Request) -> Response:
+        p = parse_generate(await _read_json(request, limits.max_body_bytes), registry, limits)
+        return await queued(p.served, lambda: run_generate(p))
+
+    async def layout_ep(request: Request) -> Response:
+        p = parse_generate(await _read_json(request, limits.max_body_bytes), registry, limits,
+                           "/api/layout")
+        return await queued(p.served, lambda: run_generate(p, layout_only=True))
+
+    async def manipulate_ep(request: Request) -> Response:
+        p = parse_manipulate(await _read_json(request, limits.max_body_bytes), registry,
+                             limits)
+        return await queued(p.served, lambda: run_manipulate(p))
+
+    async def api_error(request: Request, exc: APIError) -> Response:
+        return _error(exc)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        msg = {404: f"no such page or endpoint: {request.url.path}",
+               405: f"{request.method} is not allowed on {request.url.path}"}
+        return _json({"error": {"message": msg.get(exc.status_code, str(exc.detail)),
+                                "field": None}}, exc.status_code, exc.headers)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        ref = uuid.uuid4().hex[:8]
+        logger.error("internal error %s on %s %s", ref, request.method, request.url.path,
+                     exc_info=exc)
+        return _json({"error": {"message": f"internal error (reference {ref}); the server "
+                                           f"log has the details", "field": None}}, 500)
+
+    routes = [
+        Route("/", page),
+        Route("/api/models", models),
+        Route("/api/vocab", vocab),
+        Route("/api/generate", generate_ep, methods=["POST"]),
+        Route("/api/layout", layout_ep, methods=["POST"]),
+        Route("/api/manipulate", manipulate_ep, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+    middleware = []
+    if allowed_hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        for q in queues.values():
+            q.close()
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                    exception_handlers={APIError: api_error, HTTPException: http_error,
+                                        Exception: internal_error})
+    app.state.queues = queues
+    app.state.registry = registry
+    app.state.limits = limits
+    return app
+
+
+# The page loads nothing from other hosts (works offline, and a CDN could not change it).
+_PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+                               "style-src 'self'; script-src 'self'; connect-src 'self'; "
+                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+def loopback_hosts() -> list[str]:
+    """``Host`` header values a loopback-bound server answers."""
+    return ["localhost", "127.0.0.1", "[::1]", "::1"]

@@ -1,0 +1,117 @@
+"""The models a server offers: the bundled one and the checkpoints given on the command line.
+
+The page and the JSON API name models by ``id`` only; no file-system path ever comes from a
+request. Every model is loaded when the server starts, so a bad checkpoint stops the command
+before it binds a port rather than failing a request later.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ID = "default"
+
+
+@dataclass(eq=False)
+class ServedModel:
+    """A loaded model and how the page names it.
+
+    Attributes:
+        id: the name requests use (``"default"`` for the bundled model, else the file's stem).
+        label: what the page shows.
+        model: the loaded ``SG2ImgModel``.
+    """
+
+    id: str
+    label: str
+    model: Any
+
+    def describe(self) -> dict[str, Any]:
+        m = self.model
+        return {"id": self.id, "label": self.label, "image_size": m.image_size,
+                "num_objects": len(m.vocab.user_object_names()),
+                "num_predicates": len(m.vocab.user_pred_names()),
+                "device": str(m.device)}
+
+
+class ModelRegistry:
+    """Models by id, in the order the page lists them (the first is the default)."""
+
+    def __init__(self, models: Sequence[ServedModel]) -> None:
+        if not models:
+            raise ValueError("a server needs at least one model")
+        self._models = {m.id: m for m in models}
+        if len(self._models) != len(models):
+            raise ValueError("model ids must be unique")
+        self.default_id = models[0].id
+
+    def __iter__(self):
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, model_id: str | None) -> ServedModel | None:
+        """The model with this id (None for the default), or None when there is none."""
+        return self._models.get(self.default_id if model_id is None else model_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._models)
+
+    @property
+    def devices(self) -> list[str]:
+        return sorted({str(m.model.device) for m in self})
+
+
+def _unique_id(stem: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") or "model"
+    out, k = base, 2
+    while out in taken:
+        out, k = f"{base}-{k}", k + 1
+    return out
+
+
+def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None = None, *,
+                  include_default: bool = True) -> ModelRegistry:
+    """Load the bundled model (when installed) and every checkpoint given.
+
+    Args:
+        checkpoints: checkpoint or inference-export files, in the order to list them.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None picks CUDA when available.
+        include_default: also offer the bundled model, first.
+
+    Returns:
+        The registry; its default is the bundled model, or the first checkpoint without it.
+
+    Raises:
+        CheckpointError: a checkpoint is missing or cannot be used (nothing is served).
+        GenerationError: a bad device.
+    """
+    from ..api import DEFAULT_MODEL_PATH, load_model
+    from ..checkpoint import CheckpointError
+
+    for ckpt in checkpoints:  # before loading anything: a typo fails at once
+        if not Path(ckpt).is_file():
+            raise CheckpointError(f"checkpoint not found: {ckpt}")
+    models: list[ServedModel] = []
+    taken: set[str] = set()
+    if include_default and (DEFAULT_MODEL_PATH.is_file() or not checkpoints):
+        models.append(ServedModel(DEFAULT_ID, "bundled model", load_model(None, device)))
+        taken.add(DEFAULT_ID)
+    for ckpt in checkpoints:
+        path = Path(ckpt)
+        model = load_model(path, device)
+        mid = _unique_id(path.stem if path.stem not in ("export", "model") else
+                         f"{path.parent.name}-{path.stem}", taken)
+        taken.add(mid)
+        models.append(ServedModel(mid, path.name, model))
+    return ModelRegistry(models)

@@ -1,0 +1,320 @@
+"""The editor page in a real headless Chromium (Debian's package) driven by Playwright.
+
+The server is the real one (uvicorn on a free 127.0.0.1 port) with the bundled model, so the
+pictures mean something: moving the sheep's box moves the sheep in the image. Screenshots go
+to the test's tmp folder; with ``SG2IMG_DOCS_SCREENSHOT=docs/serve_editor.png`` the overview
+is also written there (``python scripts/serve_screenshot.py`` does that).
+
+Skipped only when no Chromium (or no Playwright) is found and ``CI`` is not set; in CI a
+missing browser is a failure.
+"""
+
+import base64
+import io
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 60_000
+
+
+def _missing(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the browser tests (.ci/run installs chromium)")
+    pytest.skip(f"{reason}; install it with: apt-get install chromium (CI=1 makes this a "
+                f"failure)")
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright is not installed (pip install 'sg2img[dev]')")
+    path = _chromium()
+    if path is None:
+        _missing("no Chromium found on PATH")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+    from sg2img import load_model
+    from sg2img.checkpoint import export_inference
+    from sg2img.config import Config
+    from sg2img.model import GALSGenerator
+    from sg2img.serve import EditorServer, ModelRegistry, ServedModel
+    from sg2img.vocab import Vocab
+
+    vocab = Vocab.from_names(["sky", "grass", "sheep", "tree"], ["above", "below", "inside"])
+    cfg = Config.from_preset("tiny")
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    tiny = export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen)
+    registry = ModelRegistry([ServedModel("default", "bundled model", load_model(None, "cpu")),
+                              ServedModel("tiny", "tiny.pt", load_model(tiny, "cpu"))])
+    srv = EditorServer(registry, "127.0.0.1", 0).start()
+    yield srv.url
+    srv.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1440, "height": 960},
+                                  device_scale_factor=1, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    context.close()
+    # 4xx answers the page asked for show up as console errors ("Failed to load resource").
+    assert not [e for e in errors if "Failed to load resource" not in e], errors
+
+
+def open_page(page, url, empty=False):
+    page.goto(url + ("#empty" if empty else ""))
+    page.wait_for_selector("body[data-ready='1']")
+
+
+def decode(data_url: str) -> np.ndarray:
+    raw = base64.b64decode(data_url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def image_src(page) -> str | None:
+    return page.get_attribute("[data-testid=image]", "src")
+
+
+def wait_image_change(page, old):
+    page.wait_for_function("(old) => { const s = document.getElementById('image').src;"
+                           " return s && s !== old && !document.body.classList.contains('busy'); }",
+                           arg=old or "")
+    return image_src(page)
+
+
+def wait_idle(page):
+    page.wait_for_function("() => !document.body.classList.contains('busy')")
+
+
+def add_object(page, name, pred=None, target=None):
+    page.fill("[data-testid=add-name]", name)
+    if pred is not None:
+        page.select_option("#add-pred", pred)
+        page.select_option("#add-target", str(target))
+    page.click("#add-object button[type=submit]")
+
+
+def object_names(page):
+    return [page.input_value(f"#obj-name-{i}")
+            for i in range(page.locator("[data-testid=objects] > li").count())]
+
+
+def shot(page, tmp_path, name):
+    path = tmp_path / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_build_drag_undo_load_and_errors(page, server, tmp_path):
+    open_page(page, server, empty=True)
+    assert image_src(page) is None and object_names(page) == []
+
+    # Add objects: the first one is laid out afresh, the next ones are edits (manipulate).
+    add_object(page, "sky")
+    src_sky = wait_image_change(page, None)
+    add_object(page, "grass", "below", 0)
+    src_grass = wait_image_change(page, src_sky)
+    add_object(page, "sheep", "inside", 1)
+    src_sheep = wait_image_change(page, src_grass)
+    assert object_names(page) == ["sky", "grass", "sheep"]
+    history = page.inner_text("[data-testid=history]")
+    assert "add grass, grass below sky" in history and "edit" in history
+
+    # Add a relationship between existing objects.
+    page.select_option("#rel-s", "0")
+    page.fill("#rel-p", "above")
+    page.select_option("#rel-o", "1")
+    page.click("#add-rel button[type=submit]")
+    src_rel = wait_image_change(page, src_sheep)
+    assert page.locator("[data-testid=relationships] > li").count() == 3
+    rels = page.input_value("[data-testid=json]")
+    assert '[0, "above", 1]' in rels and '[2, "inside", 1]' in rels
+    shot(page, tmp_path, "built")
+
+    # Drag the sheep's box to the left: the sheep moves in the image.
+    box = page.locator("[data-testid=box-2]")
+    frame = page.locator("[data-testid=layout]").bounding_box()
+    b = box.bounding_box()
+    old = [(b["x"] - frame["x"]) / frame["width"], (b["y"] - frame["y"]) / frame["height"],
+           (b["x"] + b["width"] - frame["x"]) / frame["width"],
+           (b["y"] + b["height"] - frame["y"]) / frame["height"]]
+    dx = -min(old[0], 0.45) * frame["width"]
+    assert abs(dx) > 0.15 * frame["width"], old  # room to move
+    cx, cy = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    for k in range(1, 11):
+        page.mouse.move(cx + dx * k / 10, cy)
+    page.mouse.up()
+    src_moved = wait_image_change(page, src_rel)
+    assert "move 2 sheep" in page.inner_text("[data-testid=history]")
+    assert page.get_attribute("[data-testid=unpin-2]", "class").split().count("on") == 1
+    before, after = decode(src_rel), decode(src_moved)
+    H, W, _ = after.shape
+    new_x0 = old[0] + dx / frame["width"]
+    new = [new_x0, old[1], new_x0 + old[2] - old[0], old[3]]
+
+    def region(bx):
+        m = np.zeros((H, W), bool)
+        m[int(bx[1] * H):int(np.ceil(bx[3] * H)), int(bx[0] * W):int(np.ceil(bx[2] * W))] = True
+        return m
+
+    diff = np.abs(after - before).mean(axis=2)
+    moved_in, moved_out = region(new), region(old)
+    untouched = ~(moved_in | moved_out)
+    assert diff[moved_in].mean() > 0.05, diff[moved_in].mean()
+    assert diff[moved_out].mean() > 0.05, diff[moved_out].mean()
+    assert diff[moved_in].mean() > 3 * diff[untouched].mean(), (diff[moved_in].mean(),
+                                                                 diff[untouched].mean())
+    shot(page, tmp_path, "dragged")
+
+    # Undo brings back the picture before the drag; redo the one after.
+    page.click("#undo")
+    assert image_src(page) == src_rel
+    assert page.get_attribute("[data-testid=unpin-2]", "class").split().count("on") == 0
+    page.click("#redo")
+    assert image_src(page) == src_moved
+
+    # Unpin: the model places the sheep again.
+    page.click("[data-testid=unpin-2]")
+    src_unpinned = wait_image_change(page, src_moved)
+    assert page.get_attribute("[data-testid=unpin-2]", "class").split().count("on") == 0
+    assert "unpin sheep" in page.inner_text("[data-testid=history]")
+    assert '"boxes"' not in page.input_value("[data-testid=json]")
+    assert src_unpinned != src_moved
+    for _ in range(3):
+        page.click("#undo")
+    assert image_src(page) == src_sheep and page.locator(
+        "[data-testid=relationships] > li").count() == 2
+
+    # An unknown name: the error appears next to the add-object field, with the closest names.
+    add_object(page, "shep", "inside", 1)
+    err = page.locator("[data-testid=add-object-error]")
+    err.wait_for(state="visible")
+    assert "unknown object name 'shep'" in err.inner_text().lower()
+    assert "Traceback" not in page.content()
+    assert image_src(page) == src_sheep and object_names(page) == ["sky", "grass", "sheep"]
+    shot(page, tmp_path, "unknown_name")
+    err.locator(".chip", has_text="sheep").first.click()
+    assert page.input_value("[data-testid=add-name]") == "sheep"
+
+    # Load an sg2im JSON file.
+    page.set_input_files("[data-testid=json-file]", str(ROOT / "examples" / "sheep.json"))
+    src_loaded = wait_image_change(page, src_sheep)
+    assert object_names(page) == ["sky", "grass", "sheep", "tree", "cloud"]
+    assert "load sheep.json" in page.inner_text("[data-testid=history]")
+    shot(page, tmp_path, "loaded")
+
+    # Resize the loaded sheep by its corner handle: an edit that pins its box.
+    h = page.locator("[data-testid=handle-2]").bounding_box()
+    hx, hy = h["x"] + h["width"] / 2, h["y"] + h["height"] / 2
+    page.mouse.move(hx, hy)
+    page.mouse.down()
+    for k in range(1, 6):
+        page.mouse.move(hx + 8 * k, hy + 3 * k)
+    page.mouse.up()
+    wait_image_change(page, src_loaded)
+    assert '"boxes": [' in page.input_value("[data-testid=json]")
+    path = shot(page, tmp_path, "resized")
+    docs = os.environ.get("SG2IMG_DOCS_SCREENSHOT")
+    if docs:
+        shutil.copyfile(path, docs)
+
+
+def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
+    open_page(page, server)
+    assert object_names(page) == ["sky", "grass", "sheep", "tree", "cloud"]  # the example
+    seed = int(page.inner_text("[data-testid=seed]"))
+    src = image_src(page)
+
+    page.click("#samples-btn")
+    page.locator("[data-testid=sample-3]").wait_for()
+    samples = [page.get_attribute(f"[data-testid=sample-{k}] img", "src") for k in range(4)]
+    assert samples[0] == src and len(set(samples)) == 4
+    shot(page, tmp_path, "samples")
+    page.click("[data-testid=sample-2]")
+    assert page.inner_text("[data-testid=seed]") == str(seed + 2)
+    assert image_src(page) == samples[2]
+
+    page.click("#new-seed")
+    wait_image_change(page, samples[2])
+    assert page.inner_text("[data-testid=seed]") != str(seed + 2)
+
+    # A model whose vocabulary lacks 'cloud': the error names it and the model stays.
+    # (The other model is tried below with a graph it knows.)
+    page.select_option("[data-testid=model]", "tiny")
+    err = page.locator("[data-testid=model-error]")
+    err.wait_for(state="visible")
+    assert "unknown object name 'cloud'" in err.inner_text().lower()
+    assert page.input_value("[data-testid=model]") == "default"
+
+    # A graph both models know: switching draws it with the other model (32 px).
+    page.fill("[data-testid=json]", '{"objects": ["sky", "grass"], "relationships": '
+                                    '[[0, "above", 1]]}')
+    src = image_src(page)
+    page.click("#json-load")
+    src = wait_image_change(page, src)
+    page.select_option("[data-testid=model]", "tiny")
+    wait_image_change(page, src)
+    assert page.input_value("[data-testid=model]") == "tiny"
+    assert page.inner_text("#image-size").startswith("32×32")
+    assert "model tiny" in page.inner_text("[data-testid=history]")
+
+    # Bad JSON text and a bad index are shown next to the JSON box.
+    page.fill("[data-testid=json]", '{"objects": ["sky"], "relationships": [[0, "above", 3]]}')
+    page.click("#json-load")
+    jerr = page.locator("[data-testid=json-error]")
+    jerr.wait_for(state="visible")
+    assert "index 3 is out of range" in jerr.inner_text()
+    page.fill("[data-testid=json]", '{"objects": ["sky"')
+    page.click("#json-load")
+    wait_idle(page)
+    assert "not valid JSON" in jerr.inner_text()
+    shot(page, tmp_path, "json_error")
+
+    # Downloads: the image, the layout, the sheet and the JSON.
+    for button, suffix in (("#dl-image", ".png"), ("#dl-layout", "_layout.png"),
+                           ("#dl-sheet", "_sheet.png"), ("#dl-json", ".json")):
+        with page.expect_download() as info:
+            page.click(button)
+        dl = info.value
+        assert dl.suggested_filename.endswith(suffix)
+        saved = tmp_path / dl.suggested_filename
+        dl.save_as(saved)
+        assert saved.stat().st_size > 50
+    sheet_path = next(p for p in tmp_path.iterdir() if p.name.endswith("_sheet.png"))
+    with Image.open(sheet_path) as sheet:
+        assert sheet.width > 3 * 200
