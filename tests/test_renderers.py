@@ -355,3 +355,37 @@ def test_old_checkpoints_without_the_new_keys_load_with_todays_behaviour(tmp_pat
     with torch.no_grad():
         assert torch.equal(model(batch, use_gt_layout=True, z=z).images,
                            gen(batch, use_gt_layout=True, z=z).images)
+
+
+# ------------------------------------------------------------------------------ scripts
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ablation_variants_are_valid_configs():
+    ablation = _script("ablation")
+    renderers = {"cc", "dp_gen", "fpse_d", "dp_d", "spatial", "spatial_ms", "spatial_no_l1",
+                 "edges"}
+    assert renderers <= set(ablation.VARIANTS)
+    assert not renderers & set(ablation.DEFAULT_VARIANTS)
+    for _, overrides in ablation.VARIANTS.values():
+        Config.from_preset("small", overrides)                                # raises if not
+
+
+def test_bench_data_diversity_runs(tmp_path, capsys):
+    import json
+
+    bench = _script("bench_data_diversity")
+    out = tmp_path / "div.json"
+    assert bench.main(["--num", "2", "--size", "32", "--json", str(out)]) == 0
+    levels = json.loads(out.read_text())["levels"]
+    assert set(levels) == {"texture", "colour", "facing"}
+    assert all(0 < v["mean_pixel_distance"] < 1 for v in levels.values())
+    assert "| texture |" in capsys.readouterr().out
