@@ -13,6 +13,19 @@ with the same preset, seed, batch size and number of steps:
                   generator) initialised from it with ``train.init_from``. Against ``full``,
                   which ends directly at H, this answers "coarse-to-fine or direct?".
 
+Renderer variants (issue 14; not run by default, name them with ``--variants``), each the
+full model with one option changed:
+
+    cc            CC-FPSE's conditional-convolution global generator
+    dp_gen        DP-GAN's dual-pyramid global generator
+    fpse_d        CC-FPSE's feature-pyramid semantics-embedding discriminator
+    dp_d          DP-GAN's scale-enhancement discriminator
+    spatial       OASIS-style spatial noise
+    spatial_ms    spatial noise + the mode-seeking term (loss.mode_seek_weight=1)
+    spatial_no_l1 spatial noise without the image L1 terms (l1 and local_l1 pull every sample
+                  towards the one real image, which works against diversity)
+    edges         pix2pixHD instance boundary map
+
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
 picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on
 the validation split, by default through its EMA generator (the export, what users get), with
@@ -23,15 +36,20 @@ the validation split, by default through its EMA generator (the export, what use
   layout**: the variants differ only in how they render a layout, so this isolates them;
 * FID from the **predicted layout** (the full scene-graph-to-image path);
 * layout recall R@0.5 (the graph network is the same architecture in every variant, but it is
-  trained jointly with each renderer, so its boxes differ too).
+  trained jointly with each renderer, so its boxes differ too);
+* diversity: mean pixel distance (``mean |a - b| / 2``) between two samples of each graph
+  from the ground-truth layout, and the generator's parameter count.
 
 Writes ``OUT/ablation.json``, ``OUT/ablation.md`` (the table) and ``OUT/ablation.png`` (the
 same validation graphs rendered by every variant from the ground-truth layout); with
-``--generator raw``, ``ablation_raw.*``. Usage::
+``--generator raw``, ``ablation_raw.*``; ``OUT/ablation_samples.png`` shows four samples of one
+graph per variant. Usage::
 
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation \
         --docs docs    # also copy into docs/ (ablation.json, ablation_table.md, ablation.png)
+    python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation \
+        --variants full cc dp_gen fpse_d dp_d spatial spatial_ms spatial_no_l1 edges
 """
 
 from __future__ import annotations
@@ -55,7 +73,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "avg_cls": ("global + local, averaged, class loss", ["model.fusion=average"]),
     "full": ("full: weight-map fusion + class loss", []),
     "c2f": ("full, coarse-to-fine (32 then 64)", ["model.coarse_to_fine=true"]),
+    # Renderers of the seed papers (issue 14), each on top of the full model.
+    "cc": ("CC-FPSE generator (conditional convolutions)", ["model.global_generator=cc"]),
+    "dp_gen": ("DP-GAN generator (dual pyramid)", ["model.global_generator=dp"]),
+    "fpse_d": ("CC-FPSE discriminator (feature pyramid)", ["model.discriminator=fpse"]),
+    "dp_d": ("DP-GAN discriminator (scale enhancement)", ["model.discriminator=dp"]),
+    "spatial": ("spatial noise (OASIS 3-D)", ["model.noise=spatial"]),
+    "spatial_ms": ("spatial noise + mode seeking",
+                   ["model.noise=spatial", "loss.mode_seek_weight=1"]),
+    "spatial_no_l1": ("spatial noise, no image L1",
+                      ["model.noise=spatial", "loss.l1_weight=0", "loss.local_l1_weight=0"]),
+    "edges": ("instance edges (pix2pixHD)", ["model.instance_edges=true"]),
 }
+# What runs without --variants: the issue-7 ablation.
+DEFAULT_VARIANTS = ["global_only", "local_only", "avg_no_cls", "avg_cls", "full", "c2f"]
 # Variants trained in two phases: the overrides of the first, half-size phase.
 COARSE_PHASE: dict[str, list[str]] = {"c2f": ["model.image_size=32"]}
 
@@ -123,6 +154,14 @@ def score_variant(export: Path, args: argparse.Namespace) -> dict:
     gt = evaluate_checkpoint(export, args.data, metrics=("fid", "obj_acc"),
                              use_gt_layout=True, **common)
     pred = evaluate_checkpoint(export, args.data, metrics=("layout_recall", "fid"), **common)
+    # A separate pass: asking for diversity draws two samples per graph, which would change
+    # the FID protocol of the first pass.
+    div = evaluate_checkpoint(export, args.data, metrics=("diversity",), use_gt_layout=True,
+                              **common)
+    from sg2img.checkpoint import build_generator
+    from sg2img.model import count_parameters
+
+    gen, _, _ = build_generator(export)
     oa = gt["metrics"]["obj_acc"]
     small = oa["by_size"]["area[0,0.05)"]
     return {
@@ -134,6 +173,9 @@ def score_variant(export: Path, args: argparse.Namespace) -> dict:
         "real_crop_accuracy_small": small["real_crop_accuracy"],
         "fid_pred_layout": pred["metrics"]["fid"]["fid"],
         "layout_R@0.5": pred["metrics"]["layout_recall"]["R@0.5"],
+        "diversity_pixel": div["metrics"]["diversity"]["mean_pixel_distance"],
+        "diversity_lpips": div["metrics"]["diversity"]["lpips"],
+        "generator_params": count_parameters(gen),
         "num_graphs": gt["num_graphs"],
         "image_size": gt["image_size"],
         "feature_network": gt["feature_network"],
@@ -172,6 +214,34 @@ def picture(exports: dict[str, Path], args: argparse.Namespace, path: Path, n: i
     make_sheet(rows, row_titles=titles, cell_height=96, pad=4).save(path)
 
 
+def samples_picture(exports: dict[str, Path], args: argparse.Namespace, path: Path,
+                    graph: int = 0, k: int = 4) -> None:
+    """Four samples of one validation graph (ground-truth layout) per variant, one row each."""
+    import torch
+
+    from sg2img.checkpoint import build_generator
+    from sg2img.data import build_dataset
+    from sg2img.scene_graph import collate_graphs
+    from sg2img.vis import make_sheet, to_pil
+
+    rows, titles, batch = [], [], None
+    for name, export in exports.items():
+        gen, cfg, _ = build_generator(export)
+        if batch is None:
+            data = build_dataset(replace(cfg.data, root=str(args.data)), "val",
+                                 cfg.model.image_size, cfg.model.mask_size)
+            batch = collate_graphs([data[graph]])
+            rows.append(to_pil(batch.images))
+            titles.append("real")
+        noise = torch.Generator().manual_seed(args.seed)
+        with torch.no_grad():
+            images = torch.cat([gen(batch, use_gt_layout=True, generator=noise).images
+                                for _ in range(k)])
+        rows.append(to_pil(images))
+        titles.append(VARIANTS[name][0])
+    make_sheet(rows, row_titles=titles, cell_height=96, pad=4).save(path)
+
+
 def table(results: dict[str, dict], args: argparse.Namespace) -> str:
     def f(v: float | None, d: int = 3) -> str:
         return "n/a" if v is None or v != v else f"{v:.{d}f}"
@@ -188,13 +258,15 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
         "classifier (small: box < 5 % of the image).",
         "",
         "| variant | FID (GT layout) | obj. acc. | obj. acc. small | FID (predicted layout) "
-        "| layout R@0.5 |",
-        "|---|---|---|---|---|---|",
+        "| layout R@0.5 | diversity (pixel) | G params (M) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
+        params = r.get("generator_params")
         lines.append(f"| {VARIANTS[name][0]} | {f(r['fid_gt_layout'], 2)} | {f(r['obj_acc'])} | "
                      f"{f(r['obj_acc_small'])} | {f(r['fid_pred_layout'], 2)} | "
-                     f"{f(r['layout_R@0.5'])} |")
+                     f"{f(r['layout_R@0.5'])} | {f(r.get('diversity_pixel'))} | "
+                     f"{f(None if params is None else params / 1e6, 2)} |")
     r = next(iter(results.values()))
     lines += ["", f"Real images through the same classifier: {f(r['real_crop_accuracy'])} overall, "
                   f"{f(r['real_crop_accuracy_small'])} on small objects "
@@ -212,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1,
                    help="variants trained at once (each with one thread when > 1)")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     p.add_argument("--generator", choices=("ema", "raw"), default="ema",
                    help="score the EMA generator (the export) or the raw one of the last "
                         "checkpoint")
@@ -232,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         # Scores are kept next to the export they measure, so a rerun (one more variant, an
         # interrupted scoring) only scores what changed.
         cache = export.parent / f"scores_{args.generator}.json"
-        key = {"export_mtime": export.stat().st_mtime, "seed": args.seed}
+        # "scores": 2 added diversity and parameter counts (older caches are re-scored).
+        key = {"export_mtime": export.stat().st_mtime, "seed": args.seed, "scores": 2}
         cached = json.loads(cache.read_text()) if cache.exists() else {}
         if cached.get("key") == key:
             results[name] = cached["scores"]
@@ -253,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"ablation{tag}.json").write_text(json.dumps(meta, indent=2) + "\n")
     (args.out / f"ablation{tag}.md").write_text(table(results, args))
     picture(exports, args, args.out / f"ablation{tag}.png")
+    samples_picture(exports, args, args.out / f"ablation{tag}_samples.png")
     print(table(results, args))
     if args.docs is not None:
         args.docs.mkdir(parents=True, exist_ok=True)
@@ -260,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         for ext in ("json", "md", "png"):
             target = f"ablation{tag}_table.md" if ext == "md" else f"ablation{tag}.{ext}"
             shutil.copy(args.out / f"ablation{tag}.{ext}", args.docs / target)
+        shutil.copy(args.out / f"ablation{tag}_samples.png", args.docs)
     return 0
 
 

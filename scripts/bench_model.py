@@ -126,7 +126,10 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
         opt_d.step()
         D.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        weighted_total(generator_loss_terms(out, D, batch, cfg.loss), cfg.loss).backward()
+        # The mode-seeking term needs a second sample, as in the trainer.
+        second = G(batch, use_gt_layout=True) if cfg.loss.mode_seek_weight > 0 else None
+        weighted_total(generator_loss_terms(out, D, batch, cfg.loss, second=second),
+                       cfg.loss).backward()
         opt_g.step()
 
     t = median_time(step, repeats)
@@ -142,7 +145,8 @@ def _recon_only(cfg: Config):
     """Loss config without adversarial terms (a G forward+backward without D)."""
     return Config.from_dict({**cfg.to_dict(), "loss": {
         **cfg.to_dict()["loss"], "gan_weight": 0.0, "feat_match_weight": 0.0,
-        "obj_gan_weight": 0.0, "obj_aux_weight": 0.0, "vgg_weight": 0.0}}).loss
+        "obj_gan_weight": 0.0, "obj_aux_weight": 0.0, "vgg_weight": 0.0,
+        "mode_seek_weight": 0.0}}).loss
 
 
 def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -> None:

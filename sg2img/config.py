@@ -24,6 +24,11 @@ def _check(cond: bool, msg: str) -> None:
         raise ConfigError(msg)
 
 
+GLOBAL_GENERATOR_CHOICES = ("spade", "cc", "dp")
+DISCRIMINATOR_CHOICES = ("multiscale", "fpse", "dp")
+NOISE_CHOICES = ("vector", "spatial")
+
+
 @dataclass
 class ModelConfig:
     """Architecture of the generator (graph -> layout -> images) and the discriminators."""
@@ -51,8 +56,24 @@ class ModelConfig:
     use_object_disc: bool = True
     object_disc_size: int = 32           # object crops are resized to this (roi_align)
     spectral_norm: bool = True
+    # Renderers of the seed papers (issue 14); the defaults are GALS-GAN as published.
+    global_generator: str = "spade"      # "spade" (SPADE) | "cc" (CC-FPSE) | "dp" (DP-GAN)
+    discriminator: str = "multiscale"    # "multiscale" (pix2pixHD) | "fpse" (CC-FPSE) | "dp"
+    noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
+    instance_edges: bool = False         # pix2pixHD boundary map as an extra layout channel
 
     def __post_init__(self) -> None:
+        _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,
+               f"model.global_generator must be one of {GLOBAL_GENERATOR_CHOICES}, "
+               f"got {self.global_generator!r}")
+        _check(self.discriminator in DISCRIMINATOR_CHOICES,
+               f"model.discriminator must be one of {DISCRIMINATOR_CHOICES}, "
+               f"got {self.discriminator!r}")
+        _check(self.noise in NOISE_CHOICES,
+               f"model.noise must be one of {NOISE_CHOICES}, got {self.noise!r}")
+        _check(self.noise != "spatial" or self.layout_noise_dim > 0,
+               "model.noise=spatial needs model.layout_noise_dim > 0 (the number of "
+               "per-pixel noise channels)")
         _check(self.image_size % 16 == 0 and self.image_size >= 32,
                f"model.image_size must be a multiple of 16 and >= 32 (64 or 128), "
                f"got {self.image_size}")
@@ -89,6 +110,8 @@ class LossConfig:
     class_weight: float = 1.0            # LGGAN Eq. 5, cross-entropy on class features
     obj_gan_weight: float = 0.1
     obj_aux_weight: float = 0.1          # auxiliary classification of object crops
+    seg_weight: float = 1.0              # model.discriminator=dp: (N+1)-class pixel loss
+    mode_seek_weight: float = 0.0        # MSGAN diversity term (a second G forward per step)
 
     def __post_init__(self) -> None:
         _check(self.gan_mode in ("hinge", "lsgan"),

@@ -5,7 +5,9 @@ x4 downsampled copies, each returning its intermediate features for the feature-
 It is conditioned on the semantic layout (LGGAN's semantic-guided discriminator).
 ``ObjectDiscriminator`` judges object crops cut with ``roi_align`` and classifies them
 (auxiliary classifier, as in sg2im / LostGAN). ``GALSDiscriminator`` runs both in one forward,
-so a DDP wrapper sees a single call per step.
+so a DDP wrapper sees a single call per step. ``model.discriminator`` swaps the image
+discriminator for CC-FPSE's (``sg2img.discriminators_fpse``) or DP-GAN's
+(``sg2img.discriminators_dp``); the object discriminator works with each.
 """
 
 from __future__ import annotations
@@ -155,17 +157,43 @@ class DiscriminatorOutput:
         patch: per scale a list of features, last = patch logits (B, 1, h, w);
         obj_logits (K,), obj_class_logits (K, C), obj_index (K,) long: the objects that were
         judged (indices into the ``objs`` given; ``__image__`` objects are left out), or None
-        when the object discriminator is off or no boxes were given.
+        when the object discriminator is off or no boxes were given;
+        seg_logits (B, C + 1, H, W) and match (decoder features, each (B, c_i, h_i, w_i)):
+        the pixel- and feature-level outputs of ``model.discriminator="dp"`` (else None).
     """
 
     patch: list[list[Tensor]]
     obj_logits: Tensor | None = None
     obj_class_logits: Tensor | None = None
     obj_index: Tensor | None = None
+    seg_logits: Tensor | None = None
+    match: list[Tensor] | None = None
+
+
+def build_image_discriminator(cfg: ModelConfig, num_objects: int) -> nn.Module:
+    """The image discriminator ``cfg.discriminator`` names.
+
+    Conditional ones see the semantic layout plus, with ``cfg.instance_edges``, the boundary
+    map (pix2pixHD feeds it to D too); DP-GAN's sees the image only.
+    """
+    from .discriminators_dp import ScaleEnhancementDiscriminator
+    from .discriminators_fpse import FPSEDiscriminator
+
+    layout_ch = num_objects + int(cfg.instance_edges)
+    builders = {
+        "multiscale": lambda: MultiScaleDiscriminator(layout_ch, cfg.disc_channels,
+                                                      cfg.disc_num_layers, cfg.disc_num_scales,
+                                                      cfg.spectral_norm),
+        "fpse": lambda: FPSEDiscriminator(layout_ch, cfg.disc_channels, cfg.disc_num_layers,
+                                          cfg.spectral_norm),
+        "dp": lambda: ScaleEnhancementDiscriminator(num_objects, cfg.disc_channels,
+                                                    cfg.disc_num_layers, cfg.spectral_norm),
+    }
+    return builders[cfg.discriminator]()
 
 
 class GALSDiscriminator(nn.Module):
-    """Multi-scale layout-conditioned patch discriminator plus the object discriminator.
+    """Image discriminator (multi-scale patch by default) plus the object discriminator.
 
     Args:
         cfg: the model section of the config.
@@ -175,14 +203,16 @@ class GALSDiscriminator(nn.Module):
     def __init__(self, cfg: ModelConfig, num_objects: int):
         super().__init__()
         self.num_objects = num_objects
-        self.patch = MultiScaleDiscriminator(num_objects, cfg.disc_channels, cfg.disc_num_layers,
-                                             cfg.disc_num_scales, cfg.spectral_norm)
+        self.kind = cfg.discriminator
+        self.instance_edges = cfg.instance_edges
+        self.patch = build_image_discriminator(cfg, num_objects)
         self.obj = (ObjectDiscriminator(num_objects, cfg.disc_channels, cfg.object_disc_size,
                                         cfg.spectral_norm) if cfg.use_object_disc else None)
 
     def forward(self, images: Tensor, layout: Tensor, boxes: Tensor | None = None,
                 objs: Tensor | None = None,
-                obj_to_img: Tensor | None = None) -> DiscriminatorOutput:
+                obj_to_img: Tensor | None = None,
+                edges: Tensor | None = None) -> DiscriminatorOutput:
         """Judge images (and their objects).
 
         Args:
@@ -190,8 +220,21 @@ class GALSDiscriminator(nn.Module):
             layout: (B, C, H, W) semantic layout the images were made from.
             boxes: (O, 4) in [0, 1], objs (O,), obj_to_img (O,) in [0, B): objects to crop;
                 leave None to skip the object discriminator.
+            edges: (B, 1, H, W) instance boundary map, appended to the layout
+                (``model.instance_edges``).
         """
-        out = DiscriminatorOutput(patch=self.patch(images, layout))
+        if self.kind == "dp":
+            res = self.patch(images)
+            out = DiscriminatorOutput(patch=res.patch, seg_logits=res.seg_logits,
+                                      match=res.match)
+        else:
+            if (edges is not None) != self.instance_edges:
+                raise ValueError("pass edges exactly when model.instance_edges is on (this "
+                                 f"discriminator was built with instance_edges="
+                                 f"{self.instance_edges})")
+            if edges is not None:
+                layout = torch.cat([layout, edges.to(layout.dtype)], dim=1)
+            out = DiscriminatorOutput(patch=self.patch(images, layout))
         if self.obj is not None and boxes is not None:
             if objs is None or obj_to_img is None:
                 raise ValueError("the object discriminator needs objs and obj_to_img with boxes")

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .vocab import IMAGE_OBJECT_ID
+
 
 def boxes_to_grid(boxes: Tensor, H: int, W: int) -> Tensor:
     """Sampling grid that maps each box onto the image, for ``F.grid_sample``.
@@ -175,3 +177,70 @@ def crop_boxes(images: Tensor, boxes: Tensor, box_to_img: Tensor, size: int) -> 
     rois = torch.cat([box_to_img.to(boxes.dtype).unsqueeze(1), boxes * scale], dim=1)  # (K, 5)
     return roi_align(images, rois.to(images.dtype), output_size=(size, size),
                      spatial_scale=1.0, sampling_ratio=2, aligned=True)
+
+def instance_edges(objs: Tensor, boxes: Tensor, masks: Tensor, obj_to_img: Tensor,
+                   num_images: int, H: int, W: int, threshold: float = 0.5) -> Tensor:
+    """pix2pixHD's instance boundary map from per-object masks.
+
+    Each pixel gets the instance id of the object whose warped mask is largest there (none
+    where no mask reaches ``threshold``); a pixel is a boundary pixel when one of its four
+    neighbours has another id. Unlike the semantic layout, two touching objects of one class
+    stay separate. Image nodes (class 0) are not instances. Not differentiable (a 0/1 map, as
+    in pix2pixHD, where it is an input).
+
+    Args:
+        objs: (O,) class ids (0 = image node).
+        boxes, masks, obj_to_img, num_images, H, W: as in ``masks_to_layout``.
+        threshold: mask value above which a pixel belongs to an object.
+
+    Returns:
+        (N, 1, H, W) in {0, 1}.
+    """
+    out = boxes.new_zeros(num_images, 1, H, W, dtype=torch.float32)
+    keep = objs != IMAGE_OBJECT_ID
+    if not bool(keep.any()):
+        return out.to(masks.dtype if masks.is_floating_point() else torch.float32)
+    boxes, masks, obj_to_img = boxes[keep].detach(), masks[keep].detach(), obj_to_img[keep]
+    warped = warp_masks(boxes.float(), masks.float(), H, W)                   # (O', H, W)
+    slot, max_objs = _slots(obj_to_img, num_images)
+    packed = warped.new_zeros(num_images, max_objs, H, W)
+    packed[obj_to_img, slot] = warped                                         # (N, Omax, H, W)
+    best, ids = packed.max(dim=1)                                             # (N, H, W)
+    ids = torch.where(best >= threshold, ids, torch.full_like(ids, -1))
+    edge = torch.zeros_like(ids, dtype=torch.bool)
+    dx = ids[:, :, 1:] != ids[:, :, :-1]                                      # (N, H, W-1)
+    dy = ids[:, 1:, :] != ids[:, :-1, :]                                      # (N, H-1, W)
+    edge[:, :, 1:] |= dx
+    edge[:, :, :-1] |= dx
+    edge[:, 1:, :] |= dy
+    edge[:, :-1, :] |= dy
+    return edge[:, None].to(masks.dtype if masks.is_floating_point() else torch.float32)
+
+
+def object_noise_layout(obj_noise: Tensor, objs: Tensor, boxes: Tensor, masks: Tensor,
+                        obj_to_img: Tensor, num_images: int, H: int, W: int) -> Tensor:
+    """Per-object noise vectors painted through their masks: 3-D noise with one region each.
+
+    Each object's vector fills its warped mask; the image node's vector fills the pixels no
+    object covers (as the unlabelled channel of ``semantic_layout``). Where masks overlap or
+    fade out, the vectors are averaged by mask weight, so a pixel inside one object carries
+    exactly that object's vector (standard normal when the vectors are). Redrawing one
+    object's vector changes the map inside that object's mask only.
+
+    Args:
+        obj_noise: (O, D) per-object noise.
+        objs: (O,) class ids (0 = image node).
+        boxes, masks, obj_to_img, num_images, H, W: as in ``masks_to_layout``.
+
+    Returns:
+        (N, D, H, W).
+    """
+    D = obj_noise.shape[1]
+    is_obj = (objs != IMAGE_OBJECT_ID).to(obj_noise.dtype)[:, None]                         # (O, 1)
+    # One painting pass: object vectors, object coverage, and the image nodes' vectors
+    # (image nodes span the image with all-ones masks, so theirs reaches every pixel).
+    vecs = torch.cat([obj_noise * is_obj, is_obj, obj_noise * (1 - is_obj)], dim=1)
+    both = masks_to_layout(boxes, masks, obj_to_img, num_images, H, W, vecs=vecs)
+    painted, cover, background = both.split([D, 1, D], dim=1)
+    free = (1 - cover).clamp_min(0.0)                                         # (N, 1, H, W)
+    return (painted + free * background) / cover.clamp_min(1.0)

@@ -66,6 +66,86 @@ def feature_matching_loss(real: list[list[Tensor]], fake: list[list[Tensor]]) ->
     return torch.stack(per_scale).mean()
 
 
+# ------------------------------------------------- pixel / feature level (DP-GAN, OASIS)
+def class_balance_weights(labels: Tensor, num_classes: int) -> Tensor:
+    """OASIS's class-balancing weights: rare classes weigh more, per batch.
+
+    ``alpha_c = P / (K * count_c)`` with P the pixels of the batch and K the classes present,
+    so the weights average to 1 over the pixels; absent classes get 0. (DP-GAN's
+    ``alpha_c = E[HW / sum l_c]``, estimated on the batch.)
+
+    Args:
+        labels: (B, H, W) long class index per pixel, in [0, num_classes).
+        num_classes: C.
+
+    Returns:
+        (C,) float weights.
+    """
+    counts = torch.bincount(labels.flatten(), minlength=num_classes).float()  # (C,)
+    present = (counts > 0).sum().clamp_min(1)
+    return torch.where(counts > 0, labels.numel() / (present * counts.clamp_min(1)),
+                       torch.zeros_like(counts))
+
+
+def _layout_labels(layout: Tensor) -> Tensor:
+    """(B, C, H, W) soft layout -> (B, H, W) class with the largest share at each pixel."""
+    return layout.detach().argmax(dim=1)
+
+
+def segmentation_d_loss(real_seg_logits: Tensor, fake_seg_logits: Tensor,
+                        layout: Tensor) -> Tensor:
+    """DP-GAN / OASIS pixel-level discriminator loss, (N+1)-class cross-entropy.
+
+    Real pixels are classified as their layout class with class-balancing weights; every
+    pixel of a generated image as the extra "fake" class C.
+
+    Shapes:
+        real_seg_logits, fake_seg_logits (B, C + 1, H, W); layout (B, C, H, W) in [0, 1]
+    """
+    C = layout.shape[1]
+    labels = _layout_labels(layout)                                          # (B, H, W)
+    alpha = class_balance_weights(labels, C).to(real_seg_logits.dtype)
+    real = (F.cross_entropy(real_seg_logits, labels, reduction="none") * alpha[labels]).mean()
+    fake_labels = torch.full_like(labels, C)
+    fake = F.cross_entropy(fake_seg_logits, fake_labels)
+    return real + fake
+
+
+def segmentation_g_loss(fake_seg_logits: Tensor, layout: Tensor) -> Tensor:
+    """DP-GAN / OASIS pixel-level generator loss: generated pixels classified as their
+    layout class, class-balanced.
+
+    Shapes:
+        fake_seg_logits (B, C + 1, H, W); layout (B, C, H, W) in [0, 1]
+    """
+    labels = _layout_labels(layout)
+    alpha = class_balance_weights(labels, layout.shape[1]).to(fake_seg_logits.dtype)
+    return (F.cross_entropy(fake_seg_logits, labels, reduction="none") * alpha[labels]).mean()
+
+
+def feature_l2_matching_loss(real: list[Tensor], fake: list[Tensor]) -> Tensor:
+    """DP-GAN's feature-level matching: squared L2 between real and fake features,
+    divided by C x H x W (a mean square) per level, averaged over levels. Real is detached.
+    """
+    per_level = [F.mse_loss(f, r.detach()) for r, f in zip(real, fake, strict=True)]
+    return torch.stack(per_level).mean()
+
+
+# ----------------------------------------------------------------------------- diversity
+def mode_seeking_loss(images_a: Tensor, images_b: Tensor, noise_a: Tensor, noise_b: Tensor,
+                      eps: float = 1e-5) -> Tensor:
+    """MSGAN's mode-seeking term (Mao et al. 2019): small when images differ as much as noise.
+
+    ``1 / (mean|I_a - I_b| / mean|n_a - n_b| + eps)``: minimising it pushes two samples of
+    the same conditioning apart in proportion to their noise distance.
+
+    Shapes:
+        images_a, images_b (N, 3, H, W); noise_a, noise_b: any matching shape
+    """
+    ratio = (images_a - images_b).abs().mean() / (noise_a - noise_b).abs().mean().clamp_min(eps)
+    return 1.0 / (ratio + eps)
+
+
 # ----------------------------------------------------------------------- reconstruction
 def image_l1_loss(fake: Tensor, real: Tensor) -> Tensor:
     """Mean absolute error between images, (N, 3, H, W) each."""

@@ -17,15 +17,31 @@ from torch import Tensor, nn
 from .config import ModelConfig
 from .discriminators import DiscriminatorOutput, GALSDiscriminator
 from .generators import GlobalAffineGenerator, LocalClassGenerator, WeightMapPredictor, fuse_images
+from .generators.cc_fpse import CCGenerator
+from .generators.dp_gan import DualPyramidGenerator
 from .graph import BoxHead, GraphTripleConvNet, MaskHead
-from .layout import box_masks, embedding_layout, semantic_layout
+from .layout import (
+    box_masks,
+    embedding_layout,
+    instance_edges,
+    object_noise_layout,
+    semantic_layout,
+)
 from .scene_graph import GraphBatch
 from .vocab import IMAGE_OBJECT_ID
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DiscriminatorOutput", "GALSDiscriminator", "GALSGenerator", "GeneratorOutput",
-           "count_parameters"]
+__all__ = ["GLOBAL_GENERATORS", "DiscriminatorOutput", "GALSDiscriminator", "GALSGenerator",
+           "GeneratorOutput", "count_parameters"]
+
+# ``model.global_generator`` -> the global branch; every one takes
+# (image_size, noise_dim, cond_ch, base_channels, coarse_to_fine) and returns (images, features).
+GLOBAL_GENERATORS: dict[str, type[nn.Module]] = {
+    "spade": GlobalAffineGenerator,      # SPADE residual blocks (GALS-GAN's global-affine)
+    "cc": CCGenerator,                   # CC-FPSE conditional convolutions
+    "dp": DualPyramidGenerator,          # DP-GAN dual pyramid
+}
 
 
 @dataclass
@@ -43,7 +59,10 @@ class GeneratorOutput:
         z (N, noise_dim);
         class_images (K, 3, H, W), class_masks (K, 1, H, W), class_ids (K,), class_to_img (K,),
         class_logits (K, C): the local branch's per-(image, class) tensors (None without it;
-        class_logits None without the classification module).
+        class_logits None without the classification module);
+        obj_noise (O, layout_noise_dim): the per-object noise of ``model.noise="spatial"``
+        (None with vector noise); edges (N, 1, H, W) in {0, 1}: the instance boundary map
+        (None without ``model.instance_edges``).
     """
 
     images: Tensor
@@ -62,6 +81,8 @@ class GeneratorOutput:
     class_ids: Tensor | None = None
     class_to_img: Tensor | None = None
     class_logits: Tensor | None = None
+    obj_noise: Tensor | None = None
+    edges: Tensor | None = None
 
 
 class GALSGenerator(nn.Module):
@@ -76,6 +97,13 @@ class GALSGenerator(nn.Module):
     over ``[semantic layout (C), embedding layout (gconv_dim), noise (layout_noise_dim)]``
     that reduces the up to 184 + 128 + 32 channels to ``cfg.cond_dim``; the noise channels are
     a linear map of ``z`` broadcast over the image, so ``z`` also varies the local branch.
+
+    With ``model.noise="spatial"`` (OASIS's 3-D noise) the noise is instead a per-pixel map of
+    ``layout_noise_dim`` channels, one standard-normal vector per object region (see
+    ``sg2img.layout.object_noise_layout``), concatenated to the conditioning map after the
+    encoder, so it reaches every conditioned layer of both branches unmixed; redrawing one
+    object's vector (``resample_object_noise``) changes that object's region. With
+    ``model.instance_edges`` the instance boundary map is one more encoder input channel.
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int):
@@ -94,15 +122,18 @@ class GALSGenerator(nn.Module):
         self.box_head = BoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim)
         self.mask_head = MaskHead(cfg.gconv_dim, cfg.mask_size)
 
+        spatial = cfg.noise == "spatial"
         self.noise_proj = (nn.Linear(cfg.noise_dim, cfg.layout_noise_dim)
-                           if cfg.layout_noise_dim > 0 else None)
-        in_ch = num_objects + cfg.gconv_dim + cfg.layout_noise_dim
+                           if cfg.layout_noise_dim > 0 and not spatial else None)
+        in_ch = (num_objects + cfg.gconv_dim + (0 if spatial else cfg.layout_noise_dim)
+                 + int(cfg.instance_edges))
         self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, cfg.cond_dim, 1), nn.LeakyReLU(0.2))
+        cond_ch = cfg.cond_dim + (cfg.layout_noise_dim if spatial else 0)
 
-        self.global_gen = (GlobalAffineGenerator(cfg.image_size, cfg.noise_dim, cfg.cond_dim,
-                                                 cfg.gen_channels, cfg.coarse_to_fine)
-                           if cfg.use_global else None)
-        self.local_gen = (LocalClassGenerator(num_objects, cfg.cond_dim, cfg.local_channels,
+        self.global_gen = (GLOBAL_GENERATORS[cfg.global_generator](
+            cfg.image_size, cfg.noise_dim, cond_ch, cfg.gen_channels, cfg.coarse_to_fine)
+            if cfg.use_global else None)
+        self.local_gen = (LocalClassGenerator(num_objects, cond_ch, cfg.local_channels,
                                               combine=cfg.local_combine,
                                               use_class_loss=cfg.use_class_loss)
                           if cfg.use_local else None)
@@ -170,11 +201,45 @@ class GALSGenerator(nn.Module):
         """Standard normal ``z`` of shape (N, noise_dim), drawn from ``rng``."""
         return torch.randn(num_images, self.noise_dim, device=device, generator=rng)
 
+    def resample_object_noise(self, obj_noise: Tensor, index: int | Tensor,
+                              rng: torch.Generator | None = None) -> Tensor:
+        """A copy of ``obj_noise`` with the rows of the objects in ``index`` redrawn.
+
+        "Same scene, another sheep": pass the result as ``forward(obj_noise=...)`` with the
+        same ``z`` and graph, and only that object's region changes (``model.noise="spatial"``).
+
+        Args:
+            obj_noise: (O, layout_noise_dim), e.g. ``GeneratorOutput.obj_noise``.
+            index: an object index in [0, O), or an (O,) bool mask of objects to redraw.
+            rng: random generator for the new rows.
+
+        Raises:
+            ValueError: vector noise, or an index out of range.
+        """
+        if self.cfg.noise != "spatial":
+            raise ValueError("per-object noise needs model.noise=spatial (this model uses "
+                             f"{self.cfg.noise!r} noise)")
+        O = obj_noise.shape[0]
+        if isinstance(index, Tensor) and index.dtype == torch.bool:
+            if index.shape != (O,):
+                raise ValueError(f"index mask must have shape ({O},), got {tuple(index.shape)}")
+            which = index.to(obj_noise.device)
+        else:
+            i = int(index)
+            if not 0 <= i < O:
+                raise ValueError(f"object index {i} out of range: the batch has {O} objects")
+            which = torch.zeros(O, dtype=torch.bool, device=obj_noise.device)
+            which[i] = True
+        fresh = torch.randn(obj_noise.shape, generator=rng,
+                            device=rng.device if rng is not None else None)
+        return torch.where(which[:, None], fresh.to(obj_noise), obj_noise)
+
     # ----------------------------------------------------------------- forward
     def forward(self, batch: GraphBatch, *, use_gt_layout: bool = False, z: Tensor | None = None,
                 rng: torch.Generator | None = None, boxes_override: Tensor | None = None,
                 masks_override: Tensor | None = None,
-                override: Tensor | None = None) -> GeneratorOutput:
+                override: Tensor | None = None,
+                obj_noise: Tensor | None = None) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
 
         Args:
@@ -186,6 +251,8 @@ class GALSGenerator(nn.Module):
             boxes_override, masks_override: (O, 4), (O, M, M) used for objects where
                 ``override`` (O,) is True (graph manipulation keeps untouched objects fixed).
             override: (O,) bool.
+            obj_noise: (O, layout_noise_dim) per-object noise for ``model.noise="spatial"``;
+                drawn with ``rng`` (after ``z``) if None. Must be None with vector noise.
 
         Otherwise objects use their predicted boxes and masks, except objects with
         ``batch.box_given`` True, which take ``batch.boxes`` (user-pinned boxes).
@@ -216,7 +283,16 @@ class GALSGenerator(nn.Module):
         if self.noise_proj is not None:
             noise = self.noise_proj(z)[:, :, None, None].expand(-1, -1, H, H)  # (N, Ln, H, W)
             parts.append(noise)
+        edges = None
+        if self.cfg.instance_edges:
+            edges = instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
+            parts.append(edges.to(emb.dtype))                                 # (N, 1, H, W)
         cond = self.cond_encoder(torch.cat(parts, dim=1))                     # (N, cond, H, W)
+        obj_noise = self._spatial_noise(obj_noise, batch, rng, z.dtype)
+        if obj_noise is not None:
+            noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
+                                            batch.obj_to_img, N, H, H)        # (N, Ln, H, W)
+            cond = torch.cat([cond, noise_map.to(cond.dtype)], dim=1)
 
         global_images = global_feats = local = None
         if self.global_gen is not None:
@@ -241,7 +317,23 @@ class GALSGenerator(nn.Module):
             class_masks=None if local is None else local.class_masks,
             class_ids=None if local is None else local.class_ids,
             class_to_img=None if local is None else local.class_to_img,
-            class_logits=None if local is None else local.class_logits)
+            class_logits=None if local is None else local.class_logits,
+            obj_noise=obj_noise, edges=edges)
+
+    def _spatial_noise(self, obj_noise: Tensor | None, batch: GraphBatch,
+                       rng: torch.Generator | None, dtype: torch.dtype) -> Tensor | None:
+        """The (O, layout_noise_dim) per-object noise of spatial mode (None in vector mode)."""
+        if self.cfg.noise != "spatial":
+            if obj_noise is not None:
+                raise ValueError("obj_noise is for model.noise=spatial; this model uses "
+                                 f"{self.cfg.noise!r} noise (pass z instead)")
+            return None
+        shape = (batch.num_objects, self.cfg.layout_noise_dim)
+        if obj_noise is None:
+            obj_noise = torch.randn(shape, generator=rng, device=batch.objs.device)
+        if tuple(obj_noise.shape) != shape:
+            raise ValueError(f"obj_noise must have shape {shape}, got {tuple(obj_noise.shape)}")
+        return obj_noise.to(device=batch.objs.device, dtype=dtype)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -22,25 +22,43 @@ from .losses import (
     aux_class_loss,
     box_loss,
     class_loss,
+    feature_l2_matching_loss,
     feature_matching_loss,
     gan_d_loss,
     gan_g_loss,
     image_l1_loss,
     local_l1_loss,
     mask_loss,
+    mode_seeking_loss,
     multiscale_gan_d_loss,
     multiscale_gan_g_loss,
+    segmentation_d_loss,
+    segmentation_g_loss,
 )
 from .model import GeneratorOutput
 from .scene_graph import GraphBatch
 from .vocab import IMAGE_OBJECT_ID
 
 TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "mask", "local_l1", "class", "obj_gan",
-              "obj_aux")
+              "obj_aux", "seg", "mode_seek")
 
 
 def _on(loss_cfg: LossConfig, name: str) -> bool:
     return getattr(loss_cfg, f"{name}_weight") > 0
+
+
+def _wants_seg(disc: torch.nn.Module | None, loss_cfg: LossConfig) -> bool:
+    """The pixel-level term applies to DP-GAN's discriminator only (possibly DDP-wrapped)."""
+    inner = getattr(disc, "module", disc)
+    return _on(loss_cfg, "seg") and getattr(inner, "kind", None) == "dp"
+
+
+def _noise_of(out: GeneratorOutput) -> Tensor:
+    """All the noise behind an output, flattened: ``z`` and the per-object noise."""
+    parts = [out.z.flatten()]
+    if out.obj_noise is not None:
+        parts.append(out.obj_noise.flatten())
+    return torch.cat(parts)
 
 
 def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBatch,
@@ -51,12 +69,15 @@ def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBat
     N = batch.num_images
     images = torch.cat([batch.images.to(fake.dtype), fake])
     layouts = torch.cat([layout, layout])
+    edges = None
+    if gen_out.edges is not None:
+        edges = torch.cat([gen_out.edges, gen_out.edges]).detach()
     boxes = objs = obj_to_img = None
     if with_objects and batch.boxes is not None:
         boxes = torch.cat([batch.boxes.to(gen_out.boxes.dtype), gen_out.boxes.detach()])
         objs = torch.cat([batch.objs, batch.objs])
         obj_to_img = torch.cat([batch.obj_to_img, batch.obj_to_img + N])
-    return disc(images, layouts, boxes, objs, obj_to_img)
+    return disc(images, layouts, boxes, objs, obj_to_img, edges=edges)
 
 
 def _split_patch(patch: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]],
@@ -68,7 +89,8 @@ def _split_patch(patch: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]],
 
 def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | None,
                          batch: GraphBatch, loss_cfg: LossConfig,
-                         vgg: torch.nn.Module | None = None) -> dict[str, Tensor]:
+                         vgg: torch.nn.Module | None = None,
+                         second: GeneratorOutput | None = None) -> dict[str, Tensor]:
     """Unweighted loss terms of a generator step.
 
     Args:
@@ -77,12 +99,18 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         batch: with real ``images``; ``boxes`` / ``masks`` enable the box / mask terms.
         loss_cfg: weights (zero-weight terms are skipped) and the GAN mode.
         vgg: a ``VGGPerceptualLoss``; required when ``loss_cfg.vgg_weight > 0``.
+        second: another output for the same batch with other noise; required when
+            ``loss_cfg.mode_seek_weight > 0`` (the mode-seeking term compares the two).
+
+    With DP-GAN's discriminator, ``feat_match`` is its decoder-feature L2 matching and
+    ``seg`` its pixel-level term; with the others, pix2pixHD's feature matching.
 
     Returns:
         dict of scalar tensors keyed by term name.
 
     Raises:
-        ValueError: ``vgg_weight > 0`` without a VGG module, or no real images in the batch.
+        ValueError: ``vgg_weight > 0`` without a VGG module, ``mode_seek_weight > 0``
+            without ``second``, or no real images in the batch.
     """
     terms: dict[str, Tensor] = {}
     fake, N = gen_out.images, batch.num_images
@@ -90,7 +118,7 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         raise ValueError("the loss terms need real images (batch.images is None)")
     real = batch.images.to(fake.dtype)
     adversarial = [k for k in ("gan", "feat_match", "obj_gan", "obj_aux") if _on(loss_cfg, k)]
-    if adversarial:
+    if adversarial or _wants_seg(disc, loss_cfg):
         if disc is None:
             raise ValueError(f"loss terms {adversarial} need a discriminator")
         with_obj = _on(loss_cfg, "obj_gan") or _on(loss_cfg, "obj_aux")
@@ -99,7 +127,13 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         if _on(loss_cfg, "gan"):
             terms["gan"] = multiscale_gan_g_loss(fake_feats, loss_cfg.gan_mode)
         if _on(loss_cfg, "feat_match"):
-            terms["feat_match"] = feature_matching_loss(real_feats, fake_feats)
+            if d_out.match is not None:
+                terms["feat_match"] = feature_l2_matching_loss(
+                    [f[:N] for f in d_out.match], [f[N:] for f in d_out.match])
+            else:
+                terms["feat_match"] = feature_matching_loss(real_feats, fake_feats)
+        if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
+            terms["seg"] = segmentation_g_loss(d_out.seg_logits[N:], gen_out.layout)
         if d_out.obj_logits is not None:
             is_fake = d_out.obj_index >= batch.num_objects                    # (K,)
             if _on(loss_cfg, "obj_gan"):
@@ -107,6 +141,12 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
             if _on(loss_cfg, "obj_aux"):
                 objs = torch.cat([batch.objs, batch.objs])[d_out.obj_index[is_fake]]
                 terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[is_fake], objs)
+    if _on(loss_cfg, "mode_seek"):
+        if second is None:
+            raise ValueError("loss.mode_seek_weight > 0 needs a second generator output for "
+                             "the same batch with other noise (generator_loss_terms(second=))")
+        terms["mode_seek"] = mode_seeking_loss(fake, second.images, _noise_of(gen_out),
+                                               _noise_of(second))
     if _on(loss_cfg, "l1"):
         terms["l1"] = image_l1_loss(fake, real)
     if _on(loss_cfg, "vgg"):
@@ -131,7 +171,8 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
 
 def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
                              batch: GraphBatch, loss_cfg: LossConfig) -> dict[str, Tensor]:
-    """Unweighted loss terms of a discriminator step (``gan``, ``obj_gan``, ``obj_aux``).
+    """Unweighted loss terms of a discriminator step (``gan``, ``obj_gan``, ``obj_aux``, and
+    ``seg`` with DP-GAN's discriminator).
 
     The generated images and layout are detached. The auxiliary classifier learns from real
     crops only (classifying fakes as their class would reward the discriminator for accepting
@@ -142,7 +183,7 @@ def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
     """
     terms: dict[str, Tensor] = {}
     with_obj = _on(loss_cfg, "obj_gan") or _on(loss_cfg, "obj_aux")
-    if not (_on(loss_cfg, "gan") or with_obj):
+    if not (_on(loss_cfg, "gan") or with_obj or _wants_seg(disc, loss_cfg)):
         return terms
     N = batch.num_images
     d_out = _run_disc(disc, gen_out, batch, gen_out.images.detach(), gen_out.layout.detach(),
@@ -150,6 +191,9 @@ def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
     if _on(loss_cfg, "gan"):
         real_feats, fake_feats = _split_patch(d_out.patch, N)
         terms["gan"] = multiscale_gan_d_loss(real_feats, fake_feats, loss_cfg.gan_mode)
+    if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
+        terms["seg"] = segmentation_d_loss(d_out.seg_logits[:N], d_out.seg_logits[N:],
+                                           gen_out.layout.detach())
     if d_out.obj_logits is not None:
         is_fake = d_out.obj_index >= batch.num_objects
         if _on(loss_cfg, "obj_gan"):

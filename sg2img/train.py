@@ -464,8 +464,11 @@ class Trainer:
         # The G step goes through the unwrapped D: its gradients are not wanted or synced.
         _requires_grad(self.D, False)
         self.opt_g.zero_grad(set_to_none=True)
+        # The mode-seeking term compares with a second sample of the batch (other noise).
+        second = self._forward(batch) if self.cfg.loss.mode_seek_weight > 0 else None
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            terms = generator_loss_terms(out, self.D, batch, self.cfg.loss, vgg=self.vgg)
+            terms = generator_loss_terms(out, self.D, batch, self.cfg.loss, vgg=self.vgg,
+                                         second=second)
             total = weighted_total(terms, self.cfg.loss)
         logs = self._apply(total, terms, self.G.parameters(), self.opt_g, "G")
         _requires_grad(self.D, True)
