@@ -35,9 +35,10 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: config and vocab use this module
+    import torch
 
 JSON_LIMIT_ENV = "SG2IMG_MAX_JSON_MB"
 WEIGHTS_LIMIT_ENV = "SG2IMG_MAX_WEIGHTS_MB"
@@ -181,6 +182,8 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception],
             truncated, corrupt or holds more than tensors and plain containers (a pickle that
             would run code is refused here, never executed).
     """
+    import torch
+
     path = check_regular_file(path, what, error, max_torch_bytes(), WEIGHTS_LIMIT_ENV)
     if path.stat().st_size == 0:
         raise error(f"{what} {path} is empty (0 bytes)")
@@ -215,6 +218,8 @@ def load_state_dict_file(path: str | os.PathLike, what: str, error: type[Excepti
     Raises:
         error: not a mapping of names to finite tensors.
     """
+    import torch
+
     state = load_torch_file(path, what, error)
     if nested_key and isinstance(state, Mapping) and isinstance(state.get(nested_key), Mapping):
         state = state[nested_key]
@@ -292,6 +297,8 @@ def atomic_write(path: str | os.PathLike, what: str = "file") -> Iterator[IO[byt
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike, what: str = "checkpoint") -> Path:
     """``torch.save(obj)`` to ``path`` through :func:`atomic_write`."""
+    import torch
+
     with atomic_write(path, what) as f:
         torch.save(obj, f)
     return Path(path)

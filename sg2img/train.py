@@ -145,7 +145,7 @@ class SeededItems(Dataset):
         random.seed(s)
         np.random.seed(s % 2**32)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
+            torch.manual_seed(s % 2**63)  # the same seed as before for all but huge seeds
             return self.dataset[idx]
 
 
