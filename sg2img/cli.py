@@ -406,7 +406,7 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
 def cmd_manipulate(args: argparse.Namespace) -> int:
     """``sg2img manipulate``: images before and after each edit, and a sheet."""
     from .api import load_model, manipulate
-    from .edits import edit_to_dict, load_edits
+    from .edits import apply_edits, edit_to_dict, load_edits
     from .scene_graph import SceneGraphError, load_scene_graphs
 
     graphs = load_scene_graphs(args.graph)
@@ -423,6 +423,9 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
     edits = load_edits(args.edits)
     model = load_model(args.checkpoint, args.device)
     try:
+        # Every edit is checked on the graphs alone first (cheap), so a bad edit k fails
+        # before k images are generated.
+        apply_edits(graph, edits, model.vocab)
         res = manipulate(graph, edits, model, seed=args.seed, image_size=args.size)
     except SceneGraphError as e:
         raise type(e)(f"{args.edits}: {e}" if str(e).startswith("edit ")

@@ -211,7 +211,7 @@ class SceneGraph:
                                   f"'relationships', got {type(data).__name__}")
         unknown = set(data) - _KEYS
         if unknown:
-            raise SceneGraphError(f"unknown scene graph keys {sorted(unknown)}; "
+            raise SceneGraphError(f"unknown scene graph keys {short(sorted(map(str, unknown)))}; "
                                   f"allowed keys are {sorted(_KEYS)}")
         if "objects" not in data:
             raise SceneGraphError("a scene graph needs an 'objects' list")
