@@ -144,6 +144,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     vgg_weights: str = ""                # path to torchvision VGG19 weights for the VGG loss
     init_from: str = ""                  # checkpoint whose matching weights start a new run
+    deterministic: bool = True           # CPU: deterministic kernels (same weights every run)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",

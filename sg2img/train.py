@@ -537,6 +537,25 @@ class Trainer:
                 pass
         return old
 
+    def _use_deterministic_kernels(self):
+        """Switch on torch's deterministic kernels for the loop (CPU, ``train.deterministic``).
+
+        With 2 or more threads, the CPU backward of indexing (``x[idx]``, an accumulating
+        ``index_put_``, used by the graph convolution) adds in an order that changes from run
+        to run, so two runs of the same config ended with different weights
+        (scripts/check_determinism.py). The deterministic kernel costs little at our sizes.
+        On CUDA the setting is left alone: it would need ``CUBLAS_WORKSPACE_CONFIG`` and has
+        no deterministic kernel for some ops.
+
+        Returns:
+            A function that restores the previous global setting.
+        """
+        before = (torch.are_deterministic_algorithms_enabled(),
+                  torch.is_deterministic_algorithms_warn_only_enabled())
+        if self.cfg.train.deterministic and self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        return lambda: torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
     def train(self, num_steps: int | None = None) -> dict[str, Any]:
         """Run until ``cfg.train.num_steps`` (or ``num_steps`` more steps, for tests).
 
@@ -556,6 +575,7 @@ class Trainer:
                 with open(self.run_dir / "command.txt", "a") as f:
                     f.write(self.command + "\n")
         old_handlers = self._install_signal_handlers()
+        restore_determinism = self._use_deterministic_kernels()
         window: dict[str, list[float]] = defaultdict(list)
         t_window, imgs_window = time.perf_counter(), 0
         pbar = None
@@ -597,6 +617,7 @@ class Trainer:
                 pbar.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
+            restore_determinism()
         return {"step": self.step, "stopped_by_signal": self._stop_signal,
                 "nonfinite_skipped": self.nonfinite_skipped}
 

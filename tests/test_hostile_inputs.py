@@ -382,17 +382,21 @@ def test_cli_checkpoint_not_a_file(where, tmp_path, capsys):
 
 
 def test_fuzzed_checkpoints_raise_only_checkpoint_error(ckpt, tmp_path):
-    """Truncations, byte flips and random small files: CheckpointError or a clean load."""
+    """Truncations, byte flips and random small files: CheckpointError or a clean load.
+
+    Flips land in the zip headers, the pickle and the central directory (the first and last
+    4 KB); flips inside tensor data only change weights.
+    """
     data = Path(ckpt).read_bytes()
     rng = np.random.default_rng(0)
-    variants = [data[:n] for n in sorted(set(rng.integers(1, len(data), 40).tolist()))]
-    for _ in range(40):
+    variants = [data[:n] for n in sorted(set(rng.integers(1, len(data), 30).tolist()))]
+    for _ in range(30):
         b = bytearray(data)
-        for pos in rng.integers(0, len(b), 4):
-            b[pos] ^= int(rng.integers(1, 256))
+        for pos in rng.integers(0, 4096, 3):
+            b[pos if rng.random() < 0.5 else len(b) - 1 - pos] ^= int(rng.integers(1, 256))
         variants.append(bytes(b))
     variants += [rng.integers(0, 256, int(n), dtype=np.uint8).tobytes()
-                 for n in rng.integers(1, 200, 40)]
+                 for n in rng.integers(1, 200, 30)]
     variants += [b"PK" + v[2:] for v in variants[-10:]]
     path = tmp_path / "fuzz.pt"
     outcomes = {"error": 0, "loaded": 0}
@@ -403,8 +407,8 @@ def test_fuzzed_checkpoints_raise_only_checkpoint_error(ckpt, tmp_path):
             outcomes["loaded"] += 1
         except CheckpointError:
             outcomes["error"] += 1
-    assert sum(outcomes.values()) == len(variants) >= 120
-    assert outcomes["error"] >= 80
+    assert sum(outcomes.values()) == len(variants) >= 90
+    assert outcomes["error"] >= 60
 
 
 # ------------------------------------------------------------------------ non-finite output
