@@ -547,7 +547,13 @@ def _one_line(e: BaseException) -> str:
     if (isinstance(e, OSError) and not isinstance(e, DiskFullError)
             and e.errno in (errno.ENOSPC, errno.EDQUOT)):
         return f"disk full while writing {e.filename or 'a file'}"
-    msg = " ".join(str(e).split()) or type(e).__name__
+    text = str(e)
+    if "\nOriginal Traceback" in text:
+        # Re-raised from a DataLoader worker: the message is a whole traceback; its last line
+        # ("DatasetError: cannot read image ...") is the error.
+        last = text.strip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    msg = " ".join(text.split()) or type(e).__name__
     return msg if len(msg) <= _MAX_MESSAGE else msg[:_MAX_MESSAGE - 3] + "..."
 
 

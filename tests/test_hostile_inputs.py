@@ -204,8 +204,9 @@ GENERATE_FILE_CASES = ["fifo", "dev_zero", "directory", "size_limit", "many_rela
 def test_cli_generate_bad_graph_file(kind, ckpt, tmp_path, monkeypatch, capsys):
     graph, contains = _generate_case(kind, tmp_path, monkeypatch)
     out = tmp_path / "out"
-    _fails_cleanly(["generate", graph, "--checkpoint", str(ckpt), "--out", str(out),
-                    "--draw-graph"], capsys, *contains, out=out)
+    err = _fails_cleanly(["generate", graph, "--checkpoint", str(ckpt), "--out", str(out),
+                          "--draw-graph"], capsys, *contains, out=out)
+    assert len(err) - len(graph) < 300, err
 
 
 @pytest.mark.parametrize("kind", GENERATE_FILE_CASES)
@@ -839,3 +840,42 @@ def test_api_load_model_paths(tmp_path):
     with pytest.raises(API_ERRORS):
         generate(SHEEP, 42)
 
+
+
+@pytest.mark.parametrize("error,code,line", [
+    (KeyboardInterrupt(), 130, "sg2img: interrupted"),
+    (RuntimeError("a bug\nspread over lines"), 1, "sg2img: internal error: RuntimeError: a bug"),
+])
+def test_cli_exit_codes_for_interrupts_and_bugs(error, code, line, monkeypatch, capsys):
+    import sg2img.cli as cli
+
+    def boom(args):
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_generate", boom)
+    assert main(["generate", "x.json"]) == code
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err
+
+
+def test_errors_from_dataloader_workers_become_one_line(tmp_path):
+    """A worker re-raises with the whole traceback as the message; keep its last line."""
+    from torch.utils.data import DataLoader
+
+    from sg2img.cli import _one_line
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+
+    class Images(torch.utils.data.Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, i):
+            return load_image(bad, 32)
+
+    with pytest.raises(DatasetError) as info:
+        next(iter(DataLoader(Images(), num_workers=1)))
+    assert "Original Traceback" in str(info.value)
+    line = _one_line(info.value)
+    assert line.startswith(f"cannot read image {bad}") and "Traceback" not in line, line
