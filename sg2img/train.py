@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
+    check_fits,
     check_weights,
     export_inference,
     generator_state,
@@ -379,23 +380,38 @@ class Trainer:
         if ckpt.get("kind") != "training":
             raise CheckpointError("this checkpoint is an inference export; training can only "
                                   "resume from a checkpoint in RUN/checkpoints/")
+        missing = [k for k in ("vocab", "step", "generator", "generator_ema", "discriminator",
+                               "optim_g", "optim_d", "rng", "data_state") if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"the checkpoint lacks {missing}; resume from a checkpoint "
+                                  f"that sg2img train wrote")
         if ckpt["vocab"] != self.vocab.to_dict():
             raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
                                   "resume with the same --data")
         for key in ("generator", "generator_ema", "discriminator"):
+            if not isinstance(ckpt[key], dict):
+                raise CheckpointError(f"the checkpoint's {key!r} is not a state dict")
             check_weights(ckpt[key], key)
         ws = ckpt["data_state"].get("world_size", 1)
         if ws != self.dist.world_size:
             logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
                            self.dist.world_size, ws)
-        self.G.load_state_dict(ckpt["generator"])
-        self.G_ema.load_state_dict(ckpt["generator_ema"])
-        self.D.load_state_dict(ckpt["discriminator"])
-        self.opt_g.load_state_dict(ckpt["optim_g"])
-        self.opt_d.load_state_dict(ckpt["optim_d"])
-        self.step = int(ckpt["step"])
-        self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
-        _set_rng_state(ckpt["rng"])
+        for key, module in (("generator", self.G), ("generator_ema", self.G_ema),
+                            ("discriminator", self.D)):
+            check_fits(module, ckpt[key], key)  # a clear error for another config's weights
+        try:
+            self.G.load_state_dict(ckpt["generator"])
+            self.G_ema.load_state_dict(ckpt["generator_ema"])
+            self.D.load_state_dict(ckpt["discriminator"])
+            self.opt_g.load_state_dict(ckpt["optim_g"])
+            self.opt_d.load_state_dict(ckpt["optim_d"])
+            self.step = int(ckpt["step"])
+            self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
+            _set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise CheckpointError(f"the checkpoint's optimizer, step or RNG state is damaged "
+                                  f"({' '.join(str(e).split())[:160]}); resume from an earlier "
+                                  f"checkpoint") from None
 
     def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
         """Start a new run from another run's weights where names and shapes match.
@@ -414,7 +430,7 @@ class Trainer:
             CheckpointError: the vocabularies differ, or no generator weight matches.
         """
         ckpt = load_checkpoint(path, map_location="cpu")
-        if ckpt["vocab"] != self.vocab.to_dict():
+        if ckpt.get("vocab") != self.vocab.to_dict():
             raise CheckpointError(f"train.init_from: {path} was trained on another vocabulary; "
                                   f"use a checkpoint trained on the same dataset")
 
@@ -427,6 +443,10 @@ class Trainer:
             return hits
 
         g_state = generator_state(ckpt)
+        for key, state in (("generator", g_state), ("generator", ckpt.get("generator")),
+                           ("discriminator", ckpt.get("discriminator"))):
+            if isinstance(state, dict):
+                check_weights(state, f"train.init_from {path}: {key}")
         loaded = copy_matching(self.G, ckpt.get("generator") or g_state)
         copy_matching(self.G_ema, g_state)
         copy_matching(self.D, ckpt.get("discriminator"))

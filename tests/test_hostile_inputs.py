@@ -756,6 +756,30 @@ DISK_FULL_ERRORS = [  # as Python's file writes and as torch's zip writer report
 ]
 
 
+@pytest.mark.parametrize("change,contains", [
+    (_set(["generator"], [1]), "not a state dict"),
+    (lambda st: st.pop("optim_g"), "lacks ['optim_g']"),
+    (_set(["step"], "x"), "damaged"),
+    (lambda st: st["generator"].pop(next(iter(st["generator"]))), "missing"),
+], ids=["generator_list", "no_optimizer", "step_str", "missing_weight"])
+def test_cli_resume_from_damaged_checkpoint(change, contains, trained, tmp_path, capsys):
+    root, run, ckpt_path = trained
+    bad = _variant(ckpt_path, tmp_path, change)
+    out = tmp_path / "new_run"
+    _fails_cleanly(_train_argv(root, out, "--set", "train.num_steps=3", "--resume", str(bad)),
+                   capsys, contains, out=out)
+    assert not out.exists()
+
+
+def test_cli_init_from_nan_checkpoint(trained, tmp_path, capsys):
+    root, run, ckpt_path = trained
+    bad = _variant(ckpt_path, tmp_path, _nan_weights)
+    out = tmp_path / "new_run"
+    _fails_cleanly(_train_argv(root, out, "--set", f"train.init_from={bad}"), capsys, "NaN",
+                   str(bad), out=out)
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("error", DISK_FULL_ERRORS[1:2])  # the others: the unit test below
 def test_cli_disk_full_while_training(error, trained, monkeypatch, capsys):
     root, run, ckpt_path = trained
