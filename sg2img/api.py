@@ -34,6 +34,7 @@ from torch import Tensor
 from . import vis
 from .checkpoint import CheckpointError, build_generator, generator_state, load_checkpoint
 from .config import Config
+from .files import short
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     GraphBatch,
@@ -253,6 +254,11 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
                       "boxes_override": boxes_override[sl].to(dev),
                       "masks_override": masks_override[sl].to(dev)}
             out = model.generator(batch, z=z[lo:hi].to(dev), **ov)
+            if not bool(torch.isfinite(out.images).all()):
+                # Checked before any PNG is written: NaN pixels would save as black images.
+                raise GenerationError(f"the model made NaN or infinite pixels (model "
+                                      f"{model.source or 'in memory'}); its weights or "
+                                      f"inputs are broken, nothing was written")
             images.append(out.images.float().cpu())
             b, m = out.boxes.float().cpu(), out.masks.float().cpu()
             for i in range(hi - lo):
@@ -273,8 +279,8 @@ def _draw_noise(num: int, noise_dim: int, seed: int | None) -> tuple[Tensor, int
     """
     if seed is None:
         seed = random.SystemRandom().randrange(2**31)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise GenerationError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
+        raise GenerationError(f"seed must be an integer in 0..2**64 - 1, got {short(seed)}")
     gen = torch.Generator().manual_seed(seed)
     # One draw per image: row k is then the same whatever the number of images (one
     # (num, D) draw would not be, torch's CPU sampler changes method with the size).

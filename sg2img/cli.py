@@ -90,6 +90,42 @@ examples:
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        message = " ".join(message.split())
+        if len(message) > 300:
+            message = message[:297] + "..."
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+_MAX_INT_DIGITS = 20
+
+
+def _bounded_int(lo: int, hi: int | None = None):
+    """An argparse type: an integer in ``lo..hi`` (digits bounded before converting)."""
+
+    def parse(text: str) -> int:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        digits = text.strip().lstrip("+-")
+        if len(digits) > _MAX_INT_DIGITS or not digits.isdigit():
+            raise argparse.ArgumentTypeError(f"expected an integer, got {shown!r}")
+        value = int(text)
+        if value < lo or (hi is not None and value > hi):
+            rng = f"in {lo}..{hi}" if hi is not None else f"at least {lo}"
+            raise argparse.ArgumentTypeError(f"must be {rng}, got {value}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+_SEED = _bounded_int(0, 2**64 - 1)   # what torch.Generator.manual_seed accepts
+_COUNT = _bounded_int(1)
+_INDEX = _bounded_int(0)
+
+
 class _Formatter(argparse.RawDescriptionHelpFormatter):
     """Keeps the epilog's line breaks and shows defaults of options that have one."""
 
@@ -104,7 +140,7 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def _common() -> argparse.ArgumentParser:
     """Options every subcommand accepts (also before the subcommand)."""
-    p = argparse.ArgumentParser(add_help=False)
+    p = _Parser(add_help=False)
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show the full traceback on errors")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
@@ -115,7 +151,7 @@ def _common() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``sg2img`` command."""
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, formatter_class=_Formatter, epilog=_MAIN_EPILOG,
         description="Scene graph to image generation with GALS-GAN.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -123,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback on errors")
     parser.add_argument("-v", "--verbose", action="store_true", default=False,
                         help="log progress (INFO level) to stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
 
     # ---------------------------------------------------------------- generate
     g = sub.add_parser("generate", parents=[common], formatter_class=_Formatter,
@@ -133,9 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON file with one scene graph or a list of them (sg2im's format)")
     _model_args(g)
     g.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
-    g.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
-    g.add_argument("--samples", type=int, default=1, metavar="K", help="images per graph")
-    g.add_argument("--size", type=int, default=None, metavar="PX",
+    g.add_argument("--seed", type=_SEED, default=0, metavar="N", help="noise seed")
+    g.add_argument("--samples", type=_COUNT, default=1, metavar="K", help="images per graph")
+    g.add_argument("--size", type=_COUNT, default=None, metavar="PX",
                    help="output size, e.g. 64 or 128 (default: the model's size; other sizes "
                         "are resized)")
     g.add_argument("--save-layout", action="store_true",
@@ -144,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a drawing of each scene graph")
     g.add_argument("--sheet", action="store_true",
                    help="also write one sheet per file with rows of graph | layout | image")
-    g.add_argument("--batch-size", type=int, default=32, metavar="B",
+    g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
     g.set_defaults(func=cmd_generate)
 
@@ -156,11 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("graph", metavar="GRAPH.json", help="JSON file with the scene graph")
     m.add_argument("edits", metavar="EDITS.json", help="JSON file with a list of edits")
     _model_args(m)
-    m.add_argument("--index", type=int, default=None, metavar="I",
+    m.add_argument("--index", type=_INDEX, default=None, metavar="I",
                    help="which graph of GRAPH.json when it holds a list")
     m.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
-    m.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
-    m.add_argument("--size", type=int, default=None, metavar="PX",
+    m.add_argument("--seed", type=_SEED, default=0, metavar="N", help="noise seed")
+    m.add_argument("--size", type=_COUNT, default=None, metavar="PX",
                    help="output size (default: the model's size)")
     m.set_defaults(func=cmd_manipulate)
 
@@ -197,12 +234,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
                    help="metrics to compute (default: all): layout_recall fid is obj_acc "
                         "diversity")
-    e.add_argument("--samples-per-graph", type=int, default=1, metavar="K",
+    e.add_argument("--samples-per-graph", type=_COUNT, default=1, metavar="K",
                    help="images generated per scene graph")
     e.add_argument("--layout-baseline", action="store_true",
                    help="also score the mean-class-box layout baseline (each class's mean "
                         "training box)")
-    e.add_argument("--batch-size", type=int, default=32, metavar="N",
+    e.add_argument("--batch-size", type=_COUNT, default=32, metavar="N",
                    help="scene graphs per generator call")
     e.add_argument("--inception-weights", default=None, metavar="FILE",
                    help="InceptionV3 weights for FID/IS on data other than the procedural "
@@ -213,11 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the predicted boxes as a box file")
     e.add_argument("--dataset", default="coco", choices=("coco", "vg"),
                    help="dataset format for --box-file")
-    e.add_argument("--image-size", type=int, default=64, metavar="S",
+    e.add_argument("--image-size", type=_COUNT, default=64, metavar="S",
                    help="image size used to read the dataset for --box-file")
     e.add_argument("--out", default=None, metavar="REPORT",
                    help="report file: REPORT.json and REPORT.md (default: print only)")
-    e.add_argument("--seed", type=int, default=0, metavar="N", help="noise seed")
+    e.add_argument("--seed", type=_SEED, default=0, metavar="N", help="noise seed")
     e.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")
     e.set_defaults(func=cmd_evaluate)
@@ -275,7 +312,11 @@ class _Staging:
             raise NotADirectoryError(f"--out {self.out} exists and is not a folder")
         self.created = not self.out.exists()
         self.out.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=".sg2img-", dir=self.out))
+        from .files import TEMP_PREFIX, remove_stale_temp_files
+
+        # A run killed mid-write left its staging folder; clean it now (not ones in use).
+        remove_stale_temp_files(self.out)
+        self.tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.out))
         return self
 
     def path(self, name: str) -> Path:
@@ -318,8 +359,6 @@ class _UsageError(ValueError):
 
 def cmd_generate(args: argparse.Namespace) -> int:
     """``sg2img generate``: images (and optionally layouts, graph drawings, sheets)."""
-    if args.samples < 1:
-        raise _UsageError(f"--samples must be at least 1, got {args.samples}")
     stems = _stems(args.graphs)
     from .api import generate, load_model
     from .scene_graph import SceneGraphError, load_scene_graphs
@@ -385,7 +424,7 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
 def cmd_manipulate(args: argparse.Namespace) -> int:
     """``sg2img manipulate``: images before and after each edit, and a sheet."""
     from .api import load_model
-    from .edits import edit_to_dict, load_edits
+    from .edits import apply_edits, edit_to_dict, load_edits
     from .manipulation import manipulate
     from .scene_graph import SceneGraphError, load_scene_graphs
 
@@ -403,6 +442,9 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
     edits = load_edits(args.edits)
     model = load_model(args.checkpoint, args.device)
     try:
+        # Every edit is checked on the graphs alone first (cheap), so a bad edit k fails
+        # before k images are generated.
+        apply_edits(graph, edits, model.vocab)
         res = manipulate(graph, edits, model, seed=args.seed, image_size=args.size)
     except SceneGraphError as e:
         raise type(e)(f"{args.edits}: {e}" if str(e).startswith("edit ")
@@ -531,6 +573,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- main
+_MAX_MESSAGE = 1000
+
+
+def _one_line(e: BaseException) -> str:
+    """The error as one bounded line; a full disk reads "disk full while writing FILE"."""
+    import errno
+
+    from .files import DiskFullError
+
+    if (isinstance(e, OSError) and not isinstance(e, DiskFullError)
+            and e.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return f"disk full while writing {e.filename or 'a file'}"
+    text = str(e)
+    if "\nOriginal Traceback" in text:
+        # Re-raised from a DataLoader worker: the message is a whole traceback; its last line
+        # ("DatasetError: cannot read image ...") is the error.
+        last = text.strip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    msg = " ".join(text.split()) or type(e).__name__
+    return msg if len(msg) <= _MAX_MESSAGE else msg[:_MAX_MESSAGE - 3] + "..."
+
+
 def _is_user_error(e: BaseException) -> bool:
     """Errors that mean bad input (not a bug): ValueErrors and file-system errors."""
     return isinstance(e, (ValueError, OSError))
@@ -570,7 +634,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if debug:
             raise
-        msg = " ".join(str(e).split()) or type(e).__name__
+        msg = _one_line(e)
         if _is_user_error(e):
             if isinstance(e, OSError) and e.filename is not None and str(e.filename) not in msg:
                 msg = f"{msg}: {e.filename}"

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .files import short
 
 
 class ConfigError(ValueError):
@@ -164,6 +167,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     vgg_weights: str = ""                # path to torchvision VGG19 weights for the VGG loss
     init_from: str = ""                  # checkpoint whose matching weights start a new run
+    deterministic: bool = True           # CPU: deterministic kernels (same weights every run)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",
@@ -171,6 +175,7 @@ class TrainConfig:
             _check(getattr(self, name) > 0, f"train.{name} must be positive")
         _check(0.0 <= self.ema_decay < 1.0, "train.ema_decay must be in [0, 1)")
         _check(self.lr_g > 0 and self.lr_d > 0, "train.lr_g and train.lr_d must be positive")
+        _check(0 <= self.seed < 2**32, f"train.seed must be in 0..2**32 - 1, got {self.seed}")
 
 
 @dataclass
@@ -195,18 +200,19 @@ class Config:
         sections = {f.name: f for f in dataclasses.fields(cls)}
         unknown = set(d) - set(sections)
         if unknown:
-            raise ConfigError(f"unknown config sections {sorted(unknown)}; "
+            raise ConfigError(f"unknown config sections {short(sorted(map(str, unknown)))}; "
                               f"known: {sorted(sections)}")
         kwargs = {}
         for name, sec in d.items():
             sec_cls = _section_types()[name]
             known = {f.name for f in dataclasses.fields(sec_cls)}
-            bad = set(sec) - known
-            if bad:
-                raise ConfigError(f"unknown keys in config section '{name}': {sorted(bad)}")
             if not isinstance(sec, Mapping):
                 raise ConfigError(f"config section '{name}' must be a mapping, got "
                                   f"{type(sec).__name__}")
+            bad = set(sec) - known
+            if bad:
+                raise ConfigError(f"unknown keys in config section '{name}': "
+                                  f"{short(sorted(map(str, bad)))}")
             hints = typing.get_type_hints(sec_cls)
             kwargs[name] = sec_cls(**{k: _checked(_coerce(v, hints[k]), hints[k], f"{name}.{k}")
                                       for k, v in sec.items()})
@@ -270,8 +276,8 @@ def _parse(value: Any, typ: Any, key: str) -> Any:
             return float(value)
         return value
     except ValueError:
-        raise ConfigError(f"cannot read {value!r} as {getattr(t, '__name__', t)} for {key}") \
-            from None
+        raise ConfigError(f"cannot read {short(value)} as {getattr(t, '__name__', t)} for "
+                          f"{key}") from None
 
 
 def _checked(value: Any, typ: Any, key: str) -> Any:
@@ -283,6 +289,10 @@ def _checked(value: Any, typ: Any, key: str) -> Any:
     if ok is not None and not ok(value):
         raise ConfigError(f"config value {key} must be {typ.__name__}, got "
                           f"{type(value).__name__}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"config value {key} must be a finite number, got {value}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        raise ConfigError(f"config value {key} is out of range, got {short(value)}")
     if isinstance(value, str) and len(value) > 4096:
         raise ConfigError(f"config value {key} is {len(value)} characters long; at most 4096")
     return value

@@ -41,11 +41,20 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .files import read_json
-from .scene_graph import Box, SceneGraph, SceneGraphError, validate_box
+from .files import read_json, short
+from .scene_graph import (
+    DEFAULT_MAX_OBJECTS,
+    DEFAULT_MAX_RELATIONSHIPS,
+    Box,
+    SceneGraph,
+    SceneGraphError,
+    validate_box,
+)
 from .vocab import UnknownNameError, Vocab
 
 NEW = "new"
+# Edits per file or call: each edit regenerates the image and adds a row to the sheet.
+MAX_EDITS = 100
 
 
 class EditError(SceneGraphError):
@@ -86,17 +95,17 @@ class EditResult:
 
 def _check_index(index: Any, graph: SceneGraph, what: str) -> int:
     if not isinstance(index, int) or isinstance(index, bool):
-        raise EditError(f"{what} must be an integer object index, got {index!r}")
+        raise EditError(f"{what} must be an integer object index, got {short(index)}")
     n = len(graph.objects)
     if not 0 <= index < n:
-        raise EditError(f"{what} {index} is out of range; the graph has {n} objects "
+        raise EditError(f"{what} {short(index)} is out of range; the graph has {n} objects "
                         f"(0..{n - 1})")
     return index
 
 
 def _check_name(name: Any, vocab: Vocab | None, what: str) -> str:
     if not isinstance(name, str) or not name:
-        raise EditError(f"{what} must be a non-empty object name, got {name!r}")
+        raise EditError(f"{what} must be a non-empty object name, got {short(name)}")
     if vocab is not None:
         try:
             vocab.object_idx(name)
@@ -107,7 +116,7 @@ def _check_name(name: Any, vocab: Vocab | None, what: str) -> str:
 
 def _check_pred(pred: Any, vocab: Vocab | None, what: str) -> str:
     if not isinstance(pred, str) or not pred:
-        raise EditError(f"{what} must be a non-empty predicate name, got {pred!r}")
+        raise EditError(f"{what} must be a non-empty predicate name, got {short(pred)}")
     if vocab is not None:
         try:
             vocab.pred_idx(pred)
@@ -153,23 +162,32 @@ class AddObject:
 
     def __post_init__(self) -> None:
         # JSON gives lists; tuples keep edits hashable and comparable.
-        object.__setattr__(self, "relationships", tuple(
-            tuple(r) if isinstance(r, (list, tuple)) else r for r in self.relationships))
+        if isinstance(self.relationships, (list, tuple)):
+            object.__setattr__(self, "relationships", tuple(
+                tuple(r) if isinstance(r, (list, tuple)) else r for r in self.relationships))
         if isinstance(self.box, list):
             object.__setattr__(self, "box", tuple(self.box))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
         name = _check_name(self.name, vocab, "add: 'object'")
         new = len(graph.objects)
+        # A graph grown by edits obeys the limits a loaded graph does.
+        if new >= DEFAULT_MAX_OBJECTS:
+            raise EditError(f"add: the graph already has {new} objects, the maximum a scene "
+                            f"graph may have ({DEFAULT_MAX_OBJECTS}); remove an object first")
+        if not isinstance(self.relationships, tuple) or (
+                len(graph.relationships) + len(self.relationships) > DEFAULT_MAX_RELATIONSHIPS):
+            raise EditError(f"add: the graph would have more than {DEFAULT_MAX_RELATIONSHIPS} "
+                            f"relationships, the maximum a scene graph may have")
         rels = []
         for k, rel in enumerate(self.relationships):
             where = f"add: relationships[{k}]"
             if not isinstance(rel, (list, tuple)) or len(rel) != 3:
-                raise EditError(f"{where} must be [subject, predicate, object], got {rel!r}")
+                raise EditError(f"{where} must be [subject, predicate, object], got {short(rel)}")
             s, p, o = rel
             if NEW not in (s, o):
                 raise EditError(f"{where} must have \"new\" (the added object) as its subject "
-                                f"or object, got {list(rel)!r}")
+                                f"or object, got {short(list(rel))}")
             s = new if s == NEW else _check_index(s, graph, f"{where} subject")
             o = new if o == NEW else _check_index(o, graph, f"{where} object")
             rels.append((s, _check_pred(p, vocab, f"{where} predicate"), o))
@@ -256,14 +274,14 @@ class ChangePredicate:
         k, n = self.rel_index, len(graph.relationships)
         if not isinstance(k, int) or isinstance(k, bool):
             raise EditError(f"predicate: 'relationship' must be an integer index into the "
-                            f"relationships, got {k!r}")
+                            f"relationships, got {short(k)}")
         if not 0 <= k < n:
-            raise EditError(f"predicate: relationship {k} is out of range; the graph has {n} "
-                            f"relationships" + (f" (0..{n - 1})" if n else ""))
+            raise EditError(f"predicate: relationship {short(k)} is out of range; the graph "
+                            f"has {n} relationships" + (f" (0..{n - 1})" if n else ""))
         pred = _check_pred(self.predicate, vocab, "predicate: 'predicate'")
         if self.move not in _MOVE_ENDS:
             raise EditError(f"predicate: 'move' must be one of {list(_MOVE_ENDS)}, "
-                            f"got {self.move!r}")
+                            f"got {short(self.move)}")
         s, old_p, o = graph.relationships[k]
         rels = list(graph.relationships)
         rels[k] = (s, pred, o)
@@ -371,17 +389,18 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
         EditError: unknown op, missing or unknown keys, or values of the wrong type.
     """
     if not isinstance(d, Mapping):
-        raise EditError(f"an edit must be a JSON object with an \"op\", got {d!r}")
+        raise EditError(f"an edit must be a JSON object with an \"op\", got {short(d)}")
     op = d.get("op")
-    if op not in _FIELDS:
-        raise EditError(f"unknown edit op {op!r}; choose one of {list(_FIELDS)}")
+    if not isinstance(op, str) or op not in _FIELDS:
+        raise EditError(f"unknown edit op {short(op)}; choose one of {list(_FIELDS)}")
     required, optional = _FIELDS[op]
     keys = set(d) - {"op"}
     if missing := required - keys:
-        raise EditError(f"{op}: missing {sorted(missing)}; it takes {sorted(required)}"
+        raise EditError(f"{op}: missing {sorted(map(str, missing))}; it takes {sorted(required)}"
                         + (f" and optionally {sorted(optional)}" if optional else ""))
     if unknown := keys - required - optional:
-        raise EditError(f"{op}: unknown keys {sorted(unknown)}; it takes {sorted(required)}"
+        raise EditError(f"{op}: unknown keys {short(sorted(map(str, unknown)))}; it takes "
+                        f"{sorted(required)}"
                         + (f" and optionally {sorted(optional)}" if optional else ""))
     if op == "add":
         if "relationship" in d and "relationships" in d:
@@ -390,7 +409,7 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
         rels = [d["relationship"]] if "relationship" in d else d.get("relationships", [])
         if not isinstance(rels, list) or not all(isinstance(r, list) for r in rels):
             raise EditError(f"add: 'relationships' must be a list of [subject, predicate, "
-                            f"object] triples, got {rels!r}")
+                            f"object] triples, got {short(rels)}")
         if not rels:
             raise EditError("add: give at least one relationship that links the new object to "
                             "the graph, e.g. \"relationship\": [\"new\", \"above\", 0]")
@@ -421,7 +440,7 @@ def edit_to_dict(edit: Edit) -> dict[str, Any]:
                 "move": edit.move}
     if isinstance(edit, MoveObject):
         return {"op": "move", "index": edit.index, "box": list(edit.box)}
-    raise EditError(f"not an edit: {edit!r}")
+    raise EditError(f"not an edit: {short(edit)}")
 
 
 def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> list[Edit]:
@@ -443,6 +462,9 @@ def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> l
         items, prefix = list(source), ""
     if not items:
         raise EditError(f"{prefix}no edits given (empty list)")
+    if len(items) > MAX_EDITS:
+        raise EditError(f"{prefix}{len(items)} edits, more than the maximum of {MAX_EDITS} "
+                        f"(each edit regenerates the image); split them into several files")
     out = []
     for k, item in enumerate(items):
         if isinstance(item, tuple(EDIT_TYPES.values())):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -597,14 +598,20 @@ def write_report(report: dict[str, Any], out_path: str | PathLike) -> tuple[Path
 
     Args:
         report: from :func:`evaluate` (extra keys such as ``checkpoint`` are kept).
-        out_path: ``REPORT.json`` (the Markdown goes to ``REPORT.md``) or a path without a
-            ``.json`` suffix, to which ``.json`` and ``.md`` are appended.
+        out_path: ``REPORT.json`` (the Markdown goes to ``REPORT.md``), a path without a
+            ``.json`` suffix, to which ``.json`` and ``.md`` are appended, or a folder (an
+            existing one, or any path ending in ``/``), which gets ``report.json`` and
+            ``report.md``.
 
     Returns:
         The JSON and Markdown paths.
     """
+    is_folder = str(out_path).endswith(("/", os.sep)) or Path(out_path).is_dir()
     out_path = Path(out_path)
-    base = out_path.with_suffix("") if out_path.suffix == ".json" else out_path
+    if is_folder:
+        base = out_path / "report"
+    else:
+        base = out_path.with_suffix("") if out_path.suffix == ".json" else out_path
     json_path = base.parent / (base.name + ".json")
     md_path = base.parent / (base.name + ".md")
     json_path.parent.mkdir(parents=True, exist_ok=True)

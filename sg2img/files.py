@@ -35,14 +35,17 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:  # torch is imported where it is used: config and vocab use this module
+    import torch
 
 JSON_LIMIT_ENV = "SG2IMG_MAX_JSON_MB"
 WEIGHTS_LIMIT_ENV = "SG2IMG_MAX_WEIGHTS_MB"
+ANNOTATIONS_LIMIT_ENV = "SG2IMG_MAX_ANNOTATIONS_MB"
 DEFAULT_MAX_JSON_MB = 64.0
 DEFAULT_MAX_WEIGHTS_MB = 4096.0
+DEFAULT_MAX_ANNOTATIONS_MB = 2048.0   # COCO-Stuff's stuff_train2017.json is about 1.2 GB
 MAX_ECHO = 80          # characters of a user's value echoed back in an error message
 TEMP_SUFFIX = ".tmp"
 TEMP_PREFIX = ".sg2img-"
@@ -51,12 +54,15 @@ TEMP_PREFIX = ".sg2img-"
 class DiskFullError(OSError):
     """The disk filled up while writing a file; the previous version of it is intact."""
 
+    def __str__(self) -> str:  # the message alone, without OSError's "[Errno 28]" prefix
+        return str(self.strerror)
+
 
 def short(value: Any, limit: int = MAX_ECHO) -> str:
     """``repr(value)`` cut to ``limit`` characters, for echoing user input in messages."""
     try:
         text = repr(value) if not isinstance(value, str) else repr(value[: limit + 1])
-    except ValueError:  # an int too long for repr
+    except (ValueError, RecursionError):  # an int too long for repr, a nested list too deep
         text = f"<{type(value).__name__} too long to show>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -82,6 +88,11 @@ def max_json_bytes() -> int:
 def max_torch_bytes() -> int:
     """Largest weights/checkpoint file sg2img reads: ``$SG2IMG_MAX_WEIGHTS_MB`` (default 4096)."""
     return int(_limit_mb(WEIGHTS_LIMIT_ENV, DEFAULT_MAX_WEIGHTS_MB) * 2**20)
+
+
+def max_annotation_bytes() -> int:
+    """Largest dataset annotation JSON read: ``$SG2IMG_MAX_ANNOTATIONS_MB`` (default 2048)."""
+    return int(_limit_mb(ANNOTATIONS_LIMIT_ENV, DEFAULT_MAX_ANNOTATIONS_MB) * 2**20)
 
 
 def check_regular_file(path: str | os.PathLike, what: str, error: type[Exception],
@@ -124,7 +135,8 @@ def parse_json(text: str | bytes, where: str, error: type[Exception]) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys(where, error))
     except RecursionError:
-        raise error(f"{where} is nested too deeply to be a scene graph, edit or box file") from None
+        raise error(f"{where} is nested too deeply (JSON arrays or objects inside each other "
+                    f"thousands of times)") from None
     except UnicodeDecodeError as e:
         raise error(f"{where} is not UTF-8 text: {e.reason} at byte {e.start}") from None
     except json.JSONDecodeError as e:
@@ -138,7 +150,7 @@ def parse_json(text: str | bytes, where: str, error: type[Exception]) -> Any:
 
 
 def read_json(path: str | os.PathLike, what: str, error: type[Exception],
-              max_bytes: int | None = None) -> Any:
+              max_bytes: int | None = None, limit_env: str | None = None) -> Any:
     """Read a JSON file under sg2img's rules (regular file, size bound, no duplicate keys).
 
     Args:
@@ -146,9 +158,11 @@ def read_json(path: str | os.PathLike, what: str, error: type[Exception],
         what: what the file is, for messages ("scene graph file", "edits file", ...).
         error: the exception class to raise (a ``ValueError`` subclass).
         max_bytes: size limit; :func:`max_json_bytes` when None.
+        limit_env: the environment variable that sets ``max_bytes`` (named in the message).
     """
     limit = max_json_bytes() if max_bytes is None else max_bytes
-    path = check_regular_file(path, what, error, limit, JSON_LIMIT_ENV)
+    env = JSON_LIMIT_ENV if max_bytes is None else limit_env
+    path = check_regular_file(path, what, error, limit, env)
     try:
         with open(path, "rb") as f:
             data = f.read(limit + 1)
@@ -168,6 +182,8 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception],
             truncated, corrupt or holds more than tensors and plain containers (a pickle that
             would run code is refused here, never executed).
     """
+    import torch
+
     path = check_regular_file(path, what, error, max_torch_bytes(), WEIGHTS_LIMIT_ENV)
     if path.stat().st_size == 0:
         raise error(f"{what} {path} is empty (0 bytes)")
@@ -202,6 +218,8 @@ def load_state_dict_file(path: str | os.PathLike, what: str, error: type[Excepti
     Raises:
         error: not a mapping of names to finite tensors.
     """
+    import torch
+
     state = load_torch_file(path, what, error)
     if nested_key and isinstance(state, Mapping) and isinstance(state.get(nested_key), Mapping):
         state = state[nested_key]
@@ -279,6 +297,8 @@ def atomic_write(path: str | os.PathLike, what: str = "file") -> Iterator[IO[byt
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike, what: str = "checkpoint") -> Path:
     """``torch.save(obj)`` to ``path`` through :func:`atomic_write`."""
+    import torch
+
     with atomic_write(path, what) as f:
         torch.save(obj, f)
     return Path(path)

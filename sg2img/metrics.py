@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .files import read_json
+from .files import read_json, short
 from .vocab import IMAGE_OBJECT_ID
 
 BOX_FILE_FORMAT = "sg2img-boxes"
@@ -268,7 +268,7 @@ def load_box_file(path: str | PathLike) -> dict[str, Tensor] | list[Tensor]:
     if isinstance(data, dict) and data.get("format") == BOX_FILE_FORMAT:
         data = data.get("boxes")
     if isinstance(data, dict):
-        return {str(k): _boxes_tensor(v, f"{path}: image {k!r}") for k, v in data.items()}
+        return {str(k): _boxes_tensor(v, f"{path}: image {short(k)}") for k, v in data.items()}
     if isinstance(data, list):
         return [_boxes_tensor(v, f"{path}: item {i}") for i, v in enumerate(data)]
     raise BoxFileError(f"box file {path} must hold a JSON object (image id -> boxes) or a list "
@@ -281,14 +281,24 @@ def _boxes_tensor(value: Any, where: str) -> Tensor:
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in b)
             for b in value):
         raise BoxFileError(f"{where}: expected a list of [x0, y0, x1, y1] boxes, got "
-                           f"{str(value)[:80]}")
-    t = torch.tensor(value, dtype=torch.float32).reshape(-1, 4)
+                           f"{short(value)}")
+    try:
+        t = torch.tensor(value, dtype=torch.float32).reshape(-1, 4)
+    except (OverflowError, RuntimeError):  # an integer too large for a float
+        raise BoxFileError(f"{where}: box values must be fractions of the image in [0, 1], "
+                           f"got a number too large to read") from None
     if not torch.isfinite(t).all():
         raise BoxFileError(f"{where}: box values must be finite")
     if ((t < -1e-3) | (t > 1 + 1e-3)).any():
         raise BoxFileError(f"{where}: box values must be fractions of the image in [0, 1], got "
                            f"values in [{t.min():g}, {t.max():g}]; if these are pixel "
                            f"coordinates, divide x by the image width and y by its height")
+    inverted = ((t[:, 2] < t[:, 0]) | (t[:, 3] < t[:, 1])).nonzero().flatten()
+    if len(inverted):
+        i = int(inverted[0])
+        raise BoxFileError(f"{where}: box {i} {[round(float(v), 4) for v in t[i]]} is inverted; "
+                           f"boxes are [x0, y0, x1, y1] with x0 <= x1 and y0 <= y1 "
+                           f"({len(inverted)} such box{'es' * (len(inverted) > 1)})")
     return t
 
 

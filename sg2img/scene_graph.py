@@ -24,10 +24,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .files import read_json
-from .vocab import UnknownNameError, Vocab
+from .files import read_json, short
+from .vocab import MAX_NAME_LENGTH, UnknownNameError, Vocab
 
 DEFAULT_MAX_OBJECTS = 64
+# Relationships per graph: 8 per object at the object limit. A graph never needs more, and a
+# limit keeps a hostile file (a million relationships) from exhausting memory.
+DEFAULT_MAX_RELATIONSHIPS = 512
 _KEYS = {"objects", "relationships", "boxes", "attributes"}
 
 
@@ -50,18 +53,54 @@ def validate_box(box: Any, where: str) -> Box:
     """
     if not isinstance(box, (list, tuple)) or len(box) != 4:
         raise SceneGraphError(f"{where}: a box must be a list of 4 numbers [x0, y0, x1, y1], "
-                              f"got {box!r}")
+                              f"got {short(box)}")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
-        raise SceneGraphError(f"{where}: box values must be numbers, got {box!r}")
-    if not all(math.isfinite(v) for v in box):
-        raise SceneGraphError(f"{where}: box values must be finite, got {box!r}")
-    x0, y0, x1, y1 = (float(v) for v in box)
+        raise SceneGraphError(f"{where}: box values must be numbers, got {short(box)}")
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except OverflowError:  # an integer too large for a float
+        raise SceneGraphError(f"{where}: box values must lie in [0, 1], got {short(box)}"
+                              ) from None
+    if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
+        raise SceneGraphError(f"{where}: box values must be finite, got {short(box)}")
     if not all(0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
         raise SceneGraphError(f"{where}: box values must lie in [0, 1] (fractions of the image), "
-                              f"got {box!r}")
+                              f"got {short(box)}")
     if not (x0 < x1 and y0 < y1):
-        raise SceneGraphError(f"{where}: a box needs x0 < x1 and y0 < y1, got {box!r}")
+        raise SceneGraphError(f"{where}: a box needs x0 < x1 and y0 < y1, got {short(box)}")
     return (x0, y0, x1, y1)
+
+
+def _as_tuple(value: Any, what: str) -> tuple:
+    if not isinstance(value, (list, tuple)):
+        raise SceneGraphError(f"{what} must be a list, got {type(value).__name__} "
+                              f"{short(value)}")
+    return tuple(value)
+
+
+def _maybe_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _check_name(name: Any, where: str) -> None:
+    """A non-empty string of at most ``MAX_NAME_LENGTH`` characters (no vocabulary has
+    longer names, and a 50 MB name must not reach the closest-name search or a message)."""
+    if not isinstance(name, str) or not name:
+        raise SceneGraphError(f"{where} must be a non-empty string, got {short(name)}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise SceneGraphError(f"{where} is {len(name)} characters long, more than the "
+                              f"{MAX_NAME_LENGTH} any vocabulary name has: {short(name)}")
+
+
+def _check_counts(num_objects: int, num_relationships: int, max_objects: int,
+                  max_relationships: int) -> None:
+    if num_objects > max_objects:
+        raise SceneGraphError(f"the scene graph has {num_objects} objects, more than the "
+                              f"maximum of {max_objects}; remove objects or raise max_objects")
+    if num_relationships > max_relationships:
+        raise SceneGraphError(f"the scene graph has {num_relationships} relationships, more than "
+                              f"the maximum of {max_relationships}; remove relationships or "
+                              f"raise max_relationships")
 
 
 @dataclass(frozen=True)
@@ -82,14 +121,18 @@ class SceneGraph:
 
     def __post_init__(self) -> None:
         # Normalise lists to tuples so graphs are hashable and cannot be mutated in place.
-        object.__setattr__(self, "objects", tuple(self.objects))
+        # Only lists and tuples are converted: anything else stays as it is and is reported
+        # by _check_structure (a bare tuple() of a number would raise a TypeError).
+        object.__setattr__(self, "objects", _as_tuple(self.objects, "'objects'"))
         object.__setattr__(self, "relationships",
-                           tuple(tuple(r) for r in self.relationships))
+                           tuple(_maybe_tuple(r) for r in _as_tuple(self.relationships,
+                                                                     "'relationships'")))
         if self.boxes is not None:
-            object.__setattr__(self, "boxes",
-                               tuple(None if b is None else tuple(b) for b in self.boxes))
+            object.__setattr__(self, "boxes", tuple(
+                _maybe_tuple(b) for b in _as_tuple(self.boxes, "'boxes'")))
         if self.attributes is not None:
-            object.__setattr__(self, "attributes", tuple(tuple(a) for a in self.attributes))
+            object.__setattr__(self, "attributes", tuple(
+                _maybe_tuple(a) for a in _as_tuple(self.attributes, "'attributes'")))
         self._check_structure()
 
     # ------------------------------------------------------------ validation
@@ -98,24 +141,21 @@ class SceneGraph:
         if len(objs) == 0:
             raise SceneGraphError("a scene graph needs at least one object; 'objects' is empty")
         for i, name in enumerate(objs):
-            if not isinstance(name, str) or not name:
-                raise SceneGraphError(f"objects[{i}] must be a non-empty string, got {name!r}")
+            _check_name(name, f"objects[{i}]")
         for k, rel in enumerate(self.relationships):
-            if len(rel) != 3:
+            if not isinstance(rel, tuple) or len(rel) != 3:
                 raise SceneGraphError(f"relationships[{k}] must be [subject, predicate, object], "
-                                      f"got {list(rel)!r}")
+                                      f"got {short(rel)}")
             s, p, o = rel
             for role, idx in (("subject", s), ("object", o)):
                 if not _is_int(idx):
                     raise SceneGraphError(f"relationships[{k}]: the {role} must be an integer "
-                                          f"index into 'objects', got {idx!r}")
+                                          f"index into 'objects', got {short(idx)}")
                 if not 0 <= idx < len(objs):
-                    raise SceneGraphError(f"relationships[{k}]: {role} index {idx} is out of "
-                                          f"range; the graph has {len(objs)} objects "
+                    raise SceneGraphError(f"relationships[{k}]: {role} index {short(idx)} is "
+                                          f"out of range; the graph has {len(objs)} objects "
                                           f"(0..{len(objs) - 1})")
-            if not isinstance(p, str) or not p:
-                raise SceneGraphError(f"relationships[{k}]: the predicate must be a non-empty "
-                                      f"string, got {p!r}")
+            _check_name(p, f"relationships[{k}]: the predicate")
         if self.boxes is not None:
             if len(self.boxes) != len(objs):
                 raise SceneGraphError(f"'boxes' has {len(self.boxes)} entries but there are "
@@ -128,9 +168,11 @@ class SceneGraph:
                 raise SceneGraphError(f"'attributes' has {len(self.attributes)} entries but there "
                                       f"are {len(objs)} objects; give one list per object")
             for i, attrs in enumerate(self.attributes):
-                if not all(isinstance(a, str) and a for a in attrs):
+                if not isinstance(attrs, tuple):
                     raise SceneGraphError(f"attributes[{i}] must be a list of names, "
-                                          f"got {list(attrs)!r}")
+                                          f"got {short(attrs)}")
+                for a in attrs:
+                    _check_name(a, f"attributes[{i}]")
 
     def check_vocab(self, vocab: Vocab) -> None:
         """Raise ``SceneGraphError`` if a name is not in ``vocab`` (lists the closest names)."""
@@ -153,22 +195,23 @@ class SceneGraph:
 
     # ------------------------------------------------------------- json form
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *,
-                  max_objects: int = DEFAULT_MAX_OBJECTS) -> SceneGraph:
-        """Build from the sg2im JSON form, validating types and indices.
+    def from_dict(cls, data: Mapping[str, Any], *, max_objects: int = DEFAULT_MAX_OBJECTS,
+                  max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> SceneGraph:
+        """Build from the sg2im JSON form, validating types, indices and sizes.
 
         Raises:
-            SceneGraphError: on any malformed field (the message names it).
+            SceneGraphError: on any malformed field (the message names it), or more than
+                ``max_objects`` objects or ``max_relationships`` relationships.
         """
         if isinstance(data, SceneGraph):
-            data.check_max_objects(max_objects)
+            data.check_size(max_objects, max_relationships)
             return data
         if not isinstance(data, Mapping):
             raise SceneGraphError(f"a scene graph must be a JSON object with 'objects' and "
                                   f"'relationships', got {type(data).__name__}")
         unknown = set(data) - _KEYS
         if unknown:
-            raise SceneGraphError(f"unknown scene graph keys {sorted(unknown)}; "
+            raise SceneGraphError(f"unknown scene graph keys {short(sorted(map(str, unknown)))}; "
                                   f"allowed keys are {sorted(_KEYS)}")
         if "objects" not in data:
             raise SceneGraphError("a scene graph needs an 'objects' list")
@@ -179,10 +222,12 @@ class SceneGraph:
         if not isinstance(rels, (list, tuple)):
             raise SceneGraphError(f"'relationships' must be a list of [subject, predicate, "
                                   f"object], got {type(rels).__name__}")
+        # Sizes first: a hostile file's million relationships are refused before any work.
+        _check_counts(len(objs), len(rels), max_objects, max_relationships)
         for k, r in enumerate(rels):
             if not isinstance(r, (list, tuple)):
                 raise SceneGraphError(f"relationships[{k}] must be [subject, predicate, object], "
-                                      f"got {r!r}")
+                                      f"got {short(r)}")
         if boxes is not None and not isinstance(boxes, (list, tuple)):
             raise SceneGraphError(f"'boxes' must be a list with one box or null per object, "
                                   f"got {type(boxes).__name__}")
@@ -194,14 +239,13 @@ class SceneGraph:
         graph = cls(tuple(objs), tuple(tuple(r) for r in rels),
                    None if boxes is None else tuple(boxes),
                    None if attrs is None else tuple(tuple(a) for a in attrs))
-        graph.check_max_objects(max_objects)
         return graph
 
-    def check_max_objects(self, max_objects: int) -> None:
-        if len(self.objects) > max_objects:
-            raise SceneGraphError(f"the scene graph has {len(self.objects)} objects, more than "
-                                  f"the maximum of {max_objects}; remove objects or raise "
-                                  f"max_objects")
+    def check_size(self, max_objects: int = DEFAULT_MAX_OBJECTS,
+                   max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> None:
+        """Raise ``SceneGraphError`` when the graph has too many objects or relationships."""
+        _check_counts(len(self.objects), len(self.relationships), max_objects,
+                      max_relationships)
 
     def to_dict(self) -> dict[str, Any]:
         """The sg2im JSON form (a new dict; lists, not tuples)."""
@@ -244,7 +288,8 @@ GraphLike = SceneGraph | Mapping[str, Any] | str | PathLike
 
 
 def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
-                      max_objects: int = DEFAULT_MAX_OBJECTS) -> list[SceneGraph]:
+                      max_objects: int = DEFAULT_MAX_OBJECTS,
+                      max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> list[SceneGraph]:
     """Scene graphs from a dict, a ``SceneGraph``, a JSON file path, or a list of these.
 
     A JSON file may hold one graph or a list of graphs.
@@ -253,6 +298,7 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
         SceneGraphError: the file is missing or not JSON, or a graph is malformed; the
             message names the file and the graph's position.
     """
+    limits = {"max_objects": max_objects, "max_relationships": max_relationships}
     if isinstance(source, (str, PathLike)):
         path = Path(source)
         data = read_json(path, "scene graph file", SceneGraphError)
@@ -262,23 +308,23 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
         out = []
         for i, item in enumerate(items):
             try:
-                out.append(SceneGraph.from_dict(item, max_objects=max_objects))
+                out.append(SceneGraph.from_dict(item, **limits))
             except SceneGraphError as e:
                 where = f"{path}" if not isinstance(data, list) else f"{path} graph {i}"
                 raise SceneGraphError(f"{where}: {e}") from None
         return out
     if isinstance(source, (SceneGraph, Mapping)):
-        return [SceneGraph.from_dict(source, max_objects=max_objects)]
+        return [SceneGraph.from_dict(source, **limits)]
     if isinstance(source, Sequence):
         if len(source) == 0:
             raise SceneGraphError("no scene graphs given (empty list)")
         out = []
         for i, item in enumerate(source):
             if isinstance(item, (str, PathLike)):
-                out.extend(load_scene_graphs(item, max_objects=max_objects))
+                out.extend(load_scene_graphs(item, **limits))
                 continue
             try:
-                out.append(SceneGraph.from_dict(item, max_objects=max_objects))
+                out.append(SceneGraph.from_dict(item, **limits))
             except SceneGraphError as e:
                 raise SceneGraphError(f"graph {i}: {e}") from None
         return out

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
+    check_fits,
     check_weights,
     export_inference,
     generator_state,
@@ -144,7 +145,7 @@ class SeededItems(Dataset):
         random.seed(s)
         np.random.seed(s % 2**32)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s)
+            torch.manual_seed(s % 2**63)  # the same seed as before for all but huge seeds
             return self.dataset[idx]
 
 
@@ -366,23 +367,38 @@ class Trainer:
         if ckpt.get("kind") != "training":
             raise CheckpointError("this checkpoint is an inference export; training can only "
                                   "resume from a checkpoint in RUN/checkpoints/")
+        missing = [k for k in ("vocab", "step", "generator", "generator_ema", "discriminator",
+                               "optim_g", "optim_d", "rng", "data_state") if k not in ckpt]
+        if missing:
+            raise CheckpointError(f"the checkpoint lacks {missing}; resume from a checkpoint "
+                                  f"that sg2img train wrote")
         if ckpt["vocab"] != self.vocab.to_dict():
             raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
                                   "resume with the same --data")
         for key in ("generator", "generator_ema", "discriminator"):
+            if not isinstance(ckpt[key], dict):
+                raise CheckpointError(f"the checkpoint's {key!r} is not a state dict")
             check_weights(ckpt[key], key)
         ws = ckpt["data_state"].get("world_size", 1)
         if ws != self.dist.world_size:
             logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
                            self.dist.world_size, ws)
-        self.G.load_state_dict(ckpt["generator"])
-        self.G_ema.load_state_dict(ckpt["generator_ema"])
-        self.D.load_state_dict(ckpt["discriminator"])
-        self.opt_g.load_state_dict(ckpt["optim_g"])
-        self.opt_d.load_state_dict(ckpt["optim_d"])
-        self.step = int(ckpt["step"])
-        self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
-        _set_rng_state(ckpt["rng"])
+        for key, module in (("generator", self.G), ("generator_ema", self.G_ema),
+                            ("discriminator", self.D)):
+            check_fits(module, ckpt[key], key)  # a clear error for another config's weights
+        try:
+            self.G.load_state_dict(ckpt["generator"])
+            self.G_ema.load_state_dict(ckpt["generator_ema"])
+            self.D.load_state_dict(ckpt["discriminator"])
+            self.opt_g.load_state_dict(ckpt["optim_g"])
+            self.opt_d.load_state_dict(ckpt["optim_d"])
+            self.step = int(ckpt["step"])
+            self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
+            _set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise CheckpointError(f"the checkpoint's optimizer, step or RNG state is damaged "
+                                  f"({' '.join(str(e).split())[:160]}); resume from an earlier "
+                                  f"checkpoint") from None
 
     def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
         """Start a new run from another run's weights where names and shapes match.
@@ -401,7 +417,7 @@ class Trainer:
             CheckpointError: the vocabularies differ, or no generator weight matches.
         """
         ckpt = load_checkpoint(path, map_location="cpu")
-        if ckpt["vocab"] != self.vocab.to_dict():
+        if ckpt.get("vocab") != self.vocab.to_dict():
             raise CheckpointError(f"train.init_from: {path} was trained on another vocabulary; "
                                   f"use a checkpoint trained on the same dataset")
 
@@ -414,6 +430,10 @@ class Trainer:
             return hits
 
         g_state = generator_state(ckpt)
+        for key, state in (("generator", g_state), ("generator", ckpt.get("generator")),
+                           ("discriminator", ckpt.get("discriminator"))):
+            if isinstance(state, dict):
+                check_weights(state, f"train.init_from {path}: {key}")
         loaded = copy_matching(self.G, ckpt.get("generator") or g_state)
         copy_matching(self.G_ema, g_state)
         copy_matching(self.D, ckpt.get("discriminator"))
@@ -527,6 +547,25 @@ class Trainer:
                 pass
         return old
 
+    def _use_deterministic_kernels(self):
+        """Switch on torch's deterministic kernels for the loop (CPU, ``train.deterministic``).
+
+        With 2 or more threads, the CPU backward of indexing (``x[idx]``, an accumulating
+        ``index_put_``, used by the graph convolution) adds in an order that changes from run
+        to run, so two runs of the same config ended with different weights
+        (scripts/check_determinism.py). The deterministic kernel costs little at our sizes.
+        On CUDA the setting is left alone: it would need ``CUBLAS_WORKSPACE_CONFIG`` and has
+        no deterministic kernel for some ops.
+
+        Returns:
+            A function that restores the previous global setting.
+        """
+        before = (torch.are_deterministic_algorithms_enabled(),
+                  torch.is_deterministic_algorithms_warn_only_enabled())
+        if self.cfg.train.deterministic and self.device.type == "cpu":
+            torch.use_deterministic_algorithms(True)
+        return lambda: torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
     def train(self, num_steps: int | None = None) -> dict[str, Any]:
         """Run until ``cfg.train.num_steps`` (or ``num_steps`` more steps, for tests).
 
@@ -546,6 +585,7 @@ class Trainer:
                 with open(self.run_dir / "command.txt", "a") as f:
                     f.write(self.command + "\n")
         old_handlers = self._install_signal_handlers()
+        restore_determinism = self._use_deterministic_kernels()
         window: dict[str, list[float]] = defaultdict(list)
         t_window, imgs_window = time.perf_counter(), 0
         pbar = None
@@ -587,6 +627,7 @@ class Trainer:
                 pbar.close()
             for sig, h in old_handlers.items():
                 signal.signal(sig, h)
+            restore_determinism()
         return {"step": self.step, "stopped_by_signal": self._stop_signal,
                 "nonfinite_skipped": self.nonfinite_skipped}
 

@@ -40,7 +40,10 @@ class UnknownNameError(VocabError):
     """A name is not in the vocabulary; the message lists the closest names."""
 
 
-def _closest(name: str, choices: Iterable[str], n: int = 5) -> list[str]:
+def _closest(name: Any, choices: Iterable[str], n: int = 5) -> list[str]:
+    # No name is longer than MAX_NAME_LENGTH; difflib on a 50 MB string would take minutes.
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
+        return []
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.4)
 
 
@@ -132,8 +135,8 @@ class Vocab:
         idx = self._obj_idx.get(name) if isinstance(name, str) else None
         if idx is None or idx == self.image_idx:
             raise UnknownNameError(
-                f"unknown object name {name!r}; closest names: "
-                f"{_closest(str(name), self.user_object_names()) or 'none'}")
+                f"unknown object name {short(name)}; closest names: "
+                f"{_closest(name, self.user_object_names()) or 'none'}")
         return idx
 
     def pred_idx(self, name: str) -> int:
@@ -141,8 +144,8 @@ class Vocab:
         idx = self._pred_idx.get(name) if isinstance(name, str) else None
         if idx is None or idx == self.in_image_idx:
             raise UnknownNameError(
-                f"unknown predicate {name!r}; closest predicates: "
-                f"{_closest(str(name), self.user_pred_names()) or 'none'}")
+                f"unknown predicate {short(name)}; closest predicates: "
+                f"{_closest(name, self.user_pred_names()) or 'none'}")
         return idx
 
     def attribute_idx(self, name: str) -> int:
@@ -152,8 +155,8 @@ class Vocab:
         idx = self._attr_idx.get(name) if isinstance(name, str) else None
         if idx is None:
             raise UnknownNameError(
-                f"unknown attribute {name!r}; closest attributes: "
-                f"{_closest(str(name), self._attr_idx) or 'none'}")
+                f"unknown attribute {short(name)}; closest attributes: "
+                f"{_closest(name, self._attr_idx) or 'none'}")
         return idx
 
     def object_name(self, idx: int) -> str:
@@ -244,9 +247,24 @@ class Vocab:
         ``__image__`` takes id 0 and ids with no category are ``NONE``; with COCO-Stuff's
         things (1-90) and stuff (92-183) that gives 184 slots.
         """
-        cats = {int(c["id"]): str(c["name"]) for c in categories}
-        if 0 in cats:
-            raise VocabError("COCO category id 0 is reserved for __image__")
+        cats = {}
+        for c in categories:
+            cid = c.get("id") if isinstance(c, Mapping) else None
+            name = c.get("name") if isinstance(c, Mapping) else None
+            if cid == 0 and not isinstance(cid, bool):
+                raise VocabError("COCO category id 0 is reserved for __image__")
+            if not isinstance(cid, int) or isinstance(cid, bool) or not 0 < cid < MAX_VOCAB_SIZE:
+                raise VocabError(f"a COCO category needs an integer 'id' in 1.."
+                                 f"{MAX_VOCAB_SIZE - 1}, got {short(c)}")
+            if not isinstance(name, str) or not name or len(name) > MAX_NAME_LENGTH:
+                raise VocabError(f"COCO category {cid} needs a 'name' (a string of at most "
+                                 f"{MAX_NAME_LENGTH} characters), got {short(name)}")
+            if cid in cats:
+                raise VocabError(f"COCO category id {cid} is given twice ({short(cats[cid])} "
+                                 f"and {short(name)})")
+            cats[cid] = name
+        if not cats:
+            raise VocabError("the annotations define no categories")
         names = [NONE_NAME] * (max(cats) + 1)
         names[0] = IMAGE_OBJECT
         for i, n in cats.items():

@@ -50,7 +50,17 @@ def _state(path):
     return load_checkpoint(path)["generator"]
 
 
-def test_stop_and_resume_equals_uninterrupted(tmp_path):
+@pytest.fixture
+def two_threads():
+    """Run with 2 intra-op threads (the default on 2 cores), where CPU reductions can race."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_stop_and_resume_equals_uninterrupted(tmp_path, two_threads):
+    assert torch.get_num_threads() == 2
     cfg = tiny_cfg(**{"train.num_steps": 4, "train.checkpoint_every": 2})
     full = run_training(cfg, tmp_path / "full", dataset=ToyScenes(), device="cpu")
     assert full["step"] == 4
@@ -67,7 +77,7 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path):
     # resume across an epoch boundary below.
 
 
-def test_resume_across_epoch_boundary(tmp_path):
+def test_resume_across_epoch_boundary(tmp_path, two_threads):
     cfg = tiny_cfg(**{"train.num_steps": 5, "train.checkpoint_every": 1})
     ds = ToyScenes(n=4)  # 2 batches per epoch
     run_training(cfg, tmp_path / "full", dataset=ds, device="cpu")
@@ -149,6 +159,43 @@ def test_nonfinite_loss_is_skipped_and_counted(tmp_path, monkeypatch):
     assert all(torch.equal(before[k], after[k]) for k in before)  # G untouched
     trainer.train(num_steps=2)
     assert trainer.step == 3 and trainer.nonfinite_skipped == 1
+
+
+def test_training_uses_deterministic_kernels_on_cpu_and_restores(tmp_path, monkeypatch,
+                                                               two_threads):
+    seen = []
+    trainer = Trainer(tiny_cfg(), tmp_path, device="cpu", dataset=ToyScenes())
+    real = trainer.d_step
+    monkeypatch.setattr(trainer, "d_step", lambda b, o: (
+        seen.append(torch.are_deterministic_algorithms_enabled()), real(b, o))[1])
+    assert not torch.are_deterministic_algorithms_enabled()
+    trainer.train(num_steps=1)
+    assert seen == [True] and not torch.are_deterministic_algorithms_enabled()
+    off = Trainer(tiny_cfg(**{"train.deterministic": "false"}), tmp_path / "off",
+                  device="cpu", dataset=ToyScenes())
+    monkeypatch.setattr(off, "d_step", lambda b, o: (
+        seen.append(torch.are_deterministic_algorithms_enabled()), real(b, o))[1])
+    off.train(num_steps=1)
+    assert seen == [True, False]
+
+
+def test_indexing_backward_is_deterministic_under_the_setting(two_threads):
+    """The op that made 2-thread runs differ: x[idx] backward (accumulating index_put_)."""
+    torch.manual_seed(0)
+    x = torch.randn(2000, 64, requires_grad=True)
+    idx, g = torch.randint(0, 2000, (8000,)), torch.randn(8000, 64)
+
+    def grad():
+        x.grad = None
+        x[idx].backward(g)
+        return x.grad.clone()
+
+    torch.use_deterministic_algorithms(True)
+    try:
+        first = grad()
+        assert all(torch.equal(grad(), first) for _ in range(20))
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 def _ddp_worker(rank, world, init_file, out_dir):

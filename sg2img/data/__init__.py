@@ -27,12 +27,12 @@ from torch.utils.data import Dataset
 
 from ..config import DataConfig
 from .coco import CocoSceneGraphDataset, synthesize_relationships
-from .common import DatasetNotFoundError, spatial_predicate
+from .common import DatasetError, DatasetNotFoundError, spatial_predicate
 from .vg import VGSceneGraphDataset
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CocoSceneGraphDataset", "DatasetNotFoundError", "VGSceneGraphDataset",
+__all__ = ["CocoSceneGraphDataset", "DatasetError", "DatasetNotFoundError", "VGSceneGraphDataset",
            "build_dataset", "spatial_predicate", "synthesize_relationships"]
 
 SPLITS = ("train", "val", "test")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -33,9 +34,17 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from torch import Tensor
 
+from ..files import ANNOTATIONS_LIMIT_ENV, max_annotation_bytes, read_json, short
 from ..scene_graph import GraphSample
-from ..vocab import Vocab
-from .common import RowDataset, item_rng, load_image, require_path, spatial_predicate
+from ..vocab import Vocab, VocabError
+from .common import (
+    DatasetError,
+    RowDataset,
+    item_rng,
+    load_image,
+    require_path,
+    spatial_predicate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -149,19 +158,89 @@ class _CocoIndex:
     stats: dict[str, int]
 
 
-def _load_json(path: Path) -> dict:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _load_annotations(path: Path, *, categories: set[int] | None = None) -> dict:
+    """A COCO annotation file, checked enough that indexing it cannot fail obscurely.
+
+    Args:
+        categories: category ids the annotations may use besides the file's own (the
+            instances file's categories, for a stuff file).
+
+    Raises:
+        DatasetError: not a JSON object with ``images``, ``categories`` and ``annotations``
+            lists, or an entry that lacks a field, has one of the wrong type, a bounding box
+            that is not 4 finite numbers, or an unknown category id (named by file and entry).
+    """
+    data = read_json(path, "COCO annotation file", DatasetError, max_annotation_bytes(),
+                     ANNOTATIONS_LIMIT_ENV)
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} must hold a COCO JSON object with 'images', 'categories' "
+                           f"and 'annotations', got a JSON {type(data).__name__}")
+    for key in ("images", "categories", "annotations"):
+        if key not in data:
+            raise DatasetError(f"{path} has no {key!r} list; a COCO annotation file needs "
+                               f"'images', 'categories' and 'annotations'")
+        if not isinstance(data[key], list):
+            raise DatasetError(f"{path}: {key!r} must be a list, got "
+                               f"{type(data[key]).__name__}")
+    for i, im in enumerate(data["images"]):
+        ok = (isinstance(im, dict) and isinstance(im.get("id"), int)
+              and isinstance(im.get("file_name"), str) and im["file_name"]
+              and all(isinstance(im.get(k), int) and not isinstance(im.get(k), bool)
+                      and im[k] > 0 for k in ("width", "height")))
+        if not ok:
+            raise DatasetError(f"{path}: images[{i}] needs an integer 'id', a 'file_name' and "
+                               f"positive integer 'width' and 'height', got {short(im)}")
+        name = Path(im["file_name"])
+        if name.is_absolute() or ".." in name.parts:
+            raise DatasetError(f"{path}: images[{i}] file_name {short(im['file_name'])} must "
+                               f"be a path inside the image folder")
+    known = set(categories or ())
+    for i, c in enumerate(data["categories"]):
+        if not (isinstance(c, dict) and isinstance(c.get("id"), int)
+                and isinstance(c.get("name"), str)):
+            raise DatasetError(f"{path}: categories[{i}] needs an integer 'id' and a 'name', "
+                               f"got {short(c)}")
+        known.add(c["id"])
+    for i, ann in enumerate(data["annotations"]):
+        where = f"{path}: annotations[{i}]"
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{where} must be a JSON object, got {short(ann)}")
+        if "id" in ann:
+            where += f" (id {short(ann['id'])})"
+        for key in ("image_id", "category_id", "bbox", "segmentation"):
+            if key not in ann:
+                raise DatasetError(f"{where} has no {key!r}")
+        if not isinstance(ann["image_id"], int):
+            raise DatasetError(f"{where}: image_id must be an integer, got "
+                               f"{short(ann['image_id'])}")
+        cid = ann["category_id"]
+        if not isinstance(cid, int) or isinstance(cid, bool) or cid not in known:
+            raise DatasetError(f"{where}: category_id {short(cid)} is not among the categories "
+                               f"of {path.name}" + (" or of the instances file"
+                                                    if categories is not None else ""))
+        box = ann["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and all(map(_is_number, box))
+                and box[2] >= 0 and box[3] >= 0):
+            raise DatasetError(f"{where}: 'bbox' must be [x, y, width, height], 4 finite "
+                               f"numbers with width and height >= 0, got {short(box)}")
+        if not isinstance(ann["segmentation"], (list, dict)):
+            raise DatasetError(f"{where}: 'segmentation' must be polygons or an RLE object, "
+                               f"got {short(ann['segmentation'])}")
+    return data
 
 
 def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: int,
                  min_object_size: float, min_objects: int, max_objects: int,
                  include_other: bool, stuff_only: bool) -> _CocoIndex:
-    instances = _load_json(instances_json)
-    stuff = _load_json(stuff_json) if stuff_json is not None else None
+    instances = _load_annotations(instances_json)
+    stuff = None
+    if stuff_json is not None:
+        stuff = _load_annotations(stuff_json,
+                                  categories={c["id"] for c in instances["categories"]})
     images = {im["id"]: im for im in instances["images"]}
     order = [im["id"] for im in instances["images"]]
     categories = list(instances["categories"]) + (list(stuff["categories"]) if stuff else [])
@@ -193,7 +272,14 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
             x, y, w, h = ann["bbox"]
             cats.append(int(ann["category_id"]))
             boxes.append((x / W, y / H, (x + w) / W, (y + h) / H))
-            full = segmentation_to_mask(ann["segmentation"], H, W)
+            try:
+                full = segmentation_to_mask(ann["segmentation"], H, W)
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as e:
+                src = stuff_json if stuff is not None and ann in stuff["annotations"] \
+                    else instances_json
+                raise DatasetError(f"{src}: annotation {short(ann.get('id'))} of image "
+                                   f"{image_id} has a segmentation pycocotools cannot decode "
+                                   f"({' '.join(str(e).split())[:120]})") from None
             masks.append(crop_mask(full, ann["bbox"], mask_size))
         offsets.append(len(cats))
     stats = {"images": len(images), "images_considered": len(order), "images_kept": len(kept),
@@ -317,7 +403,10 @@ class CocoSceneGraphDataset(RowDataset):
                 except OSError as e:
                     logger.warning("could not write cache %s (%s); continuing without", cache, e)
         self._index = index
-        self.vocab = Vocab.from_coco_categories(index.categories)
+        try:
+            self.vocab = Vocab.from_coco_categories(index.categories)
+        except VocabError as e:
+            raise DatasetError(f"{instances}: {e}") from None
         rows = np.arange(len(index.image_ids))
         if subset is not None:
             rows = rows[subset]

@@ -8,6 +8,7 @@ loading, per-item random generators and the row bookkeeping both loaders share.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -18,6 +19,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..files import check_regular_file
 from ..vocab import COCO_PREDICATES
 
 _PRED = {name: i for i, name in enumerate(COCO_PREDICATES)}
@@ -27,6 +29,11 @@ INSIDE, SURROUNDING = _PRED["inside"], _PRED["surrounding"]
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset file or directory is missing; the message names it and what is expected."""
+
+
+class DatasetError(ValueError):
+    """A dataset file is malformed (annotations, images); the message names the file and
+    the problem."""
 
 
 def require_path(path: Path, what: str, expected: str) -> Path:
@@ -72,14 +79,36 @@ def spatial_predicate(box_s: Sequence[float], box_o: Sequence[float],
 def load_image(path: str | PathLike, image_size: int) -> Tensor:
     """An RGB image resized to (image_size, image_size).
 
+    Only regular files are opened, and images over PIL's decompression-bomb limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 megapixels) are refused before decoding.
+
     Returns:
         (3, S, S) float32 in [-1, 1].
+
+    Raises:
+        DatasetNotFoundError: the image is missing.
+        DatasetError: it is not a regular file, too large, truncated or not an image.
     """
-    with Image.open(path) as im:
-        im = im.convert("RGB")
-        if im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        arr = np.asarray(im, dtype=np.float32)
+    path = Path(path)
+    if not path.exists():
+        raise DatasetNotFoundError(f"image not found: {path}; expected the file named in the "
+                                   f"annotations")
+    check_regular_file(path, "image", DatasetError)
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between its limit and twice it; refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im = im.convert("RGB")
+                if im.size != (image_size, image_size):
+                    im = im.resize((image_size, image_size), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.float32)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DatasetError(f"image {path} is too large to read safely ({e.args[0][:120]})"
+                           ) from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated, corrupt, not an image
+        raise DatasetError(f"cannot read image {path}: {' '.join(str(e).split())[:200]}"
+                           ) from None
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous() / 127.5 - 1.0
 
 
