@@ -93,6 +93,12 @@ class SG2ImgModel:
     def noise_dim(self) -> int:
         return int(self.config.model.noise_dim)
 
+    @property
+    def object_noise_dim(self) -> int:
+        """Per-object noise channels (``model.noise="spatial"``); 0 when the model has none."""
+        return (int(self.config.model.layout_noise_dim)
+                if getattr(self.config.model, "noise", "vector") == "spatial" else 0)
+
     def to(self, device: str | torch.device) -> SG2ImgModel:
         """Move the generator to ``device`` (in place) and return ``self``."""
         self.generator.to(_check_device(device))
@@ -230,7 +236,8 @@ def _encode(graphs: Sequence[SceneGraph], vocab: Vocab) -> list[Any]:
 def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
          override: Tensor | None = None, boxes_override: Tensor | None = None,
          masks_override: Tensor | None = None, keep_layout: bool = False,
-         batch_size: int = DEFAULT_BATCH_SIZE) -> _Run:
+         batch_size: int = DEFAULT_BATCH_SIZE, obj_noise: Sequence[Tensor] | None = None
+         ) -> _Run:
     """Generate images for encoded graphs in chunks of ``batch_size`` images.
 
     Args:
@@ -238,7 +245,12 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
         z: (N, noise_dim) noise, on any device.
         override, boxes_override, masks_override: over the concatenated objects of all N
             samples (image nodes included), as ``GALSGenerator.forward`` takes them.
+        obj_noise: for models with per-object noise, N tensors (O_i, object_noise_dim), one
+            row per object of sample i (image node included); required for them, so that a
+            seed fixes every image.
     """
+    if model.object_noise_dim and obj_noise is None:
+        raise GenerationError("internal: a model with per-object noise needs obj_noise")
     dev = model.device
     images, boxes, masks, layouts = [], [], [], []
     counts = [len(s.objs) for s in samples]
@@ -253,6 +265,8 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
                 ov = {"override": override[sl].to(dev),
                       "boxes_override": boxes_override[sl].to(dev),
                       "masks_override": masks_override[sl].to(dev)}
+            if model.object_noise_dim:
+                ov["obj_noise"] = torch.cat(list(obj_noise[lo:hi])).to(dev)
             out = model.generator(batch, z=z[lo:hi].to(dev), **ov)
             if not bool(torch.isfinite(out.images).all()):
                 # Checked before any PNG is written: NaN pixels would save as black images.
@@ -286,6 +300,18 @@ def _draw_noise(num: int, noise_dim: int, seed: int | None) -> tuple[Tensor, int
     # (num, D) draw would not be, torch's CPU sampler changes method with the size).
     z = torch.stack([torch.randn(noise_dim, generator=gen) for _ in range(num)])
     return z, seed
+
+
+def _draw_object_noise(samples: Sequence[Any], dim: int, seed: int) -> list[Tensor] | None:
+    """Per-object noise for each sample, (O_i, dim), drawn on the CPU from ``seed`` (one
+    stream apart from ``z``'s); None when ``dim`` is 0 (the model has no per-object noise)."""
+    if not dim:
+        return None
+    gen = torch.Generator().manual_seed(seed ^ _OBJECT_NOISE_STREAM)
+    return [torch.randn(len(s.objs), dim, generator=gen) for s in samples]
+
+
+_OBJECT_NOISE_STREAM = 0x0B1EC7  # keeps the per-object stream apart from z's for one seed
 
 
 def _resize(images: Tensor, size: int | None, model_size: int) -> Tensor:
@@ -453,7 +479,9 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     graph_index = [i for i in range(len(graph_list)) for _ in range(num_samples)]
     sample_index = [s for _ in graph_list for s in range(num_samples)]
     z, seed = _draw_noise(len(graph_index), mdl.noise_dim, seed)
-    run = _run(mdl, [samples[i] for i in graph_index], z, keep_layout=return_layout,
+    all_samples = [samples[i] for i in graph_index]
+    obj_noise = _draw_object_noise(all_samples, mdl.object_noise_dim, seed)
+    run = _run(mdl, all_samples, z, obj_noise=obj_noise, keep_layout=return_layout,
                batch_size=batch_size)
     tensors = _resize(run.images, image_size, mdl.image_size)
     pil = vis.to_pil(tensors)

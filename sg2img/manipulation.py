@@ -24,6 +24,7 @@ from .api import (
     GenerationError,
     SG2ImgModel,
     _draw_noise,
+    _draw_object_noise,
     _encode,
     _resize,
     _resolve_model,
@@ -115,6 +116,18 @@ def _region(boxes: Sequence[Tensor], H: int, W: int) -> Tensor:
     return out
 
 
+def _carry_object_noise(old: Tensor, old_to_new: Sequence[int | None], num_new: int,
+                        rng: torch.Generator) -> Tensor:
+    """(num_new, D) per-object noise after an edit: rows of kept objects move with them, the
+    image node's row (last) stays, rows of new objects are drawn from ``rng``."""
+    out = torch.randn(num_new, old.shape[1], generator=rng)
+    for o, n in enumerate(old_to_new):
+        if n is not None:
+            out[n] = old[o]
+    out[-1] = old[-1]
+    return out
+
+
 def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sample: Any,
                  mask_size: int) -> tuple[Any, Tensor, Tensor, Tensor]:
     """The encoded new graph with pinned boxes, and the override tensors that freeze the
@@ -185,7 +198,9 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     z, seed = _draw_noise(1, mdl.noise_dim, seed)
     cur = graphs[0]
     (sample,) = _encode([cur], mdl.vocab)
-    run = _run(mdl, [sample], z)
+    noise = _draw_object_noise([sample], mdl.object_noise_dim, seed)
+    run = _run(mdl, [sample], z, obj_noise=noise)
+    fresh = torch.Generator().manual_seed(seed)   # per-object noise for objects an edit adds
     images, all_graphs = [run.images], [cur]
     boxes, masks = [run.boxes[0]], [run.masks[0]]
     steps, regions = [], []
@@ -196,13 +211,16 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
         except SceneGraphError as e:
             raise EditError(f"edit {k} ({getattr(edit, 'op', '?')}): {e}") from None
         (new_sample,) = _encode([step.graph], mdl.vocab)
+        if noise is not None:  # objects the edit keeps keep their noise; new ones draw theirs
+            noise = [_carry_object_noise(noise[0], step.old_to_new, len(new_sample.objs),
+                                         fresh)]
         if freeze:
             new_sample, ov, b_ov, m_ov = _edit_inputs(step, boxes[-1], masks[-1], new_sample,
                                                       mdl.mask_size)
             run = _run(mdl, [new_sample], z, override=ov, boxes_override=b_ov,
-                       masks_override=m_ov)
+                       masks_override=m_ov, obj_noise=noise)
         else:
-            run = _run(mdl, [new_sample], z)
+            run = _run(mdl, [new_sample], z, obj_noise=noise)
         region_boxes = [run.boxes[0][j] for j in step.touched]
         region_boxes += [boxes[-1][o] for o in step.removed]
         region_boxes += [boxes[-1][o] for o, n in enumerate(step.old_to_new)
