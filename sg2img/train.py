@@ -5,7 +5,8 @@ A run directory holds ``config.json``, ``stats.jsonl``, ``samples/``, ``checkpoi
 
 Resuming restores weights, the EMA copy, both optimizers, the step, every RNG state and the
 position in the data order, so a run that is stopped and resumed ends with the same weights as
-one that never stopped (same seed, same number of processes).
+one that never stopped (same seed, same number of processes and threads; on the CPU this
+relies on ``train.deterministic``, see ``Trainer._use_deterministic_kernels``).
 """
 
 from __future__ import annotations
