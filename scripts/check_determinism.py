@@ -12,7 +12,8 @@ Runs of the modes are interleaved. Prints, per mode, how many of the weight tens
 largest absolute difference, and the median seconds of the training loop (startup excluded),
 with the ratio to the first mode.
 
-    python scripts/check_determinism.py --data data/shapes64 --steps 40 --threads 2 --runs 3
+    python scripts/check_determinism.py --data data/shapes64 --steps 40 --threads 2 --runs 2
+    python scripts/check_determinism.py --data data/shapes64 --bench-pairs 8   # cost only
 """
 
 from __future__ import annotations
@@ -51,6 +52,41 @@ def child(args: argparse.Namespace) -> None:
                             for k, v in m.state_dict().items()}}, args.child)
 
 
+def bench(args: argparse.Namespace) -> None:
+    """Cost only: one process, one trainer, blocks of steps alternating between the modes."""
+    import dataclasses
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from sg2img.config import Config
+    from sg2img.train import Trainer
+
+    cfg = Config.from_preset("tiny", [f"data.root={args.data}", "train.num_steps=1000000",
+                                      "train.sample_every=100000",
+                                      "train.checkpoint_every=100000", "train.log_every=100000"])
+    times: dict[str, list[float]] = {m: [] for m in MODES}
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(cfg, run_dir, device="cpu")
+        # Each block ends a train() call, which would write a checkpoint and samples: time
+        # the steps only.
+        trainer.save = trainer.save_samples = lambda: None
+        trainer.train(num_steps=2)  # warm-up
+        for _ in range(args.bench_pairs):
+            for mode in MODES:
+                trainer.cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+                    cfg.train, deterministic=mode == "deterministic"))
+                t0 = time.perf_counter()
+                trainer.train(num_steps=args.bench_steps)
+                times[mode].append((time.perf_counter() - t0) / args.bench_steps)
+    base = statistics.median(times["default"])
+    print(f"tiny preset, {args.threads} threads, {args.bench_pairs} interleaved blocks of "
+          f"{args.bench_steps} steps per mode")
+    for mode, ts in times.items():
+        med = statistics.median(ts)
+        print(f"  {mode:13s} median {med:.3f} s/step ({med / base:.2f}x)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default="data/shapes64")
@@ -58,11 +94,17 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--bench-pairs", type=int, default=0,
+                   help="only measure the cost: this many interleaved blocks per mode")
+    p.add_argument("--bench-steps", type=int, default=5, help="steps per block")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--mode", default="default", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args)
+        return
+    if args.bench_pairs:
+        bench(args)
         return
     import torch
 
