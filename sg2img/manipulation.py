@@ -30,8 +30,8 @@ from .api import (
     _resolve_model,
     _run,
 )
-from .edits import Edit, EditError, EditResult, apply_edit, load_edits
-from .scene_graph import GraphLike, SceneGraph, SceneGraphError, load_scene_graphs
+from .edits import Edit, EditResult, apply_edits, load_edits
+from .scene_graph import GraphLike, SceneGraph, load_scene_graphs
 from .vocab import Vocab
 
 __all__ = ["ManipulationResult", "manipulate"]
@@ -198,6 +198,9 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     z, seed = _draw_noise(1, mdl.noise_dim, seed)
     cur = graphs[0]
     (sample,) = _encode([cur], mdl.vocab)
+    # Every edit is checked on the graphs before anything is generated: a bad edit k fails
+    # at once, not after k regenerations.
+    step_list = apply_edits(cur, edit_list, mdl.vocab)
     noise = _draw_object_noise([sample], mdl.object_noise_dim, seed)
     run = _run(mdl, [sample], z, obj_noise=noise)
     fresh = torch.Generator().manual_seed(seed)   # per-object noise for objects an edit adds
@@ -205,11 +208,7 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     boxes, masks = [run.boxes[0]], [run.masks[0]]
     steps, regions = [], []
     H = W = mdl.image_size
-    for k, edit in enumerate(edit_list):
-        try:
-            step = apply_edit(cur, edit, mdl.vocab)
-        except SceneGraphError as e:
-            raise EditError(f"edit {k} ({getattr(edit, 'op', '?')}): {e}") from None
+    for step in step_list:
         (new_sample,) = _encode([step.graph], mdl.vocab)
         if noise is not None:  # objects the edit keeps keep their noise; new ones draw theirs
             noise = [_carry_object_noise(noise[0], step.old_to_new, len(new_sample.objs),
@@ -231,7 +230,6 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
         masks.append(run.masks[0])
         all_graphs.append(step.graph)
         steps.append(step)
-        cur = step.graph
     tensors = torch.cat(images)
     if image_size is not None and image_size != H:
         regions = [F.interpolate(r[None, None].float(), size=(image_size, image_size),
