@@ -19,6 +19,7 @@ from .discriminators import DiscriminatorOutput, GALSDiscriminator
 from .generators import GlobalAffineGenerator, LocalClassGenerator, WeightMapPredictor, fuse_images
 from .graph import BoxHead, GraphTripleConvNet, MaskHead
 from .layout import box_masks, embedding_layout, semantic_layout
+from .layout_head import BoxMixture, MixtureBoxHead, check_layout_mode, draw_layout_noise
 from .scene_graph import GraphBatch
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,18 @@ class GeneratorOutput:
         global_images, local_images (N, 3, H, W) in [-1, 1] or None when the branch is off;
         weight_map (N, 2, H, W), channels (global, local) summing to 1, or None when there is
         nothing to predict (one branch, or ``fusion="average"``);
-        boxes_pred (O, 4) in [0, 1]; masks_pred (O, M, M) in [0, 1]; mask_logits (O, M, M);
+        boxes_pred (O, 4) in [0, 1], the layout head's boxes (a "sample" head's are drawn or
+        the mode, with pinned / overridden objects placed as given); masks_pred (O, M, M) in
+        [0, 1]; mask_logits (O, M, M);
         boxes (O, 4), masks (O, M, M): what actually built the layout;
         layout (N, C, H, W) semantic layout in [0, 1] (channel 0 = unlabelled region);
         z (N, noise_dim);
         class_images (K, 3, H, W), class_masks (K, 1, H, W), class_ids (K,), class_to_img (K,),
         class_logits (K, C): the local branch's per-(image, class) tensors (None without it;
-        class_logits None without the classification module).
+        class_logits None without the classification module);
+        box_mixture: a "sample" head's (O, K) mixture given the true boxes of a random
+        subset of the other objects (teacher forcing; for the box NLL term), computed in
+        training mode when the batch has boxes, else None.
     """
 
     images: Tensor
@@ -61,6 +67,16 @@ class GeneratorOutput:
     class_ids: Tensor | None = None
     class_to_img: Tensor | None = None
     class_logits: Tensor | None = None
+    box_mixture: BoxMixture | None = None
+
+
+def _build_box_head(cfg: ModelConfig) -> nn.Module:
+    builders = {
+        "regress": lambda: BoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim),
+        "sample": lambda: MixtureBoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim,
+                                         cfg.layout_components, cfg.layout_sequential),
+    }
+    return builders[cfg.layout_head]()
 
 
 class GALSGenerator(nn.Module):
@@ -90,7 +106,7 @@ class GALSGenerator(nn.Module):
         self.pred_embeddings = nn.Embedding(num_preds, cfg.embedding_dim)
         self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
                                         cfg.gconv_num_layers)
-        self.box_head = BoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim)
+        self.box_head = _build_box_head(cfg)
         self.mask_head = MaskHead(cfg.gconv_dim, cfg.mask_size)
 
         self.noise_proj = (nn.Linear(cfg.noise_dim, cfg.layout_noise_dim)
@@ -122,6 +138,60 @@ class GALSGenerator(nn.Module):
         obj_vecs = self.obj_embeddings(batch.objs)                            # (O, E)
         pred_vecs = self.pred_embeddings(p)                                   # (T, E)
         return self.gconv(obj_vecs, pred_vecs, torch.stack([s, o], dim=1))
+
+    @property
+    def samples_layout(self) -> bool:
+        """True when the layout head draws boxes from a distribution (``layout_head="sample"``)."""
+        return isinstance(self.box_head, MixtureBoxHead)
+
+    def predict_boxes(self, batch: GraphBatch, obj_vecs: Tensor, pred_vecs: Tensor, *,
+                      layout_mode: str = "mode", layout_noise: Tensor | None = None,
+                      generator: torch.Generator | None = None,
+                      known: Tensor | None = None, known_boxes: Tensor | None = None) -> Tensor:
+        """Boxes from the layout head.
+
+        Args:
+            batch: the encoded graphs (triples, obj_to_img).
+            obj_vecs, pred_vecs: (O, D), (T, D) from ``encode_graph``.
+            layout_mode: "mode" (the most likely layout) or "sample" (a draw); the
+                "regress" head has one layout and ignores it.
+            layout_noise: (O, 5) noise for "sample" (``layout_head.draw_layout_noise``);
+                drawn with ``generator`` when None.
+            known, known_boxes: (O,) bool, (O, 4): objects placed as given, on which a
+                sequential head conditions the others.
+
+        Returns:
+            (O, 4) boxes in [0, 1].
+        """
+        check_layout_mode(layout_mode)
+        if not self.samples_layout:
+            return self.box_head(obj_vecs)
+        noise = None
+        if layout_mode == "sample":
+            noise = layout_noise
+            if noise is None:
+                noise = draw_layout_noise(len(obj_vecs), generator, obj_vecs.device)
+            noise = noise.to(device=obj_vecs.device, dtype=obj_vecs.dtype)
+        s, _, o = batch.triples.unbind(dim=1)
+        return self.box_head(obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.obj_to_img,
+                             known=known, known_boxes=known_boxes, noise=noise)
+
+    def _known_boxes(self, batch: GraphBatch, *, use_gt_layout: bool,
+                     boxes_override: Tensor | None,
+                     override: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Objects whose box is fixed before the head runs: image nodes, pinned, overridden."""
+        O = batch.num_objects
+        known = batch.objs == 0
+        known_boxes = torch.zeros(O, 4, device=batch.objs.device)
+        known_boxes[known] = known_boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
+        if not use_gt_layout and batch.boxes is not None and batch.box_given is not None:
+            known_boxes = torch.where(batch.box_given[:, None], batch.boxes.float(), known_boxes)
+            known = known | batch.box_given
+        if override is not None and boxes_override is not None:
+            ov = override.bool()
+            known_boxes = torch.where(ov[:, None], boxes_override.float(), known_boxes)
+            known = known | ov
+        return known, known_boxes
 
     def choose_layout_inputs(self, batch: GraphBatch, boxes_pred: Tensor, masks_pred: Tensor, *,
                              use_gt_layout: bool, boxes_override: Tensor | None,
@@ -172,8 +242,9 @@ class GALSGenerator(nn.Module):
     # ----------------------------------------------------------------- forward
     def forward(self, batch: GraphBatch, *, use_gt_layout: bool = False, z: Tensor | None = None,
                 generator: torch.Generator | None = None, boxes_override: Tensor | None = None,
-                masks_override: Tensor | None = None,
-                override: Tensor | None = None) -> GeneratorOutput:
+                masks_override: Tensor | None = None, override: Tensor | None = None,
+                layout_mode: str = "mode",
+                layout_noise: Tensor | None = None) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
 
         Args:
@@ -185,6 +256,11 @@ class GALSGenerator(nn.Module):
             boxes_override, masks_override: (O, 4), (O, M, M) used for objects where
                 ``override`` (O,) is True (graph manipulation keeps untouched objects fixed).
             override: (O,) bool.
+            layout_mode: "mode" (the most likely layout; deterministic) or "sample" (a layout
+                drawn from the head's distribution with ``layout_noise``, or with
+                ``generator`` when that is None). Only a ``layout_head="sample"`` model
+                distinguishes them.
+            layout_noise: (O, 5) per-object noise for "sample".
 
         Otherwise objects use their predicted boxes and masks, except objects with
         ``batch.box_given`` True, which take ``batch.boxes`` (user-pinned boxes).
@@ -194,8 +270,19 @@ class GALSGenerator(nn.Module):
         """
         N, H = batch.num_images, self.image_size
         device = batch.objs.device
-        obj_vecs, _ = self.encode_graph(batch)
-        boxes_pred = self.box_head(obj_vecs)                                  # (O, 4)
+        obj_vecs, pred_vecs = self.encode_graph(batch)
+        known = known_boxes = box_mixture = None
+        if self.samples_layout:
+            known, known_boxes = self._known_boxes(batch, use_gt_layout=use_gt_layout,
+                                                   boxes_override=boxes_override,
+                                                   override=override)
+            if self.training and batch.boxes is not None:
+                s, _, o = batch.triples.unbind(dim=1)
+                box_mixture = self.box_head.teacher_forced(
+                    obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.boxes)
+        boxes_pred = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
+                                        layout_noise=layout_noise, generator=generator,
+                                        known=known, known_boxes=known_boxes)  # (O, 4)
         mask_logits = self.mask_head(obj_vecs)                                # (O, M, M)
         masks_pred = torch.sigmoid(mask_logits)
         boxes, masks = self.choose_layout_inputs(
@@ -240,7 +327,8 @@ class GALSGenerator(nn.Module):
             class_masks=None if local is None else local.class_masks,
             class_ids=None if local is None else local.class_ids,
             class_to_img=None if local is None else local.class_to_img,
-            class_logits=None if local is None else local.class_logits)
+            class_logits=None if local is None else local.class_logits,
+            box_mixture=box_mixture)
 
 
 def count_parameters(module: nn.Module) -> int:
