@@ -270,6 +270,8 @@ class MixtureBoxHead(nn.Module):
             # One object per graph per round: each graph's largest remaining object.
             score = torch.where(remaining, exp_log_area, exp_log_area.new_tensor(-math.inf))
             chosen = _argmax_per_group(score, remaining, obj_to_img)
+            if not chosen.any():      # non-finite scores (a broken model): place the rest
+                chosen = remaining
             if mix is not first:
                 picked = mixture_pick(mix, noise)
             out = torch.where(chosen[:, None], picked, out)
@@ -289,6 +291,7 @@ def _argmax_per_group(score: Tensor, valid: Tensor, group: Tensor) -> Tensor:
     O = len(score)
     G = int(group.max()) + 1 if O else 0
     best = torch.full((G,), -math.inf, dtype=score.dtype, device=score.device)
+    score = torch.where(valid, score, score.new_tensor(-math.inf))
     best = best.scatter_reduce(0, group, score, reduce="amax")
     cand = valid & (score >= best[group])
     # Ties: keep the first index.

@@ -176,6 +176,25 @@ class GALSGenerator(nn.Module):
         return self.box_head(obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.obj_to_img,
                              known=known, known_boxes=known_boxes, noise=noise)
 
+    def layout_boxes(self, batch: GraphBatch, *, layout_mode: str = "mode",
+                     layout_noise: Tensor | None = None,
+                     generator: torch.Generator | None = None) -> Tensor:
+        """Boxes from the scene graph alone, without rendering (evaluation, layout training).
+
+        Pinned boxes (``batch.box_given``) are kept and, for a sequential "sample" head,
+        condition the others, as in ``forward``.
+
+        Returns:
+            (O, 4) boxes in [0, 1] (image nodes span the image).
+        """
+        obj_vecs, pred_vecs = self.encode_graph(batch)
+        known, known_boxes = self._known_boxes(batch, use_gt_layout=False, boxes_override=None,
+                                               override=None)
+        boxes = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
+                                   layout_noise=layout_noise, generator=generator, known=known,
+                                   known_boxes=known_boxes)
+        return torch.where(known[:, None], known_boxes.to(boxes.dtype), boxes)
+
     def _known_boxes(self, batch: GraphBatch, *, use_gt_layout: bool,
                      boxes_override: Tensor | None,
                      override: Tensor | None) -> tuple[Tensor, Tensor]:
