@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="mixture components of a 'sample' head (default: the config's)")
     p.add_argument("--independent", action="store_true",
                    help="'sample' head: draw every object independently (no sequential pass)")
+    p.add_argument("--save-every", type=int, default=0,
+                   help="also write the export as <out stem>_step<k>.pt every k steps")
     p.add_argument("--head-warmup", type=int, default=300,
                    help="steps at the start that train only a new box head (the graph network "
                         "stays put until the fresh head's first large gradients have passed)")
@@ -147,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                     for q in getattr(gen, name).parameters():
                         q.grad = None
         opt.step()
+        if args.save_every and step % args.save_every == 0 and step < args.steps:
+            snap = args.out.with_name(f"{args.out.stem}_step{step}{args.out.suffix}")
+            export_inference(snap, cfg, vocab, gen, step=source.get("step"))
         if step % args.eval_every == 0 or step == args.steps:
             parts = " ".join(f"{k} {v.item():.4f}" for k, v in terms.items())
             print(f"step {step}: loss {loss.item():.4f} ({parts}) {recall()} "

@@ -34,9 +34,9 @@ from torch import Tensor
 
 from . import vis
 from .checkpoint import CheckpointError, build_generator, load_checkpoint
-from .layout_head import LAYOUT_MODES, draw_layout_noise
 from .config import Config
 from .edits import Edit, EditError, EditResult, apply_edit, load_edits
+from .layout_head import LAYOUT_MODES, draw_layout_noise
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     GraphBatch,

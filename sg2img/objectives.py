@@ -3,8 +3,8 @@
 Terms are keyed by their ``LossConfig`` weight name without ``_weight`` (``gan``,
 ``feat_match``, ``l1``, ``vgg``, ``box`` (L1, "regress" layout head), ``box_nll`` (mixture NLL,
 "sample" layout head), ``mask``, ``local_l1``, ``class``, ``obj_gan``, ``obj_aux``,
-``layout_anchor``); a term whose weight is 0, or whose inputs are missing (no masks in Visual Genome,
-no local branch), is not computed. ``weighted_total`` applies the weights in one place.
+``layout_anchor``); a term whose weight is 0, or whose inputs are missing (no masks in Visual
+Genome, no local branch), is not computed. ``weighted_total`` applies the weights in one place.
 
 The discriminator runs once per step on the real and fake images concatenated, so a DDP
 wrapper sees a single forward and spectral norm does one power iteration per step. In the
@@ -20,6 +20,7 @@ from torch import Tensor
 
 from .config import LossConfig
 from .discriminators import DiscriminatorOutput, GALSDiscriminator
+from .layout_head import BoxMixture, boxes_to_params
 from .losses import (
     aux_class_loss,
     box_loss,
@@ -34,7 +35,6 @@ from .losses import (
     multiscale_gan_d_loss,
     multiscale_gan_g_loss,
 )
-from .layout_head import BoxMixture, boxes_to_params
 from .model import GALSGenerator, GeneratorOutput
 from .scene_graph import GraphBatch
 
