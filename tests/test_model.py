@@ -194,7 +194,8 @@ def test_full_step_reaches_every_parameter(cfg, vocab, gen):
 
     disc.requires_grad_(False)
     terms = generator_loss_terms(out, disc, batch, cfg.loss)
-    assert set(terms) == set(TERM_NAMES) - {"vgg"}
+    # box_nll needs layout_head="sample"; layout_anchor belongs to the layout-only step.
+    assert set(terms) == set(TERM_NAMES) - {"vgg", "box_nll", "layout_anchor"}
     assert all(t.dim() == 0 and torch.isfinite(t) for t in terms.values())
     weighted_total(terms, cfg.loss).backward()
     for name, p in gen.named_parameters():
