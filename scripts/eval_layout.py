@@ -130,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--per-class", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="also write the report here")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ignore-relations", action="store_true",
+                   help="lay out without checking the geometric triples during placement "
+                        "(as model.layout_respect_relations=false)")
     args = p.parse_args(argv)
 
     import torch
@@ -140,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     gen, cfg, vocab = build_generator(args.checkpoint)
+    if args.ignore_relations:
+        gen.pred_codes = None
     data_cfg = replace(cfg.data, root=str(args.data))
     val = build_dataset(data_cfg, args.split, cfg.model.image_size, cfg.model.mask_size)
     train = build_dataset(data_cfg, "train", cfg.model.image_size, cfg.model.mask_size)
@@ -151,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)   # datasets that draw relations per item use torch's RNG
         report = evaluate_layouts(gen, vocab, val, class_boxes, seed=args.seed,
                                   min_class_count=args.min_class_count)
-    print(f"{args.checkpoint} (layout_head={cfg.model.layout_head}) on {args.data} "
-          f"{args.split}:")
+    checks = gen.pred_codes is not None and gen.samples_layout and cfg.model.layout_sequential
+    print(f"{args.checkpoint} (layout_head={cfg.model.layout_head}, K="
+          f"{cfg.model.layout_components}, sequential={cfg.model.layout_sequential}, "
+          f"relation checks={checks}) on {args.data} {args.split}:")
     print(format_report(report, args.per_class))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=1, default=lambda x: None

@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.independent:
         model_over["model.layout_sequential"] = False
     cfg = cfg.with_overrides({**model_over, "loss.layout_anchor_weight": args.anchor})
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
+                        pred_names=vocab.pred_names)
     state = unwrap_state_dict(source.get("generator_ema") or source["generator"])
     fresh_head = cfg.model.layout_head != original.cfg.layout_head or bool(model_over)
     if fresh_head:

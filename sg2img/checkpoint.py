@@ -179,7 +179,8 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     if state is None:
         raise CheckpointError("checkpoint has no generator weights ('generator_ema' or "
                               "'generator')")
-    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds)
+    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+                          pred_names=vocab.pred_names)
     try:
         model.load_state_dict(unwrap_state_dict(state))
     except RuntimeError as e:

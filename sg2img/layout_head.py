@@ -16,6 +16,13 @@ messages are averaged per object. Training uses teacher forcing with a random or
 so any order (including the one chosen at inference, and pinned boxes placed first) is one the
 head has seen.
 
+With ``pred_codes`` (the geometric meaning of each triple's predicate: left of, above, inside,
+...), placement also checks the graph's geometric triples against the boxes already placed,
+under the rule the datasets make those triples with (``sg2img.data.coco.spatial_predicate``,
+box centres): among the K components, only those whose candidate box (its mean for the mode,
+its draw for a sample) satisfies the most such triples stay in the running; the mode takes the
+heaviest of them, a sample draws among them in proportion to their weights.
+
 Shapes (``MixtureBoxHead``):
     obj_vecs (O, D), pred_vecs (T, D), edges (T, 2) long [subject, object], obj_to_img (O,),
     known (O,) bool, known_boxes (O, 4) -> boxes (O, 4) in [0, 1]
@@ -24,6 +31,7 @@ Shapes (``MixtureBoxHead``):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +39,7 @@ from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
 from .graph import build_mlp
+from .vocab import COCO_PREDICATES
 
 LAYOUT_MODES = ("sample", "mode")
 NOISE_DIM = 5                 # per object: one uniform (component) + four normals (box params)
@@ -53,6 +62,44 @@ class BoxMixture:
 
     def __getitem__(self, index: Tensor) -> BoxMixture:
         return BoxMixture(self.logits[index], self.means[index], self.log_stds[index])
+
+
+_CODE = {name: i for i, name in enumerate(COCO_PREDICATES)}
+GEOMETRIC_CODES = tuple(_CODE[n] for n in ("left of", "right of", "above", "below", "inside",
+                                            "surrounding"))
+
+
+def geometric_codes(pred_names: Sequence[str]) -> Tensor:
+    """Per predicate id, its index in ``COCO_PREDICATES`` if geometric, else -1.
+
+    Returns:
+        (P,) long.
+    """
+    return torch.tensor([_CODE[n] if n in _CODE and _CODE[n] in GEOMETRIC_CODES else -1
+                         for n in pred_names], dtype=torch.long)
+
+
+def spatial_predicates(boxes_s: Tensor, boxes_o: Tensor) -> Tensor:
+    """``sg2img.data.coco.spatial_predicate`` on many box pairs, with box centres.
+
+    Args:
+        boxes_s, boxes_o: (..., 4) subject and object boxes.
+
+    Returns:
+        (...) long, indices into ``COCO_PREDICATES``.
+    """
+    sx0, sy0, sx1, sy1 = boxes_s.unbind(dim=-1)
+    ox0, oy0, ox1, oy1 = boxes_o.unbind(dim=-1)
+    theta = torch.atan2((sy0 + sy1) / 2 - (oy0 + oy1) / 2, (sx0 + sx1) / 2 - (ox0 + ox1) / 2)
+    pi = math.pi
+    code = torch.full_like(theta, _CODE["below"], dtype=torch.long)
+    code = torch.where(theta < pi / 4, _CODE["right of"], code)
+    code = torch.where(theta < -pi / 4, _CODE["above"], code)
+    code = torch.where((theta >= 3 * pi / 4) | (theta <= -3 * pi / 4), _CODE["left of"], code)
+    inside = (sx0 > ox0) & (sx1 < ox1) & (sy0 > oy0) & (sy1 < oy1)
+    code = torch.where(inside, _CODE["inside"], code)
+    surrounding = (sx0 < ox0) & (sx1 > ox1) & (sy0 < oy0) & (sy1 > oy1)
+    return torch.where(surrounding, _CODE["surrounding"], code)
 
 
 def boxes_to_params(boxes: Tensor, min_size: float = 0.01) -> Tensor:
@@ -102,7 +149,18 @@ def draw_layout_noise(num_objects: int, generator: torch.Generator | None = None
     return torch.cat([u, eps], dim=1)
 
 
-def mixture_pick(mix: BoxMixture, noise: Tensor | None) -> Tensor:
+def component_candidates(mix: BoxMixture, noise: Tensor | None) -> Tensor:
+    """Each component's candidate: its mean (mode) or its draw with the object's normals.
+
+    Returns:
+        (O, K, 4) ``(cx, cy, log w, log h)``.
+    """
+    if noise is None:
+        return mix.means
+    return mix.means + mix.log_stds.exp() * noise[:, None, 1:].to(mix.means.dtype)
+
+
+def mixture_pick(mix: BoxMixture, noise: Tensor | None, allowed: Tensor | None = None) -> Tensor:
     """Box parameters from a mixture: a sample driven by ``noise``, or the mode (``None``).
 
     The mode is the mean of the heaviest component (the mixture's exact mode has no closed
@@ -111,11 +169,15 @@ def mixture_pick(mix: BoxMixture, noise: Tensor | None) -> Tensor:
     Args:
         mix: (O, K) mixture.
         noise: (O, NOISE_DIM) from ``draw_layout_noise``, or None for the mode.
+        allowed: (O, K) bool, components that may be picked (at least one per object);
+            the weights are renormalised over them.
 
     Returns:
         (O, 4) ``(cx, cy, log w, log h)``.
     """
     probs = mix.logits.softmax(dim=1)                                          # (O, K)
+    if allowed is not None:
+        probs = probs * allowed.to(probs.dtype)
     if noise is None:
         k = probs.argmax(dim=1)
     else:
@@ -124,11 +186,7 @@ def mixture_pick(mix: BoxMixture, noise: Tensor | None) -> Tensor:
         u = noise[:, :1].to(cdf.dtype) * cdf[:, -1:]
         k = (cdf <= u).sum(dim=1).clamp(max=probs.shape[1] - 1)
     idx = k[:, None, None].expand(-1, 1, 4)
-    mean = mix.means.gather(1, idx)[:, 0]                                      # (O, 4)
-    if noise is None:
-        return mean
-    std = mix.log_stds.gather(1, idx)[:, 0].exp()
-    return mean + std * noise[:, 1:].to(std.dtype)
+    return component_candidates(mix, noise).gather(1, idx)[:, 0]               # (O, 4)
 
 
 class MixtureBoxHead(nn.Module):
@@ -221,7 +279,7 @@ class MixtureBoxHead(nn.Module):
     # ----------------------------------------------------------------- forward
     def forward(self, obj_vecs: Tensor, pred_vecs: Tensor, edges: Tensor, obj_to_img: Tensor,
                 *, known: Tensor | None = None, known_boxes: Tensor | None = None,
-                noise: Tensor | None = None) -> Tensor:
+                noise: Tensor | None = None, pred_codes: Tensor | None = None) -> Tensor:
         """Lay out all objects: sample (``noise`` given) or take the mode (``noise`` None).
 
         Args:
@@ -233,6 +291,10 @@ class MixtureBoxHead(nn.Module):
                 they are placed first and the others are conditioned on them.
             known_boxes: (O, 4) their boxes (read where ``known``).
             noise: (O, NOISE_DIM) from ``draw_layout_noise``; None gives the mode.
+            pred_codes: (T,) long, each triple's geometric predicate as an index into
+                ``COCO_PREDICATES`` (-1: not geometric); when given, a sequential head keeps
+                only the components that satisfy the most geometric triples with the boxes
+                already placed (see the module docstring).
 
         Returns:
             (O, 4) boxes in [0, 1]; known objects get ``known_boxes``.
@@ -262,7 +324,6 @@ class MixtureBoxHead(nn.Module):
         first = self.mixture(obj_vecs, ctx)
         w = first.logits.softmax(dim=1)
         exp_log_area = (w * (first.means[:, :, 2] + first.means[:, :, 3])).sum(dim=1)
-        picked = mixture_pick(first, noise)
         out = params.clone()
         remaining = ~placed
         mix = first
@@ -272,8 +333,10 @@ class MixtureBoxHead(nn.Module):
             chosen = _argmax_per_group(score, remaining, obj_to_img)
             if not chosen.any():      # non-finite scores (a broken model): place the rest
                 chosen = remaining
-            if mix is not first:
-                picked = mixture_pick(mix, noise)
+            allowed = None
+            if pred_codes is not None:
+                allowed = self._satisfying(mix, noise, edges, pred_codes, out, placed, chosen)
+            picked = mixture_pick(mix, noise, allowed)
             out = torch.where(chosen[:, None], picked, out)
             placed = placed | chosen
             remaining = remaining & ~chosen
@@ -284,6 +347,29 @@ class MixtureBoxHead(nn.Module):
         if known.any():
             boxes = torch.where(known[:, None], known_boxes.to(boxes.dtype), boxes)
         return boxes
+
+    def _satisfying(self, mix: BoxMixture, noise: Tensor | None, edges: Tensor,
+                    pred_codes: Tensor, params: Tensor, placed: Tensor,
+                    chosen: Tensor) -> Tensor:
+        """(O, K) bool: the components whose candidate satisfies the most geometric triples
+        linking the object to already placed objects (all True for objects with none)."""
+        O, K = mix.logits.shape
+        cand = params_to_boxes(component_candidates(mix, noise), self.min_size)  # (O, K, 4)
+        placed_boxes = params_to_boxes(params, self.min_size)                    # (O, 4)
+        subj, obj = edges.unbind(dim=1)
+        geo = pred_codes >= 0
+        score = mix.logits.new_zeros(O, K)
+        for me, other, i_am_subject in ((subj, obj, True), (obj, subj, False)):
+            t = geo & chosen[me] & placed[other]                                 # (T,)
+            if not t.any():
+                continue
+            mine = cand[me[t]]                                                   # (T', K, 4)
+            theirs = placed_boxes[other[t]][:, None].expand_as(mine)
+            got = (spatial_predicates(mine, theirs) if i_am_subject
+                   else spatial_predicates(theirs, mine))                        # (T', K)
+            ok = (got == pred_codes[t][:, None]).to(score.dtype)
+            score = score.index_add(0, me[t], ok)
+        return score >= score.max(dim=1, keepdim=True).values
 
 
 def _argmax_per_group(score: Tensor, valid: Tensor, group: Tensor) -> Tensor:
@@ -309,4 +395,5 @@ def check_layout_mode(layout_mode: str) -> str:
 
 
 __all__ = ["LAYOUT_MODES", "NOISE_DIM", "BoxMixture", "MixtureBoxHead", "boxes_to_params",
-           "check_layout_mode", "draw_layout_noise", "mixture_pick", "params_to_boxes"]
+           "check_layout_mode", "draw_layout_noise", "geometric_codes", "mixture_pick",
+           "params_to_boxes", "spatial_predicates"]

@@ -8,6 +8,7 @@ class-specific generators and the weight-map fusion).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +20,13 @@ from .discriminators import DiscriminatorOutput, GALSDiscriminator
 from .generators import GlobalAffineGenerator, LocalClassGenerator, WeightMapPredictor, fuse_images
 from .graph import BoxHead, GraphTripleConvNet, MaskHead
 from .layout import box_masks, embedding_layout, semantic_layout
-from .layout_head import BoxMixture, MixtureBoxHead, check_layout_mode, draw_layout_noise
+from .layout_head import (
+    BoxMixture,
+    MixtureBoxHead,
+    check_layout_mode,
+    draw_layout_noise,
+    geometric_codes,
+)
 from .scene_graph import GraphBatch
 
 logger = logging.getLogger(__name__)
@@ -86,6 +93,9 @@ class GALSGenerator(nn.Module):
         cfg: the model section of the config.
         num_objects: C, object vocabulary size (``vocab.num_objects``).
         num_preds: P, predicate vocabulary size (``vocab.num_preds``).
+        pred_names: the P predicate names (``vocab.pred_names``); with them a sequential
+            "sample" layout head checks the geometric triples (left of, inside, ...) while it
+            places objects (``model.layout_respect_relations``). Not stored in the weights.
 
     The conditioning map shared by both branches (LGGAN's shared encoder ``E``) is a 1x1 conv
     over ``[semantic layout (C), embedding layout (gconv_dim), noise (layout_noise_dim)]``
@@ -93,7 +103,8 @@ class GALSGenerator(nn.Module):
     a linear map of ``z`` broadcast over the image, so ``z`` also varies the local branch.
     """
 
-    def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int):
+    def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
+                 pred_names: Sequence[str] | None = None):
         super().__init__()
         self.cfg = cfg
         self.num_objects = num_objects
@@ -107,6 +118,12 @@ class GALSGenerator(nn.Module):
         self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
                                         cfg.gconv_num_layers)
         self.box_head = _build_box_head(cfg)
+        self.pred_codes: Tensor | None
+        if pred_names is not None and len(pred_names) != num_preds:
+            raise ValueError(f"pred_names has {len(pred_names)} names for {num_preds} predicates")
+        self.register_buffer("pred_codes", geometric_codes(pred_names)
+                             if pred_names is not None and cfg.layout_respect_relations
+                             else None, persistent=False)
         self.mask_head = MaskHead(cfg.gconv_dim, cfg.mask_size)
 
         self.noise_proj = (nn.Linear(cfg.noise_dim, cfg.layout_noise_dim)
@@ -172,9 +189,10 @@ class GALSGenerator(nn.Module):
             if noise is None:
                 noise = draw_layout_noise(len(obj_vecs), generator, obj_vecs.device)
             noise = noise.to(device=obj_vecs.device, dtype=obj_vecs.dtype)
-        s, _, o = batch.triples.unbind(dim=1)
+        s, p, o = batch.triples.unbind(dim=1)
+        codes = None if self.pred_codes is None else self.pred_codes[p]
         return self.box_head(obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.obj_to_img,
-                             known=known, known_boxes=known_boxes, noise=noise)
+                             known=known, known_boxes=known_boxes, noise=noise, pred_codes=codes)
 
     def layout_boxes(self, batch: GraphBatch, *, layout_mode: str = "mode",
                      layout_noise: Tensor | None = None,

@@ -308,3 +308,64 @@ def test_generate_samples_layouts_by_seed(tmp_path, vocab, sheep_graph):
     assert (two.boxes[0] - two.boxes[1]).abs().max() > 1e-3
     with pytest.raises(GenerationError, match="layout_mode"):
         generate(sheep_graph, model, seed=1, layout_mode="median")
+
+
+def test_spatial_predicates_match_the_dataset_rule():
+    from sg2img.data.coco import spatial_predicate
+    from sg2img.layout_head import spatial_predicates
+
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(400, 2, 2, generator=g, dtype=torch.float64) * 0.6
+    boxes = torch.cat([xy, xy + 0.02 + torch.rand(400, 2, 2, generator=g,
+                                                   dtype=torch.float64) * 0.4], dim=2)
+    boxes[:50, 1] = boxes[:50, 0] + torch.tensor([0.01, 0.01, -0.01, -0.01],
+                                                 dtype=torch.float64)      # inside
+    got = spatial_predicates(boxes[:, 0], boxes[:, 1])
+    centre = (boxes[..., :2] + boxes[..., 2:]) / 2
+    want = [spatial_predicate(b[0].tolist(), b[1].tolist(), c[0].tolist(), c[1].tolist())
+            for b, c in zip(boxes, centre, strict=True)]
+    assert got.tolist() == want
+    assert len(set(want)) == 6
+
+
+def test_relation_check_keeps_the_components_that_satisfy_the_triples():
+    from sg2img.layout_head import geometric_codes
+
+    head = MixtureBoxHead(dim=4, hidden_dim=8, num_components=2, sequential=True)
+    # Object 0 is placed at the right; object 1 is "left of" it. Its heavier component sits
+    # right of object 0, the lighter one left of it.
+    params = boxes_to_params(torch.tensor([[0.6, 0.4, 0.9, 0.6], [0.0, 0.0, 0.1, 0.1]]))
+    log_wh = math.log(0.2)
+    mix = BoxMixture(logits=torch.log(torch.tensor([[0.5, 0.5], [0.8, 0.2]])),
+                     means=torch.tensor([[[0.5, 0.5, log_wh, log_wh]] * 2,
+                                         [[0.95, 0.5, log_wh, log_wh],
+                                          [0.2, 0.5, log_wh, log_wh]]]),
+                     log_stds=torch.full((2, 2, 4), math.log(0.01)))
+    codes = geometric_codes(["__in_image__", "left of", "on"])
+    assert codes.tolist() == [-1, 1, -1]
+    edges = torch.tensor([[1, 0], [1, 0]])
+    placed = torch.tensor([True, False])
+    chosen = torch.tensor([False, True])
+    allowed = head._satisfying(mix, None, edges, codes[torch.tensor([1, 2])], params, placed,
+                               chosen)
+    assert allowed[1].tolist() == [False, True]
+    assert allowed[0].tolist() == [True, True]          # nothing to check for object 0
+    picked = mixture_pick(mix, None, allowed)
+    assert picked[1, 0].item() == pytest.approx(0.2)     # the lighter, satisfying component
+    assert mixture_pick(mix, None)[1, 0].item() == pytest.approx(0.95)
+    # A sample is drawn among the satisfying components only, whatever its uniform.
+    for u in (0.0, 0.3, 0.99):
+        noise = torch.tensor([[u, 0, 0, 0, 0]] * 2)
+        allowed = head._satisfying(mix, noise, edges, codes[torch.tensor([1, 2])], params,
+                                   placed, chosen)
+        assert mixture_pick(mix, noise, allowed)[1, 0].item() == pytest.approx(0.2)
+
+
+def test_models_built_from_checkpoints_check_relations(tmp_path, vocab):
+    cfg = sample_cfg()
+    export_inference(tmp_path / "s.pt", cfg, vocab, make_gen(cfg, vocab))
+    loaded, _, _ = build_generator(tmp_path / "s.pt")
+    assert loaded.pred_codes is not None and len(loaded.pred_codes) == vocab.num_preds
+    off = cfg.with_overrides({"model.layout_respect_relations": False})
+    export_inference(tmp_path / "off.pt", off, vocab, make_gen(off, vocab))
+    assert build_generator(tmp_path / "off.pt")[0].pred_codes is None
