@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(args.seed)   # datasets that draw relations per item use torch's RNG
         report = evaluate_layouts(gen, vocab, val, class_boxes, seed=args.seed,
                                   min_class_count=args.min_class_count)
-    checks = gen.pred_codes is not None and gen.samples_layout and cfg.model.layout_sequential
+    checks = gen.pred_codes is not None and gen.samples_layout
     print(f"{args.checkpoint} (layout_head={cfg.model.layout_head}, K="
           f"{cfg.model.layout_components}, sequential={cfg.model.layout_sequential}, "
           f"relation checks={checks}) on {args.data} {args.split}:")

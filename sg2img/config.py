@@ -38,8 +38,9 @@ class ModelConfig:
     layout_components: int = 5           # "sample": mixture components K
     layout_sequential: bool = True       # "sample": place objects one by one, each conditioned
                                          # on the boxes already placed
-    layout_respect_relations: bool = True  # "sample", sequential: keep the mixture components
-                                         # whose box satisfies the graph's geometric triples
+    layout_respect_relations: bool = True  # "sample": place objects one by one, keeping the
+                                         # mixture components whose box satisfies the graph's
+                                         # geometric triples with the objects already placed
     layout_noise_dim: int = 32           # per-image noise channels appended to the layout
     noise_dim: int = 64                  # z for the global generator
     cond_dim: int = 128                  # conditioning map width (1x1 conv over the layouts)

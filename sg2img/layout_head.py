@@ -17,11 +17,12 @@ so any order (including the one chosen at inference, and pinned boxes placed fir
 head has seen.
 
 With ``pred_codes`` (the geometric meaning of each triple's predicate: left of, above, inside,
-...), placement also checks the graph's geometric triples against the boxes already placed,
-under the rule the datasets make those triples with (``sg2img.data.coco.spatial_predicate``,
-box centres): among the K components, only those whose candidate box (its mean for the mode,
-its draw for a sample) satisfies the most such triples stay in the running; the mode takes the
-heaviest of them, a sample draws among them in proportion to their weights.
+...), objects are placed one by one by either kind of head, and placement checks the graph's
+geometric triples against the boxes already placed, under the rule the datasets make those
+triples with (``sg2img.data.coco.spatial_predicate``, box centres): among the K components,
+only those whose candidate box (its mean for the mode, its draw for a sample) satisfies the
+most such triples stay in the running; the mode takes the heaviest of them, a sample draws
+among them in proportion to their weights.
 
 Shapes (``MixtureBoxHead``):
     obj_vecs (O, D), pred_vecs (T, D), edges (T, 2) long [subject, object], obj_to_img (O,),
@@ -292,9 +293,10 @@ class MixtureBoxHead(nn.Module):
             known_boxes: (O, 4) their boxes (read where ``known``).
             noise: (O, NOISE_DIM) from ``draw_layout_noise``; None gives the mode.
             pred_codes: (T,) long, each triple's geometric predicate as an index into
-                ``COCO_PREDICATES`` (-1: not geometric); when given, a sequential head keeps
+                ``COCO_PREDICATES`` (-1: not geometric); when given, objects are placed one
+                by one (also by an independent head, whose mixtures then do not change) and
                 only the components that satisfy the most geometric triples with the boxes
-                already placed (see the module docstring).
+                already placed stay in the running (see the module docstring).
 
         Returns:
             (O, 4) boxes in [0, 1]; known objects get ``known_boxes``.
@@ -307,7 +309,7 @@ class MixtureBoxHead(nn.Module):
             known = torch.zeros(O, dtype=torch.bool, device=obj_vecs.device)
         if known.any() and known_boxes is None:
             raise ValueError("known objects need known_boxes (O, 4)")
-        if not self.sequential:
+        if not self.sequential and pred_codes is None:
             boxes = params_to_boxes(mixture_pick(self.mixture(obj_vecs), noise), self.min_size)
             return boxes if not known.any() else torch.where(
                 known[:, None], known_boxes.to(boxes.dtype), boxes)
@@ -317,11 +319,9 @@ class MixtureBoxHead(nn.Module):
                                  boxes_to_params(known_boxes.to(params.dtype), self.min_size),
                                  params)
         placed = known.clone()
-        subj, obj = edges.unbind(dim=1)
         # Order of placement: largest expected area first, from the mixtures given only the
         # known boxes (a painter's order: the sky before the sun inside it).
-        ctx = self.context(pred_vecs, edges, params, placed[obj], placed[subj], O)
-        first = self.mixture(obj_vecs, ctx)
+        first = self.mixture(obj_vecs, self._context_or_none(pred_vecs, edges, params, placed))
         w = first.logits.softmax(dim=1)
         exp_log_area = (w * (first.means[:, :, 2] + first.means[:, :, 3])).sum(dim=1)
         out = params.clone()
@@ -340,13 +340,20 @@ class MixtureBoxHead(nn.Module):
             out = torch.where(chosen[:, None], picked, out)
             placed = placed | chosen
             remaining = remaining & ~chosen
-            if remaining.any():
-                ctx = self.context(pred_vecs, edges, out, placed[obj], placed[subj], O)
-                mix = self.mixture(obj_vecs, ctx)
+            if remaining.any() and self.sequential:
+                mix = self.mixture(obj_vecs,
+                                   self._context_or_none(pred_vecs, edges, out, placed))
         boxes = params_to_boxes(out, self.min_size)
         if known.any():
             boxes = torch.where(known[:, None], known_boxes.to(boxes.dtype), boxes)
         return boxes
+
+    def _context_or_none(self, pred_vecs: Tensor, edges: Tensor, params: Tensor,
+                         placed: Tensor) -> Tensor | None:
+        if not self.sequential:
+            return None
+        subj, obj = edges.unbind(dim=1)
+        return self.context(pred_vecs, edges, params, placed[obj], placed[subj], len(params))
 
     def _satisfying(self, mix: BoxMixture, noise: Tensor | None, edges: Tensor,
                     pred_codes: Tensor, params: Tensor, placed: Tensor,

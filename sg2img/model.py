@@ -93,8 +93,8 @@ class GALSGenerator(nn.Module):
         cfg: the model section of the config.
         num_objects: C, object vocabulary size (``vocab.num_objects``).
         num_preds: P, predicate vocabulary size (``vocab.num_preds``).
-        pred_names: the P predicate names (``vocab.pred_names``); with them a sequential
-            "sample" layout head checks the geometric triples (left of, inside, ...) while it
+        pred_names: the P predicate names (``vocab.pred_names``); with them a "sample"
+            layout head checks the geometric triples (left of, inside, ...) while it
             places objects (``model.layout_respect_relations``). Not stored in the weights.
 
     The conditioning map shared by both branches (LGGAN's shared encoder ``E``) is a 1x1 conv
