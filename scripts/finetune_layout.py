@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--anchor", type=float, default=1.0,
                    help="weight of the pull towards the original object vectors")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--anchor-checkpoint", type=Path, default=None,
+                   help="model whose object vectors the anchor pulls towards (default: the "
+                        "starting checkpoint; give the bundled model when continuing a run)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--layout-head", choices=("regress", "sample"), default=None,
@@ -84,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     source = load_checkpoint(args.checkpoint)
     original, cfg, vocab = build_generator(source)
+    source_head = cfg.model.layout_head
+    if args.anchor_checkpoint is not None:
+        original, _, anchor_vocab = build_generator(args.anchor_checkpoint)
+        if tuple(anchor_vocab.object_names) != tuple(vocab.object_names):
+            raise SystemExit(f"{args.anchor_checkpoint} has another vocabulary")
     model_over: dict = {}
     if args.layout_head is not None:
         model_over["model.layout_head"] = args.layout_head
@@ -95,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
                         pred_names=vocab.pred_names)
     state = unwrap_state_dict(source.get("generator_ema") or source["generator"])
-    fresh_head = cfg.model.layout_head != original.cfg.layout_head or bool(model_over)
+    fresh_head = cfg.model.layout_head != source_head or bool(model_over)
     if fresh_head:
         # A new kind of box head starts from scratch; everything else from the checkpoint.
         state = {k: v for k, v in state.items() if not k.startswith("box_head.")}
@@ -165,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "source": str(args.checkpoint), "steps": args.steps, "batch_size": args.batch_size,
         "lr": args.lr, "anchor": args.anchor, "seed": args.seed,
         "layout_head": cfg.model.layout_head, "head_warmup": args.head_warmup,
+        "anchor_checkpoint": str(args.anchor_checkpoint or args.checkpoint),
         "val_recall_before": start, "val_recall_after": final,
         "command": "python " + " ".join(["scripts/finetune_layout.py", *(argv or sys.argv[1:])]),
     }
