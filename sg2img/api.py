@@ -35,6 +35,7 @@ from . import vis
 from .checkpoint import CheckpointError, build_generator, generator_state, load_checkpoint
 from .config import Config
 from .files import short
+from .layout_head import LAYOUT_MODES, draw_layout_noise
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     GraphBatch,
@@ -236,8 +237,8 @@ def _encode(graphs: Sequence[SceneGraph], vocab: Vocab) -> list[Any]:
 def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
          override: Tensor | None = None, boxes_override: Tensor | None = None,
          masks_override: Tensor | None = None, keep_layout: bool = False,
-         batch_size: int = DEFAULT_BATCH_SIZE, obj_noise: Sequence[Tensor] | None = None
-         ) -> _Run:
+         batch_size: int = DEFAULT_BATCH_SIZE, obj_noise: Sequence[Tensor] | None = None,
+         layout_mode: str = "mode", layout_noise: Tensor | None = None) -> _Run:
     """Generate images for encoded graphs in chunks of ``batch_size`` images.
 
     Args:
@@ -248,6 +249,8 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
         obj_noise: for models with per-object noise, N tensors (O_i, object_noise_dim), one
             row per object of sample i (image node included); required for them, so that a
             seed fixes every image.
+        layout_mode, layout_noise: as ``GALSGenerator.forward`` takes them; the noise is over
+            the concatenated objects of all N samples.
     """
     if model.object_noise_dim and obj_noise is None:
         raise GenerationError("internal: a model with per-object noise needs obj_noise")
@@ -267,7 +270,9 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
                       "masks_override": masks_override[sl].to(dev)}
             if model.object_noise_dim:
                 ov["obj_noise"] = torch.cat(list(obj_noise[lo:hi])).to(dev)
-            out = model.generator(batch, z=z[lo:hi].to(dev), **ov)
+            if layout_noise is not None:
+                ov["layout_noise"] = layout_noise[starts[lo]:starts[hi]].to(dev)
+            out = model.generator(batch, z=z[lo:hi].to(dev), layout_mode=layout_mode, **ov)
             if not bool(torch.isfinite(out.images).all()):
                 # Checked before any PNG is written: NaN pixels would save as black images.
                 raise GenerationError(f"the model made NaN or infinite pixels (model "
@@ -434,7 +439,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
              num_samples: int = 1, image_size: int | None = None,
              device: str | torch.device | None = None, boxes: Any = None,
              return_layout: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-             max_objects: int = DEFAULT_MAX_OBJECTS) -> GenerationResult:
+             max_objects: int = DEFAULT_MAX_OBJECTS,
+             layout_mode: str | None = None) -> GenerationResult:
     """Generate images from scene graphs.
 
     All graphs (of any sizes) go through the generator together, ``batch_size`` images per
@@ -457,6 +463,11 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         return_layout: keep the semantic layouts in ``result.layout``.
         batch_size: images per forward pass.
         max_objects: most objects a graph may have.
+        layout_mode: "sample" draws each image's layout from the model's layout distribution
+            (from ``seed``: a new seed gives a new arrangement where the graph allows one);
+            "mode" takes the most likely layout. ``None``: "sample" when the model's layout
+            head samples (``model.layout_head="sample"``), else "mode" (the only layout of a
+            "regress" head).
 
     Returns:
         A ``GenerationResult`` (a list of PIL images with extras).
@@ -465,8 +476,12 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         SceneGraphError: a malformed graph, an unknown object or predicate name (the message
             lists the closest names in the model's vocabulary), or a bad index.
         CheckpointError: the checkpoint cannot be used.
-        GenerationError: bad ``num_samples``, ``image_size``, ``boxes``, ``seed`` or device.
+        GenerationError: bad ``num_samples``, ``image_size``, ``boxes``, ``seed``,
+            ``layout_mode`` or device.
     """
+    if layout_mode is not None and layout_mode not in LAYOUT_MODES:
+        raise GenerationError(f"layout_mode must be one of {LAYOUT_MODES} or None, got "
+                              f"{layout_mode!r}")
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
@@ -479,10 +494,19 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     graph_index = [i for i in range(len(graph_list)) for _ in range(num_samples)]
     sample_index = [s for _ in graph_list for s in range(num_samples)]
     z, seed = _draw_noise(len(graph_index), mdl.noise_dim, seed)
+    mode = layout_mode or ("sample" if getattr(mdl.generator, "samples_layout", False)
+                           else "mode")
+    layout_noise = None
+    if mode == "sample":
+        # Its own stream (seed + 2**32), one draw per image: image k's layout depends only
+        # on the seed and the graphs before it, not on batch_size.
+        g = torch.Generator().manual_seed((seed + 2**32) % 2**64)
+        layout_noise = torch.cat([draw_layout_noise(len(samples[i].objs), g)
+                                  for i in graph_index])
     all_samples = [samples[i] for i in graph_index]
     obj_noise = _draw_object_noise(all_samples, mdl.object_noise_dim, seed)
     run = _run(mdl, all_samples, z, obj_noise=obj_noise, keep_layout=return_layout,
-               batch_size=batch_size)
+               batch_size=batch_size, layout_mode=mode, layout_noise=layout_noise)
     tensors = _resize(run.images, image_size, mdl.image_size)
     pil = vis.to_pil(tensors)
     return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,

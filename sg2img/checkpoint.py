@@ -187,9 +187,14 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     state = generator_state(ckpt)
     check_weights(state, "generator")
     with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
-        model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds)
+        model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+                              pred_names=vocab.pred_names)
     check_fits(model, state, "generator")
-    model = model.to_empty(device="cpu")
+    # Now that the weights fit, the real model is no bigger than the file. It is built afresh
+    # (not moved off the meta device) so that buffers kept out of the state dict, such as
+    # tables computed from the vocabulary, are computed again.
+    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+                          pred_names=vocab.pred_names)
     model.load_state_dict(state)
     model.to(map_location).eval()
     return model, config, vocab

@@ -42,6 +42,13 @@ class ModelConfig:
     gconv_hidden_dim: int = 512          # hidden width of each triple MLP
     gconv_num_layers: int = 5
     mask_size: int = 16                  # M: predicted masks are (M, M)
+    layout_head: str = "regress"         # "regress" (one box per object) | "sample" (mixture)
+    layout_components: int = 5           # "sample": mixture components K
+    layout_sequential: bool = True       # "sample": place objects one by one, each conditioned
+                                         # on the boxes already placed
+    layout_respect_relations: bool = True  # "sample": place objects one by one, keeping the
+                                         # mixture components whose box satisfies the graph's
+                                         # geometric triples with the objects already placed
     layout_noise_dim: int = 32           # per-image noise channels appended to the layout
     noise_dim: int = 64                  # z for the global generator
     cond_dim: int = 128                  # conditioning map width (1x1 conv over the layouts)
@@ -89,6 +96,11 @@ class ModelConfig:
                f"model.fusion must be 'weight_map' or 'average', got {self.fusion!r}")
         _check(self.local_combine in ("conv", "sum"),
                f"model.local_combine must be 'conv' or 'sum', got {self.local_combine!r}")
+        _check(self.layout_head in ("regress", "sample"),
+               f"model.layout_head must be 'regress' (deterministic boxes) or 'sample' (boxes "
+               f"drawn from a learned mixture), got {self.layout_head!r}")
+        _check(1 <= self.layout_components <= 64,
+               f"model.layout_components must be in 1..64, got {self.layout_components}")
         _check(self.mask_size in (8, 16, 32, 64),
                f"model.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
         for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "cond_dim", "gen_channels",
@@ -107,8 +119,11 @@ class LossConfig:
     feat_match_weight: float = 10.0
     vgg_weight: float = 0.0              # needs train.vgg_weights (a VGG19 state dict file)
     l1_weight: float = 1.0               # image L1 against the real image
-    box_weight: float = 10.0
+    box_weight: float = 10.0             # L1 of the "regress" layout head's boxes
+    box_nll_weight: float = 1.0          # NLL of the true box under the "sample" head's mixture
     mask_weight: float = 1.0
+    layout_anchor_weight: float = 1.0    # layout stage: MSE pull of the object vectors towards
+                                         # the starting model's (the renderer reads them)
     local_l1_weight: float = 1.0         # LGGAN Eq. 2, masked L1 of each class output
     class_weight: float = 1.0            # LGGAN Eq. 5, cross-entropy on class features
     obj_gan_weight: float = 0.1

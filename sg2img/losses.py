@@ -6,6 +6,7 @@ Each returns a scalar tensor; weighting happens in ``sg2img.objectives.weighted_
 from __future__ import annotations
 
 import logging
+import math
 import os
 
 import torch
@@ -159,6 +160,34 @@ def box_loss(boxes_pred: Tensor, boxes: Tensor, valid: Tensor | None = None) -> 
     if boxes.numel() == 0:
         return boxes_pred.sum() * 0.0
     return F.l1_loss(boxes_pred, boxes.to(boxes_pred.dtype))
+
+
+def box_mixture_nll(logits: Tensor, means: Tensor, log_stds: Tensor, target: Tensor,
+                    valid: Tensor | None = None) -> Tensor:
+    """Mean negative log-likelihood of targets under per-object diagonal Gaussian mixtures.
+
+    ``-log sum_k pi_k prod_d N(target_d; mean_kd, exp(log_std_kd)^2)`` averaged over the
+    objects where ``valid``. A density, so it can be negative.
+
+    Args:
+        logits: (O, K) unnormalised component weights.
+        means: (O, K, D).
+        log_stds: (O, K, D).
+        target: (O, D), e.g. ``layout_head.boxes_to_params(true_boxes)``.
+        valid: (O,) bool, objects to count.
+
+    Returns:
+        scalar tensor (0 with a gradient path when no object counts).
+    """
+    if valid is not None:
+        logits, means, log_stds, target = logits[valid], means[valid], log_stds[valid], \
+            target[valid]
+    if target.numel() == 0:
+        return logits.sum() * 0.0 + means.sum() * 0.0 + log_stds.sum() * 0.0
+    z = (target[:, None, :].to(means.dtype) - means) * torch.exp(-log_stds)   # (O, K, D)
+    log_comp = (-0.5 * z.pow(2) - log_stds - 0.5 * math.log(2 * math.pi)).sum(dim=2)
+    log_prob = torch.logsumexp(F.log_softmax(logits, dim=1) + log_comp, dim=1)  # (O,)
+    return -log_prob.mean()
 
 
 def mask_loss(mask_logits: Tensor, masks: Tensor, valid: Tensor | None = None) -> Tensor:

@@ -435,3 +435,120 @@ def mean_pixel_distance(images_a: Tensor, images_b: Tensor) -> Tensor:
         raise ValueError(f"mean_pixel_distance needs images of the same shape, got "
                          f"{tuple(images_a.shape)} and {tuple(images_b.shape)}")
     return (images_a.float() - images_b.float()).abs().flatten(1).mean(dim=1) / 2
+# --------------------------------------------------------------------------- layout plausibility
+GEOMETRIC_PREDICATES = ("left of", "right of", "above", "below", "inside", "surrounding")
+"""Predicates the COCO / procedural datasets derive from geometry (``spatial_predicate``)."""
+
+
+def relation_satisfaction(boxes: Tensor, triples: Tensor, pred_names: Sequence[str]
+                          ) -> dict[str, Any]:
+    """Fraction of a graph's geometric triples that the boxes satisfy, under the dataset's rule.
+
+    Protocol: for every triple whose predicate is one of ``GEOMETRIC_PREDICATES``, the
+    predicate that ``sg2img.data.coco.spatial_predicate`` (the rule the dataset made the
+    triples with) gives for the subject's and object's boxes, with box centres as the
+    centres, must equal the triple's predicate. Other predicates (``__in_image__``, ``on``,
+    ...) are not counted. The dataset computed its triples from mask centroids, so the
+    ground-truth boxes score a little under 1: that is the ceiling.
+
+    Args:
+        boxes: (O, 4) (x0, y0, x1, y1) in [0, 1] of all objects the triples index.
+        triples: (T, 3) long [subject, predicate, object], indices into ``boxes``.
+        pred_names: predicate name of each predicate id (``vocab.pred_names``).
+
+    Returns:
+        ``{"relation_satisfaction": fraction in [0, 1] (NaN with no geometric triple),
+        "num_triples": n, "by_predicate": {name: {"satisfied": f, "num_triples": k}}}``.
+
+    Raises:
+        ValueError: bad shapes, or a predicate id outside ``pred_names``.
+    """
+    from .data.common import spatial_predicate  # lazy: the data package pulls in h5py
+    from .vocab import COCO_PREDICATES
+
+    if boxes.dim() != 2 or boxes.shape[-1] != 4 or triples.dim() != 2 or triples.shape[-1] != 3:
+        raise ValueError(f"relation_satisfaction needs boxes (O, 4) and triples (T, 3), got "
+                         f"{tuple(boxes.shape)} and {tuple(triples.shape)}")
+    if len(triples) and int(triples[:, 1].max()) >= len(pred_names):
+        raise ValueError(f"predicate id {int(triples[:, 1].max())} is outside the "
+                         f"{len(pred_names)} predicate names given")
+    b = boxes.detach().double().cpu()
+    centres = torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], dim=1)
+    counts = {name: [0, 0] for name in GEOMETRIC_PREDICATES}
+    for s, p, o in triples.tolist():
+        name = pred_names[p]
+        if name not in counts:
+            continue
+        got = COCO_PREDICATES[spatial_predicate(b[s].tolist(), b[o].tolist(),
+                                                centres[s].tolist(), centres[o].tolist())]
+        counts[name][0] += int(got == name)
+        counts[name][1] += 1
+    ok = sum(c[0] for c in counts.values())
+    n = sum(c[1] for c in counts.values())
+    return {
+        "relation_satisfaction": ok / n if n else math.nan,
+        "num_triples": n,
+        "by_predicate": {k: {"satisfied": c[0] / c[1] if c[1] else math.nan,
+                             "num_triples": c[1]} for k, c in counts.items()},
+    }
+
+
+def box_size_fidelity(pred_boxes: Tensor, gt_boxes: Tensor, classes: Tensor,
+                      class_names: Sequence[str] | None = None, min_count: int = 1
+                      ) -> dict[str, Any]:
+    """How well predicted boxes get each object's size: ``|log(pred area / true area)|``.
+
+    Args:
+        pred_boxes: (O, 4) predicted boxes in [0, 1], paired with ``gt_boxes`` by index.
+        gt_boxes: (O, 4) ground-truth boxes.
+        classes: (O,) class id of each object (``__image__`` nodes removed by the caller).
+        class_names: names by class id for the report (ids as strings otherwise).
+        min_count: classes with fewer objects are reported but cannot be the worst class.
+
+    Returns:
+        ``{"mean_abs_log_area_ratio": mean over all objects, "worst_class": name,
+        "worst_class_mean_abs_log_area_ratio": its mean, "num_objects": O,
+        "by_class": {name: {"mean_abs_log_area_ratio": m, "area_ratio": exp(mean signed log
+        ratio), i.e. the geometric-mean factor by which boxes are too large (> 1) or too small,
+        "num_objects": k}}}``. Areas are floored at 1e-6 so a degenerate box stays finite.
+    """
+    if pred_boxes.shape != gt_boxes.shape or len(classes) != len(gt_boxes):
+        raise ValueError(f"box_size_fidelity needs pred (O, 4), gt (O, 4) and classes (O,), got "
+                         f"{tuple(pred_boxes.shape)}, {tuple(gt_boxes.shape)}, "
+                         f"{tuple(classes.shape)}")
+    log_ratio = (box_area_fraction(pred_boxes.double()).clamp(min=1e-6).log()
+                 - box_area_fraction(gt_boxes.double()).clamp(min=1e-6).log())   # (O,)
+    by_class: dict[str, dict[str, float]] = {}
+    worst, worst_value = None, -math.inf
+    for c in sorted(set(classes.tolist())):
+        sel = log_ratio[classes == c]
+        name = class_names[c] if class_names is not None else str(c)
+        m = float(sel.abs().mean())
+        by_class[name] = {"mean_abs_log_area_ratio": m, "area_ratio": float(sel.mean().exp()),
+                          "num_objects": int(sel.numel())}
+        if sel.numel() >= min_count and m > worst_value:
+            worst, worst_value = name, m
+    n = int(log_ratio.numel())
+    return {
+        "mean_abs_log_area_ratio": float(log_ratio.abs().mean()) if n else math.nan,
+        "worst_class": worst,
+        "worst_class_mean_abs_log_area_ratio": worst_value if worst is not None else math.nan,
+        "num_objects": n,
+        "by_class": by_class,
+    }
+
+
+def layout_diversity(boxes_a: Tensor, boxes_b: Tensor) -> dict[str, float]:
+    """Mean IoU between two sampled layouts of the same graphs (lower = more diverse).
+
+    Args:
+        boxes_a: (O, 4) one sample's boxes (``__image__`` nodes removed by the caller).
+        boxes_b: (O, 4) another sample's boxes for the same objects.
+
+    Returns:
+        ``{"mean_iou_between_samples": m in [0, 1] (1 = the samples are identical; NaN when
+        O is 0), "num_objects": O}``.
+    """
+    iou = paired_box_iou(boxes_a, boxes_b)
+    n = int(iou.numel())
+    return {"mean_iou_between_samples": float(iou.mean()) if n else math.nan, "num_objects": n}

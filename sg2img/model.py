@@ -8,6 +8,7 @@ class-specific generators and the weight-map fusion).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +27,13 @@ from .layout import (
     instance_edges,
     object_noise_layout,
     semantic_layout,
+)
+from .layout_head import (
+    BoxMixture,
+    MixtureBoxHead,
+    check_layout_mode,
+    draw_layout_noise,
+    geometric_codes,
 )
 from .scene_graph import GraphBatch
 from .vocab import IMAGE_OBJECT_ID
@@ -53,7 +61,9 @@ class GeneratorOutput:
         global_images, local_images (N, 3, H, W) in [-1, 1] or None when the branch is off;
         weight_map (N, 2, H, W), channels (global, local) summing to 1, or None when there is
         nothing to predict (one branch, or ``fusion="average"``);
-        boxes_pred (O, 4) in [0, 1]; masks_pred (O, M, M) in [0, 1]; mask_logits (O, M, M);
+        boxes_pred (O, 4) in [0, 1], the layout head's boxes (a "sample" head's are drawn or
+        the mode, with pinned / overridden objects placed as given); masks_pred (O, M, M) in
+        [0, 1]; mask_logits (O, M, M);
         boxes (O, 4), masks (O, M, M): what actually built the layout;
         layout (N, C, H, W) semantic layout in [0, 1] (channel 0 = unlabelled region);
         z (N, noise_dim);
@@ -63,6 +73,9 @@ class GeneratorOutput:
         obj_noise (O, layout_noise_dim): the per-object noise of ``model.noise="spatial"``
         (None with vector noise); edges (N, 1, H, W) in {0, 1}: the instance boundary map
         (None without ``model.instance_edges``).
+        box_mixture: a "sample" head's (O, K) mixture given the true boxes of a random
+        subset of the other objects (teacher forcing; for the box NLL term), computed in
+        training mode when the batch has boxes, else None.
     """
 
     images: Tensor
@@ -83,6 +96,16 @@ class GeneratorOutput:
     class_logits: Tensor | None = None
     obj_noise: Tensor | None = None
     edges: Tensor | None = None
+    box_mixture: BoxMixture | None = None
+
+
+def _build_box_head(cfg: ModelConfig) -> nn.Module:
+    builders = {
+        "regress": lambda: BoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim),
+        "sample": lambda: MixtureBoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim,
+                                         cfg.layout_components, cfg.layout_sequential),
+    }
+    return builders[cfg.layout_head]()
 
 
 class GALSGenerator(nn.Module):
@@ -92,6 +115,9 @@ class GALSGenerator(nn.Module):
         cfg: the model section of the config.
         num_objects: C, object vocabulary size (``vocab.num_objects``).
         num_preds: P, predicate vocabulary size (``vocab.num_preds``).
+        pred_names: the P predicate names (``vocab.pred_names``); with them a "sample"
+            layout head checks the geometric triples (left of, inside, ...) while it
+            places objects (``model.layout_respect_relations``). Not stored in the weights.
 
     The conditioning map shared by both branches (LGGAN's shared encoder ``E``) is a 1x1 conv
     over ``[semantic layout (C), embedding layout (gconv_dim), noise (layout_noise_dim)]``
@@ -106,7 +132,8 @@ class GALSGenerator(nn.Module):
     ``model.instance_edges`` the instance boundary map is one more encoder input channel.
     """
 
-    def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int):
+    def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
+                 pred_names: Sequence[str] | None = None):
         super().__init__()
         self.cfg = cfg
         self.num_objects = num_objects
@@ -119,7 +146,13 @@ class GALSGenerator(nn.Module):
         self.pred_embeddings = nn.Embedding(num_preds, cfg.embedding_dim)
         self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
                                         cfg.gconv_num_layers)
-        self.box_head = BoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim)
+        self.box_head = _build_box_head(cfg)
+        self.pred_codes: Tensor | None
+        if pred_names is not None and len(pred_names) != num_preds:
+            raise ValueError(f"pred_names has {len(pred_names)} names for {num_preds} predicates")
+        self.register_buffer("pred_codes", geometric_codes(pred_names)
+                             if pred_names is not None and cfg.layout_respect_relations
+                             else None, persistent=False)
         self.mask_head = MaskHead(cfg.gconv_dim, cfg.mask_size)
 
         spatial = cfg.noise == "spatial"
@@ -154,6 +187,80 @@ class GALSGenerator(nn.Module):
         obj_vecs = self.obj_embeddings(batch.objs)                            # (O, E)
         pred_vecs = self.pred_embeddings(p)                                   # (T, E)
         return self.gconv(obj_vecs, pred_vecs, torch.stack([s, o], dim=1))
+
+    @property
+    def samples_layout(self) -> bool:
+        """True when the layout head draws boxes from a distribution (``layout_head="sample"``)."""
+        return isinstance(self.box_head, MixtureBoxHead)
+
+    def predict_boxes(self, batch: GraphBatch, obj_vecs: Tensor, pred_vecs: Tensor, *,
+                      layout_mode: str = "mode", layout_noise: Tensor | None = None,
+                      rng: torch.Generator | None = None,
+                      known: Tensor | None = None, known_boxes: Tensor | None = None) -> Tensor:
+        """Boxes from the layout head.
+
+        Args:
+            batch: the encoded graphs (triples, obj_to_img).
+            obj_vecs, pred_vecs: (O, D), (T, D) from ``encode_graph``.
+            layout_mode: "mode" (the most likely layout) or "sample" (a draw); the
+                "regress" head has one layout and ignores it.
+            layout_noise: (O, 5) noise for "sample" (``layout_head.draw_layout_noise``);
+                drawn with ``rng`` when None.
+            known, known_boxes: (O,) bool, (O, 4): objects placed as given, on which a
+                sequential head conditions the others.
+
+        Returns:
+            (O, 4) boxes in [0, 1].
+        """
+        check_layout_mode(layout_mode)
+        if not self.samples_layout:
+            return self.box_head(obj_vecs)
+        noise = None
+        if layout_mode == "sample":
+            noise = layout_noise
+            if noise is None:
+                noise = draw_layout_noise(len(obj_vecs), rng, obj_vecs.device)
+            noise = noise.to(device=obj_vecs.device, dtype=obj_vecs.dtype)
+        s, p, o = batch.triples.unbind(dim=1)
+        codes = None if self.pred_codes is None else self.pred_codes[p]
+        return self.box_head(obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.obj_to_img,
+                             known=known, known_boxes=known_boxes, noise=noise, pred_codes=codes)
+
+    def layout_boxes(self, batch: GraphBatch, *, layout_mode: str = "mode",
+                     layout_noise: Tensor | None = None,
+                     rng: torch.Generator | None = None) -> Tensor:
+        """Boxes from the scene graph alone, without rendering (evaluation, layout training).
+
+        Pinned boxes (``batch.box_given``) are kept and, for a sequential "sample" head,
+        condition the others, as in ``forward``.
+
+        Returns:
+            (O, 4) boxes in [0, 1] (image nodes span the image).
+        """
+        obj_vecs, pred_vecs = self.encode_graph(batch)
+        known, known_boxes = self._known_boxes(batch, use_gt_layout=False, boxes_override=None,
+                                               override=None)
+        boxes = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
+                                   layout_noise=layout_noise, rng=rng, known=known,
+                                   known_boxes=known_boxes)
+        return torch.where(known[:, None], known_boxes.to(boxes.dtype), boxes)
+
+    def _known_boxes(self, batch: GraphBatch, *, use_gt_layout: bool,
+                     boxes_override: Tensor | None,
+                     override: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Objects whose box is fixed before the head runs: image nodes, pinned, overridden."""
+        O = batch.num_objects
+        known = batch.objs == IMAGE_OBJECT_ID
+        known_boxes = torch.zeros(O, 4, device=batch.objs.device)
+        known_boxes[known] = known_boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
+        if not use_gt_layout and batch.boxes is not None and batch.box_given is not None:
+            known_boxes = torch.where(batch.box_given[:, None], batch.boxes.float(), known_boxes)
+            known = known | batch.box_given
+        if override is not None and boxes_override is not None:
+            ov = override.bool()
+            known_boxes = torch.where(ov[:, None], boxes_override.float(), known_boxes)
+            known = known | ov
+        return known, known_boxes
 
     def choose_layout_inputs(self, batch: GraphBatch, boxes_pred: Tensor, masks_pred: Tensor, *,
                              use_gt_layout: bool, boxes_override: Tensor | None,
@@ -237,9 +344,9 @@ class GALSGenerator(nn.Module):
     # ----------------------------------------------------------------- forward
     def forward(self, batch: GraphBatch, *, use_gt_layout: bool = False, z: Tensor | None = None,
                 rng: torch.Generator | None = None, boxes_override: Tensor | None = None,
-                masks_override: Tensor | None = None,
-                override: Tensor | None = None,
-                obj_noise: Tensor | None = None) -> GeneratorOutput:
+                masks_override: Tensor | None = None, override: Tensor | None = None,
+                obj_noise: Tensor | None = None, layout_mode: str = "mode",
+                layout_noise: Tensor | None = None) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
 
         Args:
@@ -253,6 +360,11 @@ class GALSGenerator(nn.Module):
             override: (O,) bool.
             obj_noise: (O, layout_noise_dim) per-object noise for ``model.noise="spatial"``;
                 drawn with ``rng`` (after ``z``) if None. Must be None with vector noise.
+            layout_mode: "mode" (the most likely layout; deterministic) or "sample" (a layout
+                drawn from the head's distribution with ``layout_noise``, or with
+                ``rng`` when that is None). Only a ``layout_head="sample"`` model
+                distinguishes them.
+            layout_noise: (O, 5) per-object noise for "sample".
 
         Otherwise objects use their predicted boxes and masks, except objects with
         ``batch.box_given`` True, which take ``batch.boxes`` (user-pinned boxes).
@@ -262,8 +374,19 @@ class GALSGenerator(nn.Module):
         """
         N, H = batch.num_images, self.image_size
         device = batch.objs.device
-        obj_vecs, _ = self.encode_graph(batch)
-        boxes_pred = self.box_head(obj_vecs)                                  # (O, 4)
+        obj_vecs, pred_vecs = self.encode_graph(batch)
+        known = known_boxes = box_mixture = None
+        if self.samples_layout:
+            known, known_boxes = self._known_boxes(batch, use_gt_layout=use_gt_layout,
+                                                   boxes_override=boxes_override,
+                                                   override=override)
+            if self.training and batch.boxes is not None:
+                s, _, o = batch.triples.unbind(dim=1)
+                box_mixture = self.box_head.teacher_forced(
+                    obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.boxes)
+        boxes_pred = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
+                                        layout_noise=layout_noise, rng=rng,
+                                        known=known, known_boxes=known_boxes)  # (O, 4)
         mask_logits = self.mask_head(obj_vecs)                                # (O, M, M)
         masks_pred = torch.sigmoid(mask_logits)
         boxes, masks = self.choose_layout_inputs(
@@ -318,7 +441,7 @@ class GALSGenerator(nn.Module):
             class_ids=None if local is None else local.class_ids,
             class_to_img=None if local is None else local.class_to_img,
             class_logits=None if local is None else local.class_logits,
-            obj_noise=obj_noise, edges=edges)
+            obj_noise=obj_noise, edges=edges, box_mixture=box_mixture)
 
     def _spatial_noise(self, obj_noise: Tensor | None, batch: GraphBatch,
                        rng: torch.Generator | None, dtype: torch.dtype) -> Tensor | None:

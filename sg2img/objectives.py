@@ -1,9 +1,10 @@
 """Training objectives: the unweighted loss terms of a generator step and a discriminator step.
 
 Terms are keyed by their ``LossConfig`` weight name without ``_weight`` (``gan``,
-``feat_match``, ``l1``, ``vgg``, ``box``, ``mask``, ``local_l1``, ``class``, ``obj_gan``,
-``obj_aux``); a term whose weight is 0, or whose inputs are missing (no masks in Visual Genome,
-no local branch), is not computed. ``weighted_total`` applies the weights in one place.
+``feat_match``, ``l1``, ``vgg``, ``box`` (L1, "regress" layout head), ``box_nll`` (mixture NLL,
+"sample" layout head), ``mask``, ``local_l1``, ``class``, ``obj_gan``, ``obj_aux``,
+``layout_anchor``); a term whose weight is 0, or whose inputs are missing (no masks in Visual
+Genome, no local branch), is not computed. ``weighted_total`` applies the weights in one place.
 
 The discriminator runs once per step on the real and fake images concatenated, so a DDP
 wrapper sees a single forward and spectral norm does one power iteration per step. In the
@@ -14,13 +15,16 @@ generator step the discriminator's own parameters receive gradients too; freeze 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .config import LossConfig
 from .discriminators import DiscriminatorOutput, GALSDiscriminator
+from .layout_head import BoxMixture, boxes_to_params
 from .losses import (
     aux_class_loss,
     box_loss,
+    box_mixture_nll,
     class_loss,
     feature_l2_matching_loss,
     feature_matching_loss,
@@ -35,12 +39,12 @@ from .losses import (
     segmentation_d_loss,
     segmentation_g_loss,
 )
-from .model import GeneratorOutput
+from .model import GALSGenerator, GeneratorOutput
 from .scene_graph import GraphBatch
 from .vocab import IMAGE_OBJECT_ID
 
-TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "mask", "local_l1", "class", "obj_gan",
-              "obj_aux", "seg", "mode_seek")
+TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "box_nll", "mask", "local_l1", "class",
+              "obj_gan", "obj_aux", "seg", "mode_seek", "layout_anchor")
 
 
 def _on(loss_cfg: LossConfig, name: str) -> bool:
@@ -155,9 +159,13 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
                              "sg2img.losses.build_vgg_loss(loss.vgg_weight, train.vgg_weights)")
         terms["vgg"] = vgg(fake, real)
     not_image = batch.objs != IMAGE_OBJECT_ID
-    if _on(loss_cfg, "box") and batch.boxes is not None:
+    if batch.boxes is not None:
         valid = not_image if batch.box_given is None else not_image & batch.box_given
-        terms["box"] = box_loss(gen_out.boxes_pred, batch.boxes, valid)
+        if gen_out.box_mixture is not None:
+            if _on(loss_cfg, "box_nll"):
+                terms["box_nll"] = box_nll_term(gen_out.box_mixture, batch.boxes, valid)
+        elif _on(loss_cfg, "box"):
+            terms["box"] = box_loss(gen_out.boxes_pred, batch.boxes, valid)
     if _on(loss_cfg, "mask") and batch.masks is not None:
         terms["mask"] = mask_loss(gen_out.mask_logits, batch.masks, not_image)
     if gen_out.class_images is not None:
@@ -166,6 +174,58 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
                                               gen_out.class_to_img, real)
         if _on(loss_cfg, "class") and gen_out.class_logits is not None:
             terms["class"] = class_loss(gen_out.class_logits, gen_out.class_ids)
+    return terms
+
+
+def box_nll_term(mixture: BoxMixture, boxes: Tensor, valid: Tensor | None) -> Tensor:
+    """NLL of the true boxes (O, 4) under a "sample" head's mixture, over ``valid`` objects."""
+    target = boxes_to_params(boxes.to(mixture.means.dtype))
+    return box_mixture_nll(mixture.logits, mixture.means, mixture.log_stds, target, valid)
+
+
+def layout_loss_terms(gen: GALSGenerator, batch: GraphBatch, loss_cfg: LossConfig, *,
+                      anchor_vecs: Tensor | None = None,
+                      rng: torch.Generator | None = None) -> dict[str, Tensor]:
+    """Unweighted loss terms of a layout-only step (graph network and layout heads).
+
+    No image is rendered: the graph is encoded once, and the layout heads are scored against
+    the batch's boxes and masks. A "regress" head gives ``box`` (L1), a "sample" head
+    ``box_nll`` (NLL of the true box under its mixture, teacher-forced on the true boxes of
+    the objects before it in a random order); ``mask`` is the mask BCE; with ``anchor_vecs``,
+    ``layout_anchor`` is the MSE between the object vectors and those (the vectors of the model
+    the stage started from, which the frozen renderer was trained to read).
+
+    Args:
+        gen: the generator (only its embeddings, graph convolution and heads run).
+        batch: graphs with ``boxes`` (and ``masks`` for the mask term).
+        loss_cfg: weights; zero-weight terms are skipped.
+        anchor_vecs: (O, gconv_dim) object vectors to stay close to, or None.
+        rng: random generator for the teacher-forcing order.
+
+    Returns:
+        dict of scalar tensors keyed by term name.
+
+    Raises:
+        ValueError: the batch has no boxes.
+    """
+    if batch.boxes is None:
+        raise ValueError("layout training needs ground-truth boxes (batch.boxes is None)")
+    terms: dict[str, Tensor] = {}
+    obj_vecs, pred_vecs = gen.encode_graph(batch)
+    not_image = batch.objs != IMAGE_OBJECT_ID
+    valid = not_image if batch.box_given is None else not_image & batch.box_given
+    if gen.samples_layout:
+        if _on(loss_cfg, "box_nll"):
+            s, _, o = batch.triples.unbind(dim=1)
+            mix = gen.box_head.teacher_forced(obj_vecs, pred_vecs, torch.stack([s, o], dim=1),
+                                              batch.boxes, rng=rng)
+            terms["box_nll"] = box_nll_term(mix, batch.boxes, valid)
+    elif _on(loss_cfg, "box"):
+        terms["box"] = box_loss(gen.box_head(obj_vecs), batch.boxes, valid)
+    if _on(loss_cfg, "mask") and batch.masks is not None:
+        terms["mask"] = mask_loss(gen.mask_head(obj_vecs), batch.masks, not_image)
+    if anchor_vecs is not None and _on(loss_cfg, "layout_anchor"):
+        terms["layout_anchor"] = F.mse_loss(obj_vecs, anchor_vecs.to(obj_vecs.dtype))
     return terms
 
 

@@ -1,0 +1,171 @@
+"""Layout metrics of a model on a dataset split (issue 13's targets table).
+
+For the mode layout, a sampled layout, the ground-truth boxes (the ceiling) and the class-mean
+boxes of the training split (the graph-blind baseline), prints:
+
+* box-size fidelity: mean |log(pred area / true area)| over all objects, and the worst class
+  (classes with at least ``--min-class-count`` objects);
+* relation satisfaction: the fraction of the graph's geometric triples the boxes satisfy
+  under the dataset's own rule (``spatial_predicate``, box centres);
+* layout recall R@0.3 / R@0.5 of all objects and of small objects (< 5 % of the image);
+* layout diversity: mean IoU between two sampled layouts of each graph (seeds s and s + 1);
+* with ``--per-class``, each class's geometric-mean area ratio (pred / true).
+
+Nothing is rendered: boxes come from ``GALSGenerator.layout_boxes`` with no box pinned.
+Usage::
+
+    python scripts/eval_layout.py sg2img/assets/default_model.pt --data data/shapes64 --per-class
+    python scripts/eval_layout.py runs/layout/sample_k5_seq.pt --data data/shapes64 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+SMALL = 0.05
+
+
+def evaluate_layouts(gen, vocab, val, class_boxes, *, seed: int = 0,
+                     min_class_count: int = 10) -> dict:
+    """All layout metrics of ``gen`` on the dataset ``val`` (see the module docstring)."""
+    import torch
+
+    from sg2img import metrics as M
+    from sg2img.scene_graph import collate_graphs
+
+    batch = collate_graphs([val[i] for i in range(len(val))])
+    batch = replace(batch, box_given=torch.zeros_like(batch.box_given))   # nothing pinned
+    real = M.real_object_mask(batch.objs)
+    gen.eval()
+    with torch.no_grad():
+        layouts = {
+            "mode": gen.layout_boxes(batch, layout_mode="mode"),
+            "sample": gen.layout_boxes(batch, layout_mode="sample",
+                                       rng=torch.Generator().manual_seed(seed)),
+        }
+        second = gen.layout_boxes(batch, layout_mode="sample",
+                                  rng=torch.Generator().manual_seed(seed + 1))
+    gt = batch.boxes.float()
+    mean_boxes = torch.where(real[:, None], class_boxes[batch.objs], gt)
+    layouts["class-mean boxes"] = mean_boxes
+    layouts["ground truth"] = gt
+    small = M.box_area_fraction(gt) < SMALL
+    report = {}
+    for name, boxes in layouts.items():
+        fid = M.box_size_fidelity(boxes[real], gt[real], batch.objs[real], vocab.object_names,
+                                  min_count=min_class_count)
+        rel = M.relation_satisfaction(boxes, batch.triples, vocab.pred_names)
+        rec = M.layout_recall(boxes[real], gt[real])
+        rec_small = M.layout_recall(boxes[real & small], gt[real & small])
+        report[name] = {
+            "worst_class": fid["worst_class"],
+            "worst_class_abs_log_area": fid["worst_class_mean_abs_log_area_ratio"],
+            "all_abs_log_area": fid["mean_abs_log_area_ratio"],
+            "relation_satisfaction": rel["relation_satisfaction"],
+            "R@0.3": rec["R@0.3"], "R@0.5": rec["R@0.5"],
+            "small_R@0.3": rec_small["R@0.3"], "small_R@0.5": rec_small["R@0.5"],
+            "num_small": rec_small["num_objects"],
+            "by_class": fid["by_class"], "by_predicate": rel["by_predicate"],
+        }
+    div = M.layout_diversity(layouts["sample"][real], second[real])
+    report["diversity"] = div
+    report["samples_layout"] = bool(getattr(gen, "samples_layout", False))
+    report["num_graphs"] = len(val)
+    report["num_triples"] = report["mode"]["by_predicate"] and sum(
+        v["num_triples"] for v in report["mode"]["by_predicate"].values())
+    return report
+
+
+def format_report(report: dict, per_class: bool) -> str:
+    rows = ["mode", "sample", "class-mean boxes", "ground truth"]
+    head = (f"{'':18s} {'worst class |log A|':>26s} {'all |log A|':>11s} {'rel.sat.':>9s} "
+            f"{'R@0.3':>6s} {'R@0.5':>6s} {'small R@0.3':>11s} {'small R@0.5':>11s}")
+    lines = [head]
+    for r in rows:
+        v = report[r]
+        worst = f"{v['worst_class']} {v['worst_class_abs_log_area']:.3f}"
+        lines.append(f"{r:18s} {worst:>26s} {v['all_abs_log_area']:11.3f} "
+                     f"{v['relation_satisfaction']:9.3f} {v['R@0.3']:6.3f} {v['R@0.5']:6.3f} "
+                     f"{v['small_R@0.3']:11.3f} {v['small_R@0.5']:11.3f}")
+    d = report["diversity"]
+    lines.append(f"layout diversity: mean IoU between two samples of a graph "
+                 f"{d['mean_iou_between_samples']:.3f} over {d['num_objects']} objects "
+                 f"({'sampling head' if report['samples_layout'] else 'deterministic head'}); "
+                 f"{report['num_graphs']} graphs, {report['num_triples']} geometric triples, "
+                 f"{report['mode']['num_small']} small objects")
+    if per_class:
+        lines.append("")
+        lines.append(f"{'class':14s} {'n':>5s} {'mode area x':>11s} {'mode |log|':>10s} "
+                     f"{'sample area x':>13s} {'mean-box area x':>15s}")
+        by = report["mode"]["by_class"]
+        for name in sorted(by, key=lambda k: -by[k]["mean_abs_log_area_ratio"]):
+            m, s = by[name], report["sample"]["by_class"][name]
+            c = report["class-mean boxes"]["by_class"][name]
+            lines.append(f"{name:14s} {m['num_objects']:5d} {m['area_ratio']:11.2f} "
+                         f"{m['mean_abs_log_area_ratio']:10.3f} {s['area_ratio']:13.2f} "
+                         f"{c['area_ratio']:15.2f}")
+        lines.append("")
+        lines.append("relation satisfaction by predicate (mode / ground truth):")
+        for p, v in report["mode"]["by_predicate"].items():
+            g = report["ground truth"]["by_predicate"][p]
+            if v["num_triples"]:
+                lines.append(f"  {p:12s} {v['satisfied']:.3f} / {g['satisfied']:.3f} "
+                             f"({v['num_triples']})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="training checkpoint or inference export")
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first layout sample")
+    p.add_argument("--min-class-count", type=int, default=10)
+    p.add_argument("--per-class", action="store_true")
+    p.add_argument("--json", type=Path, default=None, help="also write the report here")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ignore-relations", action="store_true",
+                   help="lay out without checking the geometric triples during placement "
+                        "(as model.layout_respect_relations=false)")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from sg2img import metrics as M
+    from sg2img.checkpoint import build_generator
+    from sg2img.data import build_dataset
+
+    torch.set_num_threads(args.threads)
+    gen, cfg, vocab = build_generator(args.checkpoint)
+    if args.ignore_relations:
+        gen.pred_codes = None
+    data_cfg = replace(cfg.data, root=str(args.data))
+    val = build_dataset(data_cfg, args.split, cfg.model.image_size, cfg.model.mask_size)
+    train = build_dataset(data_cfg, "train", cfg.model.image_size, cfg.model.mask_size)
+    val.with_images = train.with_images = False
+    if tuple(val.vocab.object_names) != tuple(vocab.object_names):
+        raise SystemExit(f"{args.data} has another vocabulary than {args.checkpoint}")
+    class_boxes = M.mean_class_boxes(train, vocab.num_objects)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)   # datasets that draw relations per item use torch's RNG
+        report = evaluate_layouts(gen, vocab, val, class_boxes, seed=args.seed,
+                                  min_class_count=args.min_class_count)
+    checks = gen.pred_codes is not None and gen.samples_layout
+    print(f"{args.checkpoint} (layout_head={cfg.model.layout_head}, K="
+          f"{cfg.model.layout_components}, sequential={cfg.model.layout_sequential}, "
+          f"relation checks={checks}) on {args.data} {args.split}:")
+    print(format_report(report, args.per_class))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=1, default=lambda x: None
+                                        if isinstance(x, float) and math.isnan(x) else x))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
