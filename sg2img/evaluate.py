@@ -85,6 +85,8 @@ class EvalContext:
     lpips_weights: str | PathLike | None = None
     is_splits: int = 10
     recall_thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS
+    pred_names: tuple[str, ...] | None = None
+    generator: nn.Module | None = None
     _extractor: FeatureExtractor | None = None
 
     def feature_extractor(self) -> FeatureExtractor:
@@ -319,6 +321,99 @@ class Diversity(Metric):
         return out
 
 
+SMALL_OBJECT_AREA = 0.05   # "small objects": ground-truth box area under 5 % of the image
+
+
+class _LayoutScores:
+    """Accumulates one layout's boxes against the ground truth over batches."""
+
+    def __init__(self) -> None:
+        self.pred: list[Tensor] = []
+        self.gt: list[Tensor] = []
+        self.classes: list[Tensor] = []
+        self.rel_ok = 0.0
+        self.rel_n = 0
+
+    def add(self, boxes: Tensor, batch: GraphBatch, pred_names: Sequence[str] | None) -> None:
+        keep = M.real_object_mask(batch.objs).cpu()
+        boxes = boxes.detach().float().cpu()
+        self.pred.append(boxes[keep])
+        self.gt.append(batch.boxes.float().cpu()[keep])
+        self.classes.append(batch.objs.cpu()[keep])
+        if pred_names is not None:
+            rel = M.relation_satisfaction(boxes, batch.triples.cpu(), pred_names)
+            if rel["num_triples"]:
+                self.rel_ok += rel["relation_satisfaction"] * rel["num_triples"]
+                self.rel_n += rel["num_triples"]
+
+    def compute(self, object_names: Sequence[str] | None, thresholds: Sequence[float]
+                ) -> dict[str, Any]:
+        pred, gt, classes = torch.cat(self.pred), torch.cat(self.gt), torch.cat(self.classes)
+        small = M.box_area_fraction(gt) < SMALL_OBJECT_AREA
+        fid = M.box_size_fidelity(pred, gt, classes, object_names, min_count=10)
+        rec = M.layout_recall(pred, gt, thresholds)
+        rec_small = M.layout_recall(pred[small], gt[small], thresholds)
+        return {
+            "relation_satisfaction": self.rel_ok / self.rel_n if self.rel_n else math.nan,
+            "num_geometric_triples": self.rel_n,
+            "mean_abs_log_area_ratio": fid["mean_abs_log_area_ratio"],
+            "worst_class": fid["worst_class"],
+            "worst_class_mean_abs_log_area_ratio": fid["worst_class_mean_abs_log_area_ratio"],
+            **{k: v for k, v in rec.items() if k.startswith("R@")},
+            **{f"small_{k}": v for k, v in rec_small.items() if k.startswith("R@")},
+            "num_small_objects": int(small.sum()),
+            "area_ratio_by_class": {k: v["area_ratio"] for k, v in fid["by_class"].items()},
+        }
+
+
+@register_metric("layout")
+class LayoutQuality(Metric):
+    protocol = (
+        "boxes predicted from the scene graph alone (no box given), for the most likely layout "
+        "(mode) and, for a sampling layout head, one sampled layout: relation_satisfaction = "
+        "fraction of the graph's geometric triples (left of, right of, above, below, inside, "
+        "surrounding) that the boxes satisfy under the rule the dataset made them with "
+        "(sg2img.data.common.spatial_predicate, box centres), with the ground-truth boxes' "
+        "score as the ceiling; box-size fidelity = mean |log(pred area / true area)| over all "
+        "objects and the worst class (classes with >= 10 objects); R@t of all objects and of "
+        "small objects (true area < 5 %); layout diversity = mean IoU between two sampled "
+        "layouts of each graph (1 = identical; deterministic heads give 1)")
+
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        self.layouts = {"mode": _LayoutScores(), "ground_truth": _LayoutScores()}
+        gen = ctx.generator
+        self.samples = bool(getattr(gen, "samples_layout", False))
+        if self.samples:
+            self.layouts["sample"] = _LayoutScores()
+            self.rngs = [torch.Generator().manual_seed(ctx.seed + k) for k in (1, 2)]
+        self.ious: list[Tensor] = []
+
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        if batch.boxes is None:
+            raise ValueError("the layout metric needs ground-truth boxes; the dataset items "
+                             "have none")
+        names = self.ctx.pred_names
+        self.layouts["mode"].add(outs[0].boxes_pred, batch, names)
+        self.layouts["ground_truth"].add(batch.boxes, batch, names)
+        if self.samples:
+            free = batch if batch.box_given is None else replace(
+                batch, box_given=torch.zeros_like(batch.box_given))
+            a, b = (self.ctx.generator.layout_boxes(free, layout_mode="sample", rng=rng)
+                    for rng in self.rngs)
+            self.layouts["sample"].add(a, batch, names)
+            keep = M.real_object_mask(batch.objs)
+            self.ious.append(M.paired_box_iou(a[keep], b[keep]).float().cpu())
+
+    def compute(self) -> dict[str, Any]:
+        out = {name: acc.compute(self.ctx.object_names, self.ctx.recall_thresholds)
+               for name, acc in self.layouts.items()}
+        iou = torch.cat(self.ious) if self.ious else torch.ones(1)
+        out["layout_diversity_mean_iou"] = float(iou.mean())
+        out["samples_layout"] = self.samples
+        return out
+
+
 DEFAULT_METRICS = tuple(METRICS)
 
 PROTOCOLS = {name: cls.protocol for name, cls in METRICS.items()}
@@ -451,7 +546,9 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
                       object_names=tuple(vocab.object_names) if vocab is not None else None,
                       feature_net=feature_net, classifier=classifier, lpips_net=lpips_net,
                       inception_weights=inception_weights, lpips_weights=lpips_weights,
-                      is_splits=is_splits, recall_thresholds=recall_thresholds)
+                      is_splits=is_splits, recall_thresholds=recall_thresholds,
+                      pred_names=tuple(vocab.pred_names) if vocab is not None else None,
+                      generator=generator)
     # Build every metric (and its networks) before generating anything: a missing file
     # fails fast.
     active = {name: METRICS[name](ctx) for name in metrics}
@@ -555,6 +652,26 @@ def report_to_markdown(report: dict[str, Any]) -> str:
             if key.startswith("R@") or key == "mean_iou":
                 lines.append(f"| layout baseline (mean class box) {key} | {_fmt(val)} | "
                              f"{lb['num_objects']} objects |")
+    if "layout" in m:
+        lay = m["layout"]
+        for name in ("mode", "sample", "ground_truth"):
+            if name not in lay:
+                continue
+            v = lay[name]
+            lines.append(f"| layout ({name}): relation satisfaction | "
+                         f"{_fmt(v['relation_satisfaction'])} | {v['num_geometric_triples']} "
+                         f"geometric triples |")
+            if name != "ground_truth":
+                lines.append(f"| layout ({name}): mean abs log area ratio, all / worst class | "
+                             f"{_fmt(v['mean_abs_log_area_ratio'])} / "
+                             f"{_fmt(v['worst_class_mean_abs_log_area_ratio'])} | worst: "
+                             f"{v['worst_class']} |")
+                recalls = ", ".join(f"{k} {_fmt(v[k])}" for k in v if k.startswith("R@"))
+                small = ", ".join(f"{k[6:]} {_fmt(v[k])}" for k in v if k.startswith("small_R@"))
+                lines.append(f"| layout ({name}): recall, all / small objects | {recalls} / "
+                             f"{small} | {v['num_small_objects']} small objects |")
+        lines.append(f"| layout diversity: mean IoU between two sampled layouts | "
+                     f"{_fmt(lay['layout_diversity_mean_iou'])} | 1 = identical |")
     if "fid" in m:
         lines.append(f"| FID | {_fmt(m['fid']['fid'], 2)} | {m['fid']['feature_network']}; "
                      f"{m['fid']['num_real_images']} real vs "

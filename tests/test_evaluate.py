@@ -673,3 +673,16 @@ def test_sg2img_evaluate_command(tmp_path, shapes64, capsys, monkeypatch):
     # Neither a checkpoint nor a box file: one-line error, exit 2.
     assert main(["evaluate", "--data", str(shapes64)]) == 2
     assert "--checkpoint" in capsys.readouterr().err
+
+
+def test_layout_metric_scores_true_boxes_as_the_ceiling_and_shifted_boxes_lower():
+    perfect = _run(FakeGenerator(), metrics=("layout",))["metrics"]["layout"]
+    gt, mode = perfect["ground_truth"], perfect["mode"]
+    assert mode["relation_satisfaction"] == gt["relation_satisfaction"]
+    assert mode["num_geometric_triples"] == gt["num_geometric_triples"] > 0
+    assert mode["mean_abs_log_area_ratio"] == pytest.approx(0.0, abs=1e-9)
+    assert mode["R@0.5"] == 1.0 and "sample" not in perfect
+    assert perfect["layout_diversity_mean_iou"] == 1.0     # a deterministic head
+    shifted = _run(FakeGenerator(shift=0.2), metrics=("layout",))["metrics"]["layout"]["mode"]
+    assert shifted["R@0.5"] < 1.0
+    assert shifted["mean_abs_log_area_ratio"] > 0.01         # boxes clipped at the border
