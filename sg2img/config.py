@@ -183,6 +183,9 @@ class TrainConfig:
     vgg_weights: str = ""                # path to torchvision VGG19 weights for the VGG loss
     init_from: str = ""                  # checkpoint whose matching weights start a new run
     deterministic: bool = True           # CPU: deterministic kernels (same weights every run)
+    stage: str = "gan"                   # "gan" (everything) | "layout" (graph network and
+                                         # layout heads on boxes and masks, renderer frozen)
+    layout_lr: float = 1e-3              # stage "layout": Adam learning rate
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",
@@ -191,6 +194,10 @@ class TrainConfig:
         _check(0.0 <= self.ema_decay < 1.0, "train.ema_decay must be in [0, 1)")
         _check(self.lr_g > 0 and self.lr_d > 0, "train.lr_g and train.lr_d must be positive")
         _check(0 <= self.seed < 2**32, f"train.seed must be in 0..2**32 - 1, got {self.seed}")
+        _check(self.stage in ("gan", "layout"),
+               f"train.stage must be 'gan' (GAN training) or 'layout' (the graph network and "
+               f"layout heads alone, renderer frozen), got {self.stage!r}")
+        _check(self.layout_lr > 0, "train.layout_lr must be positive")
 
 
 @dataclass

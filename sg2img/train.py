@@ -285,6 +285,26 @@ def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
             torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas))
 
 
+LAYOUT_MODULES = ("obj_embeddings", "pred_embeddings", "attr_embeddings", "gconv", "box_head",
+                  "mask_head")
+"""The generator's scene-graph-to-layout branch: what ``train.stage="layout"`` trains."""
+
+
+def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:
+    """Adam over the layout branch only (``LAYOUT_MODULES``); the rest of G is frozen.
+
+    The layout heads regress boxes and masks, so this uses Adam's usual betas (0.9, 0.999)
+    rather than the GAN's.
+    """
+    for p in G.parameters():
+        p.requires_grad_(False)
+    params = [p for name in LAYOUT_MODULES if hasattr(G, name)
+              for p in getattr(G, name).parameters()]
+    for p in params:
+        p.requires_grad_(True)
+    return torch.optim.Adam(params, lr=cfg.train.layout_lr)
+
+
 def _wrap_ddp(G: nn.Module, D: nn.Module, info: DistInfo, device: torch.device, *,
               find_unused: bool) -> tuple[nn.Module, nn.Module]:
     """DDP wrappers for the training forward passes (the modules themselves when single)."""
@@ -328,6 +348,11 @@ class Trainer:
         self.G, self.D, self.G_ema = build_models(cfg, self.vocab, self.device,
                                                   self.channels_last)
         self.opt_g, self.opt_d = build_optimizers(cfg, self.G, self.D)
+        if cfg.train.stage == "layout":
+            self.opt_g = build_layout_optimizer(cfg, self.G)
+            if hasattr(dataset, "with_images") and val_dataset is not None:
+                dataset.with_images = False   # the layout stage reads no training image
+        self.anchor: nn.Module | None = None
         vgg = build_vgg_loss(cfg.loss.vgg_weight, cfg.train.vgg_weights or None)
         self.vgg = vgg.to(self.device) if vgg is not None else None
         self.G_train, self.D_train = _wrap_ddp(self.G, self.D, self.dist, self.device,
@@ -495,8 +520,40 @@ class Trainer:
         _requires_grad(self.D, True)
         return logs
 
-    def _apply(self, total: Tensor, terms: dict[str, Tensor], params, opt, name: str
-               ) -> dict[str, float]:
+    def layout_step(self, batch: GraphBatch) -> dict[str, float]:
+        """One step of ``train.stage="layout"``: the layout branch on boxes and masks.
+
+        No image is rendered; the frozen renderer is untouched. The object vectors are pulled
+        towards those of the model the stage started from (``loss.layout_anchor_weight``),
+        which the renderer was trained to read.
+        """
+        from .objectives import layout_loss_terms, weighted_total
+
+        self.opt_g.zero_grad(set_to_none=True)
+        anchor_vecs = None
+        if self.anchor is not None:
+            with torch.no_grad():
+                anchor_vecs, _ = self.anchor.encode_graph(batch)
+        terms = layout_loss_terms(self.G, batch, self.cfg.loss, anchor_vecs=anchor_vecs)
+        total = weighted_total(terms, self.cfg.loss)
+        params = [p for p in self.G.parameters() if p.requires_grad]
+        return self._apply(total, terms, params, self.opt_g, "L", sync_grads=True)
+
+    def set_layout_anchor(self, path: str | os.PathLike | None) -> None:
+        """Freeze a copy of the generator as it starts the layout stage: ``path``'s weights
+        (``train.init_from``; also on resume) or, without one, the current weights."""
+        anchor = copy.deepcopy(self.G).eval()
+        if path:
+            ckpt = load_checkpoint(path, map_location="cpu")
+            own = anchor.state_dict()
+            state = generator_state(ckpt)
+            anchor.load_state_dict({**own, **{k: v for k, v in state.items()
+                                              if k in own and own[k].shape == v.shape}})
+        _requires_grad(anchor, False)
+        self.anchor = anchor.to(self.device)
+
+    def _apply(self, total: Tensor, terms: dict[str, Tensor], params, opt, name: str, *,
+               sync_grads: bool = False) -> dict[str, float]:
         params = [p for p in params if p.requires_grad]
         # All ranks must take the same branch: agree on finiteness before backward.
         finite = torch.isfinite(total.detach()).float()
@@ -509,6 +566,13 @@ class Trainer:
             logger.warning("step %d: non-finite %s loss, step skipped", self.step, name)
             return {}
         total.backward()
+        if sync_grads and self.dist.enabled:
+            # The layout step runs the unwrapped G, so DDP does not average the gradients.
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= self.dist.world_size
         ok = _grad_norm_ok(params, self.cfg.train.grad_clip)
         if self.dist.enabled:
             f = torch.tensor(float(ok), device=self.device if dist.get_backend() == "nccl"
@@ -602,9 +666,12 @@ class Trainer:
                 batch = next(batches).to(self.device, non_blocking=True)
                 if self.channels_last and batch.images is not None:
                     batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-                out = self._forward(batch)
-                logs = self.d_step(batch, out)
-                logs.update(self.g_step(batch, out))
+                if tc.stage == "layout":
+                    logs = self.layout_step(batch)
+                else:
+                    out = self._forward(batch)
+                    logs = self.d_step(batch, out)
+                    logs.update(self.g_step(batch, out))
                 if self.step >= tc.ema_start:
                     _update_ema(self.G_ema, self.G, ema_decay_at(self.step, tc))
                 self.step += 1
@@ -708,6 +775,11 @@ def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None 
         logger.info("resumed from %s at step %d", path, trainer.step)
     elif cfg.train.init_from:
         trainer.init_from(cfg.train.init_from)
+    if cfg.train.stage == "layout":
+        if not cfg.train.init_from:
+            logger.warning("train.stage=layout without train.init_from: the renderer stays at "
+                           "its random initialisation")
+        trainer.set_layout_anchor(cfg.train.init_from or None)
     trainer.command = command
     try:
         summary = trainer.train(num_steps=num_steps)

@@ -302,3 +302,31 @@ def test_ema_decay_ramps_up_then_holds():
     assert keep < 1e-3
     flat = tiny_cfg(**{"train.ema_decay": 0.999, "train.ema_rampup": False}).train
     assert ema_decay_at(0, flat) == 0.0 and ema_decay_at(1, flat) == 0.999
+
+
+def test_layout_stage_trains_the_layout_branch_only_and_resumes_exactly(tmp_path):
+    from sg2img.train import LAYOUT_MODULES
+
+    torch.set_num_threads(2)
+    gan = tiny_cfg(**{"train.num_steps": 2, "train.checkpoint_every": 2})
+    run_training(gan, tmp_path / "gan", dataset=ToyScenes(), device="cpu")
+    start = tmp_path / "gan/checkpoints/ckpt_00000002.pt"
+    over = {"train.stage": "layout", "train.init_from": str(start), "train.num_steps": 4,
+            "train.checkpoint_every": 2, "model.layout_head": "sample"}
+    cfg = tiny_cfg(**over)
+    res = run_training(cfg, tmp_path / "lay", dataset=ToyScenes(), device="cpu")
+    assert res["step"] == 4
+    before, after = load_checkpoint(start)["generator"], _state(
+        tmp_path / "lay/checkpoints/ckpt_00000004.pt")
+    changed = {k for k in after if k not in before or not torch.equal(after[k], before[k])}
+    assert changed and all(k.split(".")[0] in LAYOUT_MODULES for k in changed), changed
+    stats = [json.loads(line) for line in (tmp_path / "lay/stats.jsonl").read_text().splitlines()]
+    assert "L/box_nll" in stats[-1] and "L/layout_anchor" in stats[-1]
+    assert not any(k.startswith(("G/", "D/")) for k in stats[-1])
+    # Stopped at 2 and resumed: the same weights as the uninterrupted run.
+    run_training(cfg.with_overrides(["train.num_steps=2"]), tmp_path / "lay2",
+                 dataset=ToyScenes(), device="cpu")
+    run_training(cfg, tmp_path / "lay2", dataset=ToyScenes(), device="cpu", resume="auto")
+    again = _state(tmp_path / "lay2/checkpoints/ckpt_00000004.pt")
+    for k, v in after.items():
+        assert torch.equal(again[k], v), k
