@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="dataset it was trained on")
     p.add_argument("--export", type=Path, default=None,
                    help="the export to ship (default: RUN/export.pt), e.g. the output of "
-                        "scripts/finetune_layout.py")
+                        "a train.stage=layout run)")
     p.add_argument("--assets", type=Path, default=ROOT / "sg2img" / "assets")
     p.add_argument("--docs", type=Path, default=ROOT / "docs")
     p.add_argument("--samples-per-graph", type=int, default=1)
