@@ -12,6 +12,8 @@ with the same preset, seed, batch size and number of steps:
                   H/2, then ``model.coarse_to_fine`` at H (an enhancer stage on the H/2
                   generator) initialised from it with ``train.init_from``. Against ``full``,
                   which ends directly at H, this answers "coarse-to-fine or direct?".
+    light         full with the cheaper global generator of issue 18 (``model.spade_kernel=1``,
+                  ``model.narrow_upsample=true``); against ``full``, the gate for those options.
 
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
 picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on
@@ -55,6 +57,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "avg_cls": ("global + local, averaged, class loss", ["model.fusion=average"]),
     "full": ("full: weight-map fusion + class loss", []),
     "c2f": ("full, coarse-to-fine (32 then 64)", ["model.coarse_to_fine=true"]),
+    # Issue 18: the cheaper global generator (1x1 SPADE gamma/beta, width change before
+    # upsampling), gated against "full".
+    "light": ("full, cheaper global generator", ["model.spade_kernel=1",
+                                                 "model.narrow_upsample=true"]),
 }
 # Variants trained in two phases: the overrides of the first, half-size phase.
 COARSE_PHASE: dict[str, list[str]] = {"c2f": ["model.image_size=32"]}

@@ -99,7 +99,9 @@ class GALSGenerator(nn.Module):
         self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, cfg.cond_dim, 1), nn.LeakyReLU(0.2))
 
         self.global_gen = (GlobalAffineGenerator(cfg.image_size, cfg.noise_dim, cfg.cond_dim,
-                                                 cfg.gen_channels, cfg.coarse_to_fine)
+                                                 cfg.gen_channels, cfg.coarse_to_fine,
+                                                 spade_kernel=cfg.spade_kernel,
+                                                 narrow_upsample=cfg.narrow_upsample)
                            if cfg.use_global else None)
         self.local_gen = (LocalClassGenerator(num_objects, cfg.cond_dim, cfg.local_channels,
                                               combine=cfg.local_combine,
