@@ -166,6 +166,40 @@ class GALSGenerator(nn.Module):
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
         return boxes, masks
 
+    def encode_conditioning(self, layout: Tensor, obj_vecs: Tensor, boxes: Tensor,
+                            masks: Tensor, obj_to_img: Tensor, z: Tensor) -> Tensor:
+        """The shared conditioning map: ``cond_encoder`` (a 1x1 conv + LeakyReLU) over
+        ``[semantic layout, embedding layout, projected noise broadcast over the image]``.
+
+        Computed without building that up-to-344-channel input (issue 18); the same
+        arithmetic up to float rounding, term by term, because a 1x1 conv is linear:
+
+        * semantic layout: only the class channels that are nonzero somewhere in the batch
+          (a handful of the up to 184) go through their columns of the weight; the others are
+          exactly zero and contribute nothing, to the output or to any gradient;
+        * embedding layout: painting the object vectors through the masks and then applying
+          the weight equals painting the already projected vectors (``masks_to_layout`` is
+          linear in the vectors);
+        * noise: constant over the image, so it is a per-image bias.
+
+        Shapes:
+            layout (N, C, H, W); obj_vecs (O, gconv_dim); boxes (O, 4); masks (O, M, M);
+            obj_to_img (O,); z (N, noise_dim) -> (N, cond_dim, H, W)
+        """
+        conv = self.cond_encoder[0]
+        C, D = self.num_objects, obj_vecs.shape[1]
+        N, _, H, W = layout.shape
+        weight = conv.weight[:, :, 0, 0]                                      # (cond, in)
+        w_sem, w_emb, w_noise = weight.split([C, D, weight.shape[1] - C - D], dim=1)
+        bias = conv.bias.expand(N, -1)                                        # (N, cond)
+        if self.noise_proj is not None:
+            bias = bias + self.noise_proj(z).to(weight.dtype) @ w_noise.t()
+        active = (layout.detach().flatten(2).amax(dim=(0, 2)) != 0).nonzero()[:, 0]  # (Ka,)
+        sem = layout.to(weight.dtype)[:, active]                              # (N, Ka, H, W)
+        pre = torch.einsum("nkhw,ck->nchw", sem, w_sem[:, active])            # (N, cond, H, W)
+        pre = pre + embedding_layout(obj_vecs @ w_emb.t(), boxes, masks, obj_to_img, N, H, W)
+        return self.cond_encoder[1](pre + bias[:, :, None, None])
+
     def make_noise(self, num_images: int, device: torch.device,
                    generator: torch.Generator | None = None) -> Tensor:
         """Standard normal ``z`` of shape (N, noise_dim)."""
@@ -212,12 +246,7 @@ class GALSGenerator(nn.Module):
 
         layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N,
                                  self.num_objects, H, H)                      # (N, C, H, W)
-        emb = embedding_layout(obj_vecs, boxes, masks, batch.obj_to_img, N, H, H)
-        parts = [layout.to(emb.dtype), emb]
-        if self.noise_proj is not None:
-            noise = self.noise_proj(z)[:, :, None, None].expand(-1, -1, H, H)  # (N, Ln, H, W)
-            parts.append(noise)
-        cond = self.cond_encoder(torch.cat(parts, dim=1))                     # (N, cond, H, W)
+        cond = self.encode_conditioning(layout, obj_vecs, boxes, masks, batch.obj_to_img, z)
 
         global_images = global_feats = local = None
         if self.global_gen is not None:
