@@ -251,7 +251,7 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
                 ov = {"override": override[sl].to(dev),
                       "boxes_override": boxes_override[sl].to(dev),
                       "masks_override": masks_override[sl].to(dev)}
-            out = model.generator(batch, z=z[lo:hi].to(dev), **ov)
+            out = model.generator(batch, z=z[lo:hi].to(dev), training_outputs=False, **ov)
             images.append(out.images.float().cpu())
             b, m = out.boxes.float().cpu(), out.masks.float().cpu()
             for i in range(hi - lo):

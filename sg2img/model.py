@@ -208,8 +208,8 @@ class GALSGenerator(nn.Module):
     # ----------------------------------------------------------------- forward
     def forward(self, batch: GraphBatch, *, use_gt_layout: bool = False, z: Tensor | None = None,
                 generator: torch.Generator | None = None, boxes_override: Tensor | None = None,
-                masks_override: Tensor | None = None,
-                override: Tensor | None = None) -> GeneratorOutput:
+                masks_override: Tensor | None = None, override: Tensor | None = None,
+                training_outputs: bool = True) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
 
         Args:
@@ -221,6 +221,8 @@ class GALSGenerator(nn.Module):
             boxes_override, masks_override: (O, 4), (O, M, M) used for objects where
                 ``override`` (O,) is True (graph manipulation keeps untouched objects fixed).
             override: (O,) bool.
+            training_outputs: False skips what only the training losses use (the local
+                branch's class logits, returned as None); the images are the same.
 
         Otherwise objects use their predicted boxes and masks, except objects with
         ``batch.box_given`` True, which take ``batch.boxes`` (user-pinned boxes).
@@ -252,7 +254,7 @@ class GALSGenerator(nn.Module):
         if self.global_gen is not None:
             global_images, global_feats = self.global_gen(z, cond)
         if self.local_gen is not None:
-            local = self.local_gen(cond, layout)
+            local = self.local_gen(cond, layout, with_logits=training_outputs)
 
         weight_map = None
         if global_images is not None and local is not None:
