@@ -6,8 +6,10 @@ https://github.com/google/sg2im DIR``); nothing of it is copied into this projec
 
     python scripts/bench_vs_sg2im.py --sg2im DIR                    # 5 rounds, 2 threads
     python scripts/bench_vs_sg2im.py --sg2im DIR --rounds 7 --json out.json
-    python scripts/bench_vs_sg2im.py --sg2im DIR --set model.spade_kernel=3 \\
-        --set model.narrow_upsample=false                          # the pre-issue-18 generator
+    python scripts/bench_vs_sg2im.py --sg2im DIR --set model.spade_kernel=1 \\
+        --set model.narrow_upsample=true                           # the cheaper generator
+    python scripts/bench_vs_sg2im.py --sg2im DIR \\
+        --also light:model.spade_kernel=1,model.narrow_upsample=true   # both, same rounds
 
 Cases (sg2im side: its ``scripts/train.py`` defaults, i.e. embedding/graph width 128, hidden
 512, 5 graph layers, 16x16 masks, 32 layout-noise channels, CRN dims 1024-512-256-128-64,
@@ -26,10 +28,10 @@ untimed call (warm-up, also counted by ``torch.utils.flop_counter`` for GFLOP pe
 ``--repeats`` timed calls of all the file's graphs in one batch, whose median is the
 measurement; the process's peak resident memory (``ru_maxrss``, so it includes Python and
 torch themselves) is its peak memory. Rounds are interleaved: in each round every case runs
-once per implementation, the order of the two implementations alternating between rounds. The
-table gives medians over rounds and the **median of the per-round ratios**
-(sg2im time / sg2img time = sg2img's throughput relative to sg2im's; > 1 means sg2img is
-faster).
+once per implementation (sg2im, sg2img, and each ``--also`` variant of sg2img), the order of
+the implementations rotating from round to round. The table gives medians over rounds and the
+**median of the per-round ratios** (sg2im time / sg2img time = sg2img's throughput relative to
+sg2im's; > 1 means sg2img is faster).
 
 Shims that let sg2im's 2018 code (written for torch 0.4) run on a modern torch, applied at
 import time to sg2im's modules only, without editing its files:
@@ -189,9 +191,12 @@ def sg2img_worker(sg2im_dir: Path, case: str, repeats: int, overrides: list[str]
 
 # ----------------------------------------------------------------------------- driver
 def run_worker(args: argparse.Namespace, impl: str, case: str) -> dict:
-    cmd = [sys.executable, __file__, "--worker", impl, "--case", case, "--sg2im",
+    worker, overrides = "sg2im", []
+    if impl != "sg2im":
+        worker, overrides = "sg2img", args.set + args.variants.get(impl, [])
+    cmd = [sys.executable, __file__, "--worker", worker, "--case", case, "--sg2im",
            str(args.sg2im), "--repeats", str(args.repeats), "--threads", str(args.threads)]
-    for o in args.set:
+    for o in overrides:
         cmd += ["--set", o]
     if args.compile:
         cmd.append("--compile")
@@ -212,6 +217,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for the sg2img presets")
+    p.add_argument("--also", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
+                   help="another sg2img variant measured in the same rounds")
     p.add_argument("--compile", action="store_true", help="generate(..., compile=True)")
     p.add_argument("--json", type=Path, help="write all measurements here")
     p.add_argument("--worker", choices=("sg2im", "sg2img"), help=argparse.SUPPRESS)
@@ -233,29 +240,37 @@ def main() -> None:
 
     for case in args.cases:
         load_graphs(args.sg2im, case)
+    args.variants = {}
+    for spec in args.also:
+        label, _, sets = spec.partition(":")
+        if not label or not sets or label in ("sg2im", "sg2img"):
+            raise SystemExit(f"--also {spec!r}: expected LABEL:KEY=VALUE[,KEY=VALUE...]")
+        args.variants[f"sg2img[{label}]"] = sets.split(",")
+    impls = ["sg2im", "sg2img", *args.variants]
     load = os.getloadavg()
     print(f"{args.rounds} interleaved rounds, {args.threads} threads, {args.repeats} timed "
           f"calls per fresh process; load average before: {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} on {os.cpu_count()} CPUs; sg2img overrides: {args.set or 'none'}"
           f"{', compile=True' if args.compile else ''}", flush=True)
-    results: dict[str, dict[str, list[dict]]] = {c: {"sg2im": [], "sg2img": []}
-                                                 for c in args.cases}
+    results: dict[str, dict[str, list[dict]]] = {c: {k: [] for k in impls} for c in args.cases}
     for r in range(args.rounds):
         for case in args.cases:
-            order = ("sg2im", "sg2img") if r % 2 == 0 else ("sg2img", "sg2im")
+            order = impls[r % len(impls):] + impls[:r % len(impls)]
             for impl in order:
                 results[case][impl].append(run_worker(args, impl, case))
-            a, b = (results[case][k][-1]["median_s"] for k in ("sg2im", "sg2img"))
-            print(f"  round {r + 1} {case:15s} sg2im {a * 1000:7.0f} ms  sg2img {b * 1000:7.0f} "
-                  f"ms  ratio {a / b:.2f}", flush=True)
+            a = results[case]["sg2im"][-1]["median_s"]
+            line = "  ".join(f"{k} {results[case][k][-1]['median_s'] * 1000:.0f} ms "
+                             f"(ratio {a / results[case][k][-1]['median_s']:.2f})"
+                             for k in impls[1:])
+            print(f"  round {r + 1} {case:15s} sg2im {a * 1000:.0f} ms  {line}", flush=True)
 
     rows = []
-    for case in args.cases:
-        s, g = results[case]["sg2im"], results[case]["sg2img"]
+    for case, impl in [(c, k) for c in args.cases for k in impls[1:]]:
+        s, g = results[case]["sg2im"], results[case][impl]
         ratios = [x["median_s"] / y["median_s"] for x, y in zip(s, g, strict=True)]
         n = len(load_graphs(args.sg2im, case))
         rows.append({
-            "case": case, "image_size": CASES[case]["size"], "graphs": n,
+            "case": case, "impl": impl, "image_size": CASES[case]["size"], "graphs": n,
             "preset": CASES[case]["preset"],
             "sg2im_ms": 1000 * statistics.median(x["median_s"] for x in s),
             "sg2img_ms": 1000 * statistics.median(x["median_s"] for x in g),
@@ -268,7 +283,9 @@ def main() -> None:
           "rounds, min-max) | GFLOP/image sg2im / sg2img | peak RSS GiB sg2im / sg2img |")
     print("|---|---|---|---|---|---|")
     for x in rows:
-        print(f"| {x['case']}, {x['image_size']} px, {x['graphs']} graphs | {x['sg2im_ms']:.0f} ms "
+        label = "" if x["impl"] == "sg2img" else f" {x['impl'][6:]}"
+        print(f"| {x['case']}{label}, {x['image_size']} px, {x['graphs']} graphs | "
+              f"{x['sg2im_ms']:.0f} ms "
               f"| {x['sg2img_ms']:.0f} ms | {x['ratio_median']:.2f} ({min(x['ratios']):.2f}-"
               f"{max(x['ratios']):.2f}) | {x['sg2im_gflop_per_image']:.1f} / "
               f"{x['sg2img_gflop_per_image']:.1f} | {x['sg2im_peak_rss_gib']:.2f} / "

@@ -401,7 +401,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
              num_samples: int = 1, image_size: int | None = None,
              device: str | torch.device | None = None, boxes: Any = None,
              return_layout: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-             max_objects: int = DEFAULT_MAX_OBJECTS) -> GenerationResult:
+             max_objects: int = DEFAULT_MAX_OBJECTS, compile: bool = False) -> GenerationResult:
     """Generate images from scene graphs.
 
     All graphs (of any sizes) go through the generator together, ``batch_size`` images per
@@ -424,6 +424,9 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         return_layout: keep the semantic layouts in ``result.layout``.
         batch_size: images per forward pass.
         max_objects: most objects a graph may have.
+        compile: run the generator through ``torch.compile`` (compiled once per loaded model
+            and kept with it). The first call pays the compilation (minutes on a CPU, with a
+            C++ compiler); see docs/performance.md for when it pays off.
 
     Returns:
         A ``GenerationResult`` (a list of PIL images with extras).
@@ -440,6 +443,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
     graph_list = _apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
     mdl = _resolve_model(model, device)
+    if compile:
+        mdl = _compiled(mdl)
     samples = _encode(graph_list, mdl.vocab)
     if image_size is not None:
         _resize(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
@@ -453,6 +458,16 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,
                             [graph_list[i] for i in graph_index], graph_index, sample_index,
                             z, seed, mdl.vocab)
+
+
+def _compiled(model: SG2ImgModel) -> SG2ImgModel:
+    """``model`` with its generator wrapped by ``torch.compile``, cached on ``model`` (the
+    wrapper shares the generator's parameters)."""
+    cached = model.__dict__.get("_compiled")
+    if cached is None:
+        cached = replace(model, generator=torch.compile(model.generator, dynamic=True))
+        model.__dict__["_compiled"] = cached
+    return cached
 
 
 # --------------------------------------------------------------------------- manipulation
