@@ -118,6 +118,10 @@ def bench(args: argparse.Namespace) -> dict:
     res["loader_batches_per_s"] = n_batches / (time.perf_counter() - t0)
     del it
 
+    if args.loader_only:
+        res["load_average"] = os.getloadavg()
+        return res
+
     # The step alone on a batch in memory (as the loop does it: channels-last images on CUDA).
     batch = batches[0].to(device)
     if trainer.channels_last and batch.images is not None:
@@ -172,6 +176,12 @@ def bench(args: argparse.Namespace) -> dict:
 
 
 def report(r: dict) -> str:
+    if "step_s" not in r:   # --loader-only
+        return (f"== {r['preset']}: batch {r['batch_size']}, {r['image_size']} px, "
+                f"{r['num_workers']} loader workers, load average {r['load_average'][0]:.1f}\n"
+                f"  decode one item (1 process) {r['decode_ms_per_item']:.1f} ms; loader alone "
+                f"{r['loader_batches_per_s']:.2f} batches/s "
+                f"({r['loader_batches_per_s'] * r['batch_size']:.0f} images/s)")
     lines = [
         f"== {r['preset']} on {r['device']}{' (' + r['gpu'] + ')' if 'gpu' in r else ''}, "
         f"batch {r['batch_size']}, {r['image_size']} px, {r['num_workers']} loader workers, "
@@ -217,6 +227,8 @@ def main() -> None:
     p.add_argument("--peak-tflops", type=float, help="the accelerator's peak, for MFU")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--loader-only", action="store_true",
+                   help="only decoding and the loader (no step, no training loop)")
     p.add_argument("--run-dir", type=Path, help="keep the run (checkpoints, samples) here")
     args = p.parse_args()
     if args.threads:
