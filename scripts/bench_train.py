@@ -75,6 +75,16 @@ def median_time(fn, repeats: int, device: torch.device, warmup: int = 1) -> floa
     return statistics.median(times)
 
 
+class _Results(dict):
+    """A dict that prints each measured figure as it is set (a run cut short by a time limit
+    still leaves its figures in the log)."""
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        if isinstance(value, float):
+            print(f"  .. {key} = {value:.4g}", file=sys.stderr, flush=True)
+
+
 def bench(args: argparse.Namespace) -> dict:
     from sg2img.config import Config
     from sg2img.train import Trainer, _update_ema, ema_decay_at
@@ -92,10 +102,10 @@ def bench(args: argparse.Namespace) -> dict:
     trainer = Trainer(cfg, run_dir, device=args.device)
     build_s = time.perf_counter() - t0
     bs = tc.batch_size
-    res: dict = {"preset": args.preset, "overrides": overrides, "device": str(device),
+    res: dict = _Results({"preset": args.preset, "overrides": overrides, "device": str(device),
                  "threads": torch.get_num_threads(), "batch_size": bs,
                  "num_workers": cfg.data.num_workers, "image_size": cfg.model.image_size,
-                 "build_s": build_s, "run_dir": str(run_dir)}
+                 "build_s": build_s, "run_dir": str(run_dir)})
     if device.type == "cuda":
         res["gpu"] = torch.cuda.get_device_name(device)
 

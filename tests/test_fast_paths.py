@@ -113,3 +113,24 @@ def test_old_configs_keep_the_old_generator_and_bad_values_are_errors():
     assert old.spade_kernel == 3 and old.narrow_upsample is False
     with pytest.raises(ConfigError, match="spade_kernel"):
         Config.from_preset("tiny", ["model.spade_kernel=5"])
+
+
+@pytest.mark.parametrize("size", [128, 48])
+def test_load_image_in_numpy_matches_the_torch_formulation(tmp_path, size):
+    import numpy as np
+    from PIL import Image
+
+    from sg2img.data.coco import load_image
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "im.png"
+    Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(path)
+    img = load_image(path, size)
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.BILINEAR)
+        arr = np.asarray(im, dtype=np.float32)
+    ref = torch.from_numpy(arr).permute(2, 0, 1).contiguous() / 127.5 - 1.0
+    assert img.dtype == torch.float32 and img.is_contiguous() and img.shape == (3, size, size)
+    assert torch.equal(img, ref)
