@@ -156,8 +156,8 @@ def bench(args: argparse.Namespace) -> dict:
     with FlopCounterMode(display=False) as fc:
         step()
     res["flops_per_step"] = fc.get_total_flops()
-    res["sample_s"] = median_time(trainer.save_samples, 2, device, warmup=0)
-    res["checkpoint_s"] = median_time(trainer.save, 2, device, warmup=0)
+    res["sample_s"] = median_time(trainer.save_samples, 1, device, warmup=0)
+    res["checkpoint_s"] = median_time(trainer.save, 1, device, warmup=0)
     res["amortized_sample_checkpoint_s"] = (res["sample_s"] / tc.sample_every
                                             + res["checkpoint_s"] / tc.checkpoint_every)
 

@@ -7,7 +7,7 @@
 #   scripts/gpu_check.sh OUTDIR [--steps N] [--peak-tflops X] [--workers W] [--cpu]
 #
 #   OUTDIR          report.md, report.json, per-stage logs, generated images
-#   --steps N       training steps per preset in the timed loop (default 300)
+#   --steps N       training steps per preset in the timed loop (default 200)
 #   --peak-tflops X the accelerator's bf16 dense peak for the MFU figure (default: looked up
 #                   from the GPU's name: H100/H200 SXM 989, H100 PCIe 756, A100 312)
 #   --workers W     loader workers (default 8)
@@ -25,7 +25,7 @@ set -euo pipefail
 usage() { sed -n 2,22p "$0" | sed 's/^# \{0,1\}//'; }
 [[ $# -ge 1 && $1 != -* ]] || { usage; exit 2; }
 OUT=$1; shift
-STEPS=300; PEAK=""; WORKERS=8; CPU=0
+STEPS=200; PEAK=""; WORKERS=8; CPU=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --steps) STEPS=$2; shift 2 ;;
@@ -52,7 +52,20 @@ if ! "$PY" -c "import pycocotools.mask" 2>/dev/null; then
   if compgen -G "$ROOT/.whl/pycocotools-*.whl" >/dev/null; then
     log "pycocotools missing: installing from $ROOT/.whl into $OUT/pydeps"
     "$PY" -m pip install -q --no-index --no-deps --find-links "$ROOT/.whl" \
-      --target "$OUT/pydeps" pycocotools >"$OUT/pydeps.log" 2>&1 || {
+      --target "$OUT/pydeps" pycocotools >"$OUT/pydeps.log" 2>&1 ||
+    # No pip: a wheel is a zip archive; unpack the one built for this Python.
+    "$PY" - "$ROOT/.whl" "$OUT/pydeps" >>"$OUT/pydeps.log" 2>&1 <<'PYEOF' || {
+import sys, zipfile
+from pathlib import Path
+v = sys.version_info
+tags = [f"-cp{v.major}{v.minor}-cp{v.major}{v.minor}-"] + (["-abi3-"] if v >= (3, 12) else [])
+wheels = [w for w in sorted(Path(sys.argv[1]).glob("pycocotools-*.whl"))
+          if any(t in w.name for t in tags) and "x86_64" in w.name]
+if not wheels:
+    sys.exit(f"no pycocotools wheel for Python {v.major}.{v.minor} in {sys.argv[1]}")
+zipfile.ZipFile(wheels[0]).extractall(sys.argv[2])
+print("unpacked", wheels[0].name)
+PYEOF
         echo "could not install pycocotools from $ROOT/.whl (see $OUT/pydeps.log): the wheel" \
              "must match this Python ($("$PY" -V 2>&1))" >&2; exit 1; }
     export PYTHONPATH="$OUT/pydeps:$PYTHONPATH"
