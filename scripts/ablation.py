@@ -12,6 +12,8 @@ with the same preset, seed, batch size and number of steps:
                   H/2, then ``model.coarse_to_fine`` at H (an enhancer stage on the H/2
                   generator) initialised from it with ``train.init_from``. Against ``full``,
                   which ends directly at H, this answers "coarse-to-fine or direct?".
+    light         full with the cheaper global generator of issue 18 (``model.spade_kernel=1``,
+                  ``model.narrow_upsample=true``); against ``full``, the gate for those options.
 
 Renderer variants (issue 14; not run by default, name them with ``--variants``), each the
 full model with one option changed:
@@ -84,6 +86,10 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "spatial_no_l1": ("spatial noise, no image L1",
                       ["model.noise=spatial", "loss.l1_weight=0", "loss.local_l1_weight=0"]),
     "edges": ("instance edges (pix2pixHD)", ["model.instance_edges=true"]),
+    # Issue 18: the cheaper global generator (1x1 SPADE gamma/beta, width change before
+    # upsampling), gated against "full".
+    "light": ("full, cheaper global generator", ["model.spade_kernel=1",
+                                                 "model.narrow_upsample=true"]),
 }
 # What runs without --variants: the issue-7 ablation.
 DEFAULT_VARIANTS = ["global_only", "local_only", "avg_no_cls", "avg_cls", "full", "c2f"]

@@ -6,6 +6,7 @@ Usage:
     .venv/bin/python scripts/bench_model.py                       # all presets
     .venv/bin/python scripts/bench_model.py --presets tiny small --repeats 5
     .venv/bin/python scripts/bench_model.py --presets small --step-only
+    .venv/bin/python scripts/bench_model.py --local-only --repeats 15
 
 Scenes are random procedural-like graphs (3-8 objects with boxes, masks and images); the
 vocabulary has 28 classes for ``tiny``/``small`` (as the procedural data), 184 for COCO
@@ -24,7 +25,8 @@ import torch
 from sg2img.config import Config
 from sg2img.model import GALSDiscriminator, GALSGenerator, count_parameters
 from sg2img.objectives import discriminator_loss_terms, generator_loss_terms, weighted_total
-from sg2img.scene_graph import GraphSample, collate_graphs
+from sg2img.scene_graph import collate_graphs
+from sg2img.testing import random_graph
 from sg2img.vocab import Vocab
 
 VOCAB_SIZES = {"tiny": (28, 7), "small": (28, 7), "coco64": (184, 7), "coco128": (184, 7),
@@ -38,23 +40,16 @@ def make_vocab(num_objects: int, num_preds: int) -> Vocab:
 
 def make_batch(vocab: Vocab, n: int, image_size: int, mask_size: int, seed: int = 0,
                num_classes_used: int | None = None, vg: bool = False):
-    """``n`` random scenes; objects use class ids below ``num_classes_used`` if given."""
-    g = torch.Generator().manual_seed(seed)
-    hi = num_classes_used or vocab.num_objects
+    """``n`` random scenes of 3-8 objects (``sg2img.testing``); objects use class ids below
+    ``num_classes_used`` if given; no masks for Visual Genome."""
+    rng = torch.Generator().manual_seed(seed)
     samples = []
     for _ in range(n):
-        k = int(torch.randint(3, 9, (1,), generator=g))
-        objs = torch.randint(1, hi, (k,), generator=g)
-        num_t = int(torch.randint(0, k + 1, (1,), generator=g))
-        s = torch.randint(0, k, (num_t,), generator=g)
-        o = torch.randint(0, k, (num_t,), generator=g)
-        p = torch.randint(1, vocab.num_preds, (num_t,), generator=g)
-        xy = torch.rand(k, 2, generator=g) * 0.6
-        boxes = torch.cat([xy, xy + 0.1 + 0.3 * torch.rand(k, 2, generator=g)], dim=1)
-        masks = None if vg else (torch.rand(k, mask_size, mask_size, generator=g) > 0.3).float()
-        image = torch.rand(3, image_size, image_size, generator=g) * 2 - 1
-        samples.append(GraphSample(objs, torch.stack([s, p, o], dim=1), boxes=boxes,
-                                   masks=masks, image=image).with_image_node())
+        k = int(torch.randint(3, 9, (1,), generator=rng))
+        samples.append(random_graph(rng, vocab.num_objects, vocab.num_preds, k=k,
+                                    image_size=image_size, mask_size=mask_size,
+                                    num_triples=int(torch.randint(0, k + 1, (1,), generator=rng)),
+                                    with_masks=not vg, max_class=num_classes_used))
     return collate_graphs(samples)
 
 
@@ -150,10 +145,14 @@ def _recon_only(cfg: Config):
 
 
 def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -> None:
-    """The local generator on the same scenes (classes < 20) with C = 20 and C = 184."""
+    """The local generator on the same scenes (classes < 20) with C = 20 and C = 184.
+
+    The two are timed in alternation, ``repeats`` rounds, so that a change in the machine's
+    load hits both alike; the ratio is the median of the per-round ratios.
+    """
     print(f"\n== local generator, same scenes, {image_size}x{image_size}, batch {batch_size}")
     cfg = Config.from_preset("small", [f"model.image_size={image_size}"]).model
-    results = {}
+    fns = {}
     for c in (20, 184):
         vocab = make_vocab(c, 7)
         torch.manual_seed(0)
@@ -170,10 +169,19 @@ def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -
             (local.images.mean() + local.class_logits.mean()).backward()
             G.zero_grad(set_to_none=True)
 
-        results[c] = median_time(fwd_bwd, repeats)
-        print(f"  C = {c:3d}: {out.class_ids.numel()} (image, class) pairs, local forward+backward "
-              f"{results[c] * 1000:.1f} ms, local params {_params(G.local_gen):.2f}M")
-    print(f"  ratio 184 / 20: {results[184] / results[20]:.2f}")
+        fns[c] = fwd_bwd
+        fwd_bwd()  # warm-up
+        print(f"  C = {c:3d}: {out.class_ids.numel()} (image, class) pairs, "
+              f"local params {_params(G.local_gen):.2f}M")
+    times: dict[int, list[float]] = {20: [], 184: []}
+    for r in range(repeats):
+        for c in ((20, 184) if r % 2 == 0 else (184, 20)):
+            times[c].append(median_time(fns[c], 1, warmup=0))
+    ratios = [b / a for a, b in zip(times[20], times[184], strict=True)]
+    for c in (20, 184):
+        print(f"  C = {c:3d}: local forward+backward {statistics.median(times[c]) * 1000:.1f} ms")
+    print(f"  ratio 184 / 20: {statistics.median(ratios):.2f} (median of {repeats} interleaved "
+          f"rounds, range {min(ratios):.2f}-{max(ratios):.2f})")
 
 
 def main() -> None:
@@ -185,13 +193,15 @@ def main() -> None:
     parser.add_argument("--step-only", action="store_true",
                         help="only the training-step timing")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument("--local-only", action="store_true",
+                        help="only the local generator's 184- vs 20-class comparison")
     parser.add_argument("--data", help="COCO-format dataset root for the training-step batch")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every preset, e.g. model.image_size=32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    for name in args.presets:
+    for name in [] if args.local_only else args.presets:
         bench_preset(name, args.repeats, args.batch_sizes, args.step_only, args.data, args.set)
     if not args.skip_local:
         bench_local_vocab(args.repeats)

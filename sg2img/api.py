@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -272,7 +272,8 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
                 ov["obj_noise"] = torch.cat(list(obj_noise[lo:hi])).to(dev)
             if layout_noise is not None:
                 ov["layout_noise"] = layout_noise[starts[lo]:starts[hi]].to(dev)
-            out = model.generator(batch, z=z[lo:hi].to(dev), layout_mode=layout_mode, **ov)
+            out = model.generator(batch, z=z[lo:hi].to(dev), layout_mode=layout_mode,
+                                  training_outputs=False, **ov)
             if not bool(torch.isfinite(out.images).all()):
                 # Checked before any PNG is written: NaN pixels would save as black images.
                 raise GenerationError(f"the model made NaN or infinite pixels (model "
@@ -440,7 +441,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
              device: str | torch.device | None = None, boxes: Any = None,
              return_layout: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
              max_objects: int = DEFAULT_MAX_OBJECTS,
-             layout_mode: str | None = None) -> GenerationResult:
+             layout_mode: str | None = None, compile: bool = False) -> GenerationResult:
     """Generate images from scene graphs.
 
     All graphs (of any sizes) go through the generator together, ``batch_size`` images per
@@ -468,6 +469,9 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             "mode" takes the most likely layout. ``None``: "sample" when the model's layout
             head samples (``model.layout_head="sample"``), else "mode" (the only layout of a
             "regress" head).
+        compile: run the generator through ``torch.compile`` (compiled once per loaded model
+            and kept with it). The first call pays the compilation (minutes on a CPU, with a
+            C++ compiler); see docs/performance.md for when it pays off.
 
     Returns:
         A ``GenerationResult`` (a list of PIL images with extras).
@@ -488,6 +492,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
     graph_list = _apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
     mdl = _resolve_model(model, device)
+    if compile:
+        mdl = _compiled(mdl)
     samples = _encode(graph_list, mdl.vocab)
     if image_size is not None:
         _resize(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
@@ -512,3 +518,14 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,
                             [graph_list[i] for i in graph_index], graph_index, sample_index,
                             z, seed, mdl.vocab)
+
+
+def _compiled(model: SG2ImgModel) -> SG2ImgModel:
+    """``model`` with its generator wrapped by ``torch.compile``, cached on ``model`` (the
+    wrapper shares the generator's parameters)."""
+    cached = model.__dict__.get("_compiled")
+    if cached is None:
+        cached = replace(model, generator=torch.compile(model.generator, dynamic=True))
+        model.__dict__["_compiled"] = cached
+    return cached
+

@@ -58,6 +58,10 @@ class ModelConfig:
     use_local: bool = True
     fusion: str = "weight_map"           # "weight_map" | "average"
     coarse_to_fine: bool = False         # global generator = H/2 generator + enhancer stage
+    # Cheaper global generator (issue 18). The defaults are the architecture every checkpoint
+    # before these options was trained with (missing keys load as these); presets turn them on.
+    spade_kernel: int = 3                # kernel of SPADE's gamma/beta convs: 3 | 1
+    narrow_upsample: bool = False        # change width by a 1x1 conv before each x2 upsampling
     local_combine: str = "conv"          # "conv" (LGGAN Eq. 4) | "sum" (Eq. 3)
     use_class_loss: bool = True          # LGGAN's classification module on class features
     disc_channels: int = 64
@@ -101,6 +105,8 @@ class ModelConfig:
                f"drawn from a learned mixture), got {self.layout_head!r}")
         _check(1 <= self.layout_components <= 64,
                f"model.layout_components must be in 1..64, got {self.layout_components}")
+        _check(self.spade_kernel in (1, 3),
+               f"model.spade_kernel must be 1 or 3, got {self.spade_kernel}")
         _check(self.mask_size in (8, 16, 32, 64),
                f"model.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
         for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "cond_dim", "gen_channels",

@@ -163,9 +163,12 @@ class GALSGenerator(nn.Module):
         self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, cfg.cond_dim, 1), nn.LeakyReLU(0.2))
         cond_ch = cfg.cond_dim + (cfg.layout_noise_dim if spatial else 0)
 
+        global_kwargs = ({"spade_kernel": cfg.spade_kernel,
+                          "narrow_upsample": cfg.narrow_upsample}
+                         if cfg.global_generator == "spade" else {})
         self.global_gen = (GLOBAL_GENERATORS[cfg.global_generator](
-            cfg.image_size, cfg.noise_dim, cond_ch, cfg.gen_channels, cfg.coarse_to_fine)
-            if cfg.use_global else None)
+            cfg.image_size, cfg.noise_dim, cond_ch, cfg.gen_channels, cfg.coarse_to_fine,
+            **global_kwargs) if cfg.use_global else None)
         self.local_gen = (LocalClassGenerator(num_objects, cond_ch, cfg.local_channels,
                                               combine=cfg.local_combine,
                                               use_class_loss=cfg.use_class_loss)
@@ -303,6 +306,46 @@ class GALSGenerator(nn.Module):
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
         return boxes, masks
 
+    def encode_conditioning(self, layout: Tensor, obj_vecs: Tensor, boxes: Tensor,
+                            masks: Tensor, obj_to_img: Tensor, z: Tensor,
+                            edges: Tensor | None = None) -> Tensor:
+        """The shared conditioning map: ``cond_encoder`` (a 1x1 conv + LeakyReLU) over
+        ``[semantic layout, embedding layout, projected noise broadcast over the image]``.
+
+        Computed without building that up-to-344-channel input (issue 18); the same
+        arithmetic up to float rounding, term by term, because a 1x1 conv is linear:
+
+        * semantic layout: only the class channels that are nonzero somewhere in the batch
+          (a handful of the up to 184) go through their columns of the weight; the others are
+          exactly zero and contribute nothing, to the output or to any gradient;
+        * embedding layout: painting the object vectors through the masks and then applying
+          the weight equals painting the already projected vectors (``masks_to_layout`` is
+          linear in the vectors);
+        * noise: constant over the image, so it is a per-image bias.
+
+        Shapes:
+            layout (N, C, H, W); obj_vecs (O, gconv_dim); boxes (O, 4); masks (O, M, M);
+            obj_to_img (O,); z (N, noise_dim); edges (N, 1, H, W) or None
+            -> (N, cond_dim, H, W)
+        """
+        conv = self.cond_encoder[0]
+        C, D = self.num_objects, obj_vecs.shape[1]
+        N, _, H, W = layout.shape
+        weight = conv.weight[:, :, 0, 0]                                      # (cond, in)
+        Ln = self.noise_proj.out_features if self.noise_proj is not None else 0
+        E = 0 if edges is None else edges.shape[1]
+        w_sem, w_emb, w_noise, w_edge = weight.split([C, D, Ln, E], dim=1)
+        bias = conv.bias.expand(N, -1)                                        # (N, cond)
+        if self.noise_proj is not None:
+            bias = bias + self.noise_proj(z).to(weight.dtype) @ w_noise.t()
+        active = (layout.detach().flatten(2).amax(dim=(0, 2)) != 0).nonzero()[:, 0]  # (Ka,)
+        sem = layout.to(weight.dtype)[:, active]                              # (N, Ka, H, W)
+        pre = torch.einsum("nkhw,ck->nchw", sem, w_sem[:, active])            # (N, cond, H, W)
+        pre = pre + embedding_layout(obj_vecs @ w_emb.t(), boxes, masks, obj_to_img, N, H, W)
+        if edges is not None:  # the instance boundary map (pix2pixHD), its own columns
+            pre = pre + torch.einsum("nehw,ce->nchw", edges.to(weight.dtype), w_edge)
+        return self.cond_encoder[1](pre + bias[:, :, None, None])
+
     def make_noise(self, num_images: int, device: torch.device,
                    rng: torch.Generator | None = None) -> Tensor:
         """Standard normal ``z`` of shape (N, noise_dim), drawn from ``rng``."""
@@ -346,7 +389,8 @@ class GALSGenerator(nn.Module):
                 rng: torch.Generator | None = None, boxes_override: Tensor | None = None,
                 masks_override: Tensor | None = None, override: Tensor | None = None,
                 obj_noise: Tensor | None = None, layout_mode: str = "mode",
-                layout_noise: Tensor | None = None) -> GeneratorOutput:
+                layout_noise: Tensor | None = None,
+                training_outputs: bool = True) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
 
         Args:
@@ -365,6 +409,8 @@ class GALSGenerator(nn.Module):
                 ``rng`` when that is None). Only a ``layout_head="sample"`` model
                 distinguishes them.
             layout_noise: (O, 5) per-object noise for "sample".
+            training_outputs: False skips what only the training losses use (the local
+                branch's class logits, returned as None); the images are the same.
 
         Otherwise objects use their predicted boxes and masks, except objects with
         ``batch.box_given`` True, which take ``batch.boxes`` (user-pinned boxes).
@@ -401,16 +447,11 @@ class GALSGenerator(nn.Module):
 
         layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N,
                                  self.num_objects, H, H)                      # (N, C, H, W)
-        emb = embedding_layout(obj_vecs, boxes, masks, batch.obj_to_img, N, H, H)
-        parts = [layout.to(emb.dtype), emb]
-        if self.noise_proj is not None:
-            noise = self.noise_proj(z)[:, :, None, None].expand(-1, -1, H, H)  # (N, Ln, H, W)
-            parts.append(noise)
         edges = None
         if self.cfg.instance_edges:
             edges = instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
-            parts.append(edges.to(emb.dtype))                                 # (N, 1, H, W)
-        cond = self.cond_encoder(torch.cat(parts, dim=1))                     # (N, cond, H, W)
+        cond = self.encode_conditioning(layout, obj_vecs, boxes, masks, batch.obj_to_img, z,
+                                        edges)                                # (N, cond, H, W)
         obj_noise = self._spatial_noise(obj_noise, batch, rng, z.dtype)
         if obj_noise is not None:
             noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
@@ -421,7 +462,7 @@ class GALSGenerator(nn.Module):
         if self.global_gen is not None:
             global_images, global_feats = self.global_gen(z, cond)
         if self.local_gen is not None:
-            local = self.local_gen(cond, layout)
+            local = self.local_gen(cond, layout, with_logits=training_outputs)
 
         weight_map = None
         if global_images is not None and local is not None:

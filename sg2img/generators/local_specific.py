@@ -153,7 +153,9 @@ class LocalClassGenerator(nn.Module):
         self.classifier = nn.Linear(ch, num_classes) if use_class_loss else None
         self.out_channels = ch
 
-    def forward(self, cond: Tensor, layout: Tensor) -> LocalOutput:
+    def forward(self, cond: Tensor, layout: Tensor, with_logits: bool = True) -> LocalOutput:
+        """``with_logits=False`` skips the classification module (inference: its logits only
+        feed the training loss) and returns ``class_logits=None``."""
         N, C, H, W = layout.shape
         if C != self.num_classes:
             raise ValueError(f"layout has {C} class channels, the local generator was built "
@@ -177,7 +179,7 @@ class LocalClassGenerator(nn.Module):
             images = summed / cover.clamp_min(1.0)
 
         logits = None
-        if self.classifier is not None:
+        if self.classifier is not None and with_logits:
             # Semantic-guided average pooling of F_k: sum over the region / region area.
             pooled = filtered.sum(dim=(2, 3)) / masks.sum(dim=(2, 3)).clamp_min(1e-6)  # (K, F)
             logits = self.classifier(pooled)                                  # (K, C)
