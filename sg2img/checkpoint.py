@@ -187,7 +187,8 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     state = generator_state(ckpt)
     check_weights(state, "generator")
     with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
-        model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds)
+        model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+                              vocab.num_attributes)
     check_fits(model, state, "generator")
     model = model.to_empty(device="cpu")
     model.load_state_dict(state)

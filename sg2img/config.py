@@ -51,6 +51,7 @@ class ModelConfig:
     use_object_disc: bool = True
     object_disc_size: int = 32           # object crops are resized to this (roi_align)
     spectral_norm: bool = True
+    use_attributes: bool = True          # add embedded object attributes before the GCN
 
     def __post_init__(self) -> None:
         _check(self.image_size % 16 == 0 and self.image_size >= 32,

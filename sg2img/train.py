@@ -278,7 +278,8 @@ def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last:
     """Generator, discriminator and the generator's frozen EMA copy, on ``device``."""
     from .model import GALSDiscriminator, GALSGenerator
 
-    G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds).to(device)
+    G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
+                      vocab.num_attributes).to(device)
     D = GALSDiscriminator(cfg.model, vocab.num_objects).to(device)
     if channels_last:
         G.to(memory_format=torch.channels_last)
