@@ -213,6 +213,11 @@ class SceneGraph:
             d["attributes"] = [list(a) for a in self.attributes]
         return d
 
+    def object_labels(self) -> list[str]:
+        """Per object its name preceded by its attributes, e.g. ``"red small car"``."""
+        attrs = self.attributes or ((),) * len(self.objects)
+        return [" ".join([*a, name]) for a, name in zip(attrs, self.objects, strict=True)]
+
     # -------------------------------------------------------------- encoding
     def encode(self, vocab: Vocab) -> GraphSample:
         """Ids for objects and triples, with the image node and ``__in_image__`` triples added.

@@ -1,5 +1,7 @@
 """Object attributes ("a red car"): JSON -> SceneGraph -> tensors -> model, edits and metrics."""
 
+import math
+
 import pytest
 import torch
 
@@ -115,3 +117,224 @@ def test_no_attribute_vocabulary_builds_no_embedding(vocab):
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
     assert gen.attr_embeddings is None
     assert not any("attr" in k for k in gen.state_dict())
+
+
+# ----------------------------------------------------------------------------- generate, edits
+@pytest.fixture(scope="module")
+def attr_model(tmp_path_factory):
+    from sg2img.api import load_model
+    from sg2img.checkpoint import export_inference
+
+    vocab = Vocab.from_names(["sky", "road", "car", "bus", "grass"],
+                             ["left of", "right of", "above", "below", "on"], ATTRS)
+    cfg = Config.from_preset("tiny")
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
+    with torch.no_grad():     # a visible effect: the attribute embedding dominates
+        gen.attr_embeddings.weight.mul_(20)
+    path = export_inference(tmp_path_factory.mktemp("m") / "attr.pt", cfg, vocab, gen)
+    return load_model(path, "cpu")
+
+
+def test_generate_with_attributes_and_layout_labels(attr_model):
+    from sg2img.api import GenerationError, generate
+
+    red = generate(CARS, attr_model, seed=0)
+    blue = generate(CARS, attr_model, seed=0, attributes=[[], [], ["blue", "small"]])
+    assert blue.graphs[0].attributes[2] == ("blue", "small")
+    assert (red.tensors - blue.tensors).abs().max() > 1e-4
+    same = generate({**CARS, "attributes": [[], [], ["blue", "small"]]}, attr_model, seed=0)
+    torch.testing.assert_close(same.tensors, blue.tensors)
+    # Graphs with and without attributes batch together.
+    both = generate([CARS, {"objects": ["grass", "bus"]}], attr_model, seed=0)
+    assert len(both) == 2
+    assert red.graphs[0].object_labels() == ["sky", "road", "red small car"]
+    assert red.draw_layout(0, 128).size == (128, 128)
+    with pytest.raises(GenerationError, match="attributes has 1 entries for 2 graphs"):
+        generate([CARS, CARS], attr_model, attributes=[[[], [], ["red"]]])
+    with pytest.raises(SceneGraphError, match="unknown attribute 'bleu'.*blue"):
+        generate(CARS, attr_model, attributes=[[], [], ["bleu"]])
+
+
+def test_attribute_edit_op(avocab):
+    from sg2img.edits import EditError, SetAttributes, apply_edit, edit_from_dict, edit_to_dict
+
+    d = {"op": "attributes", "index": 2, "attributes": ["blue"]}
+    edit = edit_from_dict(d)
+    assert edit == SetAttributes(2, ("blue",)) and edit_to_dict(edit) == d
+    res = apply_edit(CARS, d, avocab)
+    assert res.graph.attributes == ((), (), ("blue",))
+    assert res.touched == {2} and res.keep_layout == {2: 2} and res.frozen == {0: 0, 1: 1}
+    assert res.description == "attributes 2 red small car -> blue car"
+    # A graph without attributes gains them.
+    res = apply_edit({"objects": ["sky", "car"]}, {"op": "attributes", "index": 1,
+                                                   "attributes": ["red"]}, avocab)
+    assert res.graph.attributes == ((), ("red",))
+    with pytest.raises(EditError, match="unknown attribute 'rd'.*red"):
+        apply_edit(CARS, {"op": "attributes", "index": 2, "attributes": ["rd"]}, avocab)
+    with pytest.raises(EditError, match="out of range"):
+        apply_edit(CARS, {"op": "attributes", "index": 5, "attributes": ["red"]}, avocab)
+    with pytest.raises(EditError, match="list of attribute names"):
+        edit_from_dict({"op": "attributes", "index": 2, "attributes": "red"})
+
+
+def test_manipulate_attributes_keeps_layout(attr_model):
+    from sg2img.manipulation import manipulate
+
+    res = manipulate(CARS, [{"op": "attributes", "index": 2, "attributes": ["blue"]}],
+                     attr_model, seed=0)
+    torch.testing.assert_close(res.boxes[1], res.boxes[0])
+    torch.testing.assert_close(res.masks[1], res.masks[0])
+    inside, outside = res.change(0)
+    assert inside > 0 and math.isfinite(outside)
+    # The region is the car's box.
+    assert res.regions[0].sum() > 0 and not res.regions[0].all()
+    assert res.draw_layout(1, 128).size == (128, 128)
+
+
+# ----------------------------------------------------------------------------- evaluation
+RGB = {"red": (1.0, -1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
+
+
+def _classifier(avocab, **meta):
+    """An AttributeClassifier that names the nearest of red / blue to a crop's mean colour."""
+    from sg2img.eval_nets import AttributeClassifier
+
+    class MeanColour(AttributeClassifier):
+        def forward(self, crops):
+            mean = crops.float().mean(dim=(2, 3))                              # (K, 3)
+            ref = torch.tensor([RGB["red"], RGB["blue"]])
+            return -torch.cdist(mean, ref)
+
+    net = MeanColour(2, crop_size=8, width=2)
+    net.meta = {"name": "MeanColour", "attribute_names": ["red", "blue"],
+                "class_attributes": {"car": ["red", "blue"]},
+                "object_names": list(avocab.object_names), **meta}
+    return net.eval()
+
+
+def _paint(objs, boxes, attributes, vocab, size=32):
+    """A grey image with each car's box filled with its colour (red or blue)."""
+    img = torch.zeros(3, size, size)
+    for o, b, a in zip(objs.tolist(), boxes.tolist(), attributes, strict=True):
+        if vocab.object_names[o] != "car":
+            continue
+        x0, y0, x1, y1 = (round(v * size) for v in b)
+        colour = "red" if a[vocab.attribute_idx("red")] > 0 else "blue"
+        img[:, y0:y1, x0:x1] = torch.tensor(RGB[colour])[:, None, None]
+    return img
+
+
+class _PainterGenerator(torch.nn.Module):
+    """Follows the generator contract; paints cars in their graph colour, or always red."""
+
+    def __init__(self, vocab, follow=True):
+        super().__init__()
+        self.vocab, self.follow, self.w = vocab, follow, torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, batch, use_gt_layout=False, rng=None, z=None, override=None,
+                boxes_override=None, masks_override=None):
+        from types import SimpleNamespace
+
+        boxes = batch.boxes if override is None else torch.where(
+            override[:, None], boxes_override, batch.boxes)
+        attrs = batch.attributes.clone()
+        if not self.follow:
+            attrs[:, self.vocab.attribute_idx("red")] = 1
+        images = torch.stack([
+            _paint(batch.objs[batch.obj_to_img == i], boxes[batch.obj_to_img == i],
+                   attrs[batch.obj_to_img == i], self.vocab)
+            for i in range(batch.num_images)])
+        z = torch.randn(batch.num_images, 2, generator=rng) if z is None else z
+        return SimpleNamespace(images=images, boxes=boxes, boxes_pred=boxes, z=z,
+                               masks=torch.ones(len(boxes), 4, 4))
+
+
+class _CarScenes(torch.utils.data.Dataset):
+    """Scenes of a road and two cars (red or blue), images painted by the same rule."""
+
+    def __init__(self, vocab, n=6):
+        from sg2img.scene_graph import GraphSample
+
+        self.vocab, self.items = vocab, []
+        for i in range(n):
+            objs = torch.tensor([vocab.object_idx(x) for x in ("road", "car", "car")])
+            boxes = torch.tensor([[0.0, 0.5, 1.0, 1.0], [0.1, 0.55, 0.4, 0.8],
+                                  [0.55, 0.6, 0.9, 0.9]])
+            attrs = torch.zeros(3, vocab.num_attributes)
+            attrs[1, vocab.attribute_idx("red" if i % 2 else "blue")] = 1
+            attrs[2, vocab.attribute_idx("blue" if i % 3 else "red")] = 1
+            attrs[2, vocab.attribute_idx("small")] = 1          # not a colour: ignored
+            self.items.append(GraphSample(
+                objs, torch.tensor([[1, 4, 0]]), boxes=boxes,
+                box_given=torch.ones(3, dtype=torch.bool), masks=torch.ones(3, 4, 4),
+                image=_paint(objs, boxes, attrs, vocab), attributes=attrs,
+                image_id=i).with_image_node())
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def test_attribute_metrics_on_known_answers(avocab):
+    from sg2img.evaluate import evaluate
+
+    data = _CarScenes(avocab)
+    clf = _classifier(avocab)
+    kw = dict(metrics=("attr_acc", "attr_swap"), attribute_classifier=clf, batch_size=4,
+              progress=False)
+    good = evaluate(_PainterGenerator(avocab), data, **kw)["metrics"]
+    assert good["attr_acc"]["accuracy"] == 1.0 and good["attr_acc"]["real_crop_accuracy"] == 1.0
+    assert good["attr_acc"]["num_crops"] == 12 and good["attr_acc"]["ratio"] == 1.0
+    sw = good["attr_swap"]
+    assert sw["num_swaps"] == 6 and sw["follow_rate"] == 1.0 and sw["before_accuracy"] == 1.0
+    assert sw["outside_change"] == 0.0 and sw["inside_change"] > 0.5
+    # A generator that paints every car red: right exactly on the red cars, and a swap
+    # follows only when it goes to red.
+    bad = evaluate(_PainterGenerator(avocab, follow=False), data, **kw)["metrics"]
+    red = sum(float(item.attributes[j, avocab.attribute_idx("red")])
+              for item in data.items for j in (1, 2))
+    assert bad["attr_acc"]["accuracy"] == pytest.approx(red / 12)
+    assert bad["attr_acc"]["real_crop_accuracy"] == 1.0
+    # With two colours a swap goes blue -> red (followed: it paints red) exactly when the old
+    # colour was blue (then "before" is wrong), so the two rates add up to one.
+    bsw = bad["attr_swap"]
+    assert 0 < bsw["follow_rate"] < 1
+    assert bsw["follow_rate"] + bsw["before_accuracy"] == pytest.approx(1.0)
+    assert bsw["inside_change"] == 0.0 and bsw["outside_change"] == 0.0
+
+
+def test_attribute_metrics_need_attributes(vocab, avocab):
+    from sg2img.evaluate import ATTRIBUTE_METRICS, DEFAULT_METRICS, default_metrics, evaluate
+
+    assert set(ATTRIBUTE_METRICS) == {"attr_acc", "attr_swap"}
+    assert not set(ATTRIBUTE_METRICS) & set(DEFAULT_METRICS)
+    assert default_metrics(vocab) == DEFAULT_METRICS
+    assert default_metrics(avocab) == DEFAULT_METRICS + ATTRIBUTE_METRICS
+    gen, _ = _gen(avocab, "model.use_attributes=false")
+    assert default_metrics(avocab, gen) == DEFAULT_METRICS
+    data = _CarScenes(avocab)
+    data.vocab = vocab
+    with pytest.raises(ValueError, match="need a dataset whose vocabulary has attributes"):
+        evaluate(_PainterGenerator(avocab), data, metrics=("attr_acc",),
+                 attribute_classifier=_classifier(avocab), progress=False)
+
+
+def test_attribute_classifier_save_load(avocab, tmp_path):
+    from sg2img.eval_nets import AttributeClassifier, load_eval_net, save_eval_net
+
+    net = AttributeClassifier(2, crop_size=16, width=4)
+    net.meta = {"attribute_names": ["red", "blue"], "class_attributes": {"car": ["red", "blue"]}}
+    save_eval_net(net, tmp_path / "a.pt")
+    back = load_eval_net(tmp_path / "a.pt", "AttributeClassifier")
+    assert isinstance(back, AttributeClassifier) and back.labels() == ["red", "blue"]
+    assert back.class_attributes() == {"car": ["red", "blue"]}
+    x = torch.rand(3, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(back(x), net.eval()(x))
+    with pytest.raises(ValueError, match="holds a AttributeClassifier, expected a CropClassifier"):
+        load_eval_net(tmp_path / "a.pt", "CropClassifier")
+    net.meta = {"attribute_names": ["red"]}
+    with pytest.raises(ValueError, match="must list its 2 attribute names"):
+        net.labels()
