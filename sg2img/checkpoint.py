@@ -186,9 +186,12 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
         raise CheckpointError(f"checkpoint config or vocab is invalid: {e}") from None
     state = generator_state(ckpt)
     check_weights(state, "generator")
+    # Weights from before attributes (e.g. a Visual Genome model whose vocabulary lists
+    # attributes it never used) have no attribute embedding: build the model without one.
+    num_attributes = vocab.num_attributes if "attr_embeddings.weight" in state else 0
     with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
         model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
-                              vocab.num_attributes)
+                              num_attributes)
     check_fits(model, state, "generator")
     model = model.to_empty(device="cpu")
     model.load_state_dict(state)

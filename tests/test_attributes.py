@@ -338,3 +338,25 @@ def test_attribute_classifier_save_load(avocab, tmp_path):
     net.meta = {"attribute_names": ["red"]}
     with pytest.raises(ValueError, match="must list its 2 attribute names"):
         net.labels()
+
+
+def test_checkpoint_without_attribute_weights_loads(avocab, tmp_path):
+    """A model saved before attributes existed, with a vocabulary that lists attributes (as
+    Visual Genome's does) and a config without ``use_attributes``, loads without them."""
+    from sg2img.checkpoint import build_generator, export_inference, load_checkpoint
+
+    cfg = Config.from_preset("tiny")
+    torch.manual_seed(0)
+    old = GALSGenerator(cfg.model, avocab.num_objects, avocab.num_preds)   # no attributes
+    path = export_inference(tmp_path / "old.pt", cfg, avocab, old)
+    ck = load_checkpoint(path)
+    del ck["config"]["model"]["use_attributes"]
+    gen, config, vocab = build_generator(ck)
+    assert gen.attr_embeddings is None and vocab.attribute_names == ATTRS
+    batch = encode_graphs(CARS, vocab)
+    z = torch.zeros(1, cfg.model.noise_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(gen(batch, z=z).images, old.eval()(batch, z=z).images)
+    new = GALSGenerator(cfg.model, avocab.num_objects, avocab.num_preds, avocab.num_attributes)
+    gen, _, _ = build_generator(export_inference(tmp_path / "new.pt", cfg, avocab, new))
+    assert gen.attr_embeddings is not None
