@@ -63,7 +63,9 @@ EDITS.json is a list of edits; indices refer to the graph as left by the previou
    {"op": "remove", "index": 2},
    {"op": "replace", "index": 0, "object": "cow"},
    {"op": "predicate", "relationship": 1, "predicate": "left of"},
-   {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]}]
+   {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]},
+   {"op": "attributes", "index": 2, "attributes": ["red"]}]
+("attributes" needs a model trained with attributes; the object keeps its box and mask.)
 
 examples:
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
