@@ -2,9 +2,9 @@
 
 Generates a graph, then recolours one object step by step with the ``attributes`` edit
 (``sg2img.manipulation.manipulate``: same noise, every box and mask frozen), for a street with
-a car, a street with a bus and a beach with a person (boxes pinned); writes one sheet, a row per object with
-the layout drawing (labelled with the attributes) and the images, and prints the attribute
-classifier's reading of every recoloured object::
+a car, a street with a bus and a beach with a person (boxes pinned); writes one sheet, a row
+per object with the layout drawing (labelled with the attributes) and the images, and prints
+the attribute classifier's reading of every recoloured object::
 
     python scripts/attribute_figure.py runs/attr/export.pt --out docs/attributes.png --seed 0
 """

@@ -121,8 +121,7 @@ def test_no_attribute_vocabulary_builds_no_embedding(vocab):
 
 # ----------------------------------------------------------------------------- generate, edits
 @pytest.fixture(scope="module")
-def attr_model(tmp_path_factory):
-    from sg2img.api import load_model
+def attr_ckpt(tmp_path_factory):
     from sg2img.checkpoint import export_inference
 
     vocab = Vocab.from_names(["sky", "road", "car", "bus", "grass"],
@@ -132,8 +131,37 @@ def attr_model(tmp_path_factory):
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
     with torch.no_grad():     # a visible effect: the attribute embedding dominates
         gen.attr_embeddings.weight.mul_(20)
-    path = export_inference(tmp_path_factory.mktemp("m") / "attr.pt", cfg, vocab, gen)
-    return load_model(path, "cpu")
+    return export_inference(tmp_path_factory.mktemp("m") / "attr.pt", cfg, vocab, gen)
+
+
+@pytest.fixture(scope="module")
+def attr_model(attr_ckpt):
+    from sg2img.api import load_model
+
+    return load_model(attr_ckpt, "cpu")
+
+
+def test_cli_generate_and_manipulate_with_attributes(attr_ckpt, tmp_path, capsys):
+    import json
+
+    from sg2img.cli import main
+
+    (tmp_path / "cars.json").write_text(json.dumps(CARS))
+    out = tmp_path / "out"
+    assert main(["generate", str(tmp_path / "cars.json"), "--checkpoint", str(attr_ckpt),
+                 "--out", str(out), "--save-layout"]) == 0
+    assert (out / "cars_000_s0.png").is_file() and (out / "cars_000_layout.png").is_file()
+    (tmp_path / "edits.json").write_text(json.dumps(
+        [{"op": "attributes", "index": 2, "attributes": ["blue"]}]))
+    assert main(["manipulate", str(tmp_path / "cars.json"), str(tmp_path / "edits.json"),
+                 "--checkpoint", str(attr_ckpt), "--out", str(tmp_path / "m")]) == 0
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text(json.dumps({**CARS, "attributes": [[], [], ["rde"]]}))
+    assert main(["generate", str(tmp_path / "bad.json"), "--checkpoint", str(attr_ckpt),
+                 "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "attributes[2]: unknown attribute 'rde'; closest attributes: ['red'" in err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_generate_with_attributes_and_layout_labels(attr_model):
