@@ -899,6 +899,12 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         raise ValueError(f"the dataset at {data_cfg.root} has another object vocabulary "
                          f"({data_vocab.num_objects} slots) than the checkpoint "
                          f"({vocab.num_objects}); evaluate on the dataset it was trained on")
+    if (data_vocab is not None and data_vocab.attribute_names is not None
+            and getattr(generator, "attr_embeddings", None) is not None
+            and tuple(data_vocab.attribute_names) != tuple(vocab.attribute_names or ())):
+        raise ValueError(f"the dataset at {data_cfg.root} has other attribute names than the "
+                         f"checkpoint ({data_vocab.num_attributes} vs {vocab.num_attributes}); "
+                         f"evaluate on the dataset it was trained on")
     if kwargs.get("metrics") is None:
         kwargs["metrics"] = default_metrics(data_vocab, generator)
     report = evaluate(generator.to(device), dataset, split=split, device=device, **kwargs)

@@ -388,3 +388,29 @@ def test_checkpoint_without_attribute_weights_loads(avocab, tmp_path):
     new = GALSGenerator(cfg.model, avocab.num_objects, avocab.num_preds, avocab.num_attributes)
     gen, _, _ = build_generator(export_inference(tmp_path / "new.pt", cfg, avocab, new))
     assert gen.attr_embeddings is not None
+
+
+def test_evaluate_checkpoint_on_procedural_attributes(tmp_path):
+    """End to end on files written by the real writer, with the shipped attribute classifier:
+    the attribute metrics join the defaults, and a model with other attribute names is
+    refused."""
+    from sg2img.checkpoint import export_inference
+    from sg2img.data.shapes import shapes_vocab, write_dataset
+    from sg2img.evaluate import evaluate_checkpoint
+
+    data = tmp_path / "shapes"
+    write_dataset(data, size=32, num_images={"train": 2, "val": 6}, seed=5, workers=1)
+    vocab = shapes_vocab()
+    cfg = Config.from_preset("tiny").with_overrides({"data.root": str(data)})
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
+    path = export_inference(tmp_path / "m.pt", cfg, vocab, gen)
+    rep = evaluate_checkpoint(path, progress=False, batch_size=3)
+    assert {"attr_acc", "attr_swap", "layout_recall", "fid"} <= set(rep["metrics"])
+    acc = rep["metrics"]["attr_acc"]
+    assert acc["real_crop_accuracy"] >= 0.5 and 0 <= acc["accuracy"] <= 1
+    assert rep["metrics"]["attr_swap"]["num_swaps"] >= 1
+    other = Vocab(vocab.object_names, vocab.pred_names, tuple(reversed(vocab.attribute_names)))
+    path = export_inference(tmp_path / "o.pt", cfg, other, gen)
+    with pytest.raises(ValueError, match="other attribute names"):
+        evaluate_checkpoint(path, progress=False, metrics=("attr_acc",))
