@@ -21,13 +21,38 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sg2img.data.shapes import generate_scene, write_dataset
+from sg2img.data.shapes import PALETTES, generate_scene, write_dataset
+
+
+def attribute_panel(seed: int = 0, size: int = 128, cell: int = 96,
+                    max_scenes: int = 3000) -> Image.Image:
+    """One row per colourable class: a real instance of it in each of its colours, cropped
+    from the first train scenes (at ``size`` pixels) that have one."""
+    from sg2img.vis import make_sheet
+
+    found: dict[tuple[str, str], Image.Image] = {}
+    wanted = {(n, c) for n, p in PALETTES.items() for c in p}
+    for index in range(max_scenes):
+        if len(found) == len(wanted):
+            break
+        scene = generate_scene(seed, "train", index, size)
+        for a in scene.annotations:
+            key = (a.name, a.attributes[0]) if a.isthing and a.attributes else None
+            if key in wanted and key not in found and a.box_fraction > 0.04:
+                x, y, w, h = (int(v) for v in a.bbox)
+                m = max(2, max(w, h) // 8)
+                box = (max(0, x - m), max(0, y - m), min(size, x + w + m), min(size, y + h + m))
+                found[key] = Image.fromarray(scene.image).crop(box)
+    rows = [[found[(n, c)] for c in p if (n, c) in found] for n, p in PALETTES.items()]
+    titles = [f"{n}: " + ", ".join(c for c in p if (n, c) in found) for n, p in PALETTES.items()]
+    return make_sheet(rows, row_titles=titles, cell_height=cell, pad=4)
 
 
 def make_grid(path: Path, sizes: list[int], *, seed: int = 0, cols: int = 8,
               rows_per_size: int = 2, cell: int = 128, pad: int = 2) -> None:
     """Save a grid of generated train scenes: ``rows_per_size`` rows per resolution, each
-    image upscaled (nearest) to ``cell`` pixels so that the pixels stay visible."""
+    image upscaled (nearest) to ``cell`` pixels so that the pixels stay visible; below it,
+    the colour attributes (:func:`attribute_panel`)."""
     rows = rows_per_size * len(sizes)
     grid = Image.new("RGB", (cols * (cell + pad) + pad, rows * (cell + pad) + pad), "white")
     for r in range(rows):
@@ -37,8 +62,12 @@ def make_grid(path: Path, sizes: list[int], *, seed: int = 0, cols: int = 8,
             img = Image.fromarray(generate_scene(seed, "train", index, size).image)
             grid.paste(img.resize((cell, cell), Image.NEAREST),
                        (pad + c * (cell + pad), pad + r * (cell + pad)))
+    panel = attribute_panel(seed)
+    out = Image.new("RGB", (max(grid.width, panel.width), grid.height + panel.height), "white")
+    out.paste(grid, (0, 0))
+    out.paste(panel, (0, grid.height))
     path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
+    out.save(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,10 +5,15 @@ Trains, on the train split:
     penultimate features give FID and its softmax gives IS on the procedural scenes;
   * CropClassifier: ground-truth object crops (roi_align) -> object class (Grid2Im's
     classification-accuracy protocol),
+  * AttributeClassifier (datasets with attributes): crops of the objects whose class comes in
+    several colours -> the colour (``sg2img evaluate --metrics attr_acc attr_swap``),
 then reports held-out accuracy on the val split and writes ``scene_feature_net.pt``,
-``crop_classifier.pt`` and ``meta.json`` to ``--out``.
+``crop_classifier.pt``, ``attribute_classifier.pt`` and ``meta.json`` to ``--out`` (``--nets``
+picks which; meta.json keeps the entries of the nets not retrained).
 
     python scripts/train_eval_nets.py --data data/shapes64 --out sg2img/assets/eval
+    python scripts/train_eval_nets.py --data /work/ext/shapes64_attr --out sg2img/assets/eval \
+        --nets attributes
 
 Small nets, CPU, one thread by default: a few minutes on the procedural scenes.
 """
@@ -30,6 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from sg2img.eval_nets import (
+    AttributeClassifier,
     CropClassifier,
     SceneFeatureNet,
     crop_objects,
@@ -47,10 +53,11 @@ def collect(dataset, num_classes: int, crop_size: int, limit: int | None = None,
 
     Returns:
         ``images`` uint8 (N, 3, H, W); ``presence`` float (N, C) multi-hot (``__image__``
-        left out); ``crops`` uint8 (K, 3, S, S); ``labels`` long (K,).
+        left out); ``crops`` uint8 (K, 3, S, S); ``labels`` long (K,); ``attributes`` float
+        (K, A) multi-hot, or None when the dataset has no attributes.
     """
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    images, presence, crops, labels = [], [], [], []
+    images, presence, crops, labels, attributes = [], [], [], [], []
     for start in range(0, n, batch_size):
         batch = collate_graphs([dataset[i] for i in range(start, min(n, start + batch_size))])
         images.append(images_to_uint8(batch.images))
@@ -61,8 +68,39 @@ def collect(dataset, num_classes: int, crop_size: int, limit: int | None = None,
         c, y = crop_objects(batch.images, batch.objs, batch.boxes, batch.obj_to_img, crop_size)
         crops.append(images_to_uint8(c))
         labels.append(y)
+        if batch.attributes is not None:
+            attributes.append(batch.attributes[keep])
     return {"images": torch.cat(images), "presence": torch.cat(presence),
-            "crops": torch.cat(crops), "labels": torch.cat(labels)}
+            "crops": torch.cat(crops), "labels": torch.cat(labels),
+            "attributes": torch.cat(attributes) if attributes else None}
+
+
+def attribute_targets(data: dict[str, Tensor], vocab, labels: Sequence[str],
+                      class_attributes: dict[str, list[str]] | None = None
+                      ) -> tuple[Tensor, Tensor, dict[str, list[str]]]:
+    """Which crops teach the attribute classifier, and their label index.
+
+    A crop counts when its object carries exactly one of ``labels``; with
+    ``class_attributes`` None (the train split) the classes are those seen with at least two
+    of the labels (a colour that never varies, sky "blue", teaches nothing).
+
+    Returns:
+        crop indices (K',), targets (K',) into ``labels``, and class name -> its labels.
+    """
+    cols = torch.tensor([vocab.attribute_idx(n) for n in labels])
+    hot = data["attributes"][:, cols] > 0.5                              # (K, L)
+    single = hot.sum(dim=1) == 1
+    target = hot.float().argmax(dim=1)
+    if class_attributes is None:
+        seen: dict[str, set[str]] = {}
+        for k in torch.nonzero(single).flatten().tolist():
+            name = vocab.object_name(int(data["labels"][k]))
+            seen.setdefault(name, set()).add(labels[int(target[k])])
+        class_attributes = {n: sorted(v) for n, v in sorted(seen.items()) if len(v) >= 2}
+    ok = torch.tensor([bool(single[k]) and vocab.object_name(int(c)) in class_attributes
+                       for k, c in enumerate(data["labels"].tolist())], dtype=torch.bool)
+    idx = torch.nonzero(ok).flatten()
+    return idx, target[idx], class_attributes
 
 
 def _to_float(x: Tensor) -> Tensor:
@@ -171,6 +209,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--crop-size", type=int, default=32)
     p.add_argument("--feature-epochs", type=int, default=8)
     p.add_argument("--classifier-epochs", type=int, default=4)
+    p.add_argument("--attribute-epochs", type=int, default=6)
+    p.add_argument("--nets", nargs="+", default=["feature", "classifier", "attributes"],
+                   choices=["feature", "classifier", "attributes"],
+                   help="which networks to train (attributes only on datasets with attributes)")
+    p.add_argument("--attribute-labels", nargs="+", default=None, metavar="NAME",
+                   help="what the attribute classifier names (default: the procedural "
+                        "scenes' colours)")
     p.add_argument("--width", type=int, default=16, help="channels of the first conv block")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -200,26 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{len(val['images'])} val images / {len(val['crops'])} crops, {c} object slots "
           f"({time.time() - t0:.0f} s)", flush=True)
 
-    feature_net = SceneFeatureNet(c, image_size=args.image_size, width=args.width)
-    t1 = time.time()
-    fit(feature_net, train["images"], train["presence"],
-        F.binary_cross_entropy_with_logits, epochs=args.feature_epochs,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, label="SceneFeatureNet")
-    feature_time = time.time() - t1
-    feature_val = presence_scores(predict(feature_net, val["images"]), val["presence"])
-    print(f"SceneFeatureNet val: {feature_val}", flush=True)
-    reference = reference_scores(feature_net, train["images"], val["images"], args.seed)
-    print(f"SceneFeatureNet reference scores of real images: {reference}", flush=True)
-
-    classifier = CropClassifier(c, crop_size=args.crop_size, width=args.width)
-    t1 = time.time()
-    fit(classifier, train["crops"], train["labels"], F.cross_entropy,
-        epochs=args.classifier_epochs, batch_size=args.batch_size, lr=args.lr,
-        seed=args.seed, label="CropClassifier")
-    classifier_time = time.time() - t1
-    clf_val = classification_accuracy(predict(classifier, val["crops"]), val["labels"], c)
-    print(f"CropClassifier val: {clf_val}", flush=True)
-
     command = "python scripts/train_eval_nets.py " + " ".join(sys.argv[1:] if argv is None
                                                               else argv)
     common = {"object_names": list(vocab.object_names), "data": str(args.data),
@@ -227,23 +252,85 @@ def main(argv: Sequence[str] | None = None) -> int:
               "trained": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "torch": str(torch.__version__), "python": platform.python_version()}
     out = Path(args.out)
-    feature_meta = {**common, "name": "SceneFeatureNet", "train_images": len(train["images"]),
-                    "val_images": len(val["images"]), "epochs": args.feature_epochs,
-                    "train_seconds": round(feature_time), "val": feature_val,
-                    "reference_real_images": reference}
-    clf_meta = {**common, "name": "CropClassifier", "train_crops": len(train["crops"]),
-                "val_crops": len(val["crops"]), "epochs": args.classifier_epochs,
-                "train_seconds": round(classifier_time), "val": clf_val}
-    save_eval_net(feature_net, out / "scene_feature_net.pt", feature_meta)
-    save_eval_net(classifier, out / "crop_classifier.pt", clf_meta)
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("object_names", list(vocab.object_names)) != list(vocab.object_names):
+        meta = {}                # another dataset's nets: meta.json starts again
+    meta["object_names"] = list(vocab.object_names)
     strip = {"object_names"}
-    (out / "meta.json").write_text(json.dumps(
-        {"object_names": list(vocab.object_names),
-         "scene_feature_net": {k: v for k, v in feature_meta.items() if k not in strip},
-         "crop_classifier": {k: v for k, v in clf_meta.items() if k not in strip}},
-        indent=2) + "\n")
-    print(f"wrote {out / 'scene_feature_net.pt'}, {out / 'crop_classifier.pt'}, "
-          f"{out / 'meta.json'} (total {time.time() - t0:.0f} s)")
+    written = []
+
+    if "feature" in args.nets:
+        feature_net = SceneFeatureNet(c, image_size=args.image_size, width=args.width)
+        t1 = time.time()
+        fit(feature_net, train["images"], train["presence"],
+            F.binary_cross_entropy_with_logits, epochs=args.feature_epochs,
+            batch_size=args.batch_size, lr=args.lr, seed=args.seed, label="SceneFeatureNet")
+        feature_time = time.time() - t1
+        feature_val = presence_scores(predict(feature_net, val["images"]), val["presence"])
+        print(f"SceneFeatureNet val: {feature_val}", flush=True)
+        reference = reference_scores(feature_net, train["images"], val["images"], args.seed)
+        print(f"SceneFeatureNet reference scores of real images: {reference}", flush=True)
+        feature_meta = {**common, "name": "SceneFeatureNet",
+                        "train_images": len(train["images"]), "val_images": len(val["images"]),
+                        "epochs": args.feature_epochs, "train_seconds": round(feature_time),
+                        "val": feature_val, "reference_real_images": reference}
+        save_eval_net(feature_net, out / "scene_feature_net.pt", feature_meta)
+        meta["scene_feature_net"] = {k: v for k, v in feature_meta.items() if k not in strip}
+        written.append(out / "scene_feature_net.pt")
+
+    if "classifier" in args.nets:
+        classifier = CropClassifier(c, crop_size=args.crop_size, width=args.width)
+        t1 = time.time()
+        fit(classifier, train["crops"], train["labels"], F.cross_entropy,
+            epochs=args.classifier_epochs, batch_size=args.batch_size, lr=args.lr,
+            seed=args.seed, label="CropClassifier")
+        classifier_time = time.time() - t1
+        clf_val = classification_accuracy(predict(classifier, val["crops"]), val["labels"], c)
+        print(f"CropClassifier val: {clf_val}", flush=True)
+        clf_meta = {**common, "name": "CropClassifier", "train_crops": len(train["crops"]),
+                    "val_crops": len(val["crops"]), "epochs": args.classifier_epochs,
+                    "train_seconds": round(classifier_time), "val": clf_val}
+        save_eval_net(classifier, out / "crop_classifier.pt", clf_meta)
+        meta["crop_classifier"] = {k: v for k, v in clf_meta.items() if k not in strip}
+        written.append(out / "crop_classifier.pt")
+
+    if "attributes" in args.nets and train["attributes"] is None:
+        print("no attributes in this dataset: the attribute classifier is not trained")
+    elif "attributes" in args.nets:
+        if args.attribute_labels:
+            labels = list(args.attribute_labels)
+        else:
+            from sg2img.data.shapes import PALETTES
+            labels = sorted({a for p in PALETTES.values() for a in p})
+        idx, y, class_attributes = attribute_targets(train, vocab, labels)
+        vidx, vy, _ = attribute_targets(val, vocab, labels, class_attributes)
+        counts = {n: {a: 0 for a in v} for n, v in class_attributes.items()}
+        for k, t in zip(idx.tolist(), y.tolist(), strict=True):
+            counts[vocab.object_name(int(train["labels"][k]))][labels[t]] += 1
+        print(f"attribute classifier: {len(idx)} train / {len(vidx)} val crops; train crops "
+              f"per class and label: {counts}", flush=True)
+        attr_net = AttributeClassifier(len(labels), crop_size=args.crop_size, width=args.width)
+        t1 = time.time()
+        fit(attr_net, train["crops"][idx], y, F.cross_entropy, epochs=args.attribute_epochs,
+            batch_size=args.batch_size, lr=args.lr, seed=args.seed, label="AttributeClassifier")
+        attr_time = time.time() - t1
+        attr_val = classification_accuracy(predict(attr_net, val["crops"][vidx]), vy,
+                                           len(labels))
+        print(f"AttributeClassifier val: {attr_val}", flush=True)
+        attr_meta = {**common, "name": "AttributeClassifier", "attribute_names": labels,
+                     "class_attributes": class_attributes,
+                     "vocab_attribute_names": list(vocab.attribute_names or ()),
+                     "train_crops": len(idx), "train_crops_per_label": counts,
+                     "val_crops": len(vidx), "epochs": args.attribute_epochs,
+                     "train_seconds": round(attr_time), "val": attr_val}
+        save_eval_net(attr_net, out / "attribute_classifier.pt", attr_meta)
+        meta["attribute_classifier"] = {k: v for k, v in attr_meta.items() if k not in strip}
+        written.append(out / "attribute_classifier.pt")
+
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {', '.join(map(str, written + [meta_path]))} "
+          f"(total {time.time() - t0:.0f} s)")
     return 0
 
 

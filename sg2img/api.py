@@ -366,6 +366,40 @@ def _apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
     return out
 
 
+def _is_attribute_list(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and all(isinstance(a, str) for a in x)
+
+
+def _apply_attributes(graphs: list[SceneGraph], attributes: Any) -> list[SceneGraph]:
+    """Graphs with new ``attributes`` (per graph one list of names per object, or for one
+    graph that list alone)."""
+    if attributes is None:
+        return graphs
+    if not isinstance(attributes, (list, tuple)):
+        raise GenerationError(f"attributes must be a list with one list of attribute names per "
+                              f"object, got {type(attributes).__name__}")
+    per_graph = attributes
+    if len(graphs) == 1 and attributes and all(_is_attribute_list(a) for a in attributes):
+        per_graph = [attributes]
+    if len(per_graph) != len(graphs):
+        raise GenerationError(f"attributes has {len(per_graph)} entries for {len(graphs)} "
+                              f"graphs; give one list of attribute lists per graph")
+    out = []
+    for i, (g, at) in enumerate(zip(graphs, per_graph, strict=True)):
+        if at is None:
+            out.append(g)
+            continue
+        if not isinstance(at, (list, tuple)) or not all(_is_attribute_list(a) for a in at):
+            raise GenerationError(f"attributes for graph {i} must be one list of attribute "
+                                  f"names per object, got {at!r}")
+        try:
+            out.append(SceneGraph(g.objects, g.relationships, g.boxes,
+                                  tuple(tuple(a) for a in at)))
+        except SceneGraphError as e:
+            raise SceneGraphError(f"attributes for graph {i}: {e}") from None
+    return out
+
+
 # --------------------------------------------------------------------------- results
 @dataclass(eq=False)
 class GenerationResult(Sequence):
@@ -411,10 +445,11 @@ class GenerationResult(Sequence):
         return iter(self.images)
 
     def draw_layout(self, k: int, size: int = 256) -> Image.Image:
-        """Drawing of image ``k``'s layout: coloured masks in their boxes, with labels."""
+        """Drawing of image ``k``'s layout: coloured masks in their boxes, labelled with each
+        object's attributes and name ("red car")."""
         g = self.graphs[k]
         ids = [self.vocab.object_idx(n) for n in g.objects]
-        return vis.draw_layout(self.boxes[k], self.masks[k], list(g.objects), size,
+        return vis.draw_layout(self.boxes[k], self.masks[k], g.object_labels(), size,
                                class_ids=ids)
 
     def draw_graph(self, k: int, rankdir: str = "LR") -> Image.Image:
@@ -439,8 +474,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
              model: SG2ImgModel | str | PathLike | None = None, *, seed: int | None = None,
              num_samples: int = 1, image_size: int | None = None,
              device: str | torch.device | None = None, boxes: Any = None,
-             return_layout: bool = False, batch_size: int = DEFAULT_BATCH_SIZE,
-             max_objects: int = DEFAULT_MAX_OBJECTS,
+             attributes: Any = None, return_layout: bool = False,
+             batch_size: int = DEFAULT_BATCH_SIZE, max_objects: int = DEFAULT_MAX_OBJECTS,
              layout_mode: str | None = None, compile: bool = False) -> GenerationResult:
     """Generate images from scene graphs.
 
@@ -461,6 +496,10 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             CUDA when available. A loaded model is moved to ``device``.
         boxes: pins boxes: per graph a list with ``[x0, y0, x1, y1]`` in [0, 1] or ``None``
             per object (for one graph, that list alone). Replaces the graphs' own ``boxes``.
+        attributes: per graph a list with one list of attribute names per object, e.g.
+            ``[[], [], ["red"]]`` (for one graph, that list alone; ``None`` for a graph keeps
+            its own). Replaces the graphs' own ``attributes``; needs a model trained with
+            attributes.
         return_layout: keep the semantic layouts in ``result.layout``.
         batch_size: images per forward pass.
         max_objects: most objects a graph may have.
@@ -478,10 +517,11 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
 
     Raises:
         SceneGraphError: a malformed graph, an unknown object or predicate name (the message
-            lists the closest names in the model's vocabulary), or a bad index.
+            lists the closest names in the model's vocabulary; unknown attributes too), or a
+            bad index.
         CheckpointError: the checkpoint cannot be used.
-        GenerationError: bad ``num_samples``, ``image_size``, ``boxes``, ``seed``,
-            ``layout_mode`` or device.
+        GenerationError: bad ``num_samples``, ``image_size``, ``boxes``, ``attributes``,
+            ``seed``, ``layout_mode`` or device.
     """
     if layout_mode is not None and layout_mode not in LAYOUT_MODES:
         raise GenerationError(f"layout_mode must be one of {LAYOUT_MODES} or None, got "
@@ -491,6 +531,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     if not isinstance(batch_size, int) or batch_size < 1:
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
     graph_list = _apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
+    graph_list = _apply_attributes(graph_list, attributes)
     mdl = _resolve_model(model, device)
     if compile:
         mdl = _compiled(mdl)

@@ -186,14 +186,17 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
         raise CheckpointError(f"checkpoint config or vocab is invalid: {e}") from None
     state = generator_state(ckpt)
     check_weights(state, "generator")
+    # Weights from before attributes (e.g. a Visual Genome model whose vocabulary lists
+    # attributes it never used) have no attribute embedding: build the model without one.
+    num_attributes = vocab.num_attributes if "attr_embeddings.weight" in state else 0
     with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
         model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
-                              pred_names=vocab.pred_names)
+                              num_attributes, pred_names=vocab.pred_names)
     check_fits(model, state, "generator")
     # Now that the weights fit, the real model is no bigger than the file. It is built afresh
     # (not moved off the meta device) so that buffers kept out of the state dict, such as
     # tables computed from the vocabulary, are computed again.
-    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds, num_attributes,
                           pred_names=vocab.pred_names)
     model.load_state_dict(state)
     model.to(map_location).eval()

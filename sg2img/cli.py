@@ -63,7 +63,9 @@ EDITS.json is a list of edits; indices refer to the graph as left by the previou
    {"op": "remove", "index": 2},
    {"op": "replace", "index": 0, "object": "cow"},
    {"op": "predicate", "relationship": 1, "predicate": "left of"},
-   {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]}]
+   {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]},
+   {"op": "attributes", "index": 2, "attributes": ["red"]}]
+("attributes" needs a model trained with attributes; the object keeps its box and mask.)
 
 examples:
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
@@ -232,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dataset folder (default: the one in the checkpoint's config)")
     e.add_argument("--split", default="val", choices=("val", "test"), help="dataset split")
     e.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
-                   help="metrics to compute (default: all): layout_recall fid is obj_acc "
-                        "diversity")
+                   help="metrics to compute (default: all that apply): layout_recall fid is "
+                        "obj_acc diversity layout, and attr_acc attr_swap when the data and "
+                        "the model have attributes")
     e.add_argument("--samples-per-graph", type=_COUNT, default=1, metavar="K",
                    help="images generated per scene graph")
     e.add_argument("--layout-baseline", action="store_true",
@@ -513,14 +516,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sg2img evaluate``: print the report table, write REPORT.json / REPORT.md."""
     from .evaluate import (
-        DEFAULT_METRICS,
         evaluate_box_file,
         evaluate_checkpoint,
         report_to_markdown,
         write_report,
     )
 
-    metrics = tuple(args.metrics) if args.metrics else DEFAULT_METRICS
+    metrics = tuple(args.metrics) if args.metrics else None     # None: default_metrics
     if args.box_file is not None:
         if args.data is None:
             raise _UsageError("--box-file needs --data (the dataset whose ground truth it is "

@@ -75,6 +75,7 @@ class ModelConfig:
     discriminator: str = "multiscale"    # "multiscale" (pix2pixHD) | "fpse" (CC-FPSE) | "dp"
     noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
     instance_edges: bool = False         # pix2pixHD boundary map as an extra layout channel
+    use_attributes: bool = True          # add embedded object attributes before the GCN
 
     def __post_init__(self) -> None:
         _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,

@@ -13,6 +13,8 @@ edit              layout of the new graph's objects
 ``ReplaceObject`` the replaced object keeps its box and gets a new mask for its new class
 ``ChangePredicate`` the relationship's subject (or object, or both) is predicted again
 ``MoveObject``    the object keeps its mask, warped into the new box
+``SetAttributes`` the object keeps its box and mask (only its look changes); the rest is
+                  frozen
 ================  =======================================================================
 
 Edit JSON (``load_edits``): a list of objects, each with an ``"op"`` and its fields; indices
@@ -25,12 +27,14 @@ refer to the graph as it is when that edit is applied (edits apply one after ano
       {"op": "remove", "index": 3},
       {"op": "replace", "index": 0, "object": "cow"},
       {"op": "predicate", "relationship": 1, "predicate": "left of", "move": "subject"},
-      {"op": "move", "index": 2, "box": [0.1, 0.5, 0.3, 0.7]}
+      {"op": "move", "index": 2, "box": [0.1, 0.5, 0.3, 0.7]},
+      {"op": "attributes", "index": 2, "attributes": ["red"]}
     ]
 
 ``"new"`` in an added object's relationships stands for the added object. ``"move"`` in a
 predicate edit says which end is laid out again: ``"subject"`` (default), ``"object"`` or
-``"both"``.
+``"both"``. ``"attributes"`` replaces the object's attribute list ("make the car red": its
+old colour goes); it needs a model whose vocabulary has attributes.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from .scene_graph import (
     SceneGraphError,
     validate_box,
 )
-from .vocab import UnknownNameError, Vocab
+from .vocab import UnknownNameError, Vocab, VocabError
 
 NEW = "new"
 # Edits per file or call: each edit regenerates the image and adds a row to the sheet.
@@ -74,6 +78,8 @@ class EditResult:
             (their mask is predicted again), e.g. a replaced object.
         keep_mask: new index -> old index for touched objects that keep the old object's mask
             (their box is the one pinned in ``graph.boxes``), e.g. a moved object.
+        keep_layout: new index -> old index for touched objects that keep the old object's box
+            and mask (only their look changes), e.g. an object with new attributes.
         removed: old indices that were removed.
         description: a short human-readable summary, e.g. ``"replace 0 sheep -> cow"``.
     """
@@ -83,6 +89,7 @@ class EditResult:
     touched: frozenset[int]
     keep_box: Mapping[int, int] = field(default_factory=dict)
     keep_mask: Mapping[int, int] = field(default_factory=dict)
+    keep_layout: Mapping[int, int] = field(default_factory=dict)
     removed: frozenset[int] = frozenset()
     description: str = ""
 
@@ -322,9 +329,48 @@ class MoveObject:
                                       f"[{', '.join(f'{v:.2f}' for v in box)}]")
 
 
-Edit = AddObject | RemoveObject | ReplaceObject | ChangePredicate | MoveObject
+@dataclass(frozen=True)
+class SetAttributes:
+    """Give an object new attributes ("make the car red"); its box and mask stay.
+
+    Args:
+        index: the object's index in the current graph.
+        attributes: the object's new attribute names; they replace its old ones.
+    """
+
+    index: int
+    attributes: tuple[str, ...]
+    op: ClassVar[str] = "attributes"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attributes, list):
+            object.__setattr__(self, "attributes", tuple(self.attributes))
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        i = _check_index(self.index, graph, "attributes: 'index'")
+        attrs = self.attributes
+        if not isinstance(attrs, tuple) or not all(isinstance(a, str) and a for a in attrs):
+            raise EditError(f"attributes: 'attributes' must be a list of attribute names, "
+                            f"got {attrs!r}")
+        if vocab is not None:
+            for a in attrs:
+                try:
+                    vocab.attribute_idx(a)
+                except VocabError as e:
+                    raise EditError(f"attributes: {e}") from None
+        n = len(graph.objects)
+        attributes = list(graph.attributes or ((),) * n)
+        old, attributes[i] = attributes[i], attrs
+        out = _with(graph, graph.objects, graph.relationships, graph.boxes, attributes)
+        name = graph.objects[i]
+        return EditResult(out, tuple(range(n)), frozenset({i}), keep_layout={i: i},
+                          description=f"attributes {i} {' '.join(old)} {name} -> "
+                                      f"{' '.join(attrs)} {name}".replace("  ", " "))
+
+
+Edit = AddObject | RemoveObject | ReplaceObject | ChangePredicate | MoveObject | SetAttributes
 EDIT_TYPES: dict[str, type] = {e.op: e for e in (AddObject, RemoveObject, ReplaceObject,
-                                                  ChangePredicate, MoveObject)}
+                                                  ChangePredicate, MoveObject, SetAttributes)}
 
 
 def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, Any],
@@ -379,6 +425,7 @@ _FIELDS = {
     "replace": ({"index", "object"}, set()),
     "predicate": ({"relationship", "predicate"}, {"move"}),
     "move": ({"index", "box"}, set()),
+    "attributes": ({"index", "attributes"}, set()),
 }
 
 
@@ -420,6 +467,12 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
         return ReplaceObject(d["index"], d["object"])
     if op == "predicate":
         return ChangePredicate(d["relationship"], d["predicate"], d.get("move", "subject"))
+    if op == "attributes":
+        attrs = d["attributes"]
+        if not isinstance(attrs, list):
+            raise EditError(f"attributes: 'attributes' must be a list of attribute names, "
+                            f"got {attrs!r}")
+        return SetAttributes(d["index"], tuple(attrs))
     return MoveObject(d["index"], d["box"])
 
 
@@ -440,6 +493,8 @@ def edit_to_dict(edit: Edit) -> dict[str, Any]:
                 "move": edit.move}
     if isinstance(edit, MoveObject):
         return {"op": "move", "index": edit.index, "box": list(edit.box)}
+    if isinstance(edit, SetAttributes):
+        return {"op": "attributes", "index": edit.index, "attributes": list(edit.attributes)}
     raise EditError(f"not an edit: {short(edit)}")
 
 

@@ -14,6 +14,9 @@ What each metric needs, offline
     * Object classification accuracy: :class:`CropClassifier`, trained on real object crops
       (shipped for the procedural scenes as ``crop_classifier.pt``; for COCO / VG train one with
       ``scripts/train_eval_nets.py --data ROOT``).
+    * Attribute accuracy and the attribute swap test: :class:`AttributeClassifier`, the same
+      network trained on real crops to name an object's colour (shipped for the procedural
+      scenes as ``attribute_classifier.pt``).
     * LPIPS diversity: torchmetrics' ``LearnedPerceptualImagePatchSimilarity``. Its linear
       layers ship with torchmetrics; the backbone needs torchvision's ImageNet weights, e.g.
       ``alexnet-owt-7be5be79.pth`` for ``net_type="alex"`` (:func:`lpips_backbone_file`).
@@ -49,6 +52,7 @@ logger = logging.getLogger(__name__)
 ASSET_DIR = Path(__file__).resolve().parent / "assets" / "eval"
 FEATURE_NET_FILE = "scene_feature_net.pt"
 CLASSIFIER_FILE = "crop_classifier.pt"
+ATTRIBUTE_CLASSIFIER_FILE = "attribute_classifier.pt"
 EVAL_NET_FORMAT_VERSION = 1
 TRAIN_COMMAND = "python scripts/train_eval_nets.py --data DATA_ROOT --out sg2img/assets/eval"
 
@@ -156,12 +160,48 @@ class SceneFeatureNet(nn.Module):
         return self.head(self.features(images))
 
 
+class AttributeClassifier(CropClassifier):
+    """A :class:`CropClassifier` whose classes are attribute names (the colour of an object).
+
+    Trained by ``scripts/train_eval_nets.py`` on real crops of the objects whose class comes
+    in several colours; ``meta`` names what it predicts and for which objects:
+    ``attribute_names`` (index -> label, e.g. ``["black", "blue", ...]``), ``object_names``
+    (the dataset's object vocabulary) and ``class_attributes`` (object class name -> the
+    labels it was seen with, e.g. ``{"car": ["black", "blue", "green", "red", "white"]}``).
+
+    Shapes:
+        crops (K, 3, S', S') float in [-1, 1] -> logits (K, len(attribute_names))
+    """
+
+    def labels(self) -> list[str]:
+        """Index -> attribute name (``meta["attribute_names"]``)."""
+        names = self.meta.get("attribute_names")
+        if not isinstance(names, list) or len(names) != self.num_classes:
+            raise ValueError(f"the attribute classifier's meta must list its "
+                             f"{self.num_classes} attribute names ('attribute_names')")
+        return list(names)
+
+    def class_attributes(self) -> dict[str, list[str]]:
+        """Object class name -> the labels it takes (``meta["class_attributes"]``)."""
+        table = self.meta.get("class_attributes")
+        if not isinstance(table, dict) or not table:
+            raise ValueError("the attribute classifier's meta must map object classes to "
+                             "their attribute labels ('class_attributes')")
+        labels = set(self.labels())
+        for name, attrs in table.items():
+            if not isinstance(attrs, list) or not set(attrs) <= labels:
+                raise ValueError(f"class_attributes[{name!r}] must be a list of the "
+                                 f"classifier's attribute names")
+        return {str(k): list(v) for k, v in table.items()}
+
+
 EVAL_NETS: dict[str, type[nn.Module]] = {"CropClassifier": CropClassifier,
-                                         "SceneFeatureNet": SceneFeatureNet}
+                                         "SceneFeatureNet": SceneFeatureNet,
+                                         "AttributeClassifier": AttributeClassifier}
 
 
 # --------------------------------------------------------------------------- save / load
-def save_eval_net(net: CropClassifier | SceneFeatureNet, path: str | PathLike,
+def save_eval_net(net: CropClassifier | SceneFeatureNet | AttributeClassifier, path: str | PathLike,
                   meta: dict[str, Any] | None = None) -> None:
     """Save as a plain dict (kind, constructor args, state dict, meta), written atomically.
 
@@ -191,7 +231,8 @@ def load_eval_net(path: str | PathLike, kind: str | None = None,
 
     Args:
         path: the ``.pt`` file.
-        kind: expected class name (``"CropClassifier"`` or ``"SceneFeatureNet"``), or None.
+        kind: expected class name (``"CropClassifier"``, ``"SceneFeatureNet"`` or
+            ``"AttributeClassifier"``), or None.
         map_location: device for the weights.
 
     Returns:
@@ -218,13 +259,14 @@ def load_shipped_net(kind: str, asset_dir: str | PathLike | None = None) -> nn.M
     """The procedural-scenes network shipped in ``sg2img/assets/eval/``.
 
     Args:
-        kind: ``"SceneFeatureNet"`` or ``"CropClassifier"``.
+        kind: ``"SceneFeatureNet"``, ``"CropClassifier"`` or ``"AttributeClassifier"``.
         asset_dir: folder to look in instead of the package's assets (tests).
 
     Raises:
         EvalWeightsError: the file is missing; the message names it and the training command.
     """
-    files = {"SceneFeatureNet": FEATURE_NET_FILE, "CropClassifier": CLASSIFIER_FILE}
+    files = {"SceneFeatureNet": FEATURE_NET_FILE, "CropClassifier": CLASSIFIER_FILE,
+             "AttributeClassifier": ATTRIBUTE_CLASSIFIER_FILE}
     if kind not in files:
         raise ValueError(f"unknown evaluation network {kind!r}; choose from {sorted(files)}")
     path = Path(asset_dir or ASSET_DIR) / files[kind]

@@ -13,6 +13,15 @@ Metrics (names for ``metrics=``):
       crops.
     * ``diversity``: LPIPS between two samples of each graph when the LPIPS weights are present,
       and always the weight-free ``mean_pixel_distance``.
+    * ``attr_acc`` (datasets with attributes): an attribute classifier trained on real crops
+      names the colour of each colourable object in the generated images, cropped at the
+      boxes that built them, next to its accuracy on the real crops.
+    * ``attr_swap`` (datasets with attributes): the same graph with one object's colour
+      changed, noise and layout frozen: how often the classifier follows the change, and how
+      much the pixels outside the object change.
+
+The attribute metrics are in the default set only when the dataset has attributes and the
+model uses them (:func:`default_metrics`).
 
 The generator contract (``sg2img.model.GALSGenerator``)::
 
@@ -49,11 +58,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import metrics as M
 from .eval_nets import (
+    AttributeClassifier,
     EvalWeightsError,
     FeatureExtractor,
     SceneFeatureNet,
     build_lpips,
     check_net_vocab,
+    crop_boxes,
     crop_objects,
     images_to_uint8,
     inception_feature_extractor,
@@ -83,10 +94,12 @@ class EvalContext:
     lpips_net: Any = None
     inception_weights: str | PathLike | None = None
     lpips_weights: str | PathLike | None = None
+    attribute_names: tuple[str, ...] | None = None
+    attribute_classifier: Any = None
+    generator: Any = None        # metrics that generate again (attr_swap) call it
     is_splits: int = 10
     recall_thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS
     pred_names: tuple[str, ...] | None = None
-    generator: nn.Module | None = None
     _extractor: FeatureExtractor | None = None
 
     def feature_extractor(self) -> FeatureExtractor:
@@ -107,6 +120,7 @@ class Metric:
 
     protocol: str = ""
     num_draws: int = 1
+    needs_attributes: bool = False   # only for datasets (and models) with attributes
 
     def __init__(self, ctx: EvalContext) -> None:
         self.ctx = ctx
@@ -414,7 +428,202 @@ class LayoutQuality(Metric):
         return out
 
 
-DEFAULT_METRICS = tuple(METRICS)
+
+class _AttributeMetric(Metric):
+    """Shared set-up of the attribute metrics: the classifier and which objects it judges.
+
+    An object is judged when its class is one the classifier knows colours for and it carries
+    exactly one of the classifier's labels.
+    """
+
+    needs_attributes = True
+    name = "attribute metrics"
+
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        if ctx.attribute_names is None or ctx.object_names is None:
+            raise ValueError(f"{self.name} need a dataset whose vocabulary has attributes "
+                             f"(e.g. procedural scenes made with attributes, "
+                             f"data_tools/make_shapes.py)")
+        self.classifier = _resolve_attribute_classifier(ctx.attribute_classifier,
+                                                        ctx.object_names).to(ctx.device)
+        self.labels = self.classifier.labels()
+        missing = [a for a in self.labels if a not in ctx.attribute_names]
+        if missing:
+            raise ValueError(f"the attribute classifier names {missing}, which the dataset's "
+                             f"attribute vocabulary does not have")
+        self.label_cols = torch.tensor([ctx.attribute_names.index(a) for a in self.labels],
+                                       device=ctx.device)                       # (L,)
+        C, L = len(ctx.object_names), len(self.labels)
+        self.class_labels = torch.zeros(C, L, dtype=torch.bool, device=ctx.device)
+        for name, attrs in self.classifier.class_attributes().items():
+            if name in ctx.object_names:
+                c = ctx.object_names.index(name)
+                self.class_labels[c, [self.labels.index(a) for a in attrs]] = True
+        self.crop_size = int(getattr(self.classifier, "crop_size", 32))
+
+    def judged(self, batch: GraphBatch) -> tuple[Tensor, Tensor]:
+        """Indices (K,) of the judged objects in ``batch`` and their label index (K,)."""
+        if batch.attributes is None:
+            raise ValueError(f"{self.name} need the dataset items' attributes")
+        hot = batch.attributes[:, self.label_cols] > 0.5                         # (O, L)
+        ok = self.class_labels[batch.objs].any(dim=1) & (hot.sum(dim=1) == 1)
+        idx = torch.nonzero(ok).flatten()
+        return idx, hot[idx].float().argmax(dim=1)
+
+    def classify(self, images: Tensor, boxes: Tensor, box_to_img: Tensor) -> Tensor:
+        """(K,) label index the classifier gives each box's crop."""
+        if len(boxes) == 0:
+            return torch.zeros(0, dtype=torch.long, device=boxes.device)
+        crops = crop_boxes(images, boxes, box_to_img, self.crop_size)
+        return self.classifier(crops).argmax(dim=1)
+
+
+@register_metric("attr_acc")
+class AttributeAccuracy(_AttributeMetric):
+    protocol = (
+        "attribute accuracy: every object of a colourable class with exactly one colour "
+        "attribute is cropped (roi_align) from the generated image at the box that built it "
+        "and its colour named by an AttributeClassifier trained on real crops; top-1 accuracy "
+        "against the graph's colour. real_crop_accuracy: the same classifier on the real "
+        "images' crops at the ground-truth boxes; ratio = accuracy / real_crop_accuracy "
+        "(target >= 0.8)")
+    name = "attr_acc"
+
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        self.rows: dict[str, list[Tensor]] = {"fake": [], "real": [], "cls": [], "real_cls": []}
+
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        idx, target = self.judged(batch)
+        if batch.boxes is None:
+            raise ValueError("attr_acc needs ground-truth boxes for the real crops")
+        to_img = batch.obj_to_img[idx]
+        real = self.classify(batch.images, batch.boxes[idx], to_img) == target
+        self.rows["real"].append(real.cpu())
+        self.rows["real_cls"].append(batch.objs[idx].cpu())
+        for out in outs[:self.ctx.samples_per_graph]:
+            fake = self.classify(out.images, out.boxes[idx], to_img) == target
+            self.rows["fake"].append(fake.cpu())
+            self.rows["cls"].append(batch.objs[idx].cpu())
+
+    def compute(self) -> dict[str, Any]:
+        fake, real = torch.cat(self.rows["fake"]).float(), torch.cat(self.rows["real"]).float()
+        cls, real_cls = torch.cat(self.rows["cls"]), torch.cat(self.rows["real_cls"])
+        acc = float(fake.mean()) if len(fake) else math.nan
+        real_acc = float(real.mean()) if len(real) else math.nan
+        by_class = {}
+        for c in sorted(set(cls.tolist())):
+            name = self.ctx.object_names[c]
+            by_class[name] = {"accuracy": float(fake[cls == c].mean()),
+                              "real_crop_accuracy": float(real[real_cls == c].mean()),
+                              "num_crops": int((cls == c).sum())}
+        meta = getattr(self.classifier, "meta", {})
+        return {"accuracy": acc, "real_crop_accuracy": real_acc,
+                "ratio": acc / real_acc if real_acc > 0 else math.nan,
+                "num_crops": len(fake), "by_class": by_class, "labels": self.labels,
+                "classifier": meta.get("name", type(self.classifier).__name__),
+                "classifier_data": meta.get("data")}
+
+
+def box_region(boxes: Tensor, box_to_img: Tensor, num_images: int, H: int, W: int) -> Tensor:
+    """(N, H, W) bool: pixels whose centre lies in one of the image's boxes.
+
+    The rule of ``sg2img.manipulation``'s edited region, so the swap test's "outside" is the
+    same measure as the manipulation benchmark's.
+    """
+    ys = (torch.arange(H, device=boxes.device, dtype=torch.float32) + 0.5) / H
+    xs = (torch.arange(W, device=boxes.device, dtype=torch.float32) + 0.5) / W
+    out = torch.zeros(num_images, H, W, dtype=torch.bool, device=boxes.device)
+    for b, i in zip(boxes.float(), box_to_img.tolist(), strict=True):
+        out[i] |= (((ys >= b[1]) & (ys <= b[3]))[:, None] & ((xs >= b[0]) & (xs <= b[2]))[None])
+    return out
+
+
+@register_metric("attr_swap")
+class AttributeSwap(_AttributeMetric):
+    protocol = (
+        "attribute swap test: in every graph one judged object (drawn at random) gets another "
+        "of its class's colours (drawn at random) and the graph is generated again with the "
+        "same noise and the same boxes and masks for every object (layout frozen). "
+        "follow_rate = how often the AttributeClassifier names the new colour on the swapped "
+        "object's crop (target >= 0.8); before_accuracy = it names the old colour before the "
+        "swap; outside_change / inside_change = mean |after - before| / 2 over the pixels "
+        "outside / inside the object's box, in [0, 1] (the manipulation benchmark's measure; "
+        "the bundled model's replace edit: 0.036 outside)")
+    name = "attr_swap"
+
+    def __init__(self, ctx: EvalContext) -> None:
+        super().__init__(ctx)
+        if ctx.generator is None:
+            raise ValueError("attr_swap generates again: it needs the generator (evaluate() "
+                             "passes it)")
+        self.rng = torch.Generator().manual_seed(ctx.seed)
+        self.rows: dict[str, list[Tensor]] = {k: [] for k in
+                                              ("follow", "before", "outside", "inside", "cls")}
+
+    def update(self, batch: GraphBatch, outs: list[Any]) -> None:
+        idx, target = self.judged(batch)
+        if len(idx) == 0:
+            return
+        out0 = outs[0]
+        # One object per image, drawn at random among the image's judged objects.
+        img = batch.obj_to_img[idx].cpu()
+        order = torch.randperm(len(idx), generator=self.rng)
+        chosen: dict[int, int] = {}
+        for k in order.tolist():
+            chosen.setdefault(int(img[k]), k)
+        ks = torch.tensor(sorted(chosen.values()), dtype=torch.long)
+        objs, old = idx[ks.to(idx.device)], target[ks.to(target.device)]
+        new = old.clone()
+        for j, (o, t) in enumerate(zip(objs.tolist(), old.tolist(), strict=True)):
+            allowed = torch.nonzero(self.class_labels[batch.objs[o]].cpu()).flatten().tolist()
+            others = [a for a in allowed if a != t]
+            new[j] = others[int(torch.randint(len(others), (1,), generator=self.rng))]
+        attrs = batch.attributes.clone()
+        attrs[objs, self.label_cols[old]] = 0.0
+        attrs[objs, self.label_cols[new]] = 1.0
+        frozen = torch.ones(len(batch.objs), dtype=torch.bool, device=batch.objs.device)
+        swapped = self.ctx.generator(replace(batch, attributes=attrs), z=out0.z,
+                                     override=frozen, boxes_override=out0.boxes,
+                                     masks_override=out0.masks)
+        boxes, to_img = out0.boxes[objs], batch.obj_to_img[objs]
+        self.rows["follow"].append((self.classify(swapped.images, boxes, to_img) == new).cpu())
+        self.rows["before"].append((self.classify(out0.images, boxes, to_img) == old).cpu())
+        H, W = out0.images.shape[-2:]
+        region = box_region(boxes, to_img, batch.num_images, H, W)[to_img]      # (K, H, W)
+        diff = ((swapped.images.float() - out0.images.float()).abs().mean(dim=1) / 2)[to_img]
+        self.rows["outside"].append(((diff * ~region).sum(dim=(1, 2))
+                                     / (~region).sum(dim=(1, 2)).clamp(min=1)).cpu())
+        self.rows["inside"].append(((diff * region).sum(dim=(1, 2))
+                                    / region.sum(dim=(1, 2)).clamp(min=1)).cpu())
+        self.rows["cls"].append(batch.objs[objs].cpu())
+
+    def compute(self) -> dict[str, Any]:
+        if not self.rows["follow"]:
+            return {"follow_rate": math.nan, "num_swaps": 0}
+        r = {k: torch.cat(v) for k, v in self.rows.items()}
+        follow = r["follow"].float()
+        by_class = {self.ctx.object_names[c]: {"follow_rate": float(follow[r["cls"] == c].mean()),
+                                               "num_swaps": int((r["cls"] == c).sum())}
+                    for c in sorted(set(r["cls"].tolist()))}
+        return {"follow_rate": float(follow.mean()),
+                "before_accuracy": float(r["before"].float().mean()),
+                "outside_change": float(r["outside"].mean()),
+                "inside_change": float(r["inside"].mean()),
+                "num_swaps": len(follow), "by_class": by_class}
+
+
+DEFAULT_METRICS = tuple(n for n, m in METRICS.items() if not m.needs_attributes)
+ATTRIBUTE_METRICS = tuple(n for n, m in METRICS.items() if m.needs_attributes)
+
+
+def default_metrics(dataset_vocab: Any, generator: nn.Module | None = None) -> tuple[str, ...]:
+    """:data:`DEFAULT_METRICS`, plus the attribute metrics when the dataset has attributes and
+    the generator uses them (it has an attribute embedding)."""
+    has = getattr(dataset_vocab, "attribute_names", None) is not None
+    uses = generator is None or getattr(generator, "attr_embeddings", None) is not None
+    return DEFAULT_METRICS + (ATTRIBUTE_METRICS if has and uses else ())
 
 PROTOCOLS = {name: cls.protocol for name, cls in METRICS.items()}
 PROTOCOLS["layout_recall_baseline"] = (
@@ -469,6 +678,23 @@ def _resolve_classifier(classifier: nn.Module | str | PathLike | None,
     return classifier.eval()
 
 
+def _resolve_attribute_classifier(classifier: nn.Module | str | PathLike | None,
+                                  object_names: tuple[str, ...]) -> AttributeClassifier:
+    if classifier is None:
+        classifier = load_shipped_net("AttributeClassifier")
+    elif isinstance(classifier, (str, PathLike)):
+        classifier = load_eval_net(classifier, "AttributeClassifier")
+    if not isinstance(classifier, AttributeClassifier):
+        raise TypeError(f"attribute_classifier must be an AttributeClassifier or its file, got "
+                        f"{type(classifier).__name__}")
+    trained = getattr(classifier, "meta", {}).get("object_names")
+    if trained is not None and list(trained) != list(object_names):
+        raise ValueError("the attribute classifier was trained on another object vocabulary "
+                         "than the dataset's; train one with scripts/train_eval_nets.py "
+                         "--nets attributes")
+    return classifier.eval()
+
+
 def evaluate(generator: nn.Module, dataset: Dataset, *,
              metrics: Sequence[str] = DEFAULT_METRICS,
              samples_per_graph: int = 1,
@@ -478,6 +704,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
              use_gt_layout: bool = False,
              feature_net: FeatureExtractor | SceneFeatureNet | str | PathLike | None = None,
              classifier: nn.Module | str | PathLike | None = None,
+             attribute_classifier: nn.Module | str | PathLike | None = None,
              lpips_net: Any | None = None,
              inception_weights: str | PathLike | None = None,
              lpips_weights: str | PathLike | None = None,
@@ -510,6 +737,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         classifier: object classifier (``CropClassifier``-like: (K, 3, S, S) in [-1, 1] ->
             (K, C) logits) or the path of a saved ``CropClassifier``; None loads the shipped
             procedural one.
+        attribute_classifier: for ``attr_acc`` / ``attr_swap``: an ``AttributeClassifier``
+            or its file; None loads the shipped procedural one.
         lpips_net: a torchmetrics LPIPS metric (``update(a, b)``, ``compute()``); None builds
             one from ``lpips_weights`` or the torch hub cache, or skips LPIPS with a note.
         inception_weights: ``weights-inception-2015-12-05-6726825d.pth`` for FID/IS.
@@ -548,7 +777,9 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
                       inception_weights=inception_weights, lpips_weights=lpips_weights,
                       is_splits=is_splits, recall_thresholds=recall_thresholds,
                       pred_names=tuple(vocab.pred_names) if vocab is not None else None,
-                      generator=generator)
+                      attribute_names=(None if vocab is None or vocab.attribute_names is None
+                                       else tuple(vocab.attribute_names)),
+                      attribute_classifier=attribute_classifier, generator=generator)
     # Build every metric (and its networks) before generating anything: a missing file
     # fails fast.
     active = {name: METRICS[name](ctx) for name in metrics}
@@ -688,6 +919,19 @@ def report_to_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| object accuracy, objects of {size_bin} | {_fmt(r['accuracy'])} | "
                          f"{r['num_crops']} crops; real crops: "
                          f"{_fmt(r.get('real_crop_accuracy'))} |")
+    if "attr_acc" in m:
+        aa = m["attr_acc"]
+        lines.append(f"| attribute accuracy (colour) | {_fmt(aa['accuracy'])} | "
+                     f"{aa['num_crops']} crops; real crops: {_fmt(aa['real_crop_accuracy'])}; "
+                     f"ratio {_fmt(aa['ratio'], 3)} |")
+    if "attr_swap" in m:
+        sw = m["attr_swap"]
+        lines.append(f"| attribute swap: follows the change | {_fmt(sw['follow_rate'])} | "
+                     f"{sw['num_swaps']} swaps, layout frozen |")
+        if sw.get("num_swaps"):
+            lines.append(f"| attribute swap: pixel change outside / inside the object | "
+                         f"{_fmt(sw['outside_change'])} / {_fmt(sw['inside_change'])} | "
+                         f"mean abs. change, pixels in [0, 1] |")
     if "diversity" in m:
         dv = m["diversity"]
         lines.append(f"| diversity: mean_pixel_distance | {_fmt(dv['mean_pixel_distance'])} | "
@@ -755,7 +999,8 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         device: where to run (None: CUDA when available, else the CPU).
         layout_baseline: also score the mean-class-box baseline (each class's mean box over
             the training split) under ``metrics["layout_recall_baseline"]``.
-        **kwargs: passed to :func:`evaluate` (metrics, samples_per_graph, seed, ...).
+        **kwargs: passed to :func:`evaluate` (metrics, samples_per_graph, seed, ...);
+            ``metrics`` None (or left out) means :func:`default_metrics`.
 
     Returns:
         The report, with ``checkpoint`` and ``data`` added.
@@ -777,6 +1022,14 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         raise ValueError(f"the dataset at {data_cfg.root} has another object vocabulary "
                          f"({data_vocab.num_objects} slots) than the checkpoint "
                          f"({vocab.num_objects}); evaluate on the dataset it was trained on")
+    if (data_vocab is not None and data_vocab.attribute_names is not None
+            and getattr(generator, "attr_embeddings", None) is not None
+            and tuple(data_vocab.attribute_names) != tuple(vocab.attribute_names or ())):
+        raise ValueError(f"the dataset at {data_cfg.root} has other attribute names than the "
+                         f"checkpoint ({data_vocab.num_attributes} vs {vocab.num_attributes}); "
+                         f"evaluate on the dataset it was trained on")
+    if kwargs.get("metrics") is None:
+        kwargs["metrics"] = default_metrics(data_vocab, generator)
     report = evaluate(generator.to(device), dataset, split=split, device=device, **kwargs)
     report = {"checkpoint": str(checkpoint), "data": str(data_cfg.root), **report}
     if layout_baseline:

@@ -88,7 +88,7 @@ class ManipulationResult:
 
     def draw_layout(self, k: int, size: int = 256) -> Image.Image:
         g = self.graphs[k]
-        return vis.draw_layout(self.boxes[k], self.masks[k], list(g.objects), size,
+        return vis.draw_layout(self.boxes[k], self.masks[k], g.object_labels(), size,
                                class_ids=[self.vocab.object_idx(n) for n in g.objects])
 
     def sheet(self, cell_height: int = 256, with_layout: bool = True) -> Image.Image:
@@ -138,6 +138,9 @@ def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sampl
     masks_ov = torch.zeros(O, mask_size, mask_size)
     for new, old in step.frozen.items():
         override[new], boxes_ov[new], masks_ov[new] = True, prev_boxes[old], prev_masks[old]
+    for new, old in step.keep_layout.items():
+        # Objects with new attributes: their old box and mask exactly.
+        override[new], boxes_ov[new], masks_ov[new] = True, prev_boxes[old], prev_masks[old]
     for new, old in step.keep_mask.items():
         # Moved objects: the old shape in the box the edit pinned.
         box = step.graph.boxes[new]
@@ -165,8 +168,9 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
 
     Every image uses the same noise. After each edit, the objects it does not touch keep
     the boxes and masks they had in the previous image exactly; a replaced object keeps its
-    box (new mask), a moved object keeps its mask (new box), an added object and the moved
-    end of a changed relationship are laid out by the model (see ``sg2img.edits``).
+    box (new mask), a moved object keeps its mask (new box), an object with new attributes
+    keeps both, an added object and the moved end of a changed relationship are laid out by
+    the model (see ``sg2img.edits``).
 
     Args:
         graph: one scene graph (dict, ``SceneGraph`` or a JSON file holding one graph).

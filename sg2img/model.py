@@ -115,6 +115,11 @@ class GALSGenerator(nn.Module):
         cfg: the model section of the config.
         num_objects: C, object vocabulary size (``vocab.num_objects``).
         num_preds: P, predicate vocabulary size (``vocab.num_preds``).
+        num_attributes: A, attribute vocabulary size (``vocab.num_attributes``); with A > 0
+            and ``cfg.use_attributes`` each object's multi-hot attributes (O, A) are embedded
+            and added to its object embedding before the graph convolution. A = 0 (a
+            vocabulary without attributes, every checkpoint from before them) builds no
+            attribute embedding.
         pred_names: the P predicate names (``vocab.pred_names``); with them a "sample"
             layout head checks the geometric triples (left of, inside, ...) while it
             places objects (``model.layout_respect_relations``). Not stored in the weights.
@@ -133,17 +138,24 @@ class GALSGenerator(nn.Module):
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
-                 pred_names: Sequence[str] | None = None):
+                 num_attributes: int = 0, pred_names: Sequence[str] | None = None):
         super().__init__()
         self.cfg = cfg
         self.num_objects = num_objects
         self.num_preds = num_preds
+        self.num_attributes = num_attributes if cfg.use_attributes else 0
         self.image_size = cfg.image_size
         self.mask_size = cfg.mask_size
         self.noise_dim = cfg.noise_dim
 
         self.obj_embeddings = nn.Embedding(num_objects, cfg.embedding_dim)
         self.pred_embeddings = nn.Embedding(num_preds, cfg.embedding_dim)
+        # Multi-hot (O, A) @ (A, E): the sum of the object's attribute embeddings, each
+        # initialised like an nn.Embedding row.
+        self.attr_embeddings = None
+        if self.num_attributes > 0:
+            self.attr_embeddings = nn.Linear(self.num_attributes, cfg.embedding_dim, bias=False)
+            nn.init.normal_(self.attr_embeddings.weight)
         self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
                                         cfg.gconv_num_layers)
         self.box_head = _build_box_head(cfg)
@@ -188,6 +200,12 @@ class GALSGenerator(nn.Module):
         """
         s, p, o = batch.triples.unbind(dim=1)                                 # (T,) each
         obj_vecs = self.obj_embeddings(batch.objs)                            # (O, E)
+        if self.attr_embeddings is not None and batch.attributes is not None:
+            if batch.attributes.shape != (len(batch.objs), self.num_attributes):
+                raise ValueError(f"batch.attributes must have shape ({len(batch.objs)}, "
+                                 f"{self.num_attributes}) (objects, attribute vocabulary), got "
+                                 f"{tuple(batch.attributes.shape)}")
+            obj_vecs = obj_vecs + self.attr_embeddings(batch.attributes.to(obj_vecs.dtype))
         pred_vecs = self.pred_embeddings(p)                                   # (T, E)
         return self.gconv(obj_vecs, pred_vecs, torch.stack([s, o], dim=1))
 

@@ -257,13 +257,19 @@ class SceneGraph:
             d["attributes"] = [list(a) for a in self.attributes]
         return d
 
+    def object_labels(self) -> list[str]:
+        """Per object its name preceded by its attributes, e.g. ``"red small car"``."""
+        attrs = self.attributes or ((),) * len(self.objects)
+        return [" ".join([*a, name]) for a, name in zip(attrs, self.objects, strict=True)]
+
     # -------------------------------------------------------------- encoding
     def encode(self, vocab: Vocab) -> GraphSample:
         """Ids for objects and triples, with the image node and ``__in_image__`` triples added.
 
         Returns:
             A ``GraphSample`` with O = len(objects) + 1 objects (``__image__`` last) and
-            T = len(relationships) + len(objects) triples.
+            T = len(relationships) + len(objects) triples; ``attributes`` (O, A) multi-hot
+            when the vocabulary has attributes, else None.
         """
         self.check_vocab(vocab)
         objs = torch.tensor([vocab.object_idx(n) for n in self.objects], dtype=torch.long)
@@ -274,10 +280,12 @@ class SceneGraph:
             boxes = torch.tensor([b if b is not None else (0.0, 0.0, 1.0, 1.0)
                                   for b in self.boxes], dtype=torch.float32)
             box_given = torch.tensor([b is not None for b in self.boxes], dtype=torch.bool)
+        # With an attribute vocabulary every graph gets an (O, A) tensor (all zeros without
+        # attributes), so graphs with and without attributes batch together.
         attributes = None
-        if self.attributes is not None and vocab.attribute_names is not None:
+        if vocab.attribute_names is not None:
             attributes = torch.zeros(len(self.objects), vocab.num_attributes)
-            for i, names in enumerate(self.attributes):
+            for i, names in enumerate(self.attributes or ()):
                 for a in names:
                     attributes[i, vocab.attribute_idx(a)] = 1.0
         return GraphSample(objs, triples, boxes=boxes, box_given=box_given,

@@ -16,7 +16,8 @@ from .scene_graph import GraphBatch, GraphSample, collate_graphs
 
 def random_graph(rng: torch.Generator, num_objects: int, num_preds: int, *, k: int,
                  image_size: int, mask_size: int, num_triples: int | None = None,
-                 with_masks: bool = True, max_class: int | None = None) -> GraphSample:
+                 with_masks: bool = True, max_class: int | None = None,
+                 num_attributes: int = 0) -> GraphSample:
     """One random scene of ``k`` objects (image node appended).
 
     Args:
@@ -28,6 +29,7 @@ def random_graph(rng: torch.Generator, num_objects: int, num_preds: int, *, k: i
             ``[0, 1, k - 1]`` (none when ``k == 1``).
         with_masks: masks (O, M, M) in {0, 1}, or None as in Visual Genome.
         max_class: draw object ids below this instead of ``num_objects``.
+        num_attributes: A > 0 gives random multi-hot attributes (O, A), else None.
 
     Returns:
         A ``GraphSample`` with boxes (x0, y0, x1, y1) in [0, 1] and an image in [-1, 1].
@@ -46,7 +48,10 @@ def random_graph(rng: torch.Generator, num_objects: int, num_preds: int, *, k: i
     masks = ((torch.rand(k, mask_size, mask_size, generator=rng) > 0.3).float()
              if with_masks else None)
     image = torch.rand(3, image_size, image_size, generator=rng) * 2 - 1
-    return GraphSample(objs, triples, boxes=boxes, masks=masks, image=image).with_image_node()
+    attributes = ((torch.rand(k, num_attributes, generator=rng) > 0.7).float()
+                  if num_attributes > 0 else None)
+    return GraphSample(objs, triples, boxes=boxes, masks=masks, image=image,
+                       attributes=attributes).with_image_node()
 
 
 def random_graph_batch(num_objects: int, num_preds: int, sizes: Sequence[int], *,

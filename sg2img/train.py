@@ -267,7 +267,8 @@ def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last:
     """Generator, discriminator and the generator's frozen EMA copy, on ``device``."""
     from .model import GALSDiscriminator, GALSGenerator
 
-    G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds).to(device)
+    G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes,
+                      pred_names=vocab.pred_names).to(device)
     D = GALSDiscriminator(cfg.model, vocab.num_objects).to(device)
     if channels_last:
         G.to(memory_format=torch.channels_last)
@@ -298,7 +299,7 @@ def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:
     """
     for p in G.parameters():
         p.requires_grad_(False)
-    params = [p for name in LAYOUT_MODULES if hasattr(G, name)
+    params = [p for name in LAYOUT_MODULES if getattr(G, name, None) is not None
               for p in getattr(G, name).parameters()]
     for p in params:
         p.requires_grad_(True)

@@ -148,7 +148,16 @@ class Vocab:
                 f"{_closest(name, self.user_pred_names()) or 'none'}")
         return idx
 
+    def user_attribute_names(self) -> list[str]:
+        return [n for n in self.attribute_names or () if n != NONE_NAME]
+
     def attribute_idx(self, name: str) -> int:
+        """Id of an attribute name.
+
+        Raises:
+            VocabError: the vocabulary has no attributes.
+            UnknownNameError: the name is unknown; the message lists the closest names.
+        """
         if self.attribute_names is None:
             raise VocabError("this vocabulary has no attributes; remove 'attributes' from "
                              "the scene graph or use a model trained with attributes")
@@ -156,7 +165,7 @@ class Vocab:
         if idx is None:
             raise UnknownNameError(
                 f"unknown attribute {short(name)}; closest attributes: "
-                f"{_closest(name, self._attr_idx) or 'none'}")
+                f"{_closest(str(name), self.user_attribute_names()) or 'none'}")
         return idx
 
     def object_name(self, idx: int) -> str:
@@ -241,11 +250,13 @@ class Vocab:
 
     @classmethod
     def from_coco_categories(cls, categories: Iterable[Mapping[str, Any]],
-                             predicates: Sequence[str] = COCO_PREDICATES) -> Vocab:
+                             predicates: Sequence[str] = COCO_PREDICATES,
+                             attribute_names: Iterable[str] | None = None) -> Vocab:
         """sg2im's COCO-Stuff vocabulary: raw category ids are object ids.
 
         ``__image__`` takes id 0 and ids with no category are ``NONE``; with COCO-Stuff's
-        things (1-90) and stuff (92-183) that gives 184 slots.
+        things (1-90) and stuff (92-183) that gives 184 slots. ``attribute_names`` (the
+        annotation files' ``"attributes"`` list, ours only) become the attribute section.
         """
         cats = {}
         for c in categories:
@@ -269,4 +280,5 @@ class Vocab:
         names[0] = IMAGE_OBJECT
         for i, n in cats.items():
             names[i] = n
-        return cls(tuple(names), tuple(predicates))
+        return cls(tuple(names), tuple(predicates),
+                   None if attribute_names is None else tuple(attribute_names))

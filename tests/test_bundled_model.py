@@ -80,3 +80,22 @@ def test_objects_are_recognisable_where_the_layout_puts_them(model):
 
 
 MIN_EXAMPLE_ACCURACY = 0.6   # measured 0.78 (seed 0); chance is 0.04
+
+
+def test_bundled_model_has_no_attributes_and_draws_as_before(model):
+    """The bundled model predates attributes: it loads without an attribute embedding and
+    draws exactly what it drew before attributes existed (per-image means of the example
+    graphs at seed 0, computed with the code of commit f227a40). Retraining the bundled
+    model changes these numbers on purpose."""
+    assert model.vocab.attribute_names is None
+    assert model.generator.attr_embeddings is None
+    files = [ROOT / "examples" / f for f in ("lake.json", "scenes.json", "sheep.json")]
+    result = api.generate(files, model, seed=0)
+    means = [float(t.double().mean()) for t in result.tensors]
+    abs_means = [float(t.double().abs().mean()) for t in result.tensors]
+    assert means == pytest.approx([-0.169611, 0.080221, 0.212459, -0.069401, 0.543789,
+                                   0.055526, 0.123061], abs=2e-6)
+    assert abs_means == pytest.approx([0.4436, 0.419337, 0.411182, 0.327326, 0.636059,
+                                       0.373894, 0.472613], abs=2e-6)
+    with pytest.raises(api.SceneGraphError, match="no attributes"):
+        api.generate({"objects": ["car"], "attributes": [["red"]]}, model)

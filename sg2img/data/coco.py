@@ -48,7 +48,7 @@ from .common import (
 
 logger = logging.getLogger(__name__)
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2           # 2: object attributes
 
 
 # ----------------------------------------------------------------------------- relationships
@@ -156,6 +156,8 @@ class _CocoIndex:
     obj_masks: np.ndarray        # (total, M, M) uint8
     categories: list[dict]
     stats: dict[str, int]
+    attribute_names: list[str] | None = None   # the files' attribute vocabulary, if any
+    obj_attributes: np.ndarray | None = None   # (total, A_max) int32 attribute ids, -1 padded
 
 
 def _is_number(v: Any) -> bool:
@@ -233,6 +235,52 @@ def _load_annotations(path: Path, *, categories: set[int] | None = None) -> dict
     return data
 
 
+def _attribute_vocab(files: Sequence[dict]) -> list[str] | None:
+    """The attribute names the annotation files declare (top-level ``"attributes"``), in order.
+
+    Only our procedural files have them (real COCO-Stuff has no attributes: None). Files that
+    give annotations attributes without declaring the names get the sorted names seen.
+
+    Raises:
+        ValueError: the declaration is not a list of names.
+    """
+    names: list[str] = []
+    declared = False
+    for data in files:
+        decl = data.get("attributes")
+        if decl is None:
+            continue
+        declared = True
+        if not isinstance(decl, list) or not all(isinstance(n, str) and n for n in decl):
+            raise ValueError("the top-level 'attributes' of a COCO annotation file must be a "
+                             "list of attribute names")
+        names += [n for n in decl if n not in names]
+    if declared:
+        return names
+    seen = {a for data in files for ann in data["annotations"]
+            if isinstance(ann.get("attributes"), list) for a in ann["attributes"]
+            if isinstance(a, str)}
+    if not seen:
+        return None
+    logger.warning("annotations carry attributes but no file lists them (top-level "
+                   "'attributes'); using the %d names seen, sorted", len(seen))
+    return sorted(seen)
+
+
+def _annotation_attributes(ann: dict, index: Mapping[str, int]) -> list[int]:
+    """Attribute ids of one annotation (its optional ``"attributes"`` list of names)."""
+    attrs = ann.get("attributes", [])
+    if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+        raise ValueError(f"annotation {ann.get('id')!r} of image {ann.get('image_id')!r}: "
+                         f"'attributes' must be a list of names, got {short(attrs)}")
+    unknown = [a for a in attrs if a not in index]
+    if unknown:
+        raise ValueError(f"annotation {ann.get('id')!r} of image {ann.get('image_id')!r}: "
+                         f"attribute {short(unknown[0])} is not in the file's 'attributes' "
+                         f"list ({len(index)} names)")
+    return [index[a] for a in attrs]
+
+
 def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: int,
                  min_object_size: float, min_objects: int, max_objects: int,
                  include_other: bool, stuff_only: bool) -> _CocoIndex:
@@ -244,6 +292,8 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
     images = {im["id"]: im for im in instances["images"]}
     order = [im["id"] for im in instances["images"]]
     categories = list(instances["categories"]) + (list(stuff["categories"]) if stuff else [])
+    attribute_names = _attribute_vocab([instances] + ([stuff] if stuff else []))
+    attr_index = {n: i for i, n in enumerate(attribute_names or ())}
     names = {int(c["id"]): c["name"] for c in categories}
     objects: dict[int, list[dict]] = {i: [] for i in order}
     num_small = num_other = 0
@@ -264,13 +314,15 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
         with_stuff = {a["image_id"] for a in stuff["annotations"]}
         order = [i for i in order if i in with_stuff]
     kept = [i for i in order if min_objects <= len(objects[i]) <= max_objects]
-    offsets, cats, boxes, masks = [0], [], [], []
+    offsets, cats, boxes, masks, attrs = [0], [], [], [], []
     for image_id in kept:
         im = images[image_id]
         W, H = im["width"], im["height"]
         for ann in objects[image_id]:
             x, y, w, h = ann["bbox"]
             cats.append(int(ann["category_id"]))
+            if attribute_names is not None:
+                attrs.append(_annotation_attributes(ann, attr_index))
             boxes.append((x / W, y / H, (x + w) / W, (y + h) / H))
             try:
                 full = segmentation_to_mask(ann["segmentation"], H, W)
@@ -285,6 +337,12 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
     stats = {"images": len(images), "images_considered": len(order), "images_kept": len(kept),
              "objects_kept": len(cats), "objects_too_small": num_small,
              "objects_other": num_other}
+    obj_attributes = None
+    if attribute_names is not None:
+        obj_attributes = np.full((len(cats), max(1, max(map(len, attrs), default=0))), -1,
+                                 dtype=np.int32)
+        for i, ids in enumerate(attrs):
+            obj_attributes[i, :len(ids)] = ids
     return _CocoIndex(
         image_ids=np.asarray(kept, dtype=np.int64),
         file_names=[images[i]["file_name"] for i in kept],
@@ -292,7 +350,8 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
         obj_categories=np.asarray(cats, dtype=np.int64),
         obj_boxes=np.clip(np.asarray(boxes, dtype=np.float32).reshape(-1, 4), 0.0, 1.0),
         obj_masks=np.asarray(masks, dtype=np.uint8).reshape(-1, mask_size, mask_size),
-        categories=categories, stats=stats)
+        categories=categories, stats=stats, attribute_names=attribute_names,
+        obj_attributes=obj_attributes)
 
 
 def _cache_key(files: Sequence[Path | None], params: Mapping[str, Any]) -> str:
@@ -317,6 +376,9 @@ def _write_cache(path: Path, index: _CocoIndex) -> None:
                              dtype=h5py.string_dtype())
             f.attrs["categories"] = json.dumps(index.categories)
             f.attrs["stats"] = json.dumps(index.stats)
+            if index.attribute_names is not None:
+                f.attrs["attribute_names"] = json.dumps(index.attribute_names)
+                f.create_dataset("obj_attributes", data=index.obj_attributes)
         os.chmod(tmp, 0o644)    # mkstemp makes it private; the cache is shared data
         os.replace(tmp, path)   # atomic: concurrent readers never see a partial file
     finally:
@@ -331,7 +393,10 @@ def _read_cache(path: Path) -> _CocoIndex:
                 n.decode() if isinstance(n, bytes) else str(n) for n in f["file_names"][()]],
             obj_offsets=f["obj_offsets"][()], obj_categories=f["obj_categories"][()],
             obj_boxes=f["obj_boxes"][()], obj_masks=f["obj_masks"][()],
-            categories=json.loads(f.attrs["categories"]), stats=json.loads(f.attrs["stats"]))
+            categories=json.loads(f.attrs["categories"]), stats=json.loads(f.attrs["stats"]),
+            attribute_names=(json.loads(f.attrs["attribute_names"])
+                             if "attribute_names" in f.attrs else None),
+            obj_attributes=f["obj_attributes"][()] if "obj_attributes" in f else None)
 
 
 # ----------------------------------------------------------------------------- dataset
@@ -340,7 +405,9 @@ class CocoSceneGraphDataset(RowDataset):
 
     Items are ``GraphSample``s with the image node appended: ``objs (O,)`` raw category ids,
     ``triples (T, 3)``, ``boxes (O, 4)`` in [0, 1], ``box_given (O,)`` all True,
-    ``masks (O, M, M)`` float in {0, 1}, ``image (3, S, S)`` in [-1, 1] and ``image_id``.
+    ``masks (O, M, M)`` float in {0, 1}, ``image (3, S, S)`` in [-1, 1], ``image_id`` and,
+    when the files list attribute names (the procedural scenes), ``attributes (O, A)``
+    multi-hot from each annotation's ``"attributes"``.
 
     Args:
         image_dir: folder holding the images named by ``file_name``.
@@ -404,7 +471,8 @@ class CocoSceneGraphDataset(RowDataset):
                     logger.warning("could not write cache %s (%s); continuing without", cache, e)
         self._index = index
         try:
-            self.vocab = Vocab.from_coco_categories(index.categories)
+            self.vocab = Vocab.from_coco_categories(index.categories,
+                                                    attribute_names=index.attribute_names)
         except VocabError as e:
             raise DatasetError(f"{instances}: {e}") from None
         rows = np.arange(len(index.image_ids))
@@ -456,10 +524,17 @@ class CocoSceneGraphDataset(RowDataset):
         image = (load_image(self.image_dir / ix.file_names[r], self.image_size)
                  if self.with_images else None)
         n = b - a
+        attributes = None
+        if ix.obj_attributes is not None:
+            ids = ix.obj_attributes[a:b]                                  # (O, A_max)
+            attributes = torch.zeros(n, self.vocab.num_attributes)
+            rows, cols = np.nonzero(ids >= 0)
+            attributes[rows, ids[rows, cols]] = 1.0
         return GraphSample(
             objs=torch.from_numpy(ix.obj_categories[a:b].copy()),
             triples=torch.from_numpy(triples),
             boxes=torch.from_numpy(boxes.copy()),
             box_given=torch.ones(n, dtype=torch.bool),
             masks=torch.from_numpy(masks.astype(np.float32)),
-            image=image, image_id=int(ix.image_ids[r])).with_image_node()
+            image=image, attributes=attributes,
+            image_id=int(ix.image_ids[r])).with_image_node()

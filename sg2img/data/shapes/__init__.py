@@ -38,6 +38,7 @@ from .classes import (
     MIN_BOX_AREA,
     MIN_OBJECTS,
     OTHER_NAME,
+    PALETTES,
     RGB,
     SHAPES_VERSION,
     SPLITS,
@@ -46,6 +47,7 @@ from .classes import (
     Box,
     StuffClass,
     ThingClass,
+    attribute_names,
     categories,
     image_rng,
     shapes_vocab,
@@ -69,9 +71,9 @@ from .writer import encode_rle, write_dataset
 
 __all__ = [
     "CATEGORY_ID", "IMAGE_ID_BASE", "MAX_OBJECTS", "MIN_BOX_AREA", "MIN_OBJECTS", "OTHER_NAME",
-    "RGB", "SHAPES_VERSION", "SPLITS", "STUFF_CLASSES", "TEMPLATES", "THING_CLASSES", "Box",
-    "Edge", "PolylineEdge", "RenderedScene", "SceneAnnotation", "ScenePlan", "StepEdge",
-    "StuffClass", "StuffRegion", "ThingClass", "ThingPlacement", "WaveEdge", "categories",
-    "encode_rle", "generate_scene", "image_rng", "plan_scene", "render_scene", "shapes_vocab",
-    "stuff_index_at", "value_noise", "vg_records", "write_dataset",
+    "PALETTES", "RGB", "SHAPES_VERSION", "SPLITS", "STUFF_CLASSES", "TEMPLATES", "THING_CLASSES",
+    "Box", "Edge", "PolylineEdge", "RenderedScene", "SceneAnnotation", "ScenePlan", "StepEdge",
+    "StuffClass", "StuffRegion", "ThingClass", "ThingPlacement", "WaveEdge", "attribute_names",
+    "categories", "encode_rle", "generate_scene", "image_rng", "plan_scene", "render_scene",
+    "shapes_vocab", "stuff_index_at", "value_noise", "vg_records", "write_dataset",
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ...vocab import Vocab
 
-SHAPES_VERSION = 1
+SHAPES_VERSION = 2           # 2: buses come in three colours; attributes in the COCO files
 SPLITS = ("train", "val", "test")
 SPLIT_CODE = {"train": 0, "val": 1, "test": 2}
 # Image ids are unique over the three splits (the VG-format files put all splits together).
@@ -119,7 +119,7 @@ CATEGORY_ID = {c["name"]: c["id"] for c in categories()}
 
 def shapes_vocab() -> Vocab:
     """The vocabulary the COCO loader builds for this dataset (raw ids are object ids)."""
-    return Vocab.from_coco_categories(categories())
+    return Vocab.from_coco_categories(categories(), attribute_names=attribute_names())
 
 
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -139,11 +139,22 @@ PALETTES: dict[str, dict[str, RGB]] = {
                  "green": (0.1, 0.65, 0.3)},
     "boat": {"white": (0.97, 0.97, 0.95), "red": (0.9, 0.2, 0.15),
              "yellow": (0.98, 0.85, 0.3)},
+    "bus": {"yellow": (0.97, 0.77, 0.1), "red": (0.85, 0.12, 0.1),
+            "blue": (0.15, 0.35, 0.85)},
 }
+"""Colourable thing classes: the first attribute of each instance names its colour (>= 3 each)."""
 STUFF_ATTRIBUTES = {"sky": ("blue",), "mountain": ("gray",), "grass": ("green",),
                     "water": ("blue",), "sand": ("yellow",), "road": ("gray",),
                     "wall": ("brick",), "snow": ("white",)}
 THING_ATTRIBUTES = {"sun": "yellow", "cloud": "white", "bird": "black", "airplane": "white",
-                    "kite": "colorful", "bus": "yellow", "sign": "red", "tree": "green",
+                    "kite": "colorful", "sign": "red", "tree": "green",
                     "pine": "green", "sheep": "white", "cow": "brown", "snowman": "white",
                     "window": "glass"}
+SIZE_ATTRIBUTES = ("small", "large")   # things with box area < 4 % / > 12 % of the image
+
+
+def attribute_names() -> tuple[str, ...]:
+    """Every attribute name the renderer writes, sorted: the datasets' attribute vocabulary."""
+    names = {a for p in PALETTES.values() for a in p} | set(THING_ATTRIBUTES.values())
+    names |= {a for v in STUFF_ATTRIBUTES.values() for a in v} | set(SIZE_ATTRIBUTES)
+    return tuple(sorted(names))

@@ -104,7 +104,7 @@ def _draw_car(p: ThingPainter, rng: np.random.Generator, t: ThingPlacement) -> N
 
 
 def _draw_bus(p: ThingPainter, rng: np.random.Generator, t: ThingPlacement) -> None:
-    body = jitter(rng, (0.97, 0.77, 0.1), 0.03)
+    body = jitter(rng, PALETTES["bus"][t.attributes[0]], 0.03)
     p.fill(rect(0.0, 0.04, 1.0, 0.84), body)
     win = np.array([0.2, 0.3, 0.45], np.float32)
     p.fill(lambda u, v: (v > 0.14) & (v < 0.42) & (u > 0.04) & (u < 0.96)

@@ -30,6 +30,7 @@ from .classes import (
     SPLITS,
     STUFF_NAMES,
     THING_CLASSES,
+    attribute_names,
     categories,
 )
 from .render import generate_scene, mask_bbox
@@ -58,13 +59,13 @@ def _render_one(job: tuple[int, str, int, int, str, bool]) -> dict[str, Any]:
     for a in scene.annotations:
         anns.append({"category_id": a.category_id, "isthing": a.isthing,
                      "segmentation": encode_rle(a.mask), "area": int(a.mask.sum()),
-                     "bbox": a.bbox})
+                     "bbox": a.bbox, "attributes": list(a.attributes)})
     things = [a.mask for a in scene.annotations if a.isthing]
     if things:   # COCO-Stuff's 'other': all thing pixels, in the stuff file
         other = np.any(things, axis=0)
         anns.append({"category_id": CATEGORY_ID[OTHER_NAME], "isthing": False,
                      "segmentation": encode_rle(other), "area": int(other.sum()),
-                     "bbox": mask_bbox(other)})
+                     "bbox": mask_bbox(other), "attributes": []})
     out: dict[str, Any] = {
         "image": {"id": image_id, "file_name": file_name, "width": size, "height": size},
         "annotations": anns, "template": scene.plan.template}
@@ -86,8 +87,11 @@ def _coco_file(images: list[dict], anns: list[dict], thing: bool, info: dict) ->
         a["id"] = i + 1
         a["iscrowd"] = 0
     cats = [{k: c[k] for k in ("id", "name", "supercategory")} for c in cats]
+    # Attributes: names per annotation, and the file's attribute vocabulary at the top level
+    # (like "categories"), so that every split builds the same vocabulary. pycocotools
+    # ignores both keys.
     return {"info": info, "licenses": [], "images": images, "annotations": keep,
-            "categories": cats}
+            "categories": cats, "attributes": list(attribute_names())}
 
 
 def write_dataset(out_dir: str | PathLike, *, size: int = 64,
@@ -96,7 +100,9 @@ def write_dataset(out_dir: str | PathLike, *, size: int = 64,
     """Write a procedural dataset in the COCO-Stuff layout (and optionally raw VG JSON).
 
     Layout: ``OUT/annotations/{instances,stuff}_{split}.json``, ``OUT/images/{split}/*.png``,
-    ``OUT/info.json``, ``OUT/README``; with ``vg``: ``OUT/vg_raw/`` holding ``image_data.json``,
+    ``OUT/info.json``, ``OUT/README``; every annotation carries ``"attributes"`` (names, e.g.
+    ``["red", "small"]``) and each annotation file lists the attribute vocabulary under a
+    top-level ``"attributes"`` key; with ``vg``: ``OUT/vg_raw/`` holding ``image_data.json``,
     ``objects.json``, ``relationships.json``, ``attributes.json``, ``object_alias.txt``,
     ``relationship_alias.txt`` and ``vg_splits.json`` (image paths relative to ``OUT/images``).
 
@@ -187,7 +193,9 @@ Written by sg2img.data.shapes.write_dataset (data_tools/make_shapes.py) in the C
 format: annotations/instances_{{split}}.json (things), annotations/stuff_{{split}}.json (stuff
 and 'other' = all thing pixels), images/{{split}}/*.png. Segmentations are compressed RLE.
 Load with sg2img.data.build_dataset (data.dataset=coco, data.root=this directory).
-Unlike real COCO-Stuff, val and test are their own files (no 1024/2048 split of val).
+Unlike real COCO-Stuff, val and test are their own files (no 1024/2048 split of val), and
+every annotation has an "attributes" list of names (its colour, "small"/"large"); the files
+list all attribute names under a top-level "attributes" key.
 Generator parameters are in info.json. vg_raw/ (if present) holds the same scenes as raw
 Visual Genome JSON for data_tools/preprocess_vg.py.
 """
