@@ -9,7 +9,7 @@ import torch
 from sg2img import api
 from sg2img.config import Config, ConfigError
 from sg2img.generators import GlobalAffineGenerator
-from sg2img.layout import embedding_layout, semantic_layout
+from sg2img.layout import embedding_layout, instance_edges, semantic_layout
 from sg2img.model import GALSGenerator
 from sg2img.scene_graph import GraphSample, collate_graphs
 
@@ -32,19 +32,22 @@ def _batch(num_objects, num_preds, mask_size, image_size, n=3, seed=0):
     return collate_graphs(samples)
 
 
-def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z):
+def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z, edges=None):
     """The conditioning as it was computed before issue 18: one 1x1 conv over the
-    concatenated semantic layout, embedding layout and broadcast noise."""
+    concatenated semantic layout, embedding layout, broadcast noise (and instance edges)."""
     N, _, H, W = layout.shape
     parts = [layout, embedding_layout(obj_vecs, boxes, masks, obj_to_img, N, H, W)]
     if G.noise_proj is not None:
         parts.append(G.noise_proj(z)[:, :, None, None].expand(-1, -1, H, W))
+    if edges is not None:
+        parts.append(edges.to(layout.dtype))
     return G.cond_encoder(torch.cat(parts, dim=1))
 
 
-@pytest.mark.parametrize("noise", [4, 0])
-def test_conditioning_equals_the_dense_one_forward_and_backward(noise):
-    cfg = Config.from_preset("tiny", [f"model.layout_noise_dim={noise}"]).model
+@pytest.mark.parametrize("noise,edges", [(4, False), (0, False), (4, True)])
+def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges):
+    cfg = Config.from_preset("tiny", [f"model.layout_noise_dim={noise}",
+                                      f"model.instance_edges={edges}"]).model
     torch.manual_seed(0)
     # float64: the two are the same sums in another order, so they agree to rounding.
     G = GALSGenerator(cfg, 30, 5).double()
@@ -58,7 +61,9 @@ def test_conditioning_equals_the_dense_one_forward_and_backward(noise):
     grads = []
     for fn in (_dense_conditioning, GALSGenerator.encode_conditioning):
         layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N, 30, H, H)
-        out = fn(G, layout, obj_vecs, boxes, masks, batch.obj_to_img, z)
+        edge_map = (instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
+                    if edges else None)
+        out = fn(G, layout, obj_vecs, boxes, masks, batch.obj_to_img, z, edge_map)
         (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
         grads.append([out.detach(), obj_vecs.grad.clone(), masks.grad.clone(),
                       *(p.grad.clone() for p in G.parameters() if p.grad is not None)])
