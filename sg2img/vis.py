@@ -473,7 +473,8 @@ def draw_scene_graph(graph: SceneGraph | Mapping[str, Any], vocab: Vocab | None 
     """
     if not isinstance(graph, SceneGraph):
         # The drawing has its own size limits (below): a large graph gets the summary card.
-        graph = SceneGraph.from_dict(graph, max_objects=sys.maxsize)
+        graph = SceneGraph.from_dict(graph, max_objects=sys.maxsize,
+                                     max_relationships=sys.maxsize)
     if rankdir not in ("LR", "TB"):
         raise ValueError(f"rankdir must be 'LR' or 'TB', got {rankdir!r}")
     if engine not in ("auto", "dot", "networkx"):
