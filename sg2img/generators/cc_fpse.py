@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .global_affine import stage_channels
+from .global_affine import StagedGenerator
 
 
 def conditional_depthwise_conv(x: Tensor, kernels: Tensor, k: int) -> Tensor:
@@ -150,7 +150,7 @@ class WeightPredictionNetwork(nn.Module):
         return out
 
 
-class CCGenerator(nn.Module):
+class CCGenerator(StagedGenerator):
     """Noise -> image through conditional-convolution blocks (CC-FPSE's generator).
 
     Args:
@@ -167,30 +167,13 @@ class CCGenerator(nn.Module):
 
     def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,
                  coarse_to_fine: bool = False):
-        super().__init__()
-        self.stages = stage_channels(image_size, base_channels, coarse_to_fine)
-        self.start, self.c0 = self.stages[0]
-        self.fc = nn.Linear(noise_dim, self.c0 * self.start * self.start)
         guide_ch = min(max(2 * base_channels, 16), 128)
+        super().__init__(image_size, noise_dim, base_channels, coarse_to_fine,
+                         lambda in_ch, out_ch: CCBlock(in_ch, out_ch, guide_ch))
         self.predictor = WeightPredictionNetwork(cond_ch, image_size, self.start, guide_ch)
-        blocks = []
-        prev = self.c0
-        for _, ch in self.stages:
-            blocks.append(CCBlock(prev, ch, guide_ch))
-            prev = ch
-        self.blocks = nn.ModuleList(blocks)
-        self.to_rgb = nn.Conv2d(prev, 3, 3, padding=1)
-        self.out_channels = prev
 
-    def forward(self, z: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-        guides = self.predictor(cond)
-        x = self.fc(z).view(-1, self.c0, self.start, self.start)             # (N, c0, s, s)
-        for i, ((res, _), block) in enumerate(zip(self.stages, self.blocks, strict=True)):
-            x = block(x, guides[res])
-            if i < len(self.blocks) - 1:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        feats = F.leaky_relu(x, 0.2)
-        return torch.tanh(self.to_rgb(feats)), feats
+    def condition(self, cond: Tensor) -> dict[int, Tensor]:
+        return self.predictor(cond)
 
 
 __all__ = ["CCBlock", "CCGenerator", "WeightPredictionNetwork", "conditional_depthwise_conv"]

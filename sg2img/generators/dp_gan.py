@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .global_affine import SPADEResBlock, cond_pyramid, stage_channels
+from .global_affine import SPADEResBlock, StagedGenerator, cond_pyramid
 
 
 class LayoutPyramid(nn.Module):
@@ -71,7 +71,7 @@ class LayoutPyramid(nn.Module):
         return out
 
 
-class DualPyramidGenerator(nn.Module):
+class DualPyramidGenerator(StagedGenerator):
     """Noise -> image through SPADE blocks, each conditioned on its level of a layout pyramid.
 
     Args:
@@ -88,30 +88,14 @@ class DualPyramidGenerator(nn.Module):
 
     def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,
                  coarse_to_fine: bool = False):
-        super().__init__()
-        self.stages = stage_channels(image_size, base_channels, coarse_to_fine)
-        self.start, self.c0 = self.stages[0]
-        self.fc = nn.Linear(noise_dim, self.c0 * self.start * self.start)
         width = min(max(2 * base_channels, 16), 128)
+        super().__init__(image_size, noise_dim, base_channels, coarse_to_fine,
+                         lambda in_ch, out_ch: SPADEResBlock(in_ch, out_ch, width,
+                                                             hidden=min(max(out_ch, 16), 128)))
         self.pyramid = LayoutPyramid(cond_ch, image_size, self.start, width)
-        blocks = []
-        prev = self.c0
-        for _, ch in self.stages:
-            blocks.append(SPADEResBlock(prev, ch, width, hidden=min(max(ch, 16), 128)))
-            prev = ch
-        self.blocks = nn.ModuleList(blocks)
-        self.to_rgb = nn.Conv2d(prev, 3, 3, padding=1)
-        self.out_channels = prev
 
-    def forward(self, z: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
-        levels = self.pyramid(cond)
-        x = self.fc(z).view(-1, self.c0, self.start, self.start)             # (N, c0, s, s)
-        for i, ((res, _), block) in enumerate(zip(self.stages, self.blocks, strict=True)):
-            x = block(x, levels[res])
-            if i < len(self.blocks) - 1:
-                x = F.interpolate(x, scale_factor=2, mode="nearest")
-        feats = F.leaky_relu(x, 0.2)
-        return torch.tanh(self.to_rgb(feats)), feats
+    def condition(self, cond: Tensor) -> dict[int, Tensor]:
+        return self.pyramid(cond)
 
 
 __all__ = ["DualPyramidGenerator", "LayoutPyramid"]

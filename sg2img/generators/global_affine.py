@@ -12,6 +12,8 @@ lets small CPU batches train.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -102,6 +104,49 @@ def stage_channels(image_size: int, base: int,
     n = len(res)
     return [(r, base * min(8, 2 ** (n - 1 - i))) for i, r in enumerate(res)]
 
+
+
+class StagedGenerator(nn.Module):
+    """The noise-to-image skeleton the seed papers' global generators share: ``fc(z)`` at the
+    coarsest stage of :func:`stage_channels`, one conditioned block per stage (nearest 2x
+    upsampling between stages), then ``tanh`` of a 3x3 RGB convolution.
+
+    Subclasses give the block (``make_block(in_ch, out_ch)``) and :meth:`condition`, which
+    turns the conditioning map into one map per stage resolution.
+
+    Shapes:
+        z (N, noise_dim), cond (N, cond_ch, H, W)
+        -> images (N, 3, H, W) in [-1, 1], features (N, base_channels, H, W)
+    """
+
+    def __init__(self, image_size: int, noise_dim: int, base_channels: int,
+                 coarse_to_fine: bool, make_block: Callable[[int, int], nn.Module]):
+        super().__init__()
+        self.stages = stage_channels(image_size, base_channels, coarse_to_fine)
+        self.start, self.c0 = self.stages[0]
+        self.fc = nn.Linear(noise_dim, self.c0 * self.start * self.start)
+        blocks = []
+        prev = self.c0
+        for _, ch in self.stages:
+            blocks.append(make_block(prev, ch))
+            prev = ch
+        self.blocks = nn.ModuleList(blocks)
+        self.to_rgb = nn.Conv2d(prev, 3, 3, padding=1)
+        self.out_channels = prev
+
+    def condition(self, cond: Tensor) -> dict[int, Tensor]:
+        """Resolution -> the map the block at that resolution is conditioned on."""
+        raise NotImplementedError
+
+    def forward(self, z: Tensor, cond: Tensor) -> tuple[Tensor, Tensor]:
+        maps = self.condition(cond)
+        x = self.fc(z).view(-1, self.c0, self.start, self.start)             # (N, c0, s, s)
+        for i, ((res, _), block) in enumerate(zip(self.stages, self.blocks, strict=True)):
+            x = block(x, maps[res])
+            if i < len(self.blocks) - 1:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")
+        feats = F.leaky_relu(x, 0.2)
+        return torch.tanh(self.to_rgb(feats)), feats
 
 def cond_pyramid(cond: Tensor, sizes: list[int]) -> dict[int, Tensor]:
     """The conditioning map area-downsampled to each size in ``sizes`` (by repeated halving)."""
