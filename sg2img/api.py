@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -346,12 +346,7 @@ def _apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
     if not isinstance(boxes, (list, tuple)):
         raise GenerationError(f"boxes must be a list of [x0, y0, x1, y1] (or null) per object, "
                               f"got {type(boxes).__name__}")
-    per_graph = boxes
-    if len(graphs) == 1 and boxes and all(_is_box_entry(b) for b in boxes):
-        per_graph = [boxes]
-    if len(per_graph) != len(graphs):
-        raise GenerationError(f"boxes has {len(per_graph)} entries for {len(graphs)} graphs; "
-                              f"give one list of boxes per graph")
+    per_graph = _per_graph(boxes, graphs, _is_box_entry, "boxes", "boxes")
     out = []
     for i, (g, bx) in enumerate(zip(graphs, per_graph, strict=True)):
         if bx is None:
@@ -366,6 +361,18 @@ def _apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
     return out
 
 
+def _per_graph(values: list | tuple, graphs: list[SceneGraph], is_entry: Callable[[Any], bool],
+               name: str, what: str) -> list | tuple:
+    """One entry per graph: ``values`` itself when it is the per-object list of a single graph
+    (every item passes ``is_entry``), else ``values`` checked to have one entry per graph."""
+    if len(graphs) == 1 and values and all(is_entry(v) for v in values):
+        return [values]
+    if len(values) != len(graphs):
+        raise GenerationError(f"{name} has {len(values)} entries for {len(graphs)} graphs; "
+                              f"give one list of {what} per graph")
+    return values
+
+
 def _is_attribute_list(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and all(isinstance(a, str) for a in x)
 
@@ -378,12 +385,8 @@ def _apply_attributes(graphs: list[SceneGraph], attributes: Any) -> list[SceneGr
     if not isinstance(attributes, (list, tuple)):
         raise GenerationError(f"attributes must be a list with one list of attribute names per "
                               f"object, got {type(attributes).__name__}")
-    per_graph = attributes
-    if len(graphs) == 1 and attributes and all(_is_attribute_list(a) for a in attributes):
-        per_graph = [attributes]
-    if len(per_graph) != len(graphs):
-        raise GenerationError(f"attributes has {len(per_graph)} entries for {len(graphs)} "
-                              f"graphs; give one list of attribute lists per graph")
+    per_graph = _per_graph(attributes, graphs, _is_attribute_list, "attributes",
+                           "attribute lists")
     out = []
     for i, (g, at) in enumerate(zip(graphs, per_graph, strict=True)):
         if at is None:
