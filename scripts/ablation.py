@@ -28,6 +28,11 @@ full model with one option changed:
                   towards the one real image, which works against diversity)
     edges         pix2pixHD instance boundary map
 
+Attribute variant (issue 15; needs a dataset with attributes):
+
+    attr_layout   each object's multi-hot attributes also painted into the layout as
+                  channels (``model.attribute_layout=true``)
+
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
 picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on
 the validation split, by default through its EMA generator (the export, what users get), with
@@ -86,6 +91,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "spatial_no_l1": ("spatial noise, no image L1",
                       ["model.noise=spatial", "loss.l1_weight=0", "loss.local_l1_weight=0"]),
     "edges": ("instance edges (pix2pixHD)", ["model.instance_edges=true"]),
+    # Issue 15: attributes painted into the layout as channels, besides the GCN embedding.
+    "attr_layout": ("full, attributes also painted into the layout",
+                    ["model.attribute_layout=true"]),
     # Issue 18: the cheaper global generator (1x1 SPADE gamma/beta, width change before
     # upsampling), gated against "full".
     "light": ("full, cheaper global generator", ["model.spade_kernel=1",

@@ -76,6 +76,11 @@ class ModelConfig:
     noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
     instance_edges: bool = False         # pix2pixHD boundary map as an extra layout channel
     use_attributes: bool = True          # add embedded object attributes before the GCN
+    # Also paint each object's multi-hot attributes into the layout as channels (through its
+    # mask, into the shared conditioning map), so colour reaches the renderer directly and
+    # not only through graph vectors that the layout losses train (issue 15). Default: the
+    # architecture of every checkpoint before the option.
+    attribute_layout: bool = False
 
     def __post_init__(self) -> None:
         _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,

@@ -156,6 +156,12 @@ class GALSGenerator(nn.Module):
         if self.num_attributes > 0:
             self.attr_embeddings = nn.Linear(self.num_attributes, cfg.embedding_dim, bias=False)
             nn.init.normal_(self.attr_embeddings.weight)
+        # model.attribute_layout: A more layout channels, the multi-hot attributes painted
+        # through each object's mask, and their columns of the conditioning encoder's 1x1
+        # conv. Applied as in ``encode_conditioning``: projected per object, then painted.
+        self.attr_cond = None
+        if self.num_attributes > 0 and cfg.attribute_layout:
+            self.attr_cond = nn.Linear(self.num_attributes, cfg.cond_dim, bias=False)
         self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
                                         cfg.gconv_num_layers)
         self.box_head = _build_box_head(cfg)
@@ -326,7 +332,8 @@ class GALSGenerator(nn.Module):
 
     def encode_conditioning(self, layout: Tensor, obj_vecs: Tensor, boxes: Tensor,
                             masks: Tensor, obj_to_img: Tensor, z: Tensor,
-                            edges: Tensor | None = None) -> Tensor:
+                            edges: Tensor | None = None,
+                            attributes: Tensor | None = None) -> Tensor:
         """The shared conditioning map: ``cond_encoder`` (a 1x1 conv + LeakyReLU) over
         ``[semantic layout, embedding layout, projected noise broadcast over the image]``.
 
@@ -339,12 +346,14 @@ class GALSGenerator(nn.Module):
         * embedding layout: painting the object vectors through the masks and then applying
           the weight equals painting the already projected vectors (``masks_to_layout`` is
           linear in the vectors);
-        * noise: constant over the image, so it is a per-image bias.
+        * noise: constant over the image, so it is a per-image bias;
+        * attribute layout (``model.attribute_layout``): the object's multi-hot attributes
+          painted through its mask, by the same argument as the embedding layout.
 
         Shapes:
             layout (N, C, H, W); obj_vecs (O, gconv_dim); boxes (O, 4); masks (O, M, M);
-            obj_to_img (O,); z (N, noise_dim); edges (N, 1, H, W) or None
-            -> (N, cond_dim, H, W)
+            obj_to_img (O,); z (N, noise_dim); edges (N, 1, H, W) or None;
+            attributes (O, A) or None -> (N, cond_dim, H, W)
         """
         conv = self.cond_encoder[0]
         C, D = self.num_objects, obj_vecs.shape[1]
@@ -359,7 +368,10 @@ class GALSGenerator(nn.Module):
         active = (layout.detach().flatten(2).amax(dim=(0, 2)) != 0).nonzero()[:, 0]  # (Ka,)
         sem = layout.to(weight.dtype)[:, active]                              # (N, Ka, H, W)
         pre = torch.einsum("nkhw,ck->nchw", sem, w_sem[:, active])            # (N, cond, H, W)
-        pre = pre + embedding_layout(obj_vecs @ w_emb.t(), boxes, masks, obj_to_img, N, H, W)
+        per_object = obj_vecs @ w_emb.t()                                     # (O, cond)
+        if self.attr_cond is not None and attributes is not None:
+            per_object = per_object + self.attr_cond(attributes.to(per_object.dtype))
+        pre = pre + embedding_layout(per_object, boxes, masks, obj_to_img, N, H, W)
         if edges is not None:  # the instance boundary map (pix2pixHD), its own columns
             pre = pre + torch.einsum("nehw,ce->nchw", edges.to(weight.dtype), w_edge)
         return self.cond_encoder[1](pre + bias[:, :, None, None])
@@ -469,7 +481,7 @@ class GALSGenerator(nn.Module):
         if self.cfg.instance_edges:
             edges = instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
         cond = self.encode_conditioning(layout, obj_vecs, boxes, masks, batch.obj_to_img, z,
-                                        edges)                                # (N, cond, H, W)
+                                        edges, batch.attributes)              # (N, cond, H, W)
         obj_noise = self._spatial_noise(obj_noise, batch, rng, z.dtype)
         if obj_noise is not None:
             noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
