@@ -183,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a drawing of each scene graph")
     g.add_argument("--sheet", action="store_true",
                    help="also write one sheet per file with rows of graph | layout | image")
+    g.add_argument("--layout-mode", choices=("sample", "mode"), default=None,
+                   help="with a sampling layout head (model.layout_head=sample): 'sample' draws "
+                        "each image's layout from --seed (the default), 'mode' takes the most "
+                        "likely layout for every image; a regress head has one layout")
     g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
     g.set_defaults(func=cmd_generate)
@@ -372,7 +376,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     graphs = [g for gs in per_file for g in gs]
     try:
         result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
-                          image_size=args.size, batch_size=args.batch_size)
+                          image_size=args.size, batch_size=args.batch_size,
+                          layout_mode=args.layout_mode)
     except SceneGraphError as e:
         # Name the file and the graph in it rather than the position in the combined list.
         raise SceneGraphError(_locate(str(e), args.graphs, per_file)) from None
@@ -532,7 +537,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         data_cfg = DataConfig(dataset=args.dataset, root=args.data)
         dataset = build_dataset(data_cfg, args.split, args.image_size, 16)
-        report = evaluate_box_file(args.box_file, dataset, split=args.split)
+        report = evaluate_box_file(args.box_file, dataset, split=args.split, seed=args.seed)
         report["data"] = str(args.data)
     else:
         if args.checkpoint is None:

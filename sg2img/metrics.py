@@ -325,19 +325,18 @@ def gt_boxes_by_image(samples: Iterable[Any]) -> list[tuple[Any, Tensor]]:
     return out
 
 
-def score_box_file(path: str | PathLike, samples: Iterable[Any],
-                   thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS) -> dict[str, Any]:
-    """Layout recall of the boxes in a box file against a dataset's ground truth.
+def match_box_file(path: str | PathLike, samples: Iterable[Any]
+                   ) -> list[tuple[Any, Tensor, Tensor]]:
+    """The boxes of a box file matched to a dataset's items.
 
     Args:
         path: a box file (module docstring).
         samples: the dataset (``GraphSample`` items with ``objs``, ``boxes``, ``image_id``), in
             the order the list form refers to.
-        thresholds: IoU thresholds (strictly above).
 
     Returns:
-        :func:`layout_recall` of all objects, plus ``"num_images"`` and ``"by_size"``
-        (:func:`layout_recall_by_size`).
+        ``[(image_id, (O_i, 4) predicted boxes, (O_i, 4) ground-truth boxes), ...]`` in
+        dataset order, ``__image__`` excluded.
 
     Raises:
         BoxFileError: an item is missing from the file, has the wrong number of boxes, or the
@@ -368,8 +367,27 @@ def score_box_file(path: str | PathLike, samples: Iterable[Any],
             raise BoxFileError(f"{path}: {where} has {len(p)} boxes but {len(g)} ground-truth "
                                f"objects (__image__ excluded); give one box per object in "
                                f"dataset order")
-    pred_all = torch.cat([p for _, p, _, _ in pairs]) if pairs else torch.zeros(0, 4)
-    gt_all = torch.cat([g for _, _, g, _ in pairs]) if pairs else torch.zeros(0, 4)
+    return [(image_id, p, g) for image_id, p, g, _ in pairs]
+
+
+def score_box_file(path: str | PathLike, samples: Iterable[Any],
+                   thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS) -> dict[str, Any]:
+    """Layout recall of the boxes in a box file against a dataset's ground truth.
+
+    Args:
+        path, samples: as :func:`match_box_file`.
+        thresholds: IoU thresholds (strictly above).
+
+    Returns:
+        :func:`layout_recall` of all objects, plus ``"num_images"`` and ``"by_size"``
+        (:func:`layout_recall_by_size`).
+
+    Raises:
+        BoxFileError: as :func:`match_box_file`.
+    """
+    pairs = match_box_file(path, samples)
+    pred_all = torch.cat([p for _, p, _ in pairs]) if pairs else torch.zeros(0, 4)
+    gt_all = torch.cat([g for _, _, g in pairs]) if pairs else torch.zeros(0, 4)
     out: dict[str, Any] = dict(layout_recall(pred_all, gt_all, thresholds))
     out["num_images"] = len(pairs)
     out["by_size"] = layout_recall_by_size(pred_all, gt_all, thresholds=thresholds)

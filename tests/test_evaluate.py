@@ -686,3 +686,23 @@ def test_layout_metric_scores_true_boxes_as_the_ceiling_and_shifted_boxes_lower(
     shifted = _run(FakeGenerator(shift=0.2), metrics=("layout",))["metrics"]["layout"]["mode"]
     assert shifted["R@0.5"] < 1.0
     assert shifted["mean_abs_log_area_ratio"] > 0.01         # boxes clipped at the border
+
+
+def test_box_file_gets_the_layout_metric_as_the_model_that_wrote_it(tmp_path):
+    """--box-file is scored with the layout metric too (relation satisfaction, size fidelity,
+    recall of small objects); the box file a model writes scores as that model's mode."""
+    from sg2img.evaluate import evaluate_box_file, report_to_markdown
+
+    report = _run(FakeGenerator(shift=0.07), metrics=("layout_recall", "layout"),
+                  boxes_out=tmp_path / "boxes.json")["metrics"]["layout"]
+    scored = evaluate_box_file(tmp_path / "boxes.json", Scenes(), split="val")
+    lay = scored["metrics"]["layout"]
+    for name, ref in (("box_file", report["mode"]), ("ground_truth", report["ground_truth"])):
+        for key, val in ref.items():
+            if isinstance(val, float) and math.isnan(val):
+                assert math.isnan(lay[name][key])
+            else:
+                assert lay[name][key] == pytest.approx(val), (name, key)
+    assert lay["box_file"]["R@0.5"] < 1.0 and lay["box_file"]["num_geometric_triples"] > 0
+    assert "box file" in scored["protocols"]["layout"]
+    assert "layout (box_file): relation satisfaction" in report_to_markdown(scored)

@@ -3,6 +3,7 @@
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -369,3 +370,29 @@ def test_models_built_from_checkpoints_check_relations(tmp_path, vocab):
     off = cfg.with_overrides({"model.layout_respect_relations": False})
     export_inference(tmp_path / "off.pt", off, vocab, make_gen(off, vocab))
     assert build_generator(tmp_path / "off.pt")[0].pred_codes is None
+
+
+def test_cli_generate_layout_mode(tmp_path, vocab, sheep_graph):
+    """``sg2img generate --layout-mode``: 'mode' gives every seed the same layout, the default
+    (sample, for a sampling head) a new one per seed."""
+    import json
+
+    from PIL import Image
+
+    from sg2img.cli import main
+
+    cfg = sample_cfg()
+    export_inference(tmp_path / "s.pt", cfg, vocab, make_gen(cfg, vocab))
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps(sheep_graph))
+
+    def layout(seed, *mode):
+        out = tmp_path / f"out_{seed}_{'_'.join(mode) or 'default'}"
+        assert main(["generate", str(graph), "--checkpoint", str(tmp_path / "s.pt"), "--seed",
+                     str(seed), "--save-layout", "--device", "cpu", "--out", str(out),
+                     *mode]) == 0
+        return np.asarray(Image.open(out / "g_000_layout.png"))
+
+    assert np.array_equal(layout(1, "--layout-mode", "mode"), layout(2, "--layout-mode", "mode"))
+    assert not np.array_equal(layout(1), layout(2))
+    assert np.array_equal(layout(1), layout(1, "--layout-mode", "sample"))
