@@ -7,11 +7,19 @@ Usage:
     .venv/bin/python scripts/bench_model.py --presets tiny small --repeats 5
     .venv/bin/python scripts/bench_model.py --presets small --step-only
     .venv/bin/python scripts/bench_model.py --local-only --repeats 15
+    .venv/bin/python scripts/bench_model.py --presets small --layout-stage --repeats 9
 
 Scenes are random procedural-like graphs (3-8 objects with boxes, masks and images); the
 vocabulary has 28 classes for ``tiny``/``small`` (as the procedural data), 184 for COCO
 presets and 179 for VG presets. With ``--data ROOT`` the training-step timing uses real batches
 of that COCO-format dataset (e.g. the procedural scenes in data/shapes64).
+
+``--layout-stage`` (issue 13) times, per preset, the two layout heads against each other,
+interleaved over ``--repeats`` rounds (the ratio is the median of the per-round ratios): a
+step of ``train.stage=layout`` (graph network and layout heads on boxes and masks, anchored,
+Adam; batch ``--layout-batch``, 64 as in ``scripts/launch/train_bundled.sh``) and the
+generator forward that ``generate()`` runs (predicted layout, batch 8), for ``regress`` and
+for ``sample`` (K=5, sequential, relation checks: the recipe's head).
 """
 
 from __future__ import annotations
@@ -132,6 +140,60 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
           f"  -> {cfg.train.num_steps} steps in {t * cfg.train.num_steps / 60:.0f} min")
 
 
+def bench_layout_stage(name: str, repeats: int, layout_batch: int,
+                       overrides: list[str] | None = None) -> None:
+    """Layout-stage step and generate() forward: regress vs sample head, interleaved."""
+    from sg2img.objectives import layout_loss_terms
+    from sg2img.train import build_layout_optimizer
+
+    vocab = make_vocab(*VOCAB_SIZES[name])
+    # Geometric predicate names, so that the sample head's relation checks run.
+    vocab = Vocab.from_names(vocab.object_names[1:], ["left of", "right of", "above", "below",
+                                                      "inside", "surrounding"])
+    fns: dict[str, dict[str, object]] = {}
+    for head in ("regress", "sample"):
+        cfg = Config.from_preset(name, [*(overrides or []), f"model.layout_head={head}"])
+        mc = cfg.model
+        torch.manual_seed(0)
+        G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds,
+                          pred_names=vocab.pred_names)
+        anchor = GALSGenerator(mc, vocab.num_objects, vocab.num_preds).eval()
+        anchor.load_state_dict(G.state_dict())
+        opt = build_layout_optimizer(cfg, G)
+        batch = make_batch(vocab, layout_batch, mc.image_size, mc.mask_size, seed=3)
+        gen_batch = make_batch(vocab, 8, mc.image_size, mc.mask_size, seed=4)
+
+        def step(G=G, anchor=anchor, opt=opt, batch=batch, cfg=cfg):
+            G.train()
+            opt.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                anchor_vecs, _ = anchor.encode_graph(batch)
+            terms = layout_loss_terms(G, batch, cfg.loss, anchor_vecs=anchor_vecs)
+            weighted_total(terms, cfg.loss).backward()
+            opt.step()
+
+        def forward(G=G, batch=gen_batch):
+            G.eval()
+            with torch.no_grad():
+                G(batch, layout_mode="sample", rng=torch.Generator().manual_seed(0),
+                  training_outputs=False)
+
+        step()
+        forward()                                                      # warm-up
+        fns[head] = {"layout-stage step": step, "generate() forward": forward}
+    print(f"\n== {name}: layout heads, {repeats} interleaved rounds "
+          f"(layout-stage batch {layout_batch}, generate batch 8)")
+    for what in ("layout-stage step", "generate() forward"):
+        times: dict[str, list[float]] = {"regress": [], "sample": []}
+        for r in range(repeats):
+            for head in (("regress", "sample") if r % 2 == 0 else ("sample", "regress")):
+                times[head].append(median_time(fns[head][what], 1, warmup=0))
+        ratios = [b / a for a, b in zip(times["regress"], times["sample"], strict=True)]
+        print(f"  {what:20s}: regress {statistics.median(times['regress']) * 1000:8.1f} ms, "
+              f"sample {statistics.median(times['sample']) * 1000:8.1f} ms, sample / regress "
+              f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
+
+
 def _params(module) -> float:
     return 0.0 if module is None else count_parameters(module) / 1e6
 
@@ -196,11 +258,19 @@ def main() -> None:
     parser.add_argument("--local-only", action="store_true",
                         help="only the local generator's 184- vs 20-class comparison")
     parser.add_argument("--data", help="COCO-format dataset root for the training-step batch")
+    parser.add_argument("--layout-stage", action="store_true",
+                        help="only the layout heads: layout-stage step and generate() forward, "
+                             "regress vs sample")
+    parser.add_argument("--layout-batch", type=int, default=64)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every preset, e.g. model.image_size=32")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    if args.layout_stage:
+        for name in args.presets:
+            bench_layout_stage(name, args.repeats, args.layout_batch, args.set)
+        return
     for name in [] if args.local_only else args.presets:
         bench_preset(name, args.repeats, args.batch_sizes, args.step_only, args.data, args.set)
     if not args.skip_local:
