@@ -189,11 +189,62 @@ def score_variant(export: Path, args: argparse.Namespace) -> dict:
         "layout_R@0.5": pred["metrics"]["layout_recall"]["R@0.5"],
         "diversity_pixel": div["metrics"]["diversity"]["mean_pixel_distance"],
         "diversity_lpips": div["metrics"]["diversity"]["lpips"],
+        "diversity_feature": div["metrics"]["diversity"]["feature_distance"],
+        "diversity_feature_ratio": div["metrics"]["diversity"]["feature_distance_ratio"],
         "generator_params": count_parameters(gen),
         "num_graphs": gt["num_graphs"],
         "image_size": gt["image_size"],
         "feature_network": gt["feature_network"],
     }
+
+
+def step_times(names: list[str], args: argparse.Namespace, rounds: int) -> dict[str, float]:
+    """Training-step time of each variant relative to ``full`` (or the first variant).
+
+    Every variant's trainer (its config, fresh weights) takes the same batch of the dataset;
+    one G forward + D step + G step per variant per round, the variants in a rotating order,
+    ``rounds`` rounds; the figure is the median over rounds of (variant / reference), so that
+    a change in the machine's load hits all alike. Two-phase variants are timed at their final
+    phase's size.
+    """
+    import statistics
+    import tempfile
+
+    import torch
+
+    from sg2img.config import Config
+    from sg2img.train import Trainer
+
+    ref = "full" if "full" in names else names[0]
+    steps, batch = {}, None
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            cfg = Config.from_preset(args.preset, [*VARIANTS[name][1], f"data.root={args.data}",
+                                                   "data.num_workers=0",
+                                                   f"train.seed={args.seed}"])
+            trainer = Trainer(cfg, Path(tmp) / name, device="cpu")
+            if batch is None:
+                batch = trainer._sample_batch(trainer.dataset, cfg.train.batch_size)
+
+            def step(trainer=trainer, batch=batch):
+                out = trainer._forward(batch)
+                trainer.d_step(batch, out)
+                trainer.g_step(batch, out)
+
+            step()                                                    # warm-up
+            steps[name] = step
+        times: dict[str, list[float]] = {n: [] for n in names}
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for name in order:
+                t = time.perf_counter()
+                steps[name]()
+                times[name].append(time.perf_counter() - t)
+    print(f"step times ({rounds} rotating rounds, {torch.get_num_threads()} threads): "
+          + ", ".join(f"{n} {statistics.median(v) * 1000:.0f} ms" for n, v in times.items()),
+          flush=True)
+    return {n: statistics.median(a / b for a, b in zip(times[n], times[ref], strict=True))
+            for n in names}
 
 
 def picture(exports: dict[str, Path], args: argparse.Namespace, path: Path, n: int = 8) -> None:
@@ -272,16 +323,24 @@ def table(results: dict[str, dict], args: argparse.Namespace) -> str:
         "classifier (small: box < 5 % of the image).",
         "",
         "| variant | FID (GT layout) | obj. acc. | obj. acc. small | FID (predicted layout) "
-        "| layout R@0.5 | diversity (pixel) | G params (M) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| layout R@0.5 | diversity (pixel) | diversity (features, ratio) | G params (M) "
+        "| step time (x ref.) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         params = r.get("generator_params")
         lines.append(f"| {VARIANTS[name][0]} | {f(r['fid_gt_layout'], 2)} | {f(r['obj_acc'])} | "
                      f"{f(r['obj_acc_small'])} | {f(r['fid_pred_layout'], 2)} | "
                      f"{f(r['layout_R@0.5'])} | {f(r.get('diversity_pixel'))} | "
-                     f"{f(None if params is None else params / 1e6, 2)} |")
+                     f"{f(r.get('diversity_feature'), 2)} ({f(r.get('diversity_feature_ratio'))}) "
+                     f"| {f(None if params is None else params / 1e6, 2)} | "
+                     f"{f(r.get('step_time_ratio'), 2)} |")
     r = next(iter(results.values()))
+    if any(v.get("step_time_ratio") is not None for v in results.values()):
+        lines += ["", f"Step time: one training step (G forward, D step, G step; batch 16) of "
+                      f"each variant on the same batch, relative to `full` (or the first "
+                      f"variant), median over {args.bench_rounds} rotating rounds in one "
+                      f"process (`--bench-rounds`)."]
     lines += ["", f"Real images through the same classifier: {f(r['real_crop_accuracy'])} overall, "
                   f"{f(r['real_crop_accuracy_small'])} on small objects "
                   f"({r['num_small_crops']} small crops)."]
@@ -302,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--generator", choices=("ema", "raw"), default="ema",
                    help="score the EMA generator (the export) or the raw one of the last "
                         "checkpoint")
+    p.add_argument("--bench-rounds", type=int, default=0,
+                   help="also time each variant's training step, relative to full, over this "
+                        "many interleaved rounds (0: no step-time column)")
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy ablation.md/png/json into this folder")
     args = p.parse_args(argv)
@@ -318,8 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         # Scores are kept next to the export they measure, so a rerun (one more variant, an
         # interrupted scoring) only scores what changed.
         cache = export.parent / f"scores_{args.generator}.json"
-        # "scores": 2 added diversity and parameter counts (older caches are re-scored).
-        key = {"export_mtime": export.stat().st_mtime, "seed": args.seed, "scores": 2}
+        # "scores": 2 added diversity and parameter counts, 3 the feature-space diversity
+        # (older caches are re-scored).
+        key = {"export_mtime": export.stat().st_mtime, "seed": args.seed, "scores": 3}
         cached = json.loads(cache.read_text()) if cache.exists() else {}
         if cached.get("key") == key:
             results[name] = cached["scores"]
@@ -329,6 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = score_variant(export, args)
         cache.write_text(json.dumps({"key": key, "scores": results[name]}, indent=2) + "\n")
         print(f"[{name}] {json.dumps(results[name])}", flush=True)
+    if args.bench_rounds > 0:
+        for name, ratio in step_times(list(args.variants), args, args.bench_rounds).items():
+            results[name] = {**results[name], "step_time_ratio": ratio}
     meta = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
             "preset": args.preset, "steps": args.steps, "seed": args.seed,
             "generator": args.generator,

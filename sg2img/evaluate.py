@@ -12,7 +12,8 @@ Metrics (names for ``metrics=``):
     * ``obj_acc``: Grid2Im's object classification accuracy with a classifier trained on real
       crops.
     * ``diversity``: LPIPS between two samples of each graph when the LPIPS weights are present,
-      and always the weight-free ``mean_pixel_distance``.
+      the weight-free ``mean_pixel_distance``, and the distance between the two samples in the
+      FID feature network's space (also as a ratio to two different real scenes).
     * ``attr_acc`` (datasets with attributes): an attribute classifier trained on real crops
       names the colour of each colourable object in the generated images, cropped at the
       boxes that built them, next to its accuracy on the real crops.
@@ -300,7 +301,10 @@ class Diversity(Metric):
         "two samples of each graph with different noise: LPIPS (torchmetrics; AlexNet backbone "
         "unless another LPIPS net is given) when its weights are present; "
         "mean_pixel_distance = mean |a - b| / 2 over pixels and channels, in [0, 1] "
-        "(weight-free)")
+        "(weight-free); feature_distance = mean L2 distance between the two samples' features "
+        "in the FID feature network, and feature_distance_ratio = that over the mean distance "
+        "between the features of two different real images of the split (graph i and i + 1 "
+        "of a batch): 0 = identical samples, 1 = as different as two different real scenes")
     num_draws = 2
 
     def __init__(self, ctx: EvalContext) -> None:
@@ -318,20 +322,48 @@ class Diversity(Metric):
                 logger.warning("LPIPS skipped: %s", e)
         if self.lpips is not None:
             self.lpips = self.lpips.to(ctx.device)
+        # The feature distance needs the FID network; without one (a real dataset and no
+        # Inception weights) it is left out with a note, as LPIPS is.
+        self.extractor, self.feature_note = None, None
+        try:
+            self.extractor = ctx.feature_extractor()
+        except EvalWeightsError as e:
+            self.feature_note = str(e)
         self.distances: list[Tensor] = []
+        self.feature_distances: list[Tensor] = []
+        self.real_distances: list[Tensor] = []
+
+    def _features(self, images: Tensor) -> Tensor:
+        net = self.extractor.fid_features.to(images.device)
+        return net(images_to_uint8(images)).float().flatten(1)
 
     def update(self, batch: GraphBatch, outs: list[Any]) -> None:
         a, b = outs[0].images, outs[1].images
         self.distances.append(M.mean_pixel_distance(a, b).cpu())
         if self.lpips is not None:
             self.lpips.update(a.float().clamp(-1, 1), b.float().clamp(-1, 1))
+        if self.extractor is not None:
+            fa, fb = self._features(a), self._features(b)
+            self.feature_distances.append((fa - fb).norm(dim=1).cpu())
+            if batch.images is not None and len(batch.images) > 1:
+                real = self._features(batch.images)
+                self.real_distances.append((real[1:] - real[:-1]).norm(dim=1).cpu())
 
     def compute(self) -> dict[str, Any]:
         d = torch.cat(self.distances)
         out: dict[str, Any] = {"mean_pixel_distance": float(d.mean()), "num_pairs": len(d),
-                               "lpips": float(self.lpips.compute()) if self.lpips else None}
+                               "lpips": float(self.lpips.compute()) if self.lpips else None,
+                               "feature_distance": None, "feature_distance_ratio": None}
+        if self.feature_distances:
+            fd = float(torch.cat(self.feature_distances).mean())
+            out["feature_distance"] = fd
+            out["feature_network"] = self.extractor.name
+            if self.real_distances:
+                out["feature_distance_ratio"] = fd / float(torch.cat(self.real_distances).mean())
         if self.note:
             out["lpips_note"] = self.note
+        if self.feature_note:
+            out["feature_note"] = self.feature_note
         return out
 
 
@@ -939,6 +971,10 @@ def report_to_markdown(report: dict[str, Any]) -> str:
                      f"weight-free, {dv['num_pairs']} pairs |")
         note = "" if dv["lpips"] is not None else "LPIPS weights missing (see JSON)"
         lines.append(f"| diversity: LPIPS | {_fmt(dv['lpips'])} | {note} |")
+        if dv.get("feature_distance") is not None:
+            lines.append(f"| diversity: feature distance (ratio to two real scenes) | "
+                         f"{_fmt(dv['feature_distance'])} ({_fmt(dv['feature_distance_ratio'])}) "
+                         f"| {dv['feature_network']} |")
     lines += ["", "## Protocols", ""]
     lines += [f"- **{k}**: {v}" for k, v in report.get("protocols", {}).items()]
     return "\n".join(lines) + "\n"

@@ -331,6 +331,15 @@ def test_evaluate_real_images_give_zero_fid_and_recall_drops_with_shift():
     m = perfect["metrics"]
     assert abs(m["fid"]["fid"]) < 1e-3
     assert m["diversity"]["mean_pixel_distance"] == 0.0    # no noise: both samples identical
+    assert m["diversity"]["feature_distance"] == 0.0
+    assert m["diversity"]["feature_distance_ratio"] == 0.0
+    # In feature space too, noisier samples lie further apart; the ratio is to two real scenes.
+    div = [_run(FakeGenerator(noise=n), metrics=("diversity",))["metrics"]["diversity"]
+           for n in (0.1, 0.5)]
+    assert 0 < div[0]["feature_distance"] < div[1]["feature_distance"]
+    assert 0 < div[0]["feature_distance_ratio"] < div[1]["feature_distance_ratio"]
+    assert div[1]["feature_distance"] / div[1]["feature_distance_ratio"] == pytest.approx(
+        div[0]["feature_distance"] / div[0]["feature_distance_ratio"])   # same real scale
     noisy = _run(FakeGenerator(noise=0.5), metrics=("fid",))["metrics"]["fid"]["fid"]
     assert noisy > 1e-2
     shifted = _run(FakeGenerator(shift=0.1), metrics=("layout_recall",))["metrics"]
