@@ -183,8 +183,12 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
 
 @torch.no_grad()
 def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
-        pe.lerp_(pm.detach(), 1.0 - decay)
+    # One fused lerp over all parameters (the same arithmetic as a lerp_ per tensor, in one
+    # call instead of several hundred; issue 18).
+    pe, pm = list(ema.parameters()), [p.detach() for p in model.parameters()]
+    if len(pe) != len(pm):
+        raise ValueError(f"EMA copy has {len(pe)} parameters, the model {len(pm)}")
+    torch._foreach_lerp_(pe, pm, 1.0 - decay)
     for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
         be.copy_(bm)
 
@@ -257,6 +261,8 @@ def build_loader(dataset: Dataset, sampler: ResumableSampler, cfg: Config,
         SeededItems(dataset, cfg.train.seed), batch_size=cfg.train.batch_size,
         sampler=sampler, collate_fn=collate_graphs, num_workers=cfg.data.num_workers,
         pin_memory=device.type == "cuda", drop_last=True,
+        # Workers live across epochs: no re-spawn (and dataset re-pickling) every epoch.
+        persistent_workers=cfg.data.num_workers > 0,
         # Its own generator: creating an iterator must not consume the global torch RNG,
         # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
         generator=torch.Generator().manual_seed(cfg.train.seed))
