@@ -48,6 +48,9 @@ examples:
   sg2img generate examples/sheep.json
   sg2img generate examples/*.json --out outputs/demo --seed 1 --samples 4 --save-layout
   sg2img generate my_graphs.json --checkpoint runs/small/export.pt --size 128 --device cuda
+  sg2img generate sheep.json --checkpoint runs/spatial/export.pt --samples 4 --resample-object 2
+    (a model trained with model.noise=spatial: _s0 is the scene, _s1.._s3 other looks of
+    object 2, everything else kept)
 """
 
 _MANIPULATE_EPILOG = """\
@@ -189,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "likely layout for every image; a regress head has one layout")
     g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
+    g.add_argument("--resample-object", type=_INDEX, nargs="+", default=None, metavar="I",
+                   help="with a model trained with model.noise=spatial: sample 0 is the scene, "
+                        "samples 1..K-1 redraw only these objects' noise (indices into each "
+                        "graph's objects) and keep everything else; needs --samples 2 or more")
     g.set_defaults(func=cmd_generate)
 
     # -------------------------------------------------------------- manipulate
@@ -367,7 +374,10 @@ class _UsageError(ValueError):
 def cmd_generate(args: argparse.Namespace) -> int:
     """``sg2img generate``: images (and optionally layouts, graph drawings, sheets)."""
     stems = _stems(args.graphs)
-    from .api import generate, load_model
+    if args.resample_object is not None and args.samples < 2:
+        raise _UsageError("--resample-object shows the new looks in samples 1..K-1; give "
+                          "--samples 2 or more (sample 0 is the scene itself)")
+    from .api import GenerationError, generate, load_model
     from .scene_graph import SceneGraphError, load_scene_graphs
 
     # Read and check every file before the model loads or anything is written.
@@ -377,10 +387,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
                           image_size=args.size, batch_size=args.batch_size,
-                          layout_mode=args.layout_mode)
+                          layout_mode=args.layout_mode, resample_object=args.resample_object)
     except SceneGraphError as e:
         # Name the file and the graph in it rather than the position in the combined list.
         raise SceneGraphError(_locate(str(e), args.graphs, per_file)) from None
+    except GenerationError as e:
+        if not str(e).startswith("graph "):
+            raise
+        raise GenerationError(_locate(str(e), args.graphs, per_file)) from None
     with _Staging(args.out) as stage:
         k = 0
         for stem, gs in zip(stems, per_file, strict=True):

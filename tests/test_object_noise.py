@@ -2,12 +2,17 @@
 ``resample_object`` / the ``resample`` edit redraw one object's look ("same scene, another
 sheep")."""
 
+import json
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from sg2img.api import GenerationError, generate, load_model
 from sg2img.checkpoint import export_inference
+from sg2img.cli import main
 from sg2img.config import Config
 from sg2img.manipulation import _region, manipulate
 from sg2img.model import GALSGenerator
@@ -174,3 +179,40 @@ def test_resample_object_needs_a_spatial_noise_model(vector_model):
     with pytest.raises(GenerationError, match=r"needs a model trained with model.noise=spatial"
                                               r".*uses 'vector' noise"):
         generate(GRAPH, vector_model, seed=0, num_samples=2, resample_object=2)
+
+
+def _pixels(im):
+    return np.asarray(im.convert("RGB"))
+
+
+def test_cli_resample_object_end_to_end(model, vector_model, tmp_path, capsys):
+    scenes = tmp_path / "scenes.json"
+    scenes.write_text(json.dumps([PINNED, SMALL]))
+    out = tmp_path / "out"
+    rc = main(["generate", str(scenes), "--checkpoint", model.source, "--seed", "3",
+               "--samples", "3", "--resample-object", "2", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    want = generate([PINNED, SMALL], model, seed=3, num_samples=3, resample_object=2)
+    plain = generate([PINNED, SMALL], model, seed=3)
+    for i in range(2):
+        for s in range(3):
+            with Image.open(out / f"scenes_{i:03d}_s{s}.png") as im:
+                got = _pixels(im)
+            assert np.array_equal(got, _pixels(want.images[3 * i + s]))
+        with Image.open(out / f"scenes_{i:03d}_s0.png") as im:
+            assert np.array_equal(_pixels(im), _pixels(plain.images[i]))
+
+    def fails(argv, ckpt, words):
+        bad_out = tmp_path / "bad"
+        rc = main(["generate", str(scenes), "--checkpoint", ckpt, "--out", str(bad_out),
+                   *argv])
+        err = capsys.readouterr().err
+        assert rc == 2 and words in err and err.count("\n") == 1, err
+        assert not bad_out.exists()
+
+    fails(["--samples", "2", "--resample-object", "3"], model.source,
+          "scenes.json graph 1: resample_object 3 is out of range; the graph has 3 objects")
+    fails(["--resample-object", "1"], model.source, "give --samples 2 or more")
+    fails(["--samples", "2", "--resample-object", "x"], model.source, "expected an integer")
+    fails(["--samples", "2", "--resample-object", "1"], vector_model.source,
+          "needs a model trained with model.noise=spatial")
