@@ -14,7 +14,8 @@ from sg2img.api import GenerationError, generate, load_model
 from sg2img.checkpoint import export_inference
 from sg2img.cli import main
 from sg2img.config import Config
-from sg2img.manipulation import _region, manipulate
+from sg2img.edits import EditError
+from sg2img.manipulation import _carry_object_noise, _region, manipulate
 from sg2img.model import GALSGenerator
 from sg2img.vocab import Vocab
 
@@ -216,3 +217,42 @@ def test_cli_resample_object_end_to_end(model, vector_model, tmp_path, capsys):
     fails(["--samples", "2", "--resample-object", "x"], model.source, "expected an integer")
     fails(["--samples", "2", "--resample-object", "1"], vector_model.source,
           "needs a model trained with model.noise=spatial")
+
+
+def test_manipulate_resample_redraws_one_object_and_keeps_the_rest(model):
+    edits = [{"op": "resample", "index": 2}, {"op": "resample", "index": 2},
+             {"op": "resample", "index": 3}]
+    res = manipulate(PINNED, edits, model, seed=3)
+    assert torch.equal(res.tensors[0], generate(PINNED, model, seed=3).tensors[0])
+    assert res.descriptions[0] == "resample 2 sheep (another look)"
+    for k, obj in enumerate([2, 2, 3]):
+        assert torch.equal(res.boxes[k + 1], res.boxes[0])      # the layout stays exactly
+        assert torch.equal(res.masks[k + 1], res.masks[0])
+        inside, away = change_inside_and_away(res.tensors[k], res.tensors[k + 1],
+                                              res.boxes[0][obj])
+        assert inside > 2 * away, (k, inside, away)
+        assert torch.equal(res.regions[k], _region([res.boxes[0][obj]], 32, 32))
+    # Each resample is another look; the same call gives the same looks.
+    assert (res.tensors[2] - res.tensors[1]).abs().mean() > 1e-3
+    assert torch.equal(manipulate(PINNED, edits, model, seed=3).tensors, res.tensors)
+
+
+def test_carry_object_noise_redraws_only_the_chosen_rows():
+    old = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))   # 4 objects + image
+    rng = torch.Generator().manual_seed(1)
+    new = _carry_object_noise(old, (0, 1, 2, 3), 5, rng, redraw={2})
+    assert torch.equal(new[[0, 1, 3, 4]], old[[0, 1, 3, 4]])
+    assert not torch.equal(new[2], old[2])
+
+
+def test_manipulate_resample_needs_a_spatial_noise_model(vector_model, monkeypatch):
+    import sg2img.manipulation as manipulation
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated before the edit was refused")
+
+    monkeypatch.setattr(manipulation, "_run", no_generation)
+    with pytest.raises(EditError, match=r"edit 1 \(resample\): resample needs a model trained "
+                                        r"with model.noise=spatial.*uses 'vector' noise"):
+        manipulate(GRAPH, [{"op": "remove", "index": 3}, {"op": "resample", "index": 0}],
+                   vector_model, seed=0)
