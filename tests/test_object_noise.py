@@ -256,3 +256,29 @@ def test_manipulate_resample_needs_a_spatial_noise_model(vector_model, monkeypat
                                         r"with model.noise=spatial.*uses 'vector' noise"):
         manipulate(GRAPH, [{"op": "remove", "index": 3}, {"op": "resample", "index": 0}],
                    vector_model, seed=0)
+
+
+def test_bench_resample_runs(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from sg2img.data.shapes import shapes_vocab, write_dataset
+
+    vocab = shapes_vocab()
+    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    ckpt = export_inference(tmp_path / "spatial.pt", cfg, vocab, gen)
+    write_dataset(tmp_path / "data", size=32, num_images={"val": 3}, workers=1)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_resample.py"
+    spec = importlib.util.spec_from_file_location("bench_resample", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report, sheet = tmp_path / "bench.json", tmp_path / "sheet.png"
+    assert bench.main(["--checkpoint", str(ckpt), "--data", str(tmp_path / "data"),
+                       "--graphs", "3", "--looks", "2", "--threads", "1", "--out", str(report),
+                       "--sheet", str(sheet), "--cell", "64"]) == 0
+    summary = json.loads(report.read_text())
+    assert summary["graphs"] == 3 and summary["inside"] > 0 and summary["two_seed_change"] > 0
+    with Image.open(sheet) as im:
+        assert im.width > 4 * 64 and im.height > 3 * 64
