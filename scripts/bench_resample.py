@@ -5,7 +5,8 @@ graph at random and generates the scene plus K other looks of that object with
 ``generate(..., resample_object=i)`` (a model trained with ``model.noise=spatial``). Measures
 the mean absolute pixel change (pixels in [0, 1]) between each look and the scene inside the
 object's box, outside it, and 3 px or more away from it; two seeds of the same graphs give
-the scale of a change that keeps nothing. ``--sheet`` also writes a sheet: per graph the
+the scale of a change that keeps nothing. ``--gt-boxes`` pins each graph's ground-truth boxes
+(locality apart from the box head's quality). ``--sheet`` also writes a sheet: per graph the
 layout, the scene and the looks.
 
 Usage::
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(args.seed)
     indices = rng.sample(range(len(dataset)), min(args.graphs, len(dataset)))
     graphs = [sample_to_graph(dataset[i], vocab) for i in indices]
+    if args.gt_boxes:
+        graphs = [replace(g, boxes=tuple(tuple(float(v) for v in b)
+                                         for b in dataset[i].boxes[:-1].tolist()))
+                  for g, i in zip(graphs, indices, strict=True)]
     objects = [rng.randrange(len(g.objects)) for g in graphs]
 
     t0 = time.perf_counter()
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     summary = {
         "checkpoint": model.source, "data": str(data_cfg.root), "split": args.split,
         "graphs": len(graphs), "looks": args.looks, "seed": args.seed,
+        "gt_boxes": args.gt_boxes,
         "image_size": model.image_size, "seconds": round(seconds, 1),
         "inside": mean(rows["inside"]), "outside": mean(rows["outside"]),
         "away": mean(rows["away"]), "box_share": mean(rows["box_share"]),
@@ -98,21 +104,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         sheet_rows, titles = [], []
         for g in range(n):
             k = g * K
-            sheet_rows.append([res.draw_layout(k, args.cell), *res.images[k:k + K]])
+            sheet_rows.append([res.draw_layout(k, args.cell), *res.images[k:k + K],
+                               change_map(res.tensors[k:k + K], res.boxes[k][objects[g]])])
             titles.append(f"{graphs[g].objects[objects[g]]} ({objects[g]}) of "
                           f"{', '.join(graphs[g].objects)}")
-        cols = ["layout", "scene (sample 0)"] + [f"look {s}" for s in range(1, K)]
+        cols = (["layout", "scene (sample 0)"] + [f"look {s}" for s in range(1, K)]
+                + ["where the looks change"])
         vis.make_sheet(sheet_rows, cols, row_titles=titles, cell_height=args.cell).save(
             args.sheet)
         summary["sheet"] = args.sheet
     return summary
 
 
+def change_map(images: Any, box: Any) -> Any:
+    """Grey map of the mean absolute change of looks 1.. from the scene (images[0]), scaled
+    to its maximum, with the resampled object's box in red."""
+    from PIL import Image, ImageDraw
+
+    diff = (images[1:] - images[0]).abs().mean(dim=(0, 1))                      # (H, W)
+    grey = (diff / diff.max().clamp_min(1e-8) * 255).round().byte().numpy()
+    H, W = grey.shape
+    scale = 4
+    im = Image.fromarray(grey).convert("RGB").resize((W * scale, H * scale), Image.NEAREST)
+    x0, y0, x1, y1 = (float(v) for v in box)
+    ImageDraw.Draw(im).rectangle([x0 * W * scale, y0 * H * scale, x1 * W * scale - 1,
+                                  y1 * H * scale - 1], outline=(230, 40, 40), width=2)
+    return im
+
+
 def markdown(summary: dict[str, Any]) -> str:
     s = summary
     return "\n".join([
         f"Another look: {s['graphs']} graphs x {s['looks']} looks of one random object each, "
-        f"{s['image_size']}px, {s['checkpoint']}, {s['data']} ({s['split']}), seed {s['seed']}.",
+        f"{s['image_size']}px, {s['checkpoint']}, {s['data']} ({s['split']}), seed {s['seed']}"
+        + (", ground-truth boxes pinned." if s["gt_boxes"] else ", predicted layout."),
         "Mean absolute pixel change (pixels in [0, 1]) between a look and the scene.", "",
         "| inside the box | outside the box | 3 px or more away | median inside / away | "
         "box share of image | two seeds, whole image |",
@@ -136,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--gt-boxes", action="store_true",
+                   help="pin the ground-truth boxes (default: the model's predicted layout)")
     p.add_argument("--sheet", default=None, help="also write a PNG sheet here")
     p.add_argument("--sheet-rows", type=int, default=6, help="graphs on the sheet")
     p.add_argument("--cell", type=int, default=160, help="sheet cell height in pixels")

@@ -277,7 +277,7 @@ def test_bench_resample_runs(tmp_path):
     report, sheet = tmp_path / "bench.json", tmp_path / "sheet.png"
     assert bench.main(["--checkpoint", str(ckpt), "--data", str(tmp_path / "data"),
                        "--graphs", "3", "--looks", "2", "--threads", "1", "--out", str(report),
-                       "--sheet", str(sheet), "--cell", "64"]) == 0
+                       "--sheet", str(sheet), "--cell", "64", "--gt-boxes"]) == 0
     summary = json.loads(report.read_text())
     assert summary["graphs"] == 3 and summary["inside"] > 0 and summary["two_seed_change"] > 0
     with Image.open(sheet) as im:
