@@ -67,8 +67,11 @@ EDITS.json is a list of edits; indices refer to the graph as left by the previou
    {"op": "replace", "index": 0, "object": "cow"},
    {"op": "predicate", "relationship": 1, "predicate": "left of"},
    {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]},
-   {"op": "attributes", "index": 2, "attributes": ["red"]}]
-("attributes" needs a model trained with attributes; the object keeps its box and mask.)
+   {"op": "attributes", "index": 2, "attributes": ["red"]},
+   {"op": "resample", "index": 2}]
+("attributes" needs a model trained with attributes; the object keeps its box and mask.
+"resample" gives the object another look, new noise in the same box and mask; it needs a
+model trained with model.noise=spatial.)
 
 examples:
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
@@ -409,7 +412,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     result.draw_graph(k).save(stage.path(f"{base}_graph.png"))
                 k += args.samples
             if args.sheet:
-                _file_sheet(result, first, k, args.samples).save(
+                _file_sheet(result, first, k, args.samples,
+                            args.resample_object is not None).save(
                     stage.path(f"{stem}_sheet.png"))
     _report(stage.paths, stage.out)
     return 0
@@ -430,7 +434,9 @@ def _locate(msg: str, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -
     return msg
 
 
-def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
+def _file_sheet(result: Any, lo: int, hi: int, samples: int, looks: bool = False) -> Any:
+    """Rows graph | layout | samples; with ``looks`` (--resample-object) the samples are
+    titled as the scene and its other looks."""
     from . import vis
 
     rows, titles = [], []
@@ -440,6 +446,8 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
         titles.append(f"graph {result.graph_index[k] - result.graph_index[lo]}")
     cols = ["graph", "layout"] + (["image"] if samples == 1 else
                                   [f"sample {s}" for s in range(samples)])
+    if looks:
+        cols = ["graph", "layout", "scene (sample 0)"] + [f"look {s}" for s in range(1, samples)]
     return vis.make_sheet(rows, cols, row_titles=titles)
 
 

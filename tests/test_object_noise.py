@@ -191,8 +191,9 @@ def test_cli_resample_object_end_to_end(model, vector_model, tmp_path, capsys):
     scenes.write_text(json.dumps([PINNED, SMALL]))
     out = tmp_path / "out"
     rc = main(["generate", str(scenes), "--checkpoint", model.source, "--seed", "3",
-               "--samples", "3", "--resample-object", "2", "--out", str(out)])
+               "--samples", "3", "--resample-object", "2", "--out", str(out), "--sheet"])
     assert rc == 0, capsys.readouterr().err
+    assert (out / "scenes_sheet.png").is_file()
     want = generate([PINNED, SMALL], model, seed=3, num_samples=3, resample_object=2)
     plain = generate([PINNED, SMALL], model, seed=3)
     for i in range(2):
