@@ -116,15 +116,18 @@ def test_resample_object_keeps_the_scene_and_redraws_one_object(model):
 
 
 def test_resampling_changes_the_objects_box_and_little_away_from_it(model):
-    """Untrained tiny model, pinned boxes: inside the redrawn object's box the pixels change
-    2.4-6x more than 3 px or more away from it (sheep and tree, seeds 0-3, measured); the
-    rest changes through the coarse stages, which see area-pooled noise."""
+    """Untrained tiny model, pinned boxes, seed 0, two looks: the mean change inside the
+    redrawn object's box is 2.4x (sheep) and 6.0x (tree) the mean change 3 px or more away
+    from it (per look 2.1-7.1x over seeds 0-3); the rest changes through the coarse stages,
+    which see area-pooled noise. Away from the box pixels move by at most 0.0054."""
     for obj in (2, 3):
         res = generate(PINNED, model, seed=0, num_samples=3, resample_object=obj)
-        for s in (1, 2):
-            inside, away = change_inside_and_away(res.tensors[0], res.tensors[s],
-                                                  res.boxes[0][obj])
-            assert inside > 2 * away, (obj, s, inside, away)
+        changes = [change_inside_and_away(res.tensors[0], res.tensors[s], res.boxes[0][obj])
+                   for s in (1, 2)]
+        inside = sum(c[0] for c in changes) / 2
+        away = sum(c[1] for c in changes) / 2
+        assert inside > 2 * away, (obj, inside, away)
+        assert away < 0.01, (obj, away)
 
 
 def test_resample_object_forms_per_graph(model):
@@ -221,6 +224,8 @@ def test_cli_resample_object_end_to_end(model, vector_model, tmp_path, capsys):
 
 
 def test_manipulate_resample_redraws_one_object_and_keeps_the_rest(model):
+    """Each resample step changes its object's box 3.2-4.4x more than pixels 3 px or more
+    away (seed 3; 1.9-6.0x over seeds 0, 1 and 3 on this untrained model)."""
     edits = [{"op": "resample", "index": 2}, {"op": "resample", "index": 2},
              {"op": "resample", "index": 3}]
     res = manipulate(PINNED, edits, model, seed=3)
