@@ -47,6 +47,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..files import short
 from .errors import APIError, edit_error, scene_graph_error
 from .models import ModelRegistry, ServedModel
 from .queue import InferenceQueue, QueueFull
@@ -239,7 +240,7 @@ def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -
     items = value if isinstance(value, list) else [value]
     if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
         raise APIError(400, f"resample_object must be an object index or a non-empty list of "
-                            f"object indices, got {value!r}", "resample_object")
+                            f"object indices, got {short(value)}", "resample_object")
     if not served.model.object_noise_dim:
         noise = getattr(served.model.config.model, "noise", "vector")
         raise APIError(400, f"resample_object needs a model trained with model.noise=spatial "
@@ -249,8 +250,8 @@ def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -
     n = len(graph.objects)
     for v in items:
         if not 0 <= v < n:
-            raise APIError(400, f"resample_object {v} is out of range; the graph has {n} "
-                                f"objects (0..{n - 1})", "resample_object")
+            raise APIError(400, f"resample_object {short(v)} is out of range; the graph has "
+                                f"{n} objects (0..{n - 1})", "resample_object")
     return sorted(set(items))
 
 
