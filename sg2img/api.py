@@ -18,6 +18,7 @@ detail; boxes stay in [0, 1] and layouts stay at the model's size.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -290,6 +291,18 @@ def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
     return _Run(torch.cat(images), boxes, masks, torch.cat(layouts) if keep_layout else None)
 
 
+def _merge_runs(runs: Sequence[_Run], order: Sequence[int]) -> _Run:
+    """One ``_Run`` from runs over the images ``order`` lists (run after run), in image
+    order."""
+    where = sorted(range(len(order)), key=order.__getitem__)   # position of image k
+    images = torch.cat([r.images for r in runs])[where]
+    boxes = [b for r in runs for b in r.boxes]
+    masks = [m for r in runs for m in r.masks]
+    layout = (None if runs[0].layout is None
+              else torch.cat([r.layout for r in runs])[where])
+    return _Run(images, [boxes[j] for j in where], [masks[j] for j in where], layout)
+
+
 def _draw_noise(num: int, noise_dim: int, seed: int | None) -> tuple[Tensor, int]:
     """(num, noise_dim) standard normal noise drawn on the CPU, so a seed means the same
     noise on every device; a fresh seed is drawn when ``seed`` is None.
@@ -318,6 +331,69 @@ def _draw_object_noise(samples: Sequence[Any], dim: int, seed: int) -> list[Tens
 
 
 _OBJECT_NOISE_STREAM = 0x0B1EC7  # keeps the per-object stream apart from z's for one seed
+
+
+def _no_object_noise(model: SG2ImgModel, what: str) -> str:
+    noise = getattr(model.config.model, "noise", "vector")
+    return (f"{what} needs a model trained with model.noise=spatial (per-object noise); this "
+            f"model ({model.source or 'in memory'}) uses {noise!r} noise")
+
+
+def _is_index(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _resample_rows(value: Any, graphs: list[SceneGraph]) -> list[tuple[int, ...]] | None:
+    """Per graph, the sorted object indices whose noise ``resample_object`` redraws (None
+    when it is None); see ``generate`` for the accepted forms."""
+    if value is None:
+        return None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    form = ("resample_object must be an object index, a list of object indices, or one "
+            "entry (an index, a list of indices or None) per graph")
+    if _is_index(value):
+        per_graph: list | tuple = [[value]] * len(graphs)
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            raise GenerationError("resample_object is an empty list; give at least one object "
+                                  "index, or None to resample nothing")
+        if all(_is_index(v) for v in value):
+            per_graph = [value] * len(graphs)             # the same objects in every graph
+        else:
+            per_graph = _per_graph(value, graphs, lambda v: False, "resample_object",
+                                   "object indices (or null)")
+    else:
+        raise GenerationError(f"{form}, got {short(value)}")
+    out = []
+    for i, (g, entry) in enumerate(zip(graphs, per_graph, strict=True)):
+        if entry is None:
+            out.append(())
+            continue
+        items = [entry] if _is_index(entry) else entry
+        if not isinstance(items, (list, tuple)) or not all(_is_index(v) for v in items):
+            raise GenerationError(f"graph {i}: resample_object entry must be an object index, "
+                                  f"a list of object indices or None, got {short(entry)}")
+        n = len(g.objects)
+        for v in items:
+            if not 0 <= v < n:
+                raise GenerationError(f"graph {i}: resample_object {v} is out of range; the "
+                                      f"graph has {n} objects (0..{n - 1})")
+        out.append(tuple(sorted(set(items))))
+    return out
+
+
+def _redraw_rows(noise: Tensor, rows: Sequence[int], seed: int, graph: int,
+                 sample: int) -> Tensor:
+    """A copy of per-object ``noise`` (O, D) with ``rows`` redrawn. Row r of sample
+    ``sample`` of graph ``graph`` comes from its own generator, seeded from those four
+    numbers: the same look of an object whatever else is resampled or how many samples."""
+    out = noise.clone()
+    for r in rows:
+        key = hashlib.blake2b(f"{seed}/{graph}/{sample}/{r}".encode(), digest_size=8).digest()
+        gen = torch.Generator().manual_seed(int.from_bytes(key, "little") >> 1)
+        out[r] = torch.randn(noise.shape[1], generator=gen)
+    return out
 
 
 def _resize(images: Tensor, size: int | None, model_size: int) -> Tensor:
@@ -479,7 +555,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
              device: str | torch.device | None = None, boxes: Any = None,
              attributes: Any = None, return_layout: bool = False,
              batch_size: int = DEFAULT_BATCH_SIZE, max_objects: int = DEFAULT_MAX_OBJECTS,
-             layout_mode: str | None = None, compile: bool = False) -> GenerationResult:
+             layout_mode: str | None = None, compile: bool = False,
+             resample_object: Any = None) -> GenerationResult:
     """Generate images from scene graphs.
 
     All graphs (of any sizes) go through the generator together, ``batch_size`` images per
@@ -514,6 +591,18 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         compile: run the generator through ``torch.compile`` (compiled once per loaded model
             and kept with it). The first call pays the compilation (minutes on a CPU, with a
             C++ compiler); see docs/performance.md for when it pays off.
+        resample_object: "same scene, another sheep", for models trained with
+            ``model.noise=spatial`` (per-object noise). An object index into a graph's
+            ``objects`` or a list of indices, for every graph; or, for several graphs, one
+            entry per graph (an index, a list of indices, or ``None`` for none). A flat list of
+            integers always means those objects in every graph; give one index per graph as
+            ``[[2], [0]]``. With it, sample 0 of each graph is exactly the image
+            ``generate(graphs, seed=seed)`` (one sample) gives for that graph, and samples
+            1..num_samples-1 keep that image's ``z``, layout (and layout noise) and every other
+            object's noise, redrawing only the chosen objects' noise (from the seed, the
+            graph's position and the sample number): ``generate(g, seed=3, num_samples=4,
+            resample_object=2)`` is the scene and three looks of object 2. A graph whose entry
+            is ``None`` gets copies of its sample 0.
 
     Returns:
         A ``GenerationResult`` (a list of PIL images with extras).
@@ -524,7 +613,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             bad index.
         CheckpointError: the checkpoint cannot be used.
         GenerationError: bad ``num_samples``, ``image_size``, ``boxes``, ``attributes``,
-            ``seed``, ``layout_mode`` or device.
+            ``seed``, ``layout_mode``, ``resample_object`` (or a model without per-object
+            noise for it) or device.
     """
     if layout_mode is not None and layout_mode not in LAYOUT_MODES:
         raise GenerationError(f"layout_mode must be one of {LAYOUT_MODES} or None, got "
@@ -535,7 +625,10 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
     graph_list = _apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
     graph_list = _apply_attributes(graph_list, attributes)
+    resample = _resample_rows(resample_object, graph_list)
     mdl = _resolve_model(model, device)
+    if resample is not None and not mdl.object_noise_dim:
+        raise GenerationError(_no_object_noise(mdl, "resample_object"))
     if compile:
         mdl = _compiled(mdl)
     samples = _encode(graph_list, mdl.vocab)
@@ -543,7 +636,14 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         _resize(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
     graph_index = [i for i in range(len(graph_list)) for _ in range(num_samples)]
     sample_index = [s for _ in graph_list for s in range(num_samples)]
-    z, seed = _draw_noise(len(graph_index), mdl.noise_dim, seed)
+    # The noise is drawn for ``drawn`` images (graph ids) and image k takes draw pick[k]:
+    # one draw per image, or with resample_object one per graph (a num_samples=1 call's
+    # draws), shared by that graph's samples.
+    drawn, pick = graph_index, list(range(len(graph_index)))
+    if resample is not None:
+        drawn, pick = list(range(len(graph_list))), graph_index
+    z, seed = _draw_noise(len(drawn), mdl.noise_dim, seed)
+    z = z[pick]
     mode = layout_mode or ("sample" if getattr(mdl.generator, "samples_layout", False)
                            else "mode")
     layout_noise = None
@@ -551,12 +651,47 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         # Its own stream (seed + 2**32), one draw per image: image k's layout depends only
         # on the seed and the graphs before it, not on batch_size.
         g = torch.Generator().manual_seed((seed + 2**32) % 2**64)
-        layout_noise = torch.cat([draw_layout_noise(len(samples[i].objs), g)
-                                  for i in graph_index])
+        drawn_layout = [draw_layout_noise(len(samples[i].objs), g) for i in drawn]
+        layout_noise = [drawn_layout[p] for p in pick]
     all_samples = [samples[i] for i in graph_index]
-    obj_noise = _draw_object_noise(all_samples, mdl.object_noise_dim, seed)
-    run = _run(mdl, all_samples, z, obj_noise=obj_noise, keep_layout=return_layout,
-               batch_size=batch_size, layout_mode=mode, layout_noise=layout_noise)
+    obj_noise = _draw_object_noise([samples[i] for i in drawn], mdl.object_noise_dim, seed)
+    if obj_noise is not None:
+        obj_noise = [obj_noise[p] for p in pick]
+        if resample is not None:
+            obj_noise = [_redraw_rows(n, resample[i], seed, i, s) if s else n
+                         for n, i, s in zip(obj_noise, graph_index, sample_index, strict=True)]
+
+    def run_images(ks: list[int], layout_of: _Run | None = None) -> _Run:
+        ov: dict[str, Tensor] = {}
+        if layout_of is not None:  # image ks[j] takes the boxes and masks of layout_of's j
+            M = mdl.mask_size
+            ov = {"boxes_override": torch.cat([torch.cat([b, b.new_tensor([[0, 0, 1, 1]])])
+                                               for b in layout_of.boxes]),
+                  "masks_override": torch.cat([torch.cat([m, m.new_ones(1, M, M)])
+                                               for m in layout_of.masks])}
+            ov["override"] = torch.ones(len(ov["boxes_override"]), dtype=torch.bool)
+        return _run(mdl, [all_samples[k] for k in ks], z[ks],
+                    obj_noise=None if obj_noise is None else [obj_noise[k] for k in ks],
+                    keep_layout=return_layout, batch_size=batch_size, layout_mode=mode,
+                    layout_noise=None if layout_noise is None
+                    else torch.cat([layout_noise[k] for k in ks]), **ov)
+
+    everything = list(range(len(graph_index)))
+    if resample is None:
+        run = run_images(everything)
+    else:
+        # Samples 0 go through the generator in the very batches a num_samples=1 call makes,
+        # so they are that call's images bit for bit. The other samples take their sample
+        # 0's boxes and masks exactly (another batch could round them differently).
+        first = [k for k in everything if sample_index[k] == 0]
+        rest = [k for k in everything if sample_index[k] > 0]
+        run = run_images(first)
+        if rest:
+            at = {graph_index[k]: j for j, k in enumerate(first)}
+            src = [at[graph_index[k]] for k in rest]
+            layout_of = _Run(run.images, [run.boxes[j] for j in src],
+                             [run.masks[j] for j in src], None)
+            run = _merge_runs([run, run_images(rest, layout_of)], first + rest)
     tensors = _resize(run.images, image_size, mdl.image_size)
     pil = vis.to_pil(tensors)
     return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,

@@ -48,6 +48,9 @@ examples:
   sg2img generate examples/sheep.json
   sg2img generate examples/*.json --out outputs/demo --seed 1 --samples 4 --save-layout
   sg2img generate my_graphs.json --checkpoint runs/small/export.pt --size 128 --device cuda
+  sg2img generate sheep.json --checkpoint runs/spatial/export.pt --samples 4 --resample-object 2
+    (a model trained with model.noise=spatial: _s0 is the scene, _s1.._s3 other looks of
+    object 2, everything else kept)
 """
 
 _MANIPULATE_EPILOG = """\
@@ -64,8 +67,11 @@ EDITS.json is a list of edits; indices refer to the graph as left by the previou
    {"op": "replace", "index": 0, "object": "cow"},
    {"op": "predicate", "relationship": 1, "predicate": "left of"},
    {"op": "move", "index": 2, "box": [0.1, 0.5, 0.4, 0.8]},
-   {"op": "attributes", "index": 2, "attributes": ["red"]}]
-("attributes" needs a model trained with attributes; the object keeps its box and mask.)
+   {"op": "attributes", "index": 2, "attributes": ["red"]},
+   {"op": "resample", "index": 2}]
+("attributes" needs a model trained with attributes; the object keeps its box and mask.
+"resample" gives the object another look, new noise in the same box and mask; it needs a
+model trained with model.noise=spatial.)
 
 examples:
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
@@ -189,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "likely layout for every image; a regress head has one layout")
     g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
+    g.add_argument("--resample-object", type=_INDEX, nargs="+", default=None, metavar="I",
+                   help="with a model trained with model.noise=spatial: sample 0 is the scene, "
+                        "samples 1..K-1 redraw only these objects' noise (indices into each "
+                        "graph's objects) and keep everything else; needs --samples 2 or more")
     g.set_defaults(func=cmd_generate)
 
     # -------------------------------------------------------------- manipulate
@@ -367,7 +377,10 @@ class _UsageError(ValueError):
 def cmd_generate(args: argparse.Namespace) -> int:
     """``sg2img generate``: images (and optionally layouts, graph drawings, sheets)."""
     stems = _stems(args.graphs)
-    from .api import generate, load_model
+    if args.resample_object is not None and args.samples < 2:
+        raise _UsageError("--resample-object shows the new looks in samples 1..K-1; give "
+                          "--samples 2 or more (sample 0 is the scene itself)")
+    from .api import GenerationError, generate, load_model
     from .scene_graph import SceneGraphError, load_scene_graphs
 
     # Read and check every file before the model loads or anything is written.
@@ -377,10 +390,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
                           image_size=args.size, batch_size=args.batch_size,
-                          layout_mode=args.layout_mode)
+                          layout_mode=args.layout_mode, resample_object=args.resample_object)
     except SceneGraphError as e:
         # Name the file and the graph in it rather than the position in the combined list.
         raise SceneGraphError(_locate(str(e), args.graphs, per_file)) from None
+    except GenerationError as e:
+        if not str(e).startswith("graph "):
+            raise
+        raise GenerationError(_locate(str(e), args.graphs, per_file)) from None
     with _Staging(args.out) as stage:
         k = 0
         for stem, gs in zip(stems, per_file, strict=True):
@@ -395,7 +412,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
                     result.draw_graph(k).save(stage.path(f"{base}_graph.png"))
                 k += args.samples
             if args.sheet:
-                _file_sheet(result, first, k, args.samples).save(
+                _file_sheet(result, first, k, args.samples,
+                            args.resample_object is not None).save(
                     stage.path(f"{stem}_sheet.png"))
     _report(stage.paths, stage.out)
     return 0
@@ -416,7 +434,9 @@ def _locate(msg: str, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -
     return msg
 
 
-def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
+def _file_sheet(result: Any, lo: int, hi: int, samples: int, looks: bool = False) -> Any:
+    """Rows graph | layout | samples; with ``looks`` (--resample-object) the samples are
+    titled as the scene and its other looks."""
     from . import vis
 
     rows, titles = [], []
@@ -426,6 +446,8 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int) -> Any:
         titles.append(f"graph {result.graph_index[k] - result.graph_index[lo]}")
     cols = ["graph", "layout"] + (["image"] if samples == 1 else
                                   [f"sample {s}" for s in range(samples)])
+    if looks:
+        cols = ["graph", "layout", "scene (sample 0)"] + [f"look {s}" for s in range(1, samples)]
     return vis.make_sheet(rows, cols, row_titles=titles)
 
 

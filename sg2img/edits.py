@@ -15,6 +15,8 @@ edit              layout of the new graph's objects
 ``MoveObject``    the object keeps its mask, warped into the new box
 ``SetAttributes`` the object keeps its box and mask (only its look changes); the rest is
                   frozen
+``ResampleObject`` the object keeps its box and mask and draws new per-object noise
+                  (another look); the rest is frozen, noise included
 ================  =======================================================================
 
 Edit JSON (``load_edits``): a list of objects, each with an ``"op"`` and its fields; indices
@@ -28,13 +30,16 @@ refer to the graph as it is when that edit is applied (edits apply one after ano
       {"op": "replace", "index": 0, "object": "cow"},
       {"op": "predicate", "relationship": 1, "predicate": "left of", "move": "subject"},
       {"op": "move", "index": 2, "box": [0.1, 0.5, 0.3, 0.7]},
-      {"op": "attributes", "index": 2, "attributes": ["red"]}
+      {"op": "attributes", "index": 2, "attributes": ["red"]},
+      {"op": "resample", "index": 2}
     ]
 
 ``"new"`` in an added object's relationships stands for the added object. ``"move"`` in a
 predicate edit says which end is laid out again: ``"subject"`` (default), ``"object"`` or
 ``"both"``. ``"attributes"`` replaces the object's attribute list ("make the car red": its
-old colour goes); it needs a model whose vocabulary has attributes.
+old colour goes); it needs a model whose vocabulary has attributes. ``"resample"`` redraws the
+object's per-object noise ("same scene, another sheep"); it needs a model trained with
+``model.noise=spatial``.
 """
 
 from __future__ import annotations
@@ -80,6 +85,8 @@ class EditResult:
             (their box is the one pinned in ``graph.boxes``), e.g. a moved object.
         keep_layout: new index -> old index for touched objects that keep the old object's box
             and mask (only their look changes), e.g. an object with new attributes.
+        redraw_noise: new indices whose per-object noise is drawn afresh rather than carried
+            over (models with ``model.noise=spatial``), e.g. a resampled object.
         removed: old indices that were removed.
         description: a short human-readable summary, e.g. ``"replace 0 sheep -> cow"``.
     """
@@ -90,6 +97,7 @@ class EditResult:
     keep_box: Mapping[int, int] = field(default_factory=dict)
     keep_mask: Mapping[int, int] = field(default_factory=dict)
     keep_layout: Mapping[int, int] = field(default_factory=dict)
+    redraw_noise: frozenset[int] = frozenset()
     removed: frozenset[int] = frozenset()
     description: str = ""
 
@@ -368,9 +376,33 @@ class SetAttributes:
                                       f"{' '.join(attrs)} {name}".replace("  ", " "))
 
 
-Edit = AddObject | RemoveObject | ReplaceObject | ChangePredicate | MoveObject | SetAttributes
+@dataclass(frozen=True)
+class ResampleObject:
+    """Give an object another look: new per-object noise, same box, mask and graph.
+
+    Only for models trained with ``model.noise=spatial`` (``manipulate`` checks it before
+    generating anything); every other object keeps its layout and its noise.
+
+    Args:
+        index: the object's index in the current graph.
+    """
+
+    index: int
+    op: ClassVar[str] = "resample"
+
+    def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
+        i = _check_index(self.index, graph, "resample: 'index'")
+        n = len(graph.objects)
+        return EditResult(graph, tuple(range(n)), frozenset({i}), keep_layout={i: i},
+                          redraw_noise=frozenset({i}),
+                          description=f"resample {i} {graph.objects[i]} (another look)")
+
+
+Edit = (AddObject | RemoveObject | ReplaceObject | ChangePredicate | MoveObject | SetAttributes
+        | ResampleObject)
 EDIT_TYPES: dict[str, type] = {e.op: e for e in (AddObject, RemoveObject, ReplaceObject,
-                                                  ChangePredicate, MoveObject, SetAttributes)}
+                                                  ChangePredicate, MoveObject, SetAttributes,
+                                                  ResampleObject)}
 
 
 def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, Any],
@@ -426,6 +458,7 @@ _FIELDS = {
     "predicate": ({"relationship", "predicate"}, {"move"}),
     "move": ({"index", "box"}, set()),
     "attributes": ({"index", "attributes"}, set()),
+    "resample": ({"index"}, set()),
 }
 
 
@@ -463,6 +496,8 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
         return AddObject(d["object"], tuple(tuple(r) for r in rels), d.get("box"))
     if op == "remove":
         return RemoveObject(d["index"])
+    if op == "resample":
+        return ResampleObject(d["index"])
     if op == "replace":
         return ReplaceObject(d["index"], d["object"])
     if op == "predicate":
@@ -495,6 +530,8 @@ def edit_to_dict(edit: Edit) -> dict[str, Any]:
         return {"op": "move", "index": edit.index, "box": list(edit.box)}
     if isinstance(edit, SetAttributes):
         return {"op": "attributes", "index": edit.index, "attributes": list(edit.attributes)}
+    if isinstance(edit, ResampleObject):
+        return {"op": "resample", "index": edit.index}
     raise EditError(f"not an edit: {short(edit)}")
 
 

@@ -9,7 +9,7 @@ the picture changed inside and outside it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any
@@ -26,15 +26,16 @@ from .api import (
     _draw_noise,
     _draw_object_noise,
     _encode,
+    _no_object_noise,
     _resize,
     _resolve_model,
     _run,
 )
-from .edits import Edit, EditResult, apply_edits, load_edits
+from .edits import Edit, EditError, EditResult, apply_edits, load_edits
 from .scene_graph import GraphLike, SceneGraph, load_scene_graphs
 from .vocab import Vocab
 
-__all__ = ["ManipulationResult", "manipulate"]
+__all__ = ["ManipulationResult", "check_edits_fit_model", "manipulate"]
 
 
 @dataclass(eq=False)
@@ -117,15 +118,30 @@ def _region(boxes: Sequence[Tensor], H: int, W: int) -> Tensor:
 
 
 def _carry_object_noise(old: Tensor, old_to_new: Sequence[int | None], num_new: int,
-                        rng: torch.Generator) -> Tensor:
+                        rng: torch.Generator, redraw: Collection[int] = ()) -> Tensor:
     """(num_new, D) per-object noise after an edit: rows of kept objects move with them, the
-    image node's row (last) stays, rows of new objects are drawn from ``rng``."""
+    image node's row (last) stays, rows of new objects and of the kept objects in ``redraw``
+    (new indices) are drawn from ``rng``."""
     out = torch.randn(num_new, old.shape[1], generator=rng)
     for o, n in enumerate(old_to_new):
-        if n is not None:
+        if n is not None and n not in redraw:
             out[n] = old[o]
     out[-1] = old[-1]
     return out
+
+
+def check_edits_fit_model(steps: Sequence[EditResult], model: SG2ImgModel) -> None:
+    """Raise ``EditError`` for the first edit the model cannot make: one that redraws
+    per-object noise (``"resample"``) on a model without it (not ``model.noise=spatial``).
+
+    Raises:
+        EditError: ``edit k (resample): ...``, naming the model's noise.
+    """
+    if model.object_noise_dim:
+        return
+    for k, step in enumerate(steps):
+        if step.redraw_noise:
+            raise EditError(f"edit {k} (resample): {_no_object_noise(model, 'resample')}")
 
 
 def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sample: Any,
@@ -170,7 +186,9 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     the boxes and masks they had in the previous image exactly; a replaced object keeps its
     box (new mask), a moved object keeps its mask (new box), an object with new attributes
     keeps both, an added object and the moved end of a changed relationship are laid out by
-    the model (see ``sg2img.edits``).
+    the model (see ``sg2img.edits``). With per-object noise (``model.noise=spatial``) every
+    object keeps its noise too, except a ``"resample"``d object, which keeps its box and
+    mask and draws new noise (another look), and added objects, which draw theirs.
 
     Args:
         graph: one scene graph (dict, ``SceneGraph`` or a JSON file holding one graph).
@@ -188,7 +206,9 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
 
     Raises:
         SceneGraphError: a malformed graph or unknown names.
-        EditError: a malformed edit or one that does not fit the graph (named by position).
+        EditError: a malformed edit or one that does not fit the graph (named by position),
+            or a ``"resample"`` edit for a model without per-object noise (before anything is
+            generated).
         CheckpointError, GenerationError: as for ``generate``.
     """
     graphs = load_scene_graphs(graph)
@@ -205,6 +225,7 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     # Every edit is checked on the graphs before anything is generated: a bad edit k fails
     # at once, not after k regenerations.
     step_list = apply_edits(cur, edit_list, mdl.vocab)
+    check_edits_fit_model(step_list, mdl)
     noise = _draw_object_noise([sample], mdl.object_noise_dim, seed)
     run = _run(mdl, [sample], z, obj_noise=noise)
     fresh = torch.Generator().manual_seed(seed)   # per-object noise for objects an edit adds
@@ -216,7 +237,7 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
         (new_sample,) = _encode([step.graph], mdl.vocab)
         if noise is not None:  # objects the edit keeps keep their noise; new ones draw theirs
             noise = [_carry_object_noise(noise[0], step.old_to_new, len(new_sample.objs),
-                                         fresh)]
+                                         fresh, step.redraw_noise)]
         if freeze:
             new_sample, ov, b_ov, m_ov = _edit_inputs(step, boxes[-1], masks[-1], new_sample,
                                                       mdl.mask_size)

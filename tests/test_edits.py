@@ -12,6 +12,7 @@ from sg2img.edits import (
     MoveObject,
     RemoveObject,
     ReplaceObject,
+    ResampleObject,
     apply_edit,
     apply_edits,
     edit_from_dict,
@@ -85,6 +86,16 @@ def test_move_keeps_mask(graph):
         apply_edit(graph, MoveObject(2, (0.5, 0.2, 0.3, 0.4)))
 
 
+def test_resample_keeps_the_graph_and_the_layout(graph):
+    res = apply_edit(graph, {"op": "resample", "index": 2})
+    assert res.graph == SceneGraph.from_dict(graph)
+    assert res.touched == {2} and res.keep_layout == {2: 2} and res.redraw_noise == {2}
+    assert res.frozen == {0: 0, 1: 1, 3: 3} and res.old_to_new == (0, 1, 2, 3)
+    assert res.description == "resample 2 sheep (another look)"
+    # Other edits redraw no noise.
+    assert apply_edit(graph, MoveObject(2, (0.1, 0.1, 0.3, 0.3))).redraw_noise == frozenset()
+
+
 def test_apply_edits_in_sequence_and_names_position(graph):
     results = apply_edits(graph, [{"op": "remove", "index": 0},
                                   {"op": "replace", "index": 0, "object": "water"}])
@@ -111,6 +122,10 @@ def test_vocab_check_lists_closest_names(graph, vocab):
     ({"op": "predicate", "relationship": 7, "predicate": "above"}, "relationship 7 is out of"),
     ({"op": "predicate", "relationship": 0, "predicate": "above", "move": "x"}, "'move'"),
     ({"op": "remove", "index": "2"}, "must be an integer"),
+    ({"op": "resample", "index": 4}, "resample: 'index' 4 is out of range; the graph has 4"),
+    ({"op": "resample", "index": True}, "resample: 'index' must be an integer"),
+    ({"op": "resample"}, r"resample: missing \['index'\]"),
+    ({"op": "resample", "index": 1, "object": "cow"}, r"unknown keys \['object'\]"),
     ("remove", "or its JSON dict, got str"),
 ])
 def test_edit_errors(graph, edit, message):
@@ -121,7 +136,7 @@ def test_edit_errors(graph, edit, message):
 def test_json_round_trip_and_files(tmp_path):
     edits = [AddObject("boat", (("new", "above", 1),), (0.1, 0.1, 0.2, 0.2)), RemoveObject(1),
              ReplaceObject(0, "sky"), ChangePredicate(0, "below", "both"),
-             MoveObject(1, (0.0, 0.0, 0.5, 0.5))]
+             MoveObject(1, (0.0, 0.0, 0.5, 0.5)), ResampleObject(0)]
     dicts = [edit_to_dict(e) for e in edits]
     path = tmp_path / "edits.json"
     path.write_text(json.dumps(dicts))

@@ -87,7 +87,8 @@ def test_models_lists_every_model_with_limits_and_features(client):
     assert [m["id"] for m in body["models"]] == ["tiny", "other"]
     assert body["models"][0]["image_size"] == 32 and body["models"][0]["num_objects"] == 6
     assert body["limits"]["max_objects"] == Limits().max_objects
-    assert body["features"] == {"resample_object": False}
+    assert body["features"] == {"resample_object": True}
+    assert [m["resample_object"] for m in body["models"]] == [False, False]  # vector noise
     assert body["queues"]["cpu"]["capacity"] == 1 + Limits().max_waiting
 
 
@@ -192,6 +193,83 @@ def test_manipulate_matches_the_library(client, tiny_model):
     assert inside > outside  # the move changes its region more than the rest
 
 
+# ------------------------------------------------------------------------ another look
+@pytest.fixture(scope="module")
+def spatial_model(tmp_path_factory):
+    vocab = Vocab.from_names(NAMES, PREDS)
+    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    path = export_inference(tmp_path_factory.mktemp("model3") / "spatial.pt", cfg, vocab, gen)
+    return load_model(path, "cpu")
+
+
+@pytest.fixture(scope="module")
+def spatial_client(spatial_model, tiny_model):
+    registry = ModelRegistry([ServedModel("spatial", "spatial.pt", spatial_model),
+                              ServedModel("tiny", "tiny.pt", tiny_model)])
+    with TestClient(create_app(registry)) as c:
+        yield c
+
+
+def test_resample_object_for_a_model_with_per_object_noise(spatial_client, spatial_model):
+    models = spatial_client.get("/api/models").json()["models"]
+    assert [(m["id"], m["resample_object"]) for m in models] == [("spatial", True),
+                                                                   ("tiny", False)]
+    r = spatial_client.post("/api/generate", json={"graph": SHEEP, "seed": 5, "num_samples": 3,
+                                                   "resample_object": 2})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["resample_object"] == [2] and body["seed"] == 5
+    assert [(s["seed"], s["sample"]) for s in body["samples"]] == [(5, 0), (5, 1), (5, 2)]
+    ref = generate(SHEEP, spatial_model, seed=5, num_samples=3, resample_object=2)
+    images = [decode(s["image"]) for s in body["samples"]]
+    for k in range(3):
+        assert np.array_equal(images[k], np.asarray(ref.images[k]))
+    # Sample 0 is the plain image of the seed; the others are other looks.
+    plain = spatial_client.post("/api/generate", json={"graph": SHEEP, "seed": 5}).json()
+    assert body["image"] == plain["image"] == body["samples"][0]["image"]
+    assert len({s["image"] for s in body["samples"]}) == 3
+    # A list of objects; the vector-noise model is refused, naming the model.
+    both = spatial_client.post("/api/generate", json={"graph": SHEEP, "seed": 5,
+                                                      "num_samples": 2,
+                                                      "resample_object": [2, 0]}).json()
+    assert both["resample_object"] == [0, 2]
+    err = error_of(spatial_client.post("/api/generate", json={
+        "graph": SHEEP, "model": "tiny", "resample_object": 1}), 400)
+    assert err["field"] == "resample_object" and "model 'tiny' uses 'vector'" in err["message"]
+
+
+@pytest.mark.parametrize("value, words", [
+    (3, "resample_object 3 is out of range; the graph has 3 objects (0..2)"),
+    ([0, -1], "resample_object -1 is out of range"),
+    (True, "must be an object index"),
+    ("2", "must be an object index"),
+    ([], "must be an object index or a non-empty list"),
+    ([[1]], "must be an object index"),
+])
+def test_resample_object_errors(spatial_client, value, words):
+    err = error_of(spatial_client.post("/api/generate", json={"graph": SHEEP,
+                                                              "resample_object": value}), 400)
+    assert err["field"] == "resample_object" and words in err["message"]
+
+
+def test_resample_edit_through_manipulate(spatial_client, spatial_model):
+    edits = [{"op": "resample", "index": 2}]
+    r = spatial_client.post("/api/manipulate", json={"graph": SHEEP, "edits": edits, "seed": 3})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ref = manipulate(SHEEP, edits, spatial_model, seed=3)
+    assert np.array_equal(decode(body["image"]), np.asarray(ref.images[-1]))
+    assert body["steps"][0]["description"] == "resample 2 sheep (another look)"
+    err = error_of(spatial_client.post("/api/manipulate", json={
+        "graph": SHEEP, "edits": edits, "model": "tiny"}), 400)
+    assert err["field"] == "edits[0]" and "model.noise=spatial" in err["message"]
+    err = error_of(spatial_client.post("/api/layout", json={"graph": SHEEP,
+                                                            "resample_object": 1}), 400)
+    assert "unknown keys ['resample_object']" in err["message"]
+
+
 # ------------------------------------------------------------------------ bad requests
 @pytest.mark.parametrize("body, field, words", [
     ({"graph": {"objects": ["shep"]}}, "graph.objects[0]", "unknown object name 'shep'"),
@@ -217,7 +295,9 @@ def test_manipulate_matches_the_library(client, tiny_model):
     ({"graph": SHEEP, "model": "nope"}, "model", "unknown model 'nope'"),
     ({"graph": SHEEP, "model": "/etc/passwd"}, "model", "unknown model"),
     ({"graph": SHEEP, "samples": 2}, "samples", "unknown keys ['samples']"),
-    ({"graph": SHEEP, "resample_object": 1}, "resample_object", "no per-object noise"),
+    ({"graph": SHEEP, "resample_object": 1}, "resample_object",
+     "needs a model trained with model.noise=spatial (per-object noise); model 'tiny' uses "
+     "'vector' noise"),
 ])
 def test_generate_errors_name_the_field(client, body, field, words):
     err = error_of(client.post("/api/generate", json=body), 400)

@@ -72,8 +72,14 @@ def server(tmp_path_factory):
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     tiny = export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen)
+    # A model with per-object noise (model.noise=spatial): its objects get "another look".
+    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    spatial = export_inference(tmp_path_factory.mktemp("model") / "spatial.pt", cfg, vocab, gen)
     registry = ModelRegistry([ServedModel("default", "bundled model", load_model(None, "cpu")),
-                              ServedModel("tiny", "tiny.pt", load_model(tiny, "cpu"))])
+                              ServedModel("tiny", "tiny.pt", load_model(tiny, "cpu")),
+                              ServedModel("spatial", "spatial.pt", load_model(spatial, "cpu"))])
     srv = EditorServer(registry, "127.0.0.1", 0).start()
     yield srv.url
     srv.stop()
@@ -318,3 +324,37 @@ def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     sheet_path = next(p for p in tmp_path.iterdir() if p.name.endswith("_sheet.png"))
     with Image.open(sheet_path) as sheet:
         assert sheet.width > 3 * 200
+
+
+def test_another_look_redraws_one_object(page, server, tmp_path):
+    open_page(page, server, empty=True)
+    page.fill("[data-testid=json]", '{"objects": ["sky", "grass", "sheep"], "relationships": '
+                                    '[[0, "above", 1], [2, "inside", 1]]}')
+    page.click("#json-load")
+    src = wait_image_change(page, None)
+    # The bundled model has vector noise: no "another look" buttons.
+    assert page.locator("[data-testid^=resample-]").count() == 0
+    page.select_option("[data-testid=model]", "spatial")
+    src = wait_image_change(page, src)
+    assert page.locator("[data-testid^=resample-]").count() == 3
+    layout = page.get_attribute("#layout-img", "src")
+
+    page.click("[data-testid=resample-2]")
+    new = wait_image_change(page, src)
+    assert "resample 2 sheep (another look)" in page.inner_text("[data-testid=history]")
+    assert page.get_attribute("#layout-img", "src") == layout     # box and mask stay exactly
+    assert np.abs(decode(new) - decode(src)).mean() > 1e-3
+    # A second click is yet another look, and undo steps back through them.
+    page.click("[data-testid=resample-2]")
+    newer = wait_image_change(page, new)
+    assert newer != src
+    shot(page, tmp_path, "another_look")
+    page.click("#undo")
+    assert image_src(page) == new
+    page.click("#undo")
+    assert image_src(page) == src
+
+    # Back on a vector-noise model the buttons go.
+    page.select_option("[data-testid=model]", "tiny")
+    wait_image_change(page, src)
+    assert page.locator("[data-testid^=resample-]").count() == 0

@@ -9,9 +9,10 @@ endpoints (see ``README.md``, "Interactive editor"):
 ================  ===========================================================================
 endpoint          does
 ================  ===========================================================================
-GET  /api/models  the models offered (ids, sizes), the limits and the optional features
+GET  /api/models  the models offered (ids, sizes, ``resample_object``), limits, features
 GET  /api/vocab   ``?model=ID``: the model's object and predicate names
-POST /api/generate  a graph (+ pinned ``boxes``, ``seed``, ``num_samples``) -> images, layout
+POST /api/generate  a graph (+ pinned ``boxes``, ``seed``, ``num_samples``,
+                  ``resample_object``) -> images, layout
 POST /api/layout  a graph (+ ``boxes``) -> the boxes and the layout drawing, no image
 POST /api/manipulate  a graph, ``edits`` and ``seed`` -> the image after the edits
 ================  ===========================================================================
@@ -46,6 +47,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..files import short
 from .errors import APIError, edit_error, scene_graph_error
 from .models import ModelRegistry, ServedModel
 from .queue import InferenceQueue, QueueFull
@@ -57,8 +59,10 @@ MAX_SEED = 2**53 - 1          # exact in JavaScript numbers
 LAYOUT_SIZE = 256
 INCLUDE_CHOICES = ("image", "layout", "graph", "sheet")
 DEFAULT_INCLUDE = ("image", "layout", "graph")
-# Features the API may grow; the page shows their controls only when they are true.
-FEATURES = {"resample_object": False}
+# Features of this server; the page shows their controls only when they are true. A feature
+# that depends on the model is also reported per model (``GET /api/models``): resample_object
+# needs per-object noise (model.noise=spatial).
+FEATURES = {"resample_object": True}
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
@@ -132,10 +136,6 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
 
 def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], endpoint: str) -> None:
     unknown = sorted(set(data) - set(allowed))
-    if "resample_object" in unknown:
-        raise APIError(400, "resample_object is not available: this version of sg2img has no "
-                            "per-object noise to resample (GET /api/models lists the features "
-                            "this server has)", "resample_object")
     if unknown:
         raise APIError(400, f"unknown keys {unknown} for {endpoint}; it takes "
                             f"{sorted(allowed)}", unknown[0])
@@ -231,9 +231,33 @@ def _pinned(data: Mapping[str, Any], graph: Any) -> Any:
         raise err from None
 
 
+def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -> list[int] | None:
+    """The request's ``resample_object``: the object indices whose noise the samples after
+    the first redraw (sorted, without repeats), or None."""
+    value = data.get("resample_object")
+    if value is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise APIError(400, f"resample_object must be an object index or a non-empty list of "
+                            f"object indices, got {short(value)}", "resample_object")
+    if not served.model.object_noise_dim:
+        noise = getattr(served.model.config.model, "noise", "vector")
+        raise APIError(400, f"resample_object needs a model trained with model.noise=spatial "
+                            f"(per-object noise); model {served.id!r} uses {noise!r} noise "
+                            f"(GET /api/models says which models have resample_object)",
+                       "resample_object")
+    n = len(graph.objects)
+    for v in items:
+        if not 0 <= v < n:
+            raise APIError(400, f"resample_object {short(v)} is out of range; the graph has "
+                                f"{n} objects (0..{n - 1})", "resample_object")
+    return sorted(set(items))
+
+
 def parse_generate(data: Mapping[str, Any], registry: ModelRegistry, limits: Limits,
                    endpoint: str = "/api/generate") -> _Parsed:
-    allowed = ["model", "graph", "boxes", "seed", "num_samples", "include"]
+    allowed = ["model", "graph", "boxes", "seed", "num_samples", "include", "resample_object"]
     if endpoint == "/api/layout":
         allowed = ["model", "graph", "boxes", "include"]
     _check_keys(data, allowed, endpoint)
@@ -243,12 +267,13 @@ def parse_generate(data: Mapping[str, Any], registry: ModelRegistry, limits: Lim
                    seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
                    num_samples=_int_field(data, "num_samples", 1, 1, limits.max_samples,
                                           "number of images"),
-                   include=_include(data))
+                   include=_include(data), resample_object=_resample_object(data, served, graph))
 
 
 def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
                      limits: Limits) -> _Parsed:
     from ..edits import EditError, apply_edits, load_edits
+    from ..manipulation import check_edits_fit_model
 
     _check_keys(data, ["model", "graph", "edits", "seed", "include"], "/api/manipulate")
     served = _model(registry, data)
@@ -264,6 +289,7 @@ def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
     try:
         edit_list = load_edits(edits)
         steps = apply_edits(graph, edit_list, served.model.vocab)
+        check_edits_fit_model(steps, served.model)
     except EditError as e:
         raise edit_error(str(e)) from None
     for k, step in enumerate(steps):
@@ -327,11 +353,15 @@ def run_generate(p: _Parsed, layout_only: bool = False) -> dict[str, Any]:
     """Work of ``/api/generate`` and ``/api/layout`` (on the device's worker thread).
 
     Sample k uses seed ``seed + k``, so every sample can be reproduced (and edited further)
-    from its own seed: ``sg2img generate --seed``.
+    from its own seed: ``sg2img generate --seed``. With ``resample_object`` all samples share
+    the seed: sample 0 is the plain image, samples 1.. other looks of those objects
+    (``generate(..., resample_object=...)``, ``sg2img generate --resample-object``).
     """
     from .. import generate
 
     model, vocab = p.served.model, p.served.model.vocab
+    if p.resample_object is not None and not layout_only:
+        return _run_resample(p)
     if p.seed is None:
         first = generate(p.graph, model)
         seed = first.seed
@@ -355,6 +385,27 @@ def run_generate(p: _Parsed, layout_only: bool = False) -> dict[str, Any]:
     if "image" in p.include:
         out["image"] = out["samples"][0]["image"]
     out.update(_pictures(p.graph, first.boxes[0], first.masks[0], first.images[0], vocab,
+                         p.include))
+    return out
+
+
+def _run_resample(p: _Parsed) -> dict[str, Any]:
+    """``/api/generate`` with ``resample_object``: one call, the samples share the seed."""
+    from .. import generate
+
+    model, vocab = p.served.model, p.served.model.vocab
+    res = generate(p.graph, model, seed=p.seed, num_samples=p.num_samples,
+                   resample_object=p.resample_object)
+    out: dict[str, Any] = {"model": p.served.id, "graph": p.graph.to_dict(),
+                           "image_size": model.image_size, "seed": res.seed,
+                           "resample_object": p.resample_object,
+                           "objects": _objects(p.graph, res.boxes[0], vocab)}
+    out["samples"] = [{"seed": res.seed, "sample": k,
+                       **({"image": _png(im)} if "image" in p.include else {})}
+                      for k, im in enumerate(res.images)]
+    if "image" in p.include:
+        out["image"] = out["samples"][0]["image"]
+    out.update(_pictures(p.graph, res.boxes[0], res.masks[0], res.images[0], vocab,
                          p.include))
     return out
 

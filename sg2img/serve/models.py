@@ -39,7 +39,9 @@ class ServedModel:
         return {"id": self.id, "label": self.label, "image_size": m.image_size,
                 "num_objects": len(m.vocab.user_object_names()),
                 "num_predicates": len(m.vocab.user_pred_names()),
-                "device": str(m.device)}
+                "device": str(m.device),
+                # Per-object noise (model.noise=spatial): "another look" for one object.
+                "resample_object": m.object_noise_dim > 0}
 
 
 class ModelRegistry:

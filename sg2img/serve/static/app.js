@@ -260,6 +260,17 @@ function moveBox(i, box) {
   edit({ op: "move", index: i, box }, `obj-error-${i}`);
 }
 
+// Another look: the object draws new per-object noise (the "resample" edit); its box, its
+// mask and every other object (noise included) stay. Only for models with per-object noise.
+function resampleObject(i) {
+  select(i);
+  edit({ op: "resample", index: i }, `obj-error-${i}`);
+}
+
+function currentModel() {
+  return state.models.find((m) => m.id === state.model) || null;
+}
+
 function addRelationship(ev) {
   ev.preventDefault();
   const cur = state.cur;
@@ -446,6 +457,7 @@ function render(full = true) {
 
   // objects
   $("obj-count").textContent = names.length ? `(${names.length})` : "";
+  const canResample = !!(state.features.resample_object && currentModel()?.resample_object);
   $("objects").replaceChildren(...names.map((name, i) => {
     const pinned = !!cur.pins[i];
     const sw = el("span", { className: "swatch", title: "class colour" });
@@ -461,8 +473,14 @@ function render(full = true) {
     const del = el("button", { type: "button", className: "icon", textContent: "×", title: `remove ${name}`,
                                "aria-label": `remove object ${i}`, on: { click: () => removeObject(i) } });
     const err = el("div", { id: `obj-error-${i}`, className: "error", dataset: { testid: `obj-error-${i}` } });
-    return el("li", { className: "obj-row" + (state.selected === i ? " selected" : "") },
-              sw, el("span", { className: "idx", textContent: i }), input, pin, del, err);
+    const another = canResample ? [el("button", {
+      type: "button", className: "icon resample", textContent: "↻", disabled: !cur.base,
+      title: `Another look for ${name}: new noise for this object only; its box, its mask and everything else stay`,
+      "aria-label": `another look for object ${i}`, dataset: { testid: `resample-${i}` },
+      on: { click: () => resampleObject(i) },
+    })] : [];
+    return el("li", { className: "obj-row" + (canResample ? " can-resample" : "") + (state.selected === i ? " selected" : "") },
+              sw, el("span", { className: "idx", textContent: i }), input, pin, ...another, del, err);
   }));
 
   // relationships
