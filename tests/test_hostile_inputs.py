@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import struct
 import zlib
@@ -111,13 +112,14 @@ def _write(path: Path, data) -> str:
 def _fails_cleanly(argv: list[str], capsys, *contains: str, out: Path | None = None) -> str:
     """Run the CLI; assert exit 2, one bounded stderr line containing ``contains``.
 
-    Training draws a progress bar on stderr (lines of ``\r``-separated updates); those lines
-    are not messages and are set aside.
+    Training and evaluation draw a progress bar on stderr (lines of ``\r``-separated tqdm
+    updates); those lines are not messages and are set aside.
     """
     rc = main(argv)
     cap = capsys.readouterr()
     err = "".join(line + "\n" for line in cap.err.split("\n")[:-1]
-                  if not (argv[0] == "train" and line.startswith("\r")))
+                  if not (argv[0] in ("train", "evaluate")
+                          and (line.startswith("\r") or "%|" in line)))
     err += cap.err.split("\n")[-1]
     assert rc == 2, (rc, err[:2000])
     assert err.startswith("sg2img") and err.count("\n") == 1, err[:2000]
@@ -566,19 +568,31 @@ def _dataset_case(kind: str, root: Path) -> tuple[list[str], list[str]]:
     raise AssertionError(kind)
 
 
+IMAGE_CASES = ("decompression_bomb", "truncated_png", "image_fifo", "image_missing")
 DATASET_CASES = ["unknown_category", "json_list", "no_annotations_key", "nan_bbox",
                  "duplicate_keys", "bad_segmentation", "image_fields", "decompression_bomb",
                  "truncated_png", "image_fifo", "image_missing"]
 
 
 @pytest.mark.parametrize("kind", DATASET_CASES)
-def test_cli_bad_dataset(kind, tmp_path, capsys):
+def test_cli_bad_dataset(kind, coco_ckpt, tmp_path, capsys):
     root = _coco(tmp_path / "data")
     contains, _ = _dataset_case(kind, root)
     boxes = _write(tmp_path / "boxes.json", GOOD_BOXES)
     report = tmp_path / "report" / "r.json"
-    _fails_cleanly(["evaluate", "--box-file", boxes, "--data", str(root), "--image-size", "32",
-                    "--out", str(report)], capsys, *contains)
+    box_file = ["evaluate", "--box-file", boxes, "--data", str(root), "--image-size", "32",
+                "--out", str(report)]
+    if kind in IMAGE_CASES:
+        # Scoring a box file reads boxes and graphs, never an image file: it succeeds. A
+        # model's evaluation reads the images and must fail cleanly.
+        assert main(box_file) == 0
+        capsys.readouterr()
+        shutil.rmtree(report.parent)
+        _fails_cleanly(["evaluate", "--checkpoint", str(coco_ckpt), "--data", str(root),
+                        "--metrics", "layout_recall", "--device", "cpu", "--out", str(report)],
+                       capsys, *contains)
+    else:
+        _fails_cleanly(box_file, capsys, *contains)
     assert not report.parent.exists()
 
 
