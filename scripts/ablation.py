@@ -300,7 +300,7 @@ def samples_picture(exports: dict[str, Path], args: argparse.Namespace, path: Pa
             titles.append("real")
         noise = torch.Generator().manual_seed(args.seed)
         with torch.no_grad():
-            images = torch.cat([gen(batch, use_gt_layout=True, generator=noise).images
+            images = torch.cat([gen(batch, use_gt_layout=True, rng=noise).images
                                 for _ in range(k)])
         rows.append(to_pil(images))
         titles.append(VARIANTS[name][0])
