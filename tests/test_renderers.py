@@ -389,3 +389,33 @@ def test_bench_data_diversity_runs(tmp_path, capsys):
     assert set(levels) == {"texture", "colour", "facing"}
     assert all(0 < v["mean_pixel_distance"] < 1 for v in levels.values())
     assert "| texture |" in capsys.readouterr().out
+
+
+def test_ablation_pictures_render_every_variant(tmp_path):
+    """The ablation's two sheets (rows of layouts and images, four samples per variant) run
+    on exports of two variants; each row is a real image of the sheet's width."""
+    import argparse
+
+    from data_fixtures import STUFF_CATS, THING_CATS, write_tiny_coco
+    from PIL import Image
+
+    from sg2img.checkpoint import export_inference
+    from sg2img.model import GALSGenerator
+    from sg2img.vocab import Vocab
+
+    ablation = _script("ablation")
+    root = tmp_path / "data"
+    write_tiny_coco(root, ("instances_val.json", "stuff_val.json"), "images/val")
+    vocab = Vocab.from_coco_categories(THING_CATS + STUFF_CATS)
+    exports = {}
+    for name in ("full", "spatial"):
+        cfg = Config.from_preset("tiny", ablation.VARIANTS[name][1])
+        torch.manual_seed(0)
+        gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+        exports[name] = export_inference(tmp_path / f"{name}.pt", cfg, vocab, gen)
+    args = argparse.Namespace(data=root, seed=0)
+    ablation.picture(exports, args, tmp_path / "a.png", n=2)
+    ablation.samples_picture(exports, args, tmp_path / "s.png")
+    for png in ("a.png", "s.png"):
+        with Image.open(tmp_path / png) as im:
+            assert im.width > 96 and im.height > 2 * 96
