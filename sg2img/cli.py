@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metrics to compute (default: all that apply): layout_recall fid is "
                         "obj_acc diversity layout, and attr_acc attr_swap when the data and "
                         "the model have attributes")
+    e.add_argument("--gt-layout", action="store_true",
+                   help="render from the ground-truth boxes and masks instead of the predicted "
+                        "layout: scores the renderer alone (layout metrics still score the "
+                        "predicted boxes)")
     e.add_argument("--samples-per-graph", type=_COUNT, default=1, metavar="K",
                    help="images generated per scene graph")
     e.add_argument("--layout-baseline", action="store_true",
@@ -570,7 +574,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             layout_baseline=args.layout_baseline, metrics=metrics,
             samples_per_graph=args.samples_per_graph, seed=args.seed,
             batch_size=args.batch_size, inception_weights=args.inception_weights,
-            lpips_weights=args.lpips_weights, boxes_out=args.boxes_out)
+            lpips_weights=args.lpips_weights, boxes_out=args.boxes_out,
+            use_gt_layout=args.gt_layout)
     print(report_to_markdown(report), end="")
     if args.out is not None:
         json_path, md_path = write_report(report, args.out)

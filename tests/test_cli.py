@@ -228,3 +228,20 @@ def test_bench_manipulation_runs(ckpt, tmp_path):
     summary = json.loads(report.read_text())
     assert set(summary["kinds"]) == {"add", "remove", "replace", "predicate", "move"}
     assert all(k["count"] == 2 for k in summary["kinds"].values())
+
+
+def test_evaluate_gt_layout_reaches_evaluate_checkpoint(monkeypatch, capsys):
+    """``--gt-layout`` renders from the ground-truth layout (the renderer alone); without it
+    the predicted layout is used."""
+    import sg2img.evaluate as E
+
+    seen = []
+
+    def fake(checkpoint, data, split, **kw):
+        seen.append(kw["use_gt_layout"])
+        return {"split": split, "metrics": {}, "protocols": {}}
+
+    monkeypatch.setattr(E, "evaluate_checkpoint", fake)
+    assert main(["evaluate", "--checkpoint", "c.pt", "--gt-layout"]) == 0
+    assert main(["evaluate", "--checkpoint", "c.pt"]) == 0
+    assert seen == [True, False]
