@@ -32,6 +32,8 @@ Attribute variant (issue 15; needs a dataset with attributes):
 
     attr_layout   each object's multi-hot attributes also painted into the layout as
                   channels (``model.attribute_layout=true``)
+    attr_layout_d attr_layout, and the object discriminator also names each crop's
+                  attributes (``model.object_disc_attributes=true``, ``loss.obj_attr``)
 
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
 picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on
@@ -94,6 +96,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     # Issue 15: attributes painted into the layout as channels, besides the GCN embedding.
     "attr_layout": ("full, attributes also painted into the layout",
                     ["model.attribute_layout=true"]),
+    "attr_layout_d": ("full, attributes in the layout and named by the object discriminator",
+                      ["model.attribute_layout=true", "model.object_disc_attributes=true"]),
     # Issue 18: the cheaper global generator (1x1 SPADE gamma/beta, width change before
     # upsampling), gated against "full".
     "light": ("full, cheaper global generator", ["model.spade_kernel=1",

@@ -81,6 +81,10 @@ class ModelConfig:
     # not only through graph vectors that the layout losses train (issue 15). Default: the
     # architecture of every checkpoint before the option.
     attribute_layout: bool = False
+    # The object discriminator also names each crop's attributes (multi-label, learned on
+    # real crops; the generator is scored on its fakes: loss.obj_attr_weight), as the class
+    # auxiliary classifier does for classes (issue 15). Default: checkpoints before it.
+    object_disc_attributes: bool = False
 
     def __post_init__(self) -> None:
         _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,
@@ -140,6 +144,8 @@ class LossConfig:
     class_weight: float = 1.0            # LGGAN Eq. 5, cross-entropy on class features
     obj_gan_weight: float = 0.1
     obj_aux_weight: float = 0.1          # auxiliary classification of object crops
+    obj_attr_weight: float = 0.1         # attribute classification of object crops (only
+    #                                      with model.object_disc_attributes)
     seg_weight: float = 1.0              # model.discriminator=dp: (N+1)-class pixel loss
     mode_seek_weight: float = 0.0        # MSGAN diversity term (a second G forward per step)
 

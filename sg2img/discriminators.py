@@ -119,14 +119,17 @@ class ObjectDiscriminator(nn.Module):
         channels: width of the first conv.
         crop_size: side of the crops (a power of two >= 8).
         spectral_norm: wrap every layer in spectral normalization.
+        num_attributes: A > 0 adds a third head, one logit per attribute (multi-label,
+            ``model.object_disc_attributes``): the crop's attributes, learned on real crops,
+            so that the generator is told when a "red car" does not look red.
 
     Shapes:
         images (B, 3, H, W), boxes (K, 4) in [0, 1], box_to_img (K,)
-        -> logits (K,), class_logits (K, C)
+        -> logits (K,), class_logits (K, C), attribute_logits (K, A) or None
     """
 
     def __init__(self, num_classes: int, channels: int, crop_size: int,
-                 spectral_norm: bool = True):
+                 spectral_norm: bool = True, num_attributes: int = 0):
         super().__init__()
         self.crop_size = crop_size
         layers: list[nn.Module] = []
@@ -139,14 +142,18 @@ class ObjectDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
         self.real_fake = _sn(nn.Linear(prev, 1), spectral_norm)
         self.classifier = _sn(nn.Linear(prev, num_classes), spectral_norm)
+        self.attr_classifier = (_sn(nn.Linear(prev, num_attributes), spectral_norm)
+                                if num_attributes > 0 else None)
 
     def crop(self, images: Tensor, boxes: Tensor, box_to_img: Tensor) -> Tensor:
         """Crops (K, 3, S, S) of the boxes (:func:`sg2img.layout.crop_boxes`)."""
         return crop_boxes(images, boxes, box_to_img, self.crop_size)
 
-    def forward(self, images: Tensor, boxes: Tensor, box_to_img: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, images: Tensor, boxes: Tensor, box_to_img: Tensor
+                ) -> tuple[Tensor, Tensor, Tensor | None]:
         x = self.net(self.crop(images, boxes.detach(), box_to_img)).sum(dim=(2, 3))  # (K, c)
-        return self.real_fake(x).squeeze(1), self.classifier(x)
+        attrs = self.attr_classifier(x) if self.attr_classifier is not None else None
+        return self.real_fake(x).squeeze(1), self.classifier(x), attrs
 
 
 @dataclass
@@ -157,7 +164,8 @@ class DiscriminatorOutput:
         patch: per scale a list of features, last = patch logits (B, 1, h, w);
         obj_logits (K,), obj_class_logits (K, C), obj_index (K,) long: the objects that were
         judged (indices into the ``objs`` given; ``__image__`` objects are left out), or None
-        when the object discriminator is off or no boxes were given;
+        when the object discriminator is off or no boxes were given; obj_attr_logits (K, A)
+        with ``model.object_disc_attributes`` (else None);
         seg_logits (B, C + 1, H, W) and match (decoder features, each (B, c_i, h_i, w_i)):
         the pixel- and feature-level outputs of ``model.discriminator="dp"`` (else None).
     """
@@ -166,6 +174,7 @@ class DiscriminatorOutput:
     obj_logits: Tensor | None = None
     obj_class_logits: Tensor | None = None
     obj_index: Tensor | None = None
+    obj_attr_logits: Tensor | None = None
     seg_logits: Tensor | None = None
     match: list[Tensor] | None = None
 
@@ -198,16 +207,21 @@ class GALSDiscriminator(nn.Module):
     Args:
         cfg: the model section of the config.
         num_objects: C (layout channels and classifier classes).
+        num_attributes: A, the attribute vocabulary; with ``cfg.object_disc_attributes``
+            (and ``cfg.use_attributes``) the object discriminator also classifies each crop's
+            attributes. 0 (no attributes) builds no attribute head.
     """
 
-    def __init__(self, cfg: ModelConfig, num_objects: int):
+    def __init__(self, cfg: ModelConfig, num_objects: int, num_attributes: int = 0):
         super().__init__()
         self.num_objects = num_objects
         self.kind = cfg.discriminator
         self.instance_edges = cfg.instance_edges
         self.patch = build_image_discriminator(cfg, num_objects)
+        attrs = (num_attributes if cfg.object_disc_attributes and cfg.use_attributes else 0)
         self.obj = (ObjectDiscriminator(num_objects, cfg.disc_channels, cfg.object_disc_size,
-                                        cfg.spectral_norm) if cfg.use_object_disc else None)
+                                        cfg.spectral_norm, attrs)
+                    if cfg.use_object_disc else None)
 
     def forward(self, images: Tensor, layout: Tensor, boxes: Tensor | None = None,
                 objs: Tensor | None = None,
@@ -240,6 +254,7 @@ class GALSDiscriminator(nn.Module):
                 raise ValueError("the object discriminator needs objs and obj_to_img with boxes")
             index = (objs != IMAGE_OBJECT_ID).nonzero().squeeze(1)                          # (K,)
             if index.numel() > 0:
-                logits, cls = self.obj(images, boxes[index], obj_to_img[index])
+                logits, cls, attrs = self.obj(images, boxes[index], obj_to_img[index])
                 out.obj_logits, out.obj_class_logits, out.obj_index = logits, cls, index
+                out.obj_attr_logits = attrs
         return out

@@ -240,6 +240,16 @@ def aux_class_loss(class_logits: Tensor, objs: Tensor) -> Tensor:
     return F.cross_entropy(class_logits, objs)
 
 
+def aux_attribute_loss(attr_logits: Tensor, attributes: Tensor) -> Tensor:
+    """Multi-label classification of object crops' attributes: binary cross-entropy summed
+    over the A attributes, averaged over the K crops; (K, A) logits against (K, A) multi-hot."""
+    if attributes.numel() == 0:
+        return attr_logits.sum() * 0.0
+    bce = F.binary_cross_entropy_with_logits(attr_logits, attributes.to(attr_logits.dtype),
+                                             reduction="none")
+    return bce.sum(dim=1).mean()
+
+
 # --------------------------------------------------------------------------- perceptual
 VGG_FILE_NAME = "vgg19-dcbb9e9d.pth"
 _VGG_SLICES = (2, 7, 12, 21, 30)            # ends of relu1_1, relu2_1, relu3_1, relu4_1, relu5_1

@@ -3,8 +3,9 @@
 Terms are keyed by their ``LossConfig`` weight name without ``_weight`` (``gan``,
 ``feat_match``, ``l1``, ``vgg``, ``box`` (L1, "regress" layout head), ``box_nll`` (mixture NLL,
 "sample" layout head), ``mask``, ``local_l1``, ``class``, ``obj_gan``, ``obj_aux``,
-``layout_anchor``); a term whose weight is 0, or whose inputs are missing (no masks in Visual
-Genome, no local branch), is not computed. ``weighted_total`` applies the weights in one place.
+``obj_attr`` (crops' attributes, ``model.object_disc_attributes``), ``layout_anchor``); a
+term whose weight is 0, or whose inputs are missing (no masks in Visual Genome, no local
+branch), is not computed. ``weighted_total`` applies the weights in one place.
 
 The discriminator runs once per step on the real and fake images concatenated, so a DDP
 wrapper sees a single forward and spectral norm does one power iteration per step. In the
@@ -22,6 +23,7 @@ from .config import LossConfig
 from .discriminators import DiscriminatorOutput, GALSDiscriminator
 from .layout_head import BoxMixture, boxes_to_params
 from .losses import (
+    aux_attribute_loss,
     aux_class_loss,
     box_loss,
     box_mixture_nll,
@@ -44,7 +46,7 @@ from .scene_graph import GraphBatch
 from .vocab import IMAGE_OBJECT_ID
 
 TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "box_nll", "mask", "local_l1", "class",
-              "obj_gan", "obj_aux", "seg", "mode_seek", "layout_anchor")
+              "obj_gan", "obj_aux", "obj_attr", "seg", "mode_seek", "layout_anchor")
 
 
 def _on(loss_cfg: LossConfig, name: str) -> bool:
@@ -82,6 +84,13 @@ def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBat
         objs = torch.cat([batch.objs, batch.objs])
         obj_to_img = torch.cat([batch.obj_to_img, batch.obj_to_img + N])
     return disc(images, layouts, boxes, objs, obj_to_img, edges=edges)
+
+
+def _obj_attr(d_out: DiscriminatorOutput, batch: GraphBatch, loss_cfg: LossConfig) -> bool:
+    """Whether the object-attribute term applies: the object discriminator has an attribute
+    head (``model.object_disc_attributes``), the batch carries attributes, the weight is on."""
+    return (d_out.obj_attr_logits is not None and batch.attributes is not None
+            and _on(loss_cfg, "obj_attr"))
 
 
 def _split_patch(patch: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]],
@@ -145,6 +154,10 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
             if _on(loss_cfg, "obj_aux"):
                 objs = torch.cat([batch.objs, batch.objs])[d_out.obj_index[is_fake]]
                 terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[is_fake], objs)
+            if _obj_attr(d_out, batch, loss_cfg):
+                attrs = torch.cat([batch.attributes, batch.attributes])
+                terms["obj_attr"] = aux_attribute_loss(
+                    d_out.obj_attr_logits[is_fake], attrs[d_out.obj_index[is_fake]])
     if _on(loss_cfg, "mode_seek"):
         if second is None:
             raise ValueError("loss.mode_seek_weight > 0 needs a second generator output for "
@@ -262,6 +275,9 @@ def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
         if _on(loss_cfg, "obj_aux"):
             objs = batch.objs[d_out.obj_index[~is_fake]]
             terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[~is_fake], objs)
+        if _obj_attr(d_out, batch, loss_cfg):
+            terms["obj_attr"] = aux_attribute_loss(
+                d_out.obj_attr_logits[~is_fake], batch.attributes[d_out.obj_index[~is_fake]])
     return terms
 
 

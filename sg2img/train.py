@@ -275,7 +275,7 @@ def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last:
 
     G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes,
                       pred_names=vocab.pred_names).to(device)
-    D = GALSDiscriminator(cfg.model, vocab.num_objects).to(device)
+    D = GALSDiscriminator(cfg.model, vocab.num_objects, vocab.num_attributes).to(device)
     if channels_last:
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)

@@ -452,3 +452,39 @@ def test_attribute_layout_paints_attributes_inside_the_object_only(avocab):
     gen.train()
     gen(batch, use_gt_layout=True).images.mean().backward()
     assert gen.attr_cond.weight.grad.abs().sum() > 0
+
+
+def test_object_discriminator_names_attributes(avocab):
+    """model.object_disc_attributes: the object discriminator has an attribute head; the D step
+    trains it on real crops' attributes, the G step scores fakes with it (obj_attr), and the
+    generator's attribute path gets that gradient. Off by default: no head, no term."""
+    from sg2img.model import GALSDiscriminator
+    from sg2img.objectives import discriminator_loss_terms, generator_loss_terms, weighted_total
+
+    gen, cfg = _gen(avocab, "model.object_disc_attributes=true", "model.attribute_layout=true")
+    torch.manual_seed(0)
+    disc = GALSDiscriminator(cfg.model, avocab.num_objects, avocab.num_attributes)
+    assert disc.obj.attr_classifier.out_features == avocab.num_attributes
+    off = GALSDiscriminator(Config.from_preset("tiny").model, avocab.num_objects,
+                            avocab.num_attributes)
+    assert off.obj.attr_classifier is None
+    gen.train()
+    batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3, 2),
+                               image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                               num_attributes=avocab.num_attributes)
+    assert batch.attributes.sum() > 0
+    out = gen(batch, use_gt_layout=True)
+    d_terms = discriminator_loss_terms(out, disc, batch, cfg.loss)
+    assert d_terms["obj_attr"] > 0
+    weighted_total(d_terms, cfg.loss).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in disc.obj.attr_classifier.parameters())
+    disc.zero_grad()
+    disc.requires_grad_(False)
+    g_terms = generator_loss_terms(out, disc, batch, cfg.loss)
+    g_terms["obj_attr"].backward()
+    assert gen.attr_cond.weight.grad.abs().sum() > 0
+    # Without attributes in the batch (or with the weight at 0) the term is left out.
+    batch.attributes = None
+    assert "obj_attr" not in discriminator_loss_terms(gen(batch, use_gt_layout=True), disc,
+                                                      batch, cfg.loss)

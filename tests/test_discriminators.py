@@ -51,8 +51,11 @@ def test_object_discriminator_crops_the_boxes():
     # Bilinear samples within a pixel of the crop's edge blend with the neighbours.
     torch.testing.assert_close(crops[0, :, :-1, :-1], torch.ones(3, 15, 15))
     torch.testing.assert_close(crops[1, :, 1:, 1:], torch.zeros(3, 15, 15))
-    logits, cls = d(images, boxes, torch.tensor([1, 0]))
-    assert logits.shape == (2,) and cls.shape == (2, 6)
+    logits, cls, attrs = d(images, boxes, torch.tensor([1, 0]))
+    assert logits.shape == (2,) and cls.shape == (2, 6) and attrs is None
+    d = ObjectDiscriminator(num_classes=6, channels=4, crop_size=16, spectral_norm=False,
+                            num_attributes=3)
+    assert d(images, boxes, torch.tensor([1, 0]))[2].shape == (2, 3)
 
 
 def test_gals_discriminator_skips_image_objects(vocab):

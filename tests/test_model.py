@@ -186,9 +186,10 @@ def test_full_step_reaches_every_parameter(cfg, vocab, gen):
     disc.requires_grad_(False)
     terms = generator_loss_terms(out, disc, batch, cfg.loss)
     # box_nll needs layout_head="sample"; layout_anchor belongs to the layout-only step;
-    # seg and mode_seek to the dp discriminator and the mode-seeking option.
+    # seg and mode_seek to the dp discriminator and the mode-seeking option; obj_attr to
+    # model.object_disc_attributes (tests/test_attributes.py).
     assert set(terms) == set(TERM_NAMES) - {"vgg", "box_nll", "layout_anchor", "seg",
-                                            "mode_seek"}
+                                            "mode_seek", "obj_attr"}
     assert all(t.dim() == 0 and torch.isfinite(t) for t in terms.values())
     weighted_total(terms, cfg.loss).backward()
     for name, p in gen.named_parameters():
