@@ -32,25 +32,34 @@ def _batch(num_objects, num_preds, mask_size, image_size, n=3, seed=0):
     return collate_graphs(samples)
 
 
-def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z, edges=None):
+def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z, edges=None,
+                        attributes=None):
     """The conditioning as it was computed before issue 18: one 1x1 conv over the
-    concatenated semantic layout, embedding layout, broadcast noise (and instance edges)."""
+    concatenated semantic layout, embedding layout, broadcast noise (and instance edges); with
+    ``model.attribute_layout`` also the multi-hot attributes painted as (N, A, H, W) channels
+    through their own 1x1 conv columns."""
     N, _, H, W = layout.shape
     parts = [layout, embedding_layout(obj_vecs, boxes, masks, obj_to_img, N, H, W)]
     if G.noise_proj is not None:
         parts.append(G.noise_proj(z)[:, :, None, None].expand(-1, -1, H, W))
     if edges is not None:
         parts.append(edges.to(layout.dtype))
-    return G.cond_encoder(torch.cat(parts, dim=1))
+    pre = G.cond_encoder[0](torch.cat(parts, dim=1))
+    if G.attr_cond is not None and attributes is not None:
+        painted = embedding_layout(attributes.to(pre.dtype), boxes, masks, obj_to_img, N, H, W)
+        pre = pre + torch.einsum("nahw,ca->nchw", painted, G.attr_cond.weight)
+    return G.cond_encoder[1](pre)
 
 
-@pytest.mark.parametrize("noise,edges", [(4, False), (0, False), (4, True)])
-def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges):
+@pytest.mark.parametrize("noise,edges,attrs", [(4, False, 0), (0, False, 0), (4, True, 0),
+                                               (4, False, 6)])
+def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges, attrs):
     cfg = Config.from_preset("tiny", [f"model.layout_noise_dim={noise}",
                                       f"model.instance_edges={edges}"]).model
     torch.manual_seed(0)
     # float64: the two are the same sums in another order, so they agree to rounding.
-    G = GALSGenerator(cfg, 30, 5).double()
+    G = GALSGenerator(cfg, 30, 5, num_attributes=attrs).double()
+    assert (G.attr_cond is not None) == (attrs > 0)
     batch = _batch(30, 5, cfg.mask_size, cfg.image_size)
     boxes = batch.boxes.double()
     N, H = batch.num_images, cfg.image_size
@@ -58,12 +67,13 @@ def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges):
                            requires_grad=True)
     masks = batch.masks.double().requires_grad_(True)
     z = torch.randn(N, cfg.noise_dim, dtype=torch.float64)
+    attributes = (torch.rand(len(batch.objs), attrs) < 0.3).double() if attrs else None
     grads = []
     for fn in (_dense_conditioning, GALSGenerator.encode_conditioning):
         layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N, 30, H, H)
         edge_map = (instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
                     if edges else None)
-        out = fn(G, layout, obj_vecs, boxes, masks, batch.obj_to_img, z, edge_map)
+        out = fn(G, layout, obj_vecs, boxes, masks, batch.obj_to_img, z, edge_map, attributes)
         (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
         grads.append([out.detach(), obj_vecs.grad.clone(), masks.grad.clone(),
                       *(p.grad.clone() for p in G.parameters() if p.grad is not None)])
