@@ -1106,9 +1106,9 @@ def evaluate_box_file(box_file: str | PathLike, dataset: Dataset, *, split: str 
     finally:
         if with_images is not None:
             dataset.with_images = with_images
-    scored = M.score_box_file(box_file, items, thresholds)
-    num_images = scored.pop("num_images")
     pairs = M.match_box_file(box_file, items)
+    scored = M.score_box_pairs(pairs, thresholds)
+    num_images = scored.pop("num_images")
     vocab = getattr(dataset, "vocab", None)
     names = tuple(vocab.pred_names) if vocab is not None else None
     objects = tuple(vocab.object_names) if vocab is not None else None

@@ -385,7 +385,12 @@ def score_box_file(path: str | PathLike, samples: Iterable[Any],
     Raises:
         BoxFileError: as :func:`match_box_file`.
     """
-    pairs = match_box_file(path, samples)
+    return score_box_pairs(match_box_file(path, samples), thresholds)
+
+
+def score_box_pairs(pairs: Sequence[tuple[Any, Tensor, Tensor]],
+                    thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS) -> dict[str, Any]:
+    """:func:`score_box_file`'s figures for boxes already matched (:func:`match_box_file`)."""
     pred_all = torch.cat([p for _, p, _ in pairs]) if pairs else torch.zeros(0, 4)
     gt_all = torch.cat([g for _, _, g in pairs]) if pairs else torch.zeros(0, 4)
     out: dict[str, Any] = dict(layout_recall(pred_all, gt_all, thresholds))
