@@ -28,6 +28,13 @@ full model with one option changed:
     spatial_no_l1 spatial noise without the image L1 terms (l1 and local_l1 pull every sample
                   towards the one real image, which works against diversity)
     edges         pix2pixHD instance boundary map
+    texture       spatial noise + per-pixel texture noise made from it
+                  (``model.texture_noise=4``), without the image L1 terms: the data's own
+                  variety at a fixed layout is mostly texture, which per-object vectors
+                  constant over a region cannot draw
+
+Since issue 15 every preset turns the attribute options on, so on data with attributes
+``full`` and every variant run with them (``attr_layout_d`` below is then ``full``).
 
 Attribute variant (issue 15; needs a dataset with attributes):
 
@@ -96,6 +103,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "spatial_no_l1": ("spatial noise, no image L1",
                       ["model.noise=spatial", "loss.l1_weight=0", "loss.local_l1_weight=0"]),
     "edges": ("instance edges (pix2pixHD)", ["model.instance_edges=true"]),
+    "texture": ("spatial + texture noise, no image L1",
+                ["model.noise=spatial", "model.texture_noise=4", "loss.l1_weight=0",
+                 "loss.local_l1_weight=0"]),
     # Issue 15: attributes painted into the layout as channels, besides the GCN embedding.
     "attr_layout": ("full, attributes also painted into the layout",
                     ["model.attribute_layout=true"]),

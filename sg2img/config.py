@@ -74,6 +74,10 @@ class ModelConfig:
     global_generator: str = "spade"      # "spade" (SPADE) | "cc" (CC-FPSE) | "dp" (DP-GAN)
     discriminator: str = "multiscale"    # "multiscale" (pix2pixHD) | "fpse" (CC-FPSE) | "dp"
     noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
+    # With noise=spatial: this many more conditioning channels of per-pixel (white) noise,
+    # made from each object's noise vector, so texture can vary from pixel to pixel and a
+    # resampled object gets a new texture (issue 14). 0: none (checkpoints before it).
+    texture_noise: int = 0
     instance_edges: bool = False         # pix2pixHD boundary map as an extra layout channel
     use_attributes: bool = True          # add embedded object attributes before the GCN
     # Also paint each object's multi-hot attributes into the layout as channels (through its
@@ -98,6 +102,11 @@ class ModelConfig:
         _check(self.noise != "spatial" or self.layout_noise_dim > 0,
                "model.noise=spatial needs model.layout_noise_dim > 0 (the number of "
                "per-pixel noise channels)")
+        _check(0 <= self.texture_noise <= 64,
+               f"model.texture_noise must be in 0..64, got {self.texture_noise}")
+        _check(self.texture_noise == 0 or self.noise == "spatial",
+               "model.texture_noise needs model.noise=spatial (the texture is made from each "
+               "object's noise vector)")
         _check(self.image_size % 16 == 0 and self.image_size >= 32,
                f"model.image_size must be a multiple of 16 and >= 32 (64 or 128), "
                f"got {self.image_size}")

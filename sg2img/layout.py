@@ -9,6 +9,9 @@ exactly zero.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -244,3 +247,38 @@ def object_noise_layout(obj_noise: Tensor, objs: Tensor, boxes: Tensor, masks: T
     painted, cover, background = both.split([D, 1, D], dim=1)
     free = (1 - cover).clamp_min(0.0)                                         # (N, 1, H, W)
     return (painted + free * background) / cover.clamp_min(1.0)
+
+
+# A fixed seed: the texture basis is part of the model's definition, not of its weights, so
+# every process (and every checkpoint) must rebuild the same one.
+_TEXTURE_BASIS_SEED = 14
+
+
+@functools.lru_cache(maxsize=8)
+def _texture_basis(D: int, P: int, H: int, W: int, device: str, dtype: torch.dtype) -> Tensor:
+    """(D, P, H, W) white noise, the same in every process, scaled so sums over D are N(0, 1)."""
+    rng = torch.Generator().manual_seed(_TEXTURE_BASIS_SEED)
+    basis = torch.randn(D, P, H, W, generator=rng) / math.sqrt(D)
+    return basis.to(device=device, dtype=dtype)
+
+
+def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
+    """Per-pixel white noise made from the painted per-object noise (``model.texture_noise``).
+
+    Pixel (y, x) of channel p is ``sum_k noise_map[k, y, x] * B[k, p, y, x]`` with a fixed
+    white-noise basis B. Inside an object whose vector v is standard normal this is standard
+    normal at every pixel and nearly uncorrelated between pixels, so the generator can draw
+    texture that differs from pixel to pixel. The texture is a function of the object's
+    vector: a seed fixes it, and redrawing one object's vector (``resample_object_noise``)
+    redraws the texture inside that object only.
+
+    Args:
+        noise_map: (N, D, H, W), from ``object_noise_layout``.
+        channels: P, the number of texture channels.
+
+    Returns:
+        (N, P, H, W).
+    """
+    N, D, H, W = noise_map.shape
+    basis = _texture_basis(D, channels, H, W, str(noise_map.device), noise_map.dtype)
+    return torch.einsum("nkhw,kphw->nphw", noise_map, basis)

@@ -27,6 +27,7 @@ from .layout import (
     instance_edges,
     object_noise_layout,
     semantic_layout,
+    texture_noise_layout,
 )
 from .layout_head import (
     BoxMixture,
@@ -133,8 +134,10 @@ class GALSGenerator(nn.Module):
     ``layout_noise_dim`` channels, one standard-normal vector per object region (see
     ``sg2img.layout.object_noise_layout``), concatenated to the conditioning map after the
     encoder, so it reaches every conditioned layer of both branches unmixed; redrawing one
-    object's vector (``resample_object_noise``) changes that object's region. With
-    ``model.instance_edges`` the instance boundary map is one more encoder input channel.
+    object's vector (``resample_object_noise``) changes that object's region.
+    ``model.texture_noise`` adds that many channels of per-pixel white noise made from the same
+    vectors (``sg2img.layout.texture_noise_layout``), for texture that varies pixel by pixel.
+    With ``model.instance_edges`` the instance boundary map is one more encoder input channel.
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
@@ -179,7 +182,7 @@ class GALSGenerator(nn.Module):
         in_ch = (num_objects + cfg.gconv_dim + (0 if spatial else cfg.layout_noise_dim)
                  + int(cfg.instance_edges))
         self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, cfg.cond_dim, 1), nn.LeakyReLU(0.2))
-        cond_ch = cfg.cond_dim + (cfg.layout_noise_dim if spatial else 0)
+        cond_ch = cfg.cond_dim + (cfg.layout_noise_dim + cfg.texture_noise if spatial else 0)
 
         global_kwargs = ({"spade_kernel": cfg.spade_kernel,
                           "narrow_upsample": cfg.narrow_upsample}
@@ -486,6 +489,9 @@ class GALSGenerator(nn.Module):
         if obj_noise is not None:
             noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
                                             batch.obj_to_img, N, H, H)        # (N, Ln, H, W)
+            if self.cfg.texture_noise > 0:
+                noise_map = torch.cat([noise_map, texture_noise_layout(
+                    noise_map, self.cfg.texture_noise)], dim=1)               # (N, Ln + P, H, W)
             cond = torch.cat([cond, noise_map.to(cond.dtype)], dim=1)
 
         global_images = global_feats = local = None
