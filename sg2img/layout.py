@@ -256,9 +256,21 @@ _TEXTURE_BASIS_SEED = 14
 
 @functools.lru_cache(maxsize=8)
 def _texture_basis(D: int, P: int, H: int, W: int, device: str, dtype: torch.dtype) -> Tensor:
-    """(D, P, H, W) white noise, the same in every process, scaled so sums over D are N(0, 1)."""
+    """(D, P, H, W) noise, the same in every process, scaled so sums over D are N(0, 1).
+
+    Channel p is white noise at a grain of ``2**p`` pixels of a 64-pixel image (twice that at
+    128), bilinearly enlarged, so the channels span fine speckle to blotches and the coarse
+    generator stages, which see the conditioning map area-pooled, still get some of it.
+    """
     rng = torch.Generator().manual_seed(_TEXTURE_BASIS_SEED)
-    basis = torch.randn(D, P, H, W, generator=rng) / math.sqrt(D)
+    channels = []
+    for p in range(P):
+        grain = max(1, round(H * 2 ** p / 64))
+        h, w = max(1, -(-H // grain)), max(1, -(-W // grain))
+        coarse = torch.randn(D, 1, h, w, generator=rng)
+        fine = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
+        channels.append(fine / fine.std().clamp_min(1e-6))
+    basis = torch.cat(channels, dim=1) / math.sqrt(D)
     return basis.to(device=device, dtype=dtype)
 
 
@@ -266,9 +278,10 @@ def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
     """Per-pixel white noise made from the painted per-object noise (``model.texture_noise``).
 
     Pixel (y, x) of channel p is ``sum_k noise_map[k, y, x] * B[k, p, y, x]`` with a fixed
-    white-noise basis B. Inside an object whose vector v is standard normal this is standard
-    normal at every pixel and nearly uncorrelated between pixels, so the generator can draw
-    texture that differs from pixel to pixel. The texture is a function of the object's
+    noise basis B whose channel p has a grain of ``2**p`` pixels at 64 px (channel 0 is white
+    noise). Inside an object whose vector v is standard normal this is standard normal at
+    every pixel, and pixels further apart than the channel's grain are nearly uncorrelated,
+    so the generator can draw texture that differs from pixel to pixel. The texture is a function of the object's
     vector: a seed fixes it, and redrawing one object's vector (``resample_object_noise``)
     redraws the texture inside that object only.
 

@@ -266,8 +266,10 @@ def test_mode_seeking_needs_a_second_sample(vocab):
 
 def test_texture_noise_is_white_per_pixel_and_follows_each_objects_vector():
     """``model.texture_noise``: inside a region with one standard-normal vector, every pixel
-    of every texture channel is standard normal and neighbours are nearly uncorrelated; the
-    basis is the same on every rebuild; a new vector in one region redraws only there."""
+    of every texture channel is standard normal; channel 0 is white (neighbours nearly
+    uncorrelated), channel p has a grain of 2**p pixels (pixels twice that apart nearly
+    uncorrelated, neighbours correlated); the basis is the same on every rebuild; a new
+    vector in one region redraws only there."""
     torch.manual_seed(0)
     D, P, H = 16, 3, 64
     vecs = torch.randn(400, D)
@@ -276,8 +278,13 @@ def test_texture_noise_is_white_per_pixel_and_follows_each_objects_vector():
     assert tex.shape == (400, P, H, H)
     per_pixel_std = tex.std(dim=0)                               # across vectors, per pixel
     assert 0.8 < per_pixel_std.mean() < 1.2, per_pixel_std.mean()
-    neighbour_corr = (tex[..., 1:] * tex[..., :-1]).mean() / tex.var()
-    assert abs(neighbour_corr) < 0.05, neighbour_corr
+    def corr(channel, shift):
+        t = tex[:, channel]
+        return ((t[..., shift:] * t[..., :-shift]).mean() / t.var()).item()
+    assert abs(corr(0, 1)) < 0.05, corr(0, 1)
+    for p in range(1, P):
+        assert corr(p, 1) > 0.3, (p, corr(p, 1))
+        assert abs(corr(p, 2 * 2 ** p)) < 0.1, (p, corr(p, 2 * 2 ** p))
     assert tex[0].std() > 0.5                                    # varies across one image
     layout_module._texture_basis.cache_clear()
     assert torch.equal(texture_noise_layout(maps[:2], P), tex[:2])
