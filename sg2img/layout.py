@@ -282,8 +282,8 @@ def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
     noise). Inside an object whose vector v is standard normal this is standard normal at
     every pixel, and pixels further apart than the channel's grain are nearly uncorrelated,
     so the generator can draw texture that differs from pixel to pixel. The texture is a
-    function of the object's vector: a seed fixes it, and redrawing one object's vector (``resample_object_noise``)
-    redraws the texture inside that object only.
+    function of the object's vector: a seed fixes it, and redrawing one object's vector
+    (``resample_object_noise``) redraws the texture inside that object only.
 
     Args:
         noise_map: (N, D, H, W), from ``object_noise_layout``.
