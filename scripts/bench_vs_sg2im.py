@@ -10,6 +10,8 @@ https://github.com/google/sg2im DIR``); nothing of it is copied into this projec
         --set model.narrow_upsample=true                           # the cheaper generator
     python scripts/bench_vs_sg2im.py --sg2im DIR \\
         --also light:model.spade_kernel=1,model.narrow_upsample=true   # both, same rounds
+    python scripts/bench_vs_sg2im.py --sg2im DIR --precision bf16  # both under bf16 autocast
+    python scripts/bench_vs_sg2im.py --sg2im DIR --precision bf16 --sg2im-precision fp32
 
 Cases (sg2im side: its ``scripts/train.py`` defaults, i.e. embedding/graph width 128, hidden
 512, 5 graph layers, 16x16 masks, 32 layout-noise channels, CRN dims 1024-512-256-128-64,
@@ -135,7 +137,9 @@ def import_sg2im(sg2im_dir: Path):
     return Sg2ImModel
 
 
-def sg2im_worker(sg2im_dir: Path, case: str, repeats: int) -> dict:
+def sg2im_worker(sg2im_dir: Path, case: str, repeats: int, precision: str = "fp32") -> dict:
+    import contextlib
+
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -152,7 +156,10 @@ def sg2im_worker(sg2im_dir: Path, case: str, repeats: int) -> dict:
     model = Sg2ImModel(vocab, image_size=(spec["size"], spec["size"]),
                        **SG2IM_TRAIN_DEFAULTS).eval()
     copies = [copy.deepcopy(graphs) for _ in range(repeats + 1)]
-    with torch.no_grad():
+    # bf16: the whole forward under bfloat16 autocast (sg2im has no precision option).
+    cast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
+            else contextlib.nullcontext())
+    with torch.no_grad(), cast:
         with FlopCounterMode(display=False) as fc:
             imgs = model.forward_json(copies.pop())[0]
         assert imgs.shape == (len(graphs), 3, spec["size"], spec["size"]), imgs.shape
@@ -162,7 +169,7 @@ def sg2im_worker(sg2im_dir: Path, case: str, repeats: int) -> dict:
 
 # ----------------------------------------------------------------------------- sg2img side
 def sg2img_worker(sg2im_dir: Path, case: str, repeats: int, overrides: list[str],
-                  compile_model: bool) -> dict:
+                  compile_model: bool, precision: str = "fp32") -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -180,6 +187,7 @@ def sg2img_worker(sg2im_dir: Path, case: str, repeats: int, overrides: list[str]
     G.requires_grad_(False)
     model = SG2ImgModel(G, cfg, vocab)
     kwargs = {"compile": True} if compile_model else {}
+    kwargs["precision"] = precision
     with FlopCounterMode(display=False) as fc:
         res = generate(graphs, model, seed=0, **kwargs)
     assert res.tensors.shape == (len(graphs), 3, spec["size"], spec["size"])
@@ -200,6 +208,7 @@ def run_worker(args: argparse.Namespace, impl: str, case: str) -> dict:
         cmd += ["--set", o]
     if args.compile:
         cmd.append("--compile")
+    cmd += ["--precision", args.precision, "--sg2im-precision", args.sg2im_precision]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -220,19 +229,27 @@ def main() -> None:
     p.add_argument("--also", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
                    help="another sg2img variant measured in the same rounds")
     p.add_argument("--compile", action="store_true", help="generate(..., compile=True)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="generate(..., precision=...) for sg2img")
+    p.add_argument("--sg2im-precision", choices=("fp32", "bf16"), default=None,
+                   help="sg2im's forward_json under bfloat16 autocast or not (default: the "
+                        "same as --precision, so both sides compute alike)")
     p.add_argument("--json", type=Path, help="write all measurements here")
     p.add_argument("--worker", choices=("sg2im", "sg2img"), help=argparse.SUPPRESS)
     p.add_argument("--case", choices=list(CASES), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.sg2im_precision is None:
+        args.sg2im_precision = args.precision
 
     if args.worker:
         import torch
 
         torch.set_num_threads(args.threads)
         if args.worker == "sg2im":
-            res = sg2im_worker(args.sg2im, args.case, args.repeats)
+            res = sg2im_worker(args.sg2im, args.case, args.repeats, args.sg2im_precision)
         else:
-            res = sg2img_worker(args.sg2im, args.case, args.repeats, args.set, args.compile)
+            res = sg2img_worker(args.sg2im, args.case, args.repeats, args.set, args.compile,
+                                args.precision)
         res["median_s"] = statistics.median(res["times"])
         res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         print(json.dumps(res))
@@ -251,7 +268,8 @@ def main() -> None:
     print(f"{args.rounds} interleaved rounds, {args.threads} threads, {args.repeats} timed "
           f"calls per fresh process; load average before: {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} on {os.cpu_count()} CPUs; sg2img overrides: {args.set or 'none'}"
-          f"{', compile=True' if args.compile else ''}", flush=True)
+          f"{', compile=True' if args.compile else ''}; precision sg2im {args.sg2im_precision}"
+          f", sg2img {args.precision}", flush=True)
     results: dict[str, dict[str, list[dict]]] = {c: {k: [] for k in impls} for c in args.cases}
     for r in range(args.rounds):
         for case in args.cases:
@@ -295,7 +313,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rounds": args.rounds,
                                          "threads": args.threads, "overrides": args.set,
-                                         "compile": args.compile, "rows": rows,
+                                         "compile": args.compile, "precision": args.precision,
+                                         "sg2im_precision": args.sg2im_precision,
+                                         "rows": rows,
                                          "raw": results}, indent=1))
 
 

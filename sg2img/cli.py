@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with a model trained with model.noise=spatial: sample 0 is the scene, "
                         "samples 1..K-1 redraw only these objects' noise (indices into each "
                         "graph's objects) and keep everything else; needs --samples 2 or more")
+    g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="bf16 renders the image under bfloat16 autocast (the layout stays "
+                        "fp32): about 1.8x faster on CPUs with AVX512-BF16/AMX and on GPUs")
     g.set_defaults(func=cmd_generate)
 
     # -------------------------------------------------------------- manipulate
@@ -394,7 +397,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
                           image_size=args.size, batch_size=args.batch_size,
-                          layout_mode=args.layout_mode, resample_object=args.resample_object)
+                          layout_mode=args.layout_mode, resample_object=args.resample_object,
+                          precision=args.precision)
     except SceneGraphError as e:
         # Name the file and the graph in it rather than the position in the combined list.
         raise SceneGraphError(_locate(str(e), args.graphs, per_file)) from None

@@ -422,8 +422,8 @@ class GALSGenerator(nn.Module):
                 rng: torch.Generator | None = None, boxes_override: Tensor | None = None,
                 masks_override: Tensor | None = None, override: Tensor | None = None,
                 obj_noise: Tensor | None = None, layout_mode: str = "mode",
-                layout_noise: Tensor | None = None,
-                training_outputs: bool = True) -> GeneratorOutput:
+                layout_noise: Tensor | None = None, training_outputs: bool = True,
+                render_dtype: torch.dtype | None = None) -> GeneratorOutput:
         """Generate one image per scene graph in ``batch``.
 
         Args:
@@ -444,6 +444,9 @@ class GALSGenerator(nn.Module):
             layout_noise: (O, 5) per-object noise for "sample".
             training_outputs: False skips what only the training losses use (the local
                 branch's class logits, returned as None); the images are the same.
+            render_dtype: e.g. ``torch.bfloat16``: render the image under autocast to that
+                dtype (inference speed; the graph network and the layout stay in the
+                parameters' dtype, so the layout is the same). Images come back as float32.
 
         Otherwise objects use their predicted boxes and masks, except objects with
         ``batch.box_given`` True, which take ``batch.boxes`` (user-pinned boxes).
@@ -478,35 +481,40 @@ class GALSGenerator(nn.Module):
             raise ValueError(f"z must have shape ({N}, {self.noise_dim}), got {tuple(z.shape)}")
         z = z.to(device=device, dtype=self.obj_embeddings.weight.dtype)
 
-        layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N,
-                                 self.num_objects, H, H)                      # (N, C, H, W)
-        edges = None
-        if self.cfg.instance_edges:
-            edges = instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
-        cond = self.encode_conditioning(layout, obj_vecs, boxes, masks, batch.obj_to_img, z,
-                                        edges, batch.attributes)              # (N, cond, H, W)
-        obj_noise = self._spatial_noise(obj_noise, batch, rng, z.dtype)
-        if obj_noise is not None:
-            noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
-                                            batch.obj_to_img, N, H, H)        # (N, Ln, H, W)
-            if self.cfg.texture_noise > 0:
-                noise_map = torch.cat([noise_map, texture_noise_layout(
-                    noise_map, self.cfg.texture_noise)], dim=1)               # (N, Ln + P, H, W)
-            cond = torch.cat([cond, noise_map.to(cond.dtype)], dim=1)
+        with torch.autocast(device.type, dtype=render_dtype or torch.bfloat16,
+                            enabled=render_dtype is not None):
+            layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N,
+                                     self.num_objects, H, H)                  # (N, C, H, W)
+            edges = None
+            if self.cfg.instance_edges:
+                edges = instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
+            cond = self.encode_conditioning(layout, obj_vecs, boxes, masks, batch.obj_to_img,
+                                            z, edges, batch.attributes)       # (N, cond, H, W)
+            obj_noise = self._spatial_noise(obj_noise, batch, rng, z.dtype)
+            if obj_noise is not None:
+                noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
+                                                batch.obj_to_img, N, H, H)    # (N, Ln, H, W)
+                if self.cfg.texture_noise > 0:
+                    noise_map = torch.cat([noise_map, texture_noise_layout(
+                        noise_map, self.cfg.texture_noise)], dim=1)       # (N, Ln + P, H, W)
+                cond = torch.cat([cond, noise_map.to(cond.dtype)], dim=1)
 
-        global_images = global_feats = local = None
-        if self.global_gen is not None:
-            global_images, global_feats = self.global_gen(z, cond)
-        if self.local_gen is not None:
-            local = self.local_gen(cond, layout, with_logits=training_outputs)
+            global_images = global_feats = local = None
+            if self.global_gen is not None:
+                global_images, global_feats = self.global_gen(z, cond)
+            if self.local_gen is not None:
+                local = self.local_gen(cond, layout, with_logits=training_outputs)
 
-        weight_map = None
-        if global_images is not None and local is not None:
-            if self.weight_map is not None:
-                weight_map = self.weight_map(torch.cat([global_feats, local.features], dim=1))
-            images = fuse_images(global_images, local.images, weight_map)
-        else:
-            images = global_images if global_images is not None else local.images
+            weight_map = None
+            if global_images is not None and local is not None:
+                if self.weight_map is not None:
+                    weight_map = self.weight_map(torch.cat([global_feats, local.features], dim=1))
+                images = fuse_images(global_images, local.images, weight_map)
+            else:
+                images = global_images if global_images is not None else local.images
+        if render_dtype is not None:
+            images, layout = images.float(), layout.float()
+            weight_map = None if weight_map is None else weight_map.float()
 
         return GeneratorOutput(
             images=images, global_images=global_images,

@@ -165,6 +165,8 @@ def test_generate_errors_name_the_problem(model, graphs, message):
 def test_generate_argument_errors(model, tmp_path):
     with pytest.raises(GenerationError, match="num_samples"):
         generate(SHEEP, model, num_samples=0)
+    with pytest.raises(GenerationError, match=r"precision must be one of \('fp32', 'bf16'\)"):
+        generate(SHEEP, model, precision="fp16")
     with pytest.raises(GenerationError, match="seed"):
         generate(SHEEP, model, seed=-1)
     with pytest.raises(GenerationError, match="model must be"):
