@@ -42,6 +42,7 @@ Entry points: :func:`evaluate` (a generator and a dataset), :func:`evaluate_chec
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -745,7 +746,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
              recall_thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS,
              boxes_out: str | PathLike | None = None,
              num_workers: int = 0,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True,
+             precision: str = "fp32") -> dict[str, Any]:
     """Score a generator on a dataset split with the registered metrics (:data:`METRICS`).
 
     Args:
@@ -782,6 +784,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
             (:func:`sg2img.metrics.write_box_file`); needs ``layout_recall``.
         num_workers: DataLoader workers.
         progress: show a tqdm progress bar.
+        precision: "fp32", or "bf16" to render the images under bfloat16 autocast as
+            ``generate(precision="bf16")`` does (the generator must take ``render_dtype``).
 
     Returns:
         The report: run information (split, seed, image size, numbers of real and generated
@@ -801,8 +805,12 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         raise ValueError(f"samples_per_graph must be >= 1, got {samples_per_graph}")
     if len(dataset) < 2 and ("fid" in metrics or "is" in metrics):
         raise ValueError(f"FID and IS need at least 2 images, the dataset has {len(dataset)}")
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     device = torch.device(device)
     vocab = getattr(dataset, "vocab", None)
+    render = (functools.partial(generator, render_dtype=torch.bfloat16)
+              if precision == "bf16" else generator)
     ctx = EvalContext(device=device, seed=seed, samples_per_graph=samples_per_graph,
                       object_names=tuple(vocab.object_names) if vocab is not None else None,
                       feature_net=feature_net, classifier=classifier, lpips_net=lpips_net,
@@ -811,7 +819,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
                       pred_names=tuple(vocab.pred_names) if vocab is not None else None,
                       attribute_names=(None if vocab is None or vocab.attribute_names is None
                                        else tuple(vocab.attribute_names)),
-                      attribute_classifier=attribute_classifier, generator=generator)
+                      attribute_classifier=attribute_classifier, generator=render)
     # Build every metric (and its networks) before generating anything: a missing file
     # fails fast.
     active = {name: METRICS[name](ctx) for name in metrics}
@@ -838,7 +846,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
                 # Boxes "predicted from the scene graph alone": no box is pinned.
                 gen_batch = batch if batch.box_given is None else replace(
                     batch, box_given=torch.zeros_like(batch.box_given))
-                outs = [generator(gen_batch, use_gt_layout=use_gt_layout, rng=noise)
+                outs = [render(gen_batch, use_gt_layout=use_gt_layout, rng=noise)
                         for _ in range(num_draws)]
                 image_size = _check_sizes(batch, outs, image_size)
                 for metric in active.values():
@@ -861,6 +869,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         "num_generated_images": num_graphs * samples_per_graph,
         "samples_per_graph": samples_per_graph,
         "use_gt_layout": use_gt_layout,
+        "precision": precision,
         "feature_network": ctx._extractor.name if ctx._extractor is not None else None,
         "metrics": results,
         "protocols": {name: metric.protocol for name, metric in active.items()},

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -116,6 +117,13 @@ def test_generate_writes_predictable_names(ckpt, tmp_path, capsys):
         _image(out / "scenes_000_s0.png").tobytes()
     assert main(["generate", one, "--checkpoint", ckpt, "--out", str(again), "--size", "64"]) == 0
     assert _image(again / "one_000_s0.png").size == (64, 64)
+    # --precision bf16: the same graph and seed, a slightly different picture.
+    half = tmp_path / "bf16"
+    assert main(["generate", one, "--checkpoint", ckpt, "--out", str(half), "--seed", "1",
+                 "--precision", "bf16"]) == 0
+    a = np.asarray(_image(half / "one_000_s0.png"), dtype=np.float32)
+    b = np.asarray(_image(out / "scenes_000_s0.png"), dtype=np.float32)
+    assert 0 < np.abs(a - b).mean() < 10, np.abs(a - b).mean()
 
 
 @pytest.mark.parametrize("content,message", [
@@ -238,10 +246,10 @@ def test_evaluate_gt_layout_reaches_evaluate_checkpoint(monkeypatch, capsys):
     seen = []
 
     def fake(checkpoint, data, split, **kw):
-        seen.append(kw["use_gt_layout"])
+        seen.append((kw["use_gt_layout"], kw["precision"]))
         return {"split": split, "metrics": {}, "protocols": {}}
 
     monkeypatch.setattr(E, "evaluate_checkpoint", fake)
     assert main(["evaluate", "--checkpoint", "c.pt", "--gt-layout"]) == 0
-    assert main(["evaluate", "--checkpoint", "c.pt"]) == 0
-    assert seen == [True, False]
+    assert main(["evaluate", "--checkpoint", "c.pt", "--precision", "bf16"]) == 0
+    assert seen == [(True, "fp32"), (False, "bf16")]

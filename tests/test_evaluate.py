@@ -536,6 +536,18 @@ def test_evaluate_checkpoint_with_the_real_model(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="another object vocabulary"):
         evaluate_checkpoint(tmp_path / "export.pt", "DATA", metrics=("layout_recall",),
                             progress=False)
+    # precision="bf16" renders under autocast: the same boxes, slightly different images.
+    monkeypatch.setattr(sg2img.data, "build_dataset", lambda *a: Scenes(6), raising=False)
+    kw = dict(metrics=("layout_recall", "diversity"), batch_size=4, progress=False)
+    fp32 = evaluate_checkpoint(tmp_path / "export.pt", "DATA", **kw)
+    bf16 = evaluate_checkpoint(tmp_path / "export.pt", "DATA", precision="bf16", **kw)
+    assert (fp32["precision"], bf16["precision"]) == ("fp32", "bf16")
+    assert bf16["metrics"]["layout_recall"] == fp32["metrics"]["layout_recall"]
+    a = fp32["metrics"]["diversity"]["mean_pixel_distance"]
+    b = bf16["metrics"]["diversity"]["mean_pixel_distance"]
+    assert a != b and abs(a - b) < 0.1 * a, (a, b)
+    with pytest.raises(ValueError, match="precision must be"):
+        evaluate_checkpoint(tmp_path / "export.pt", "DATA", precision="fp16", **kw)
 
 
 def test_evaluate_box_file_report(tmp_path):
