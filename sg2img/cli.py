@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "graph's objects) and keep everything else; needs --samples 2 or more")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16 renders the image under bfloat16 autocast (the layout stays "
-                        "fp32): about 1.8x faster on CPUs with AVX512-BF16/AMX and on GPUs")
+                        "fp32): 1.8x faster on a CPU with AVX512-BF16, slower without it")
     g.set_defaults(func=cmd_generate)
 
     # -------------------------------------------------------------- manipulate
