@@ -610,8 +610,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             is ``None`` gets copies of its sample 0.
         precision: "fp32" (exact; the default) or "bf16": render the image under bfloat16
             autocast (the graph network and the layout stay float32, so the layout is the
-            same). 1.8-1.9x faster forward on a CPU with AVX512-BF16
-            (docs/performance.md); slower on CPUs without bf16 instructions. Measured in docs/performance.md.
+            same). 1.8-1.9x faster forward on a CPU with AVX512-BF16, with the same FID
+            (docs/performance.md); slower on CPUs without bf16 instructions.
 
     Returns:
         A ``GenerationResult`` (a list of PIL images with extras).
