@@ -26,6 +26,7 @@ full model with one option changed:
     spatial_ms    spatial noise + the mode-seeking term (loss.mode_seek_weight=1)
     spatial_ms01  the same at loss.mode_seek_weight=0.1 (at 1 the images collapse: FID 108)
     spatial_ms001 the same at loss.mode_seek_weight=0.01
+    spatial_ms0001 the same at loss.mode_seek_weight=0.001
     spatial_no_l1 spatial noise without the image L1 terms (l1 and local_l1 pull every sample
                   towards the one real image, which works against diversity)
     edges         pix2pixHD instance boundary map
@@ -106,6 +107,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "edges": ("instance edges (pix2pixHD)", ["model.instance_edges=true"]),
     "spatial_ms001": ("spatial noise + mode seeking at 0.01",
                       ["model.noise=spatial", "loss.mode_seek_weight=0.01"]),
+    "spatial_ms0001": ("spatial noise + mode seeking at 0.001",
+                       ["model.noise=spatial", "loss.mode_seek_weight=0.001"]),
     "texture": ("spatial + texture noise, no image L1",
                 ["model.noise=spatial", "model.texture_noise=4", "loss.l1_weight=0",
                  "loss.local_l1_weight=0"]),
