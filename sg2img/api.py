@@ -37,6 +37,7 @@ from .checkpoint import CheckpointError, build_generator, generator_state, load_
 from .config import Config
 from .files import short
 from .layout_head import LAYOUT_MODES, draw_layout_noise
+from .model import PRECISIONS
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     GraphBatch,
@@ -55,8 +56,6 @@ __all__ = ["DEFAULT_MODEL_PATH", "GenerationError", "GenerationResult", "SG2ImgM
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "default_model.pt"
 DEFAULT_BATCH_SIZE = 32
-# generate(precision=...): the dtype the image is rendered in (None: the parameters' dtype).
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 
 
 class GenerationError(ValueError):

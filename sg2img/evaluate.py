@@ -75,6 +75,7 @@ from .eval_nets import (
     lpips_cache_file,
     scene_feature_extractor,
 )
+from .model import PRECISIONS
 from .scene_graph import GraphBatch, collate_graphs
 
 logger = logging.getLogger(__name__)
@@ -805,12 +806,12 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         raise ValueError(f"samples_per_graph must be >= 1, got {samples_per_graph}")
     if len(dataset) < 2 and ("fid" in metrics or "is" in metrics):
         raise ValueError(f"FID and IS need at least 2 images, the dataset has {len(dataset)}")
-    if precision not in ("fp32", "bf16"):
-        raise ValueError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
     device = torch.device(device)
     vocab = getattr(dataset, "vocab", None)
-    render = (functools.partial(generator, render_dtype=torch.bfloat16)
-              if precision == "bf16" else generator)
+    render = (generator if PRECISIONS[precision] is None
+              else functools.partial(generator, render_dtype=PRECISIONS[precision]))
     ctx = EvalContext(device=device, seed=seed, samples_per_graph=samples_per_graph,
                       object_names=tuple(vocab.object_names) if vocab is not None else None,
                       feature_net=feature_net, classifier=classifier, lpips_net=lpips_net,

@@ -292,6 +292,6 @@ def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
     Returns:
         (N, P, H, W).
     """
-    N, D, H, W = noise_map.shape
+    _, D, H, W = noise_map.shape
     basis = _texture_basis(D, channels, H, W, str(noise_map.device), noise_map.dtype)
     return torch.einsum("nkhw,kphw->nphw", noise_map, basis)

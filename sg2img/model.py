@@ -53,6 +53,10 @@ GLOBAL_GENERATORS: dict[str, type[nn.Module]] = {
 }
 
 
+# forward(render_dtype=...) by name, for generate(precision=...) and evaluate(precision=...).
+PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
+
+
 @dataclass
 class GeneratorOutput:
     """Everything the generator produced for one batch.

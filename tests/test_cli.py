@@ -253,3 +253,15 @@ def test_evaluate_gt_layout_reaches_evaluate_checkpoint(monkeypatch, capsys):
     assert main(["evaluate", "--checkpoint", "c.pt", "--gt-layout"]) == 0
     assert main(["evaluate", "--checkpoint", "c.pt", "--precision", "bf16"]) == 0
     assert seen == [(True, "fp32"), (False, "bf16")]
+
+
+def test_precision_choices_are_the_libraries():
+    """The CLI names its --precision choices without importing torch (fast --help); they must
+    stay the ones generate() and evaluate() accept."""
+    from sg2img.model import PRECISIONS
+
+    parser = build_parser()
+    for command in ("generate", "evaluate"):
+        sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
+                   if a.dest == "precision")
+        assert tuple(sub.choices) == tuple(PRECISIONS)
