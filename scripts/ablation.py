@@ -34,6 +34,10 @@ full model with one option changed:
                   (``model.texture_noise=4``), without the image L1 terms: the data's own
                   variety at a fixed layout is mostly texture, which per-object vectors
                   constant over a region cannot draw
+    recon0        spatial noise; l1, local_l1 and feature matching score a second, noise-free
+                  sample (``loss.recon_noise=zero``, BicycleGAN's split), so the random
+                  samples answer only to the discriminators
+    recon0_ms001  the same + mode seeking at 0.01 against the noise-free sample
 
 Since issue 15 every preset turns the attribute options on, so on data with attributes
 ``full`` and every variant run with them (``attr_layout_d`` below is then ``full``).
@@ -112,6 +116,11 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "texture": ("spatial + texture noise, no image L1",
                 ["model.noise=spatial", "model.texture_noise=4", "loss.l1_weight=0",
                  "loss.local_l1_weight=0"]),
+    "recon0": ("spatial noise, reconstruction on a noise-free sample",
+               ["model.noise=spatial", "loss.recon_noise=zero"]),
+    "recon0_ms001": ("spatial noise, reconstruction on a noise-free sample, mode seeking 0.01",
+                     ["model.noise=spatial", "loss.recon_noise=zero",
+                      "loss.mode_seek_weight=0.01"]),
     # Issue 15: attributes painted into the layout as channels, besides the GCN embedding.
     "attr_layout": ("full, attributes also painted into the layout",
                     ["model.attribute_layout=true"]),

@@ -30,6 +30,7 @@ def _check(cond: bool, msg: str) -> None:
 GLOBAL_GENERATOR_CHOICES = ("spade", "cc", "dp")
 DISCRIMINATOR_CHOICES = ("multiscale", "fpse", "dp")
 NOISE_CHOICES = ("vector", "spatial")
+RECON_NOISE_CHOICES = ("same", "zero")
 
 
 @dataclass
@@ -157,10 +158,16 @@ class LossConfig:
     #                                      with model.object_disc_attributes)
     seg_weight: float = 1.0              # model.discriminator=dp: (N+1)-class pixel loss
     mode_seek_weight: float = 0.0        # MSGAN diversity term (a second G forward per step)
+    recon_noise: str = "same"            # "same": l1 / local_l1 / feat_match / vgg score the
+    #                                      sample the adversarial terms score; "zero": they score
+    #                                      a second sample with all noise zero (BicycleGAN's
+    #                                      split: one anchored sample, the rest free to differ)
 
     def __post_init__(self) -> None:
         _check(self.gan_mode in ("hinge", "lsgan"),
                f"loss.gan_mode must be 'hinge' or 'lsgan', got {self.gan_mode!r}")
+        _check(self.recon_noise in RECON_NOISE_CHOICES,
+               f"loss.recon_noise must be one of {RECON_NOISE_CHOICES}, got {self.recon_noise!r}")
         for f in dataclasses.fields(self):
             if f.name.endswith("_weight"):
                 _check(getattr(self, f.name) >= 0, f"loss.{f.name} must be >= 0")

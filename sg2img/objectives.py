@@ -103,7 +103,8 @@ def _split_patch(patch: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]],
 def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | None,
                          batch: GraphBatch, loss_cfg: LossConfig,
                          vgg: torch.nn.Module | None = None,
-                         second: GeneratorOutput | None = None) -> dict[str, Tensor]:
+                         second: GeneratorOutput | None = None,
+                         recon: GeneratorOutput | None = None) -> dict[str, Tensor]:
     """Unweighted loss terms of a generator step.
 
     Args:
@@ -114,6 +115,9 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         vgg: a ``VGGPerceptualLoss``; required when ``loss_cfg.vgg_weight > 0``.
         second: another output for the same batch with other noise; required when
             ``loss_cfg.mode_seek_weight > 0`` (the mode-seeking term compares the two).
+        recon: the output for the same batch with all noise zero; required with
+            ``loss_cfg.recon_noise="zero"``, where the reconstruction terms (``l1``,
+            ``local_l1``, ``feat_match``, ``vgg``) score it instead of ``gen_out``.
 
     With DP-GAN's discriminator, ``feat_match`` is its decoder-feature L2 matching and
     ``seg`` its pixel-level term; with the others, pix2pixHD's feature matching.
@@ -123,13 +127,21 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
 
     Raises:
         ValueError: ``vgg_weight > 0`` without a VGG module, ``mode_seek_weight > 0``
-            without ``second``, or no real images in the batch.
+            without ``second``, ``recon_noise="zero"`` without ``recon``, or no real images
+            in the batch.
     """
     terms: dict[str, Tensor] = {}
     fake, N = gen_out.images, batch.num_images
     if batch.images is None:
         raise ValueError("the loss terms need real images (batch.images is None)")
     real = batch.images.to(fake.dtype)
+    if loss_cfg.recon_noise == "zero":
+        if recon is None:
+            raise ValueError("loss.recon_noise='zero' needs the output for the same batch with "
+                             "all noise zero (generator_loss_terms(recon=))")
+    else:
+        recon = gen_out
+    split = recon is not gen_out     # reconstruction terms score another sample
     adversarial = [k for k in ("gan", "feat_match", "obj_gan", "obj_aux") if _on(loss_cfg, k)]
     if adversarial or _wants_seg(disc, loss_cfg):
         if disc is None:
@@ -140,11 +152,15 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         if _on(loss_cfg, "gan"):
             terms["gan"] = multiscale_gan_g_loss(fake_feats, loss_cfg.gan_mode)
         if _on(loss_cfg, "feat_match"):
-            if d_out.match is not None:
+            m_out, m_real, m_fake = d_out, real_feats, fake_feats
+            if split:
+                m_out = _run_disc(disc, recon, batch, recon.images, recon.layout, False)
+                m_real, m_fake = _split_patch(m_out.patch, N)
+            if m_out.match is not None:
                 terms["feat_match"] = feature_l2_matching_loss(
-                    [f[:N] for f in d_out.match], [f[N:] for f in d_out.match])
+                    [f[:N] for f in m_out.match], [f[N:] for f in m_out.match])
             else:
-                terms["feat_match"] = feature_matching_loss(real_feats, fake_feats)
+                terms["feat_match"] = feature_matching_loss(m_real, m_fake)
         if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
             terms["seg"] = segmentation_g_loss(d_out.seg_logits[N:], gen_out.layout)
         if d_out.obj_logits is not None:
@@ -165,12 +181,12 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         terms["mode_seek"] = mode_seeking_loss(fake, second.images, _noise_of(gen_out),
                                                _noise_of(second))
     if _on(loss_cfg, "l1"):
-        terms["l1"] = image_l1_loss(fake, real)
+        terms["l1"] = image_l1_loss(recon.images, real)
     if _on(loss_cfg, "vgg"):
         if vgg is None:
             raise ValueError("loss.vgg_weight > 0 needs the VGG loss module: build it with "
                              "sg2img.losses.build_vgg_loss(loss.vgg_weight, train.vgg_weights)")
-        terms["vgg"] = vgg(fake, real)
+        terms["vgg"] = vgg(recon.images, real)
     not_image = batch.objs != IMAGE_OBJECT_ID
     if batch.boxes is not None:
         valid = not_image if batch.box_given is None else not_image & batch.box_given
@@ -182,9 +198,9 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
     if _on(loss_cfg, "mask") and batch.masks is not None:
         terms["mask"] = mask_loss(gen_out.mask_logits, batch.masks, not_image)
     if gen_out.class_images is not None:
-        if _on(loss_cfg, "local_l1"):
-            terms["local_l1"] = local_l1_loss(gen_out.class_images, gen_out.class_masks,
-                                              gen_out.class_to_img, real)
+        if _on(loss_cfg, "local_l1") and recon.class_images is not None:
+            terms["local_l1"] = local_l1_loss(recon.class_images, recon.class_masks,
+                                              recon.class_to_img, real)
         if _on(loss_cfg, "class") and gen_out.class_logits is not None:
             terms["class"] = class_loss(gen_out.class_logits, gen_out.class_ids)
     return terms

@@ -497,9 +497,16 @@ class Trainer:
         n = min(n, len(dataset))
         return collate_graphs([dataset[i] for i in range(n)])
 
-    def _forward(self, batch: GraphBatch):
+    def _forward(self, batch: GraphBatch, *, zero_noise: bool = False):
+        noise = {}
+        if zero_noise:     # the anchored sample of loss.recon_noise="zero"
+            m = self.cfg.model
+            noise["z"] = torch.zeros(batch.num_images, m.noise_dim, device=self.device)
+            if m.noise == "spatial":
+                noise["obj_noise"] = torch.zeros(batch.num_objects, m.layout_noise_dim,
+                                                 device=self.device)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            return self.G_train(batch, use_gt_layout=self.cfg.train.teacher_forcing)
+            return self.G_train(batch, use_gt_layout=self.cfg.train.teacher_forcing, **noise)
 
     def d_step(self, batch: GraphBatch, out) -> dict[str, float]:
         from .objectives import discriminator_loss_terms, weighted_total
@@ -517,11 +524,17 @@ class Trainer:
         # The G step goes through the unwrapped D: its gradients are not wanted or synced.
         _requires_grad(self.D, False)
         self.opt_g.zero_grad(set_to_none=True)
-        # The mode-seeking term compares with a second sample of the batch (other noise).
-        second = self._forward(batch) if self.cfg.loss.mode_seek_weight > 0 else None
+        # loss.recon_noise="zero": the reconstruction terms score a noise-free sample.
+        recon = (self._forward(batch, zero_noise=True)
+                 if self.cfg.loss.recon_noise == "zero" else None)
+        # The mode-seeking term compares with a second sample of the batch: the noise-free
+        # one when there is one (no third forward), else one with other noise.
+        second = None
+        if self.cfg.loss.mode_seek_weight > 0:
+            second = recon if recon is not None else self._forward(batch)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             terms = generator_loss_terms(out, self.D, batch, self.cfg.loss, vgg=self.vgg,
-                                         second=second)
+                                         second=second, recon=recon)
             total = weighted_total(terms, self.cfg.loss)
         logs = self._apply(total, terms, self.G.parameters(), self.opt_g, "G")
         _requires_grad(self.D, True)
