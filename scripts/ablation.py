@@ -14,6 +14,8 @@ with the same preset, seed, batch size and number of steps:
                   which ends directly at H, this answers "coarse-to-fine or direct?".
     light         full with the cheaper global generator of issue 18 (``model.spade_kernel=1``,
                   ``model.narrow_upsample=true``); against ``full``, the gate for those options.
+    narrow_up     full with ``model.narrow_upsample=true`` alone (the two were gated together)
+    spade_k1      full with ``model.spade_kernel=1`` alone
 
 Renderer variants (issue 14; not run by default, name them with ``--variants``), each the
 full model with one option changed:
@@ -130,6 +132,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     # upsampling), gated against "full".
     "light": ("full, cheaper global generator", ["model.spade_kernel=1",
                                                  "model.narrow_upsample=true"]),
+    "narrow_up": ("full, width change before the upsampling", ["model.narrow_upsample=true"]),
+    "spade_k1": ("full, 1x1 SPADE gamma/beta", ["model.spade_kernel=1"]),
 }
 # What runs without --variants: the issue-7 ablation.
 DEFAULT_VARIANTS = ["global_only", "local_only", "avg_no_cls", "avg_cls", "full", "c2f"]
