@@ -261,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="render under bfloat16 autocast, as generate --precision bf16 does "
                         "(to measure what it costs)")
+    e.add_argument("--layout-mode", choices=("mode", "sample"), default="mode",
+                   help="render every image from the most likely layout (mode), or from a "
+                        "layout sampled per image as generate does with a sampling layout "
+                        "head, so that FID and diversity see the layouts users get (layout "
+                        "metrics score the mode either way)")
     e.add_argument("--samples-per-graph", type=_COUNT, default=1, metavar="K",
                    help="images generated per scene graph")
     e.add_argument("--layout-baseline", action="store_true",
@@ -582,7 +587,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             samples_per_graph=args.samples_per_graph, seed=args.seed,
             batch_size=args.batch_size, inception_weights=args.inception_weights,
             lpips_weights=args.lpips_weights, boxes_out=args.boxes_out,
-            use_gt_layout=args.gt_layout, precision=args.precision)
+            use_gt_layout=args.gt_layout, precision=args.precision,
+            layout_mode=args.layout_mode)
     print(report_to_markdown(report), end="")
     if args.out is not None:
         json_path, md_path = write_report(report, args.out)

@@ -75,6 +75,7 @@ from .eval_nets import (
     lpips_cache_file,
     scene_feature_extractor,
 )
+from .layout_head import check_layout_mode
 from .model import PRECISIONS
 from .scene_graph import GraphBatch, collate_graphs
 
@@ -100,10 +101,21 @@ class EvalContext:
     attribute_names: tuple[str, ...] | None = None
     attribute_classifier: Any = None
     generator: Any = None        # metrics that generate again (attr_swap) call it
+    model: Any = None            # the generator module (metrics that lay out without rendering)
+    layout_mode: str = "mode"    # the layout the images are rendered from
     is_splits: int = 10
     recall_thresholds: Sequence[float] = M.DEFAULT_RECALL_THRESHOLDS
     pred_names: tuple[str, ...] | None = None
     _extractor: FeatureExtractor | None = None
+
+    def mode_boxes(self, batch: GraphBatch, outs: list[Any]) -> Tensor:
+        """The boxes of the most likely layout (no box pinned): the rendered ones, or with
+        ``layout_mode="sample"`` the mode the model lays out for the same graph."""
+        if self.layout_mode == "mode" or not getattr(self.model, "samples_layout", False):
+            return outs[0].boxes_pred
+        free = batch if batch.box_given is None else replace(
+            batch, box_given=torch.zeros_like(batch.box_given))
+        return self.model.layout_boxes(free, layout_mode="mode")
 
     def feature_extractor(self) -> FeatureExtractor:
         if self._extractor is None:
@@ -155,7 +167,9 @@ class LayoutRecall(Metric):
     protocol = (
         "Grid2Im / GALS-GAN Table 5: boxes predicted from the scene graph alone (no box given), "
         "each paired with the ground-truth box of the same object by index, __image__ excluded; "
-        "R@t = fraction of objects with IoU strictly above t; mean_iou over all objects")
+        "R@t = fraction of objects with IoU strictly above t; mean_iou over all objects; "
+        "a sampling layout head is scored at its mode, also when the images are rendered "
+        "from sampled layouts")
 
     def __init__(self, ctx: EvalContext) -> None:
         super().__init__(ctx)
@@ -168,7 +182,7 @@ class LayoutRecall(Metric):
         if batch.boxes is None:
             raise ValueError("layout_recall needs ground-truth boxes; the dataset items have none")
         keep = M.real_object_mask(batch.objs).cpu()
-        pred = outs[0].boxes_pred.detach().float().cpu()
+        pred = self.ctx.mode_boxes(batch, outs).detach().float().cpu()
         gt, obj_to_img = batch.boxes.float().cpu(), batch.obj_to_img.cpu()
         self.pred.append(pred[keep])
         self.gt.append(gt[keep])
@@ -430,8 +444,7 @@ class LayoutQuality(Metric):
     def __init__(self, ctx: EvalContext) -> None:
         super().__init__(ctx)
         self.layouts = {"mode": _LayoutScores(), "ground_truth": _LayoutScores()}
-        gen = ctx.generator
-        self.samples = bool(getattr(gen, "samples_layout", False))
+        self.samples = bool(getattr(ctx.model, "samples_layout", False))
         if self.samples:
             self.layouts["sample"] = _LayoutScores()
             self.rngs = [torch.Generator().manual_seed(ctx.seed + k) for k in (1, 2)]
@@ -442,12 +455,12 @@ class LayoutQuality(Metric):
             raise ValueError("the layout metric needs ground-truth boxes; the dataset items "
                              "have none")
         names = self.ctx.pred_names
-        self.layouts["mode"].add(outs[0].boxes_pred, batch, names)
+        self.layouts["mode"].add(self.ctx.mode_boxes(batch, outs), batch, names)
         self.layouts["ground_truth"].add(batch.boxes, batch, names)
         if self.samples:
             free = batch if batch.box_given is None else replace(
                 batch, box_given=torch.zeros_like(batch.box_given))
-            a, b = (self.ctx.generator.layout_boxes(free, layout_mode="sample", rng=rng)
+            a, b = (self.ctx.model.layout_boxes(free, layout_mode="sample", rng=rng)
                     for rng in self.rngs)
             self.layouts["sample"].add(a, batch, names)
             keep = M.real_object_mask(batch.objs)
@@ -748,7 +761,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
              boxes_out: str | PathLike | None = None,
              num_workers: int = 0,
              progress: bool = True,
-             precision: str = "fp32") -> dict[str, Any]:
+             precision: str = "fp32",
+             layout_mode: str = "mode") -> dict[str, Any]:
     """Score a generator on a dataset split with the registered metrics (:data:`METRICS`).
 
     Args:
@@ -787,6 +801,11 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         progress: show a tqdm progress bar.
         precision: "fp32", or "bf16" to render the images under bfloat16 autocast as
             ``generate(precision="bf16")`` does (the generator must take ``render_dtype``).
+        layout_mode: "mode" renders every image from the most likely layout; "sample" from
+            a layout sampled per image, as ``generate()`` does with a sampling layout head
+            (the generator must take ``layout_mode``), so FID and diversity see the layouts
+            users get. Layout metrics score the mode either way (``layout`` also scores
+            samples of its own).
 
     Returns:
         The report: run information (split, seed, image size, numbers of real and generated
@@ -808,10 +827,15 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         raise ValueError(f"FID and IS need at least 2 images, the dataset has {len(dataset)}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    check_layout_mode(layout_mode)
     device = torch.device(device)
     vocab = getattr(dataset, "vocab", None)
-    render = (generator if PRECISIONS[precision] is None
-              else functools.partial(generator, render_dtype=PRECISIONS[precision]))
+    render_kwargs: dict[str, Any] = {}
+    if PRECISIONS[precision] is not None:
+        render_kwargs["render_dtype"] = PRECISIONS[precision]
+    if layout_mode != "mode":
+        render_kwargs["layout_mode"] = layout_mode
+    render = functools.partial(generator, **render_kwargs) if render_kwargs else generator
     ctx = EvalContext(device=device, seed=seed, samples_per_graph=samples_per_graph,
                       object_names=tuple(vocab.object_names) if vocab is not None else None,
                       feature_net=feature_net, classifier=classifier, lpips_net=lpips_net,
@@ -820,7 +844,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
                       pred_names=tuple(vocab.pred_names) if vocab is not None else None,
                       attribute_names=(None if vocab is None or vocab.attribute_names is None
                                        else tuple(vocab.attribute_names)),
-                      attribute_classifier=attribute_classifier, generator=render)
+                      attribute_classifier=attribute_classifier, generator=render,
+                      model=generator, layout_mode=layout_mode)
     # Build every metric (and its networks) before generating anything: a missing file
     # fails fast.
     active = {name: METRICS[name](ctx) for name in metrics}
@@ -871,6 +896,7 @@ def evaluate(generator: nn.Module, dataset: Dataset, *,
         "samples_per_graph": samples_per_graph,
         "use_gt_layout": use_gt_layout,
         "precision": precision,
+        "layout_mode": layout_mode,
         "feature_network": ctx._extractor.name if ctx._extractor is not None else None,
         "metrics": results,
         "protocols": {name: metric.protocol for name, metric in active.items()},
@@ -905,7 +931,7 @@ def report_to_markdown(report: dict[str, Any]) -> str:
     lines = ["# sg2img evaluation", ""]
     keys = ("checkpoint", "box_file", "data", "split", "image_size", "num_graphs",
             "num_real_images", "num_generated_images", "samples_per_graph", "use_gt_layout",
-            "seed", "feature_network")
+            "layout_mode", "precision", "seed", "feature_network")
     info = [(k, report[k]) for k in keys if k in report]
     lines += [f"- **{k}**: {_fmt(v)}" for k, v in info]
     lines += ["", "| metric | value | notes |", "|---|---|---|"]

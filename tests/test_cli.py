@@ -265,3 +265,14 @@ def test_precision_choices_are_the_libraries():
         sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
                    if a.dest == "precision")
         assert tuple(sub.choices) == tuple(PRECISIONS)
+
+
+def test_layout_mode_choices_are_the_libraries():
+    """Likewise --layout-mode of generate and evaluate: the layout head's modes."""
+    from sg2img.layout_head import LAYOUT_MODES
+
+    parser = build_parser()
+    for command in ("generate", "evaluate"):
+        sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
+                   if a.dest == "layout_mode")
+        assert set(sub.choices) == set(LAYOUT_MODES)

@@ -727,3 +727,46 @@ def test_box_file_gets_the_layout_metric_as_the_model_that_wrote_it(tmp_path):
     assert lay["box_file"]["R@0.5"] < 1.0 and lay["box_file"]["num_geometric_triples"] > 0
     assert "box file" in scored["protocols"]["layout"]
     assert "layout (box_file): relation satisfaction" in report_to_markdown(scored)
+
+
+class FakeSampler(FakeGenerator):
+    """A generator with a sampling layout head: the mode is the true layout, a sample shifts
+    every box by a random offset; images are rendered from whichever layout is asked for."""
+
+    samples_layout = True
+
+    def layout_boxes(self, batch, *, layout_mode="mode", rng=None):
+        if layout_mode == "mode":
+            return batch.boxes.clone()
+        shift = 0.3 * torch.rand(len(batch.boxes), 1, generator=rng)
+        return (batch.boxes + shift).clamp(0, 1)
+
+    def forward(self, batch, *, use_gt_layout=False, rng=None, layout_mode="mode",
+                render_dtype=None):
+        self.calls.append((layout_mode, render_dtype))
+        boxes = self.layout_boxes(batch, layout_mode=layout_mode, rng=rng)
+        eps = torch.randn(batch.images.shape, generator=rng)
+        images = (batch.images + 0.1 * eps).clamp(-1, 1) * self.scale
+        return SimpleNamespace(images=images, boxes_pred=boxes)
+
+
+def test_layout_mode_sample_renders_sampled_layouts_and_scores_the_mode():
+    """evaluate(layout_mode="sample") renders each image from a sampled layout, as generate()
+    does, while layout recall and the layout metric's "mode" still score the mode."""
+    metrics = ("layout_recall", "layout")
+    for precision in ("fp32", "bf16"):
+        gen = FakeSampler()
+        rep = _run(gen, metrics=metrics, layout_mode="sample", precision=precision)
+        assert {c for c in gen.calls} == {("sample", None if precision == "fp32"
+                                           else torch.bfloat16)}
+        assert rep["layout_mode"] == "sample"
+        m = rep["metrics"]
+        assert m["layout_recall"]["R@0.5"] == 1.0 and m["layout"]["mode"]["R@0.5"] == 1.0
+        # The layout metric's own samples are there under bf16 too (it lays out through the
+        # module, not the bf16 render function).
+        assert m["layout"]["samples_layout"] and m["layout"]["sample"]["R@0.5"] < 1.0
+    gen = FakeSampler()
+    assert _run(gen, metrics=metrics)["layout_mode"] == "mode"
+    assert {c for c in gen.calls} == {("mode", None)}
+    with pytest.raises(ValueError, match="layout_mode must be one of"):
+        _run(FakeSampler(), metrics=metrics, layout_mode="best")
