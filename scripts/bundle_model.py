@@ -1,17 +1,20 @@
 """Ship a trained run as the bundled default model, with its provenance and evaluation figures.
 
-Copies ``RUN/export.pt`` (config, vocab and the EMA generator) to
-``sg2img/assets/default_model.pt``, evaluates it on the dataset's validation split (all
-metrics, layout recall next to the mean-class-box baseline) and writes:
+Copies the export (config, vocab and the EMA generator; ``RUN/export.pt`` or ``--export``) to
+``sg2img/assets/default_model.pt``, evaluates it on the dataset's validation split and writes:
 
-* ``sg2img/assets/default_model.json``: where the model came from (training command, steps,
-  dataset) and its headline figures;
-* ``docs/default_model_eval.{json,md}``: the full evaluation report.
+* ``sg2img/assets/default_model.json``: where the model came from (every training command,
+  the data command, steps, dataset) and its headline figures;
+* ``docs/default_model_eval.{json,md}``: every metric, with images rendered from the layouts
+  ``generate()`` draws (sampled when the layout head samples), layout recall next to the
+  mean-class-box baseline;
+* ``docs/default_model_eval_gt.{json,md}``: FID, object and attribute accuracy with images
+  rendered from the ground-truth layout (the renderer alone).
 
-Usage (what produced the shipped model)::
+Usage::
 
-    python scripts/bundle_model.py runs/small64 --data data/shapes64 \
-        --export runs/small64/export_layout_a1.pt
+    python scripts/bundle_model.py runs/bundled64 --data data/shapes64 \
+        --export runs/bundled64_layout/export.pt
 """
 
 from __future__ import annotations
@@ -56,17 +59,28 @@ def main(argv: list[str] | None = None) -> int:
         ckpt["step"] = int(load_checkpoint(list_checkpoints(args.run)[-1])["step"])
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     t0 = time.time()
+    samples = ckpt["config"]["model"].get("layout_head", "regress") == "sample"
+    layout_mode = "sample" if samples else "mode"
     report = evaluate_checkpoint(export, args.data, "val", layout_baseline=True,
-                                 samples_per_graph=args.samples_per_graph, seed=args.seed)
+                                 samples_per_graph=args.samples_per_graph, seed=args.seed,
+                                 layout_mode=layout_mode)
     report["evaluation_seconds"] = round(time.time() - t0, 1)
     report["checkpoint"] = "sg2img/assets/default_model.pt"
     json_path, md_path = write_report(report, args.docs / "default_model_eval.json")
-
     m = report["metrics"]
-    commands = (args.run / "command.txt").read_text().splitlines() \
-        if (args.run / "command.txt").exists() else []
+    gt_metrics = ["fid", "obj_acc"] + (["attr_acc"] if "attr_acc" in m else [])
+    gt = evaluate_checkpoint(export, args.data, "val", metrics=gt_metrics, seed=args.seed,
+                             use_gt_layout=True)
+    gt["checkpoint"] = report["checkpoint"]
+    write_report(gt, args.docs / "default_model_eval_gt.json")
+
+    commands = []
+    for folder in dict.fromkeys([args.run, export.parent]):     # the run, then its layout stage
+        if (folder / "command.txt").exists():
+            commands += (folder / "command.txt").read_text().splitlines()
     data_info = json.loads((args.data / "info.json").read_text()) \
         if (args.data / "info.json").exists() else {}
+    size_px = data_info.get("image_size", ckpt["config"]["model"]["image_size"])
     stats = [json.loads(line) for line in (args.run / "stats.jsonl").read_text().splitlines()]
     meta = {
         "description": "GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 "
@@ -76,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
         "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
                                          if "layout_finetune" in ckpt else []),
         "layout_finetune": ckpt.get("layout_finetune"),
-        "data_command": "python data_tools/make_shapes.py --out data/shapes64 --size 64",
-        "dataset": {k: data_info.get(k) for k in ("description", "seed", "image_size",
-                                                    "num_images", "objects_per_image")},
+        "data_command": f"python data_tools/make_shapes.py --out {args.data} --size {size_px}",
+        "dataset": {k: data_info.get(k) for k in ("description", "version", "seed",
+                                                    "image_size", "num_images",
+                                                    "objects_per_image")},
         "step": ckpt.get("step"),
         "train_images_per_s_median": sorted(s["images_per_s"] for s in stats)[len(stats) // 2],
         "size_bytes": size,
@@ -94,9 +109,19 @@ def main(argv: list[str] | None = None) -> int:
             "object_accuracy": m["obj_acc"]["accuracy"],
             "object_accuracy_real_crops": m["obj_acc"]["real_crop_accuracy"],
             "diversity_mean_pixel_distance": m["diversity"]["mean_pixel_distance"],
+            "layout_mode": layout_mode,
+            "fid_gt_layout": gt["metrics"]["fid"]["fid"],
+            "object_accuracy_gt_layout": gt["metrics"]["obj_acc"]["accuracy"],
+            **_layout_figures(m.get("layout")),
+            **_attribute_figures(m.get("attr_acc"), gt["metrics"].get("attr_acc")),
             "report": "docs/default_model_eval.md",
+            "report_gt_layout": "docs/default_model_eval_gt.md",
             "command": f"sg2img evaluate --checkpoint sg2img/assets/default_model.pt --data "
-                       f"{args.data} --split val --layout-baseline --out docs/default_model_eval",
+                       f"{args.data} --split val --layout-baseline --layout-mode {layout_mode} "
+                       f"--out docs/default_model_eval",
+            "command_gt_layout": f"sg2img evaluate --checkpoint sg2img/assets/default_model.pt "
+                                 f"--data {args.data} --split val --gt-layout --metrics "
+                                 f"{' '.join(gt_metrics)} --out docs/default_model_eval_gt",
         },
     }
     args.assets.mkdir(parents=True, exist_ok=True)
@@ -107,6 +132,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.assets / 'default_model.pt'} ({size / 2**20:.2f} MiB), "
           f"{args.assets / 'default_model.json'}, {json_path}, {md_path}")
     return 0
+
+
+def _layout_figures(layout: dict | None) -> dict:
+    """The layouts issue's headline figures from the ``layout`` metric (mode layout)."""
+    if not layout:
+        return {}
+    mode, truth = layout["mode"], layout["ground_truth"]
+    return {"relation_satisfaction": mode["relation_satisfaction"],
+            "relation_satisfaction_ground_truth": truth["relation_satisfaction"],
+            "abs_log_area_ratio_all": mode["mean_abs_log_area_ratio"],
+            "abs_log_area_ratio_worst_class": [mode["worst_class"],
+                                               mode["worst_class_mean_abs_log_area_ratio"]],
+            "small_objects_R@0.3": mode["small_R@0.3"],
+            "layout_diversity_mean_iou": layout["layout_diversity_mean_iou"]}
+
+
+def _attribute_figures(pred: dict | None, gt: dict | None) -> dict:
+    out = {}
+    for name, rep in (("attribute_accuracy", pred), ("attribute_accuracy_gt_layout", gt)):
+        if rep:
+            out[name] = rep["accuracy"]
+            out[name + "_real_crops"] = rep["real_crop_accuracy"]
+    return out
 
 
 if __name__ == "__main__":

@@ -1,0 +1,57 @@
+"""scripts/bundle_model.py: a two-stage run (GAN, then the layout stage with the sampling head)
+is shipped with its provenance and both evaluations (sampled layouts; ground-truth layout)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args, cwd):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_bundle_a_layout_stage_run(tmp_path):
+    data = tmp_path / "shapes"
+    _run(ROOT / "data_tools" / "make_shapes.py", "--out", data, "--size", 64, "--num-train", 6,
+         "--num-val", 4, "--num-test", 2, "--workers", 1, cwd=tmp_path)
+    common = ["-m", "sg2img", "train", "--preset", "tiny", "--data", data, "--device", "cpu",
+              "--set", "model.image_size=64", "--set", "train.sample_every=100"]
+    _run(*common, "--out", tmp_path / "gan", "--set", "train.num_steps=2", cwd=ROOT)
+    _run(*common, "--out", tmp_path / "layout", "--set", "train.num_steps=2",
+         "--set", "train.stage=layout", "--set", f"train.init_from={tmp_path / 'gan/export.pt'}",
+         "--set", "model.layout_head=sample", cwd=ROOT)
+    assets, docs = tmp_path / "assets", tmp_path / "docs"
+    out = _run(ROOT / "scripts" / "bundle_model.py", tmp_path / "gan", "--data", data,
+               "--export", tmp_path / "layout" / "export.pt", "--assets", assets, "--docs", docs,
+               cwd=ROOT)
+    assert "wrote" in out
+    meta = json.loads((assets / "default_model.json").read_text())
+    commands = meta["training_commands"]
+    assert len(commands) == 2 and "train.stage=layout" in commands[1]
+    assert meta["data_command"].endswith(f"--out {data} --size 64")
+    assert meta["dataset"]["version"] == 2 and meta["step"] == 2
+    ev = meta["evaluation"]
+    assert ev["layout_mode"] == "sample"
+    for key in ("fid", "fid_gt_layout", "object_accuracy_gt_layout", "relation_satisfaction",
+                "relation_satisfaction_ground_truth", "small_objects_R@0.3",
+                "attribute_accuracy", "attribute_accuracy_gt_layout",
+                "diversity_mean_pixel_distance"):
+        assert isinstance(ev[key], float), key
+    assert len(ev["abs_log_area_ratio_worst_class"]) == 2   # (class, value); none in 4 graphs
+    report = json.loads((docs / "default_model_eval.json").read_text())
+    gt = json.loads((docs / "default_model_eval_gt.json").read_text())
+    assert report["layout_mode"] == "sample" and not report["use_gt_layout"]
+    assert gt["use_gt_layout"] and set(gt["metrics"]) == {"fid", "obj_acc", "attr_acc"}
+    assert (docs / "default_model_eval_gt.md").exists()
+    ckpt = torch.load(assets / "default_model.pt", weights_only=True)
+    assert ckpt["config"]["model"]["layout_head"] == "sample"
