@@ -40,6 +40,7 @@ full model with one option changed:
                   sample (``loss.recon_noise=zero``, BicycleGAN's split), so the random
                   samples answer only to the discriminators
     recon0_ms001  the same + mode seeking at 0.01 against the noise-free sample
+    recon0_texture recon0 + per-pixel texture noise (``model.texture_noise=4``)
 
 Since issue 15 every preset turns the attribute options on, so on data with attributes
 ``full`` and every variant run with them (``attr_layout_d`` below is then ``full``).
@@ -123,6 +124,9 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "recon0_ms001": ("spatial noise, reconstruction on a noise-free sample, mode seeking 0.01",
                      ["model.noise=spatial", "loss.recon_noise=zero",
                       "loss.mode_seek_weight=0.01"]),
+    "recon0_texture": ("spatial + texture noise, reconstruction on a noise-free sample",
+                       ["model.noise=spatial", "model.texture_noise=4",
+                        "loss.recon_noise=zero"]),
     # Issue 15: attributes painted into the layout as channels, besides the GCN embedding.
     "attr_layout": ("full, attributes also painted into the layout",
                     ["model.attribute_layout=true"]),
