@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             "is_mean": m["is"]["is_mean"],
             "object_accuracy": m["obj_acc"]["accuracy"],
             "object_accuracy_real_crops": m["obj_acc"]["real_crop_accuracy"],
+            "object_accuracy_own_boxes": m["obj_acc"].get("own_boxes_accuracy"),
             "diversity_mean_pixel_distance": m["diversity"]["mean_pixel_distance"],
             "layout_mode": layout_mode,
             "fid_gt_layout": gt["metrics"]["fid"]["fid"],

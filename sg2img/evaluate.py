@@ -261,10 +261,13 @@ class ObjectAccuracy(Metric):
         "Grid2Im object classification accuracy: every object (__image__ excluded) is cropped "
         "from the generated images with its ground-truth box (roi_align) and classified by a "
         "classifier trained on real crops; top-1 accuracy against the object's class "
-        "(real_crop_accuracy: the same classifier on the real images' crops)")
+        "(real_crop_accuracy: the same classifier on the real images' crops; "
+        "own_boxes_accuracy: generated objects cropped at the boxes their image was rendered "
+        "from, i.e. the model's own layout, or the ground truth's with use_gt_layout)")
 
     def __init__(self, ctx: EvalContext) -> None:
         super().__init__(ctx)
+        self.own: dict[str, list[Tensor]] = {"pred": [], "target": [], "area": []}
         self.classifier = _resolve_classifier(ctx.classifier, ctx.object_names).to(ctx.device)
         self.num_classes = (len(ctx.object_names) if ctx.object_names
                             else int(self.classifier.num_classes))
@@ -288,6 +291,8 @@ class ObjectAccuracy(Metric):
         self._classify(batch.images, batch, self.real, area)
         for out in outs[:self.ctx.samples_per_graph]:
             self._classify(out.images, batch, self.fake, area)
+            if getattr(out, "boxes", None) is not None:
+                self._classify(out.images, replace(batch, boxes=out.boxes), self.own, area)
 
     def _scores(self, lists: dict[str, list[Tensor]]) -> tuple[dict[str, float], dict]:
         pred, target, area = (torch.cat(lists[k]) for k in ("pred", "target", "area"))
@@ -304,9 +309,10 @@ class ObjectAccuracy(Metric):
         for name, r in real_by_size.items():
             by_size[name]["real_crop_accuracy"] = r["accuracy"]
         meta = getattr(self.classifier, "meta", {})
+        own = self._scores(self.own)[0]["accuracy"] if self.own["pred"] else None
         return {"accuracy": fake["accuracy"], "mean_class_accuracy": fake["mean_class_accuracy"],
                 "num_crops": fake["num_samples"], "real_crop_accuracy": real["accuracy"],
-                "by_size": by_size, "crop_size": self.crop_size,
+                "own_boxes_accuracy": own, "by_size": by_size, "crop_size": self.crop_size,
                 "classifier": meta.get("name", type(self.classifier).__name__),
                 "classifier_data": meta.get("data")}
 
@@ -984,6 +990,10 @@ def report_to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"| object classification accuracy | {_fmt(oa['accuracy'])} | Grid2Im "
                      f"protocol, {oa['num_crops']} crops; real crops: "
                      f"{_fmt(oa['real_crop_accuracy'])} |")
+        if oa.get("own_boxes_accuracy") is not None:
+            lines.append(f"| object accuracy at the model's own boxes | "
+                         f"{_fmt(oa['own_boxes_accuracy'])} | each object cropped where the "
+                         f"image's layout put it |")
         for size_bin, r in oa.get("by_size", {}).items():
             lines.append(f"| object accuracy, objects of {size_bin} | {_fmt(r['accuracy'])} | "
                          f"{r['num_crops']} crops; real crops: "

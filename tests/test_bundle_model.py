@@ -42,7 +42,8 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assert meta["dataset"]["version"] == 2 and meta["step"] == 2
     ev = meta["evaluation"]
     assert ev["layout_mode"] == "sample"
-    for key in ("fid", "fid_gt_layout", "object_accuracy_gt_layout", "relation_satisfaction",
+    for key in ("fid", "fid_gt_layout", "object_accuracy_gt_layout", "object_accuracy_own_boxes",
+                "relation_satisfaction",
                 "relation_satisfaction_ground_truth", "small_objects_R@0.3",
                 "attribute_accuracy", "attribute_accuracy_gt_layout",
                 "diversity_mean_pixel_distance"):

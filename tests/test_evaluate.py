@@ -400,6 +400,20 @@ def test_evaluate_obj_acc_with_a_perfect_classifier():
     assert bins["area[0,0.05)"]["num_crops"] == 0 and math.isnan(bins["area[0,0.05)"]["accuracy"])
     assert bins["area[0.05,0.2)"]["accuracy"] == oa["accuracy"]
     assert bins["area[0.05,0.2)"]["real_crop_accuracy"] == oa["real_crop_accuracy"]
+    assert oa["own_boxes_accuracy"] is None      # this generator reports no layout boxes
+
+    class MirroredLayout(FakeGenerator):  # lays the scene out mirrored and draws it so
+        def forward(self, batch, **kw):
+            out = super().forward(batch, **kw)
+            out.images = out.images.flip(-1)
+            out.boxes = torch.stack([1 - batch.boxes[:, 2], batch.boxes[:, 1],
+                                     1 - batch.boxes[:, 0], batch.boxes[:, 3]], dim=1)
+            return out
+
+    oa = _run(MirroredLayout(), metrics=("obj_acc",), classifier=Oracle())["metrics"]["obj_acc"]
+    # (pixels flipped vs boxes mirrored: crops sample a slightly different grid)
+    assert oa["own_boxes_accuracy"] == pytest.approx(oa["real_crop_accuracy"], abs=0.05)
+    assert oa["own_boxes_accuracy"] > oa["accuracy"] + 0.2
 
 
 def test_evaluate_writes_the_box_file_it_can_score(tmp_path):
