@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# The recipe of the bundled default model (sg2img/assets/default_model.pt), on 2 CPU cores.
+# The recipe of the bundled default model (sg2img/assets/default_model.pt), second edition
+# (issue 17), on 2 CPU cores. Run from the repository root; every stage resumes where it stopped
+# (`--resume auto`), so the script can be re-run after an interruption.
 #
-# Stage 2 goes through `sg2img train --set train.stage=layout`. The asset shipped today
-# predates that stage: its stage 2 was the separate loop scripts/finetune_layout.py
-# (`git show bf932b4:scripts/finetune_layout.py`, run with --steps 2500 --anchor 1.0), which the
-# stage replaces (same losses, Adam at 1e-3, batch 64, anchor 1.0; the stage exports its EMA
-# weights and draws batches epoch by epoch). The next bundled model is trained with this file.
+#   DATA=data/shapes64 STEPS=12000 bash scripts/launch/train_bundled.sh
+#
+# What it trains, and which issue chose it:
+# - the procedural scenes with attributes (SHAPES_VERSION 2, what make_shapes.py writes);
+# - stage 1, GALS-GAN with the `small` preset: every preset turns the attribute options on
+#   (issue 15: attributes painted into the layout, named by the object discriminator); the
+#   renderer is the default one (issue 14: no seed paper's generator, discriminator or noise
+#   beat it at the ablation budget, see docs/renderers.md); RENDERER_OPTS adds options;
+# - stage 2, the layout stage (issue 13): the sampling layout head (K=5 mixture, objects placed
+#   in sequence, geometric relations checked), trained on boxes and masks with the renderer
+#   frozen, batch 64, 4,000 steps (docs/layout_head.md).
 set -euo pipefail
-python data_tools/make_shapes.py --out data/shapes64 --size 64          # 10000/500/500, seed 0
-# Stage 1: GALS-GAN training, preset small (6000 steps of batch 16, ~75 min). The bundled
-# model was trained before train.ema_rampup existed: pass it as false to reproduce it.
-sg2img train --preset small --data data/shapes64 --set data.num_workers=1 \
-    --set train.ema_rampup=false \
-    --out runs/small64 --resume auto
-# Stage 2: the graph -> layout branch on boxes and masks, renderer frozen.
-sg2img train --preset small --data data/shapes64 --set data.num_workers=1 \
-    --set train.stage=layout --set train.init_from=runs/small64/export.pt \
-    --set train.num_steps=2500 --set train.batch_size=64 --set train.ema_decay=0.99 \
-    --set loss.layout_anchor_weight=1.0 \
-    --out runs/small64_layout --resume auto
-# Ship it with its evaluation (writes sg2img/assets/default_model.{pt,json}, docs/default_model_eval.*).
-python scripts/bundle_model.py runs/small64 --data data/shapes64 --export runs/small64_layout/export.pt
+DATA=${DATA:-data/shapes64}
+STEPS=${STEPS:-12000}
+LAYOUT_STEPS=${LAYOUT_STEPS:-4000}
+RUN=${RUN:-runs/bundled64}
+PY=${PYTHON:-python}
+read -r -a RENDERER <<< "${RENDERER_OPTS:-}"
+
+if [ ! -f "$DATA/info.json" ]; then
+    "$PY" data_tools/make_shapes.py --out "$DATA" --size 64 --num-train 10000 --num-val 500 \
+        --num-test 500 --seed 0 --workers 2
+fi
+# Stage 1: GAN training (checkpoints every 250 steps; each one can be scored while it runs).
+"$PY" -m sg2img train --preset small --data "$DATA" --out "$RUN" --resume auto \
+    --set data.num_workers=1 --set train.num_steps="$STEPS" --set train.seed=0 \
+    "${RENDERER[@]}"
+# Stage 2: the graph -> layout branch with the sampling head, renderer frozen.
+"$PY" -m sg2img train --preset small --data "$DATA" --out "${RUN}_layout" --resume auto \
+    --set data.num_workers=1 --set train.stage=layout --set train.init_from="$RUN/export.pt" \
+    --set model.layout_head=sample --set train.num_steps="$LAYOUT_STEPS" \
+    --set train.batch_size=64 --set train.ema_decay=0.99 --set loss.layout_anchor_weight=1.0 \
+    "${RENDERER[@]}"
+# Ship it with both evaluations (writes sg2img/assets/default_model.{pt,json} and
+# docs/default_model_eval{,_gt}.{json,md}), then the README's pictures.
+"$PY" scripts/bundle_model.py "$RUN" --data "$DATA" --export "${RUN}_layout/export.pt"
 bash scripts/make_docs_figures.sh
