@@ -26,10 +26,11 @@ if [ ! -f "$DATA/info.json" ]; then
     "$PY" data_tools/make_shapes.py --out "$DATA" --size 64 --num-train 10000 --num-val 500 \
         --num-test 500 --seed 0 --workers 2
 fi
-# Stage 1: GAN training (checkpoints every 250 steps; each one can be scored while it runs).
+# Stage 1: GAN training. Every checkpoint is kept (250 steps apart, 48 MB each), so that the
+# learning curve can be scored afterwards (`sg2img evaluate --checkpoint CKPT --gt-layout`).
 "$PY" -m sg2img train --preset small --data "$DATA" --out "$RUN" --resume auto \
     --set data.num_workers=1 --set train.num_steps="$STEPS" --set train.seed=0 \
-    "${RENDERER[@]}"
+    --set train.keep_checkpoints=1000 "${RENDERER[@]}"
 # Stage 2: the graph -> layout branch with the sampling head, renderer frozen.
 "$PY" -m sg2img train --preset small --data "$DATA" --out "${RUN}_layout" --resume auto \
     --set data.num_workers=1 --set train.stage=layout --set train.init_from="$RUN/export.pt" \
