@@ -98,3 +98,20 @@ def test_layout_diversity_hand_case():
     assert out["num_objects"] == 2
     assert math.isnan(layout_diversity(torch.zeros(0, 4), torch.zeros(0, 4))
                       ["mean_iou_between_samples"])
+
+
+def test_eval_layout_swap_diagnosis_finds_the_wrong_part():
+    """scripts/eval_layout.py --diagnose: boxes of the right size and height but shifted
+    sideways recover fully when their horizontal centre is the truth's, and not otherwise."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "eval_layout.py"
+    spec = importlib.util.spec_from_file_location("eval_layout", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    gt = torch.tensor([[0.1, 0.2, 0.2, 0.3], [0.5, 0.5, 0.7, 0.6]])
+    pred = gt + torch.tensor([0.3, 0.0, 0.3, 0.0])
+    out = mod.swap_diagnosis(pred, gt)
+    assert out == {"as predicted": 0.0, "true size": 0.0, "true horizontal centre": 1.0,
+                   "true vertical centre": 0.0}
