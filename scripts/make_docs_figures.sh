@@ -2,8 +2,22 @@
 # Regenerate the README's pictures with the bundled model (run from the repository root).
 set -euo pipefail
 out=outputs/docs
+PY=${PYTHON:-python}
+sg2img() { "$PY" -m sg2img "$@"; }
 sg2img generate examples/scenes.json --out "$out" --seed 0 --sheet
 cp "$out/scenes_sheet.png" docs/sample_sheet.png
 sg2img manipulate examples/lake.json examples/edits/lake.json --out "$out" --seed 0
 cp "$out/lake_manipulation.png" docs/manipulation.png
-echo "wrote docs/sample_sheet.png and docs/manipulation.png"
+# Four samples of one graph: what a new seed changes (layout and look).
+sg2img generate examples/sheep.json --out "$out/four" --seed 0 --samples 4 --sheet
+cp "$out/four/sheep_sheet.png" docs/sample_four.png
+echo "wrote docs/sample_sheet.png, docs/manipulation.png and docs/sample_four.png"
+# A red car made blue, then green (the procedural cars come in red, blue, white, green and
+# black): only with a model that knows attributes.
+if "$PY" -c "import sys; from sg2img import load_model; \
+sys.exit(load_model().vocab.attribute_names is None)"; then
+    sg2img manipulate examples/attributes/street.json examples/attributes/edits_car_colours.json \
+        --out "$out/colours" --seed 0
+    cp "$out/colours/street_manipulation.png" docs/car_colours.png
+    echo "wrote docs/car_colours.png"
+fi
