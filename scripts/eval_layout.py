@@ -88,25 +88,18 @@ def swap_diagnosis(pred, gt) -> dict[str, float]:
     """R@0.3 of ``pred`` as is and with one part of each box taken from ``gt``: its size
     (width, height), its horizontal centre, its vertical centre. The part whose swap raises
     recall most is where the misses come from."""
-    import torch
+    from torchvision.ops import box_convert
 
     from sg2img import metrics as M
 
-    def parts(b):
-        return torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
-                            b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], dim=1)
-
-    def box(c):
-        return torch.stack([c[:, 0] - c[:, 2] / 2, c[:, 1] - c[:, 3] / 2,
-                            c[:, 0] + c[:, 2] / 2, c[:, 1] + c[:, 3] / 2], dim=1)
-
-    p, g = parts(pred.float()), parts(gt.float())
+    p, g = box_convert(pred.float(), "xyxy", "cxcywh"), box_convert(gt.float(), "xyxy", "cxcywh")
     out = {"as predicted": float(M.layout_recall(pred, gt, (0.3,))["R@0.3"])}
     for name, cols in (("true size", [2, 3]), ("true horizontal centre", [0]),
                        ("true vertical centre", [1])):
         mixed = p.clone()
         mixed[:, cols] = g[:, cols]
-        out[name] = float(M.layout_recall(box(mixed), gt, (0.3,))["R@0.3"])
+        back = box_convert(mixed, "cxcywh", "xyxy")
+        out[name] = float(M.layout_recall(back, gt, (0.3,))["R@0.3"])
     return out
 
 
