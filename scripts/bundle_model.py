@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--docs", type=Path, default=ROOT / "docs")
     p.add_argument("--samples-per-graph", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--path-alias", action="append", default=[], metavar="LOCAL=SHOWN",
+                   help="write the path LOCAL as SHOWN in the recorded commands and reports, "
+                        "e.g. /scratch/shapes64=data/shapes64 when the data there is what the "
+                        "recipe writes to data/shapes64; the model card lists the aliases")
     args = p.parse_args(argv)
+    aliases = dict(_parse_alias(a) for a in args.path_alias)
 
     import torch
 
@@ -66,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
                                  layout_mode=layout_mode)
     report["evaluation_seconds"] = round(time.time() - t0, 1)
     report["checkpoint"] = "sg2img/assets/default_model.pt"
+    report["data"] = _alias(report["data"], aliases)
     json_path, md_path = write_report(report, args.docs / "default_model_eval.json")
     m = report["metrics"]
     gt_metrics = ["fid", "obj_acc"] + (["attr_acc"] if "attr_acc" in m else [])
     gt = evaluate_checkpoint(export, args.data, "val", metrics=gt_metrics, seed=args.seed,
                              use_gt_layout=True)
-    gt["checkpoint"] = report["checkpoint"]
+    gt["checkpoint"], gt["data"] = report["checkpoint"], report["data"]
     write_report(gt, args.docs / "default_model_eval_gt.json")
 
     commands = []
@@ -126,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                                  f"{' '.join(gt_metrics)} --out docs/default_model_eval_gt",
         },
     }
+    if aliases:
+        meta = json.loads(_alias(json.dumps(meta), aliases))
+        meta["path_aliases"] = aliases
     args.assets.mkdir(parents=True, exist_ok=True)
     save_checkpoint(args.assets / "default_model.pt", ckpt)     # atomic
     meta["size_bytes"] = size = (args.assets / "default_model.pt").stat().st_size
@@ -134,6 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.assets / 'default_model.pt'} ({size / 2**20:.2f} MiB), "
           f"{args.assets / 'default_model.json'}, {json_path}, {md_path}")
     return 0
+
+
+def _parse_alias(text: str) -> tuple[str, str]:
+    local, sep, shown = text.partition("=")
+    if not sep or not local or not shown:
+        raise SystemExit(f"--path-alias wants LOCAL=SHOWN, got {text!r}")
+    return local.rstrip("/"), shown.rstrip("/")
+
+
+def _alias(text: str, aliases: dict[str, str]) -> str:
+    """``text`` with every LOCAL path prefix written as its SHOWN alias (longest first)."""
+    for local in sorted(aliases, key=len, reverse=True):
+        text = text.replace(local, aliases[local])
+    return text
 
 
 def _layout_figures(layout: dict | None) -> dict:

@@ -33,12 +33,18 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assets, docs = tmp_path / "assets", tmp_path / "docs"
     out = _run(ROOT / "scripts" / "bundle_model.py", tmp_path / "gan", "--data", data,
                "--export", tmp_path / "layout" / "export.pt", "--assets", assets, "--docs", docs,
+               "--path-alias", f"{data}=data/shapes64", "--path-alias", f"{tmp_path}=runs",
                cwd=ROOT)
     assert "wrote" in out
     meta = json.loads((assets / "default_model.json").read_text())
     commands = meta["training_commands"]
     assert len(commands) == 2 and "train.stage=layout" in commands[1]
-    assert meta["data_command"].endswith(f"--out {data} --size 64")
+    # Local paths are written as the recipe's (the longer alias first), and the card says so.
+    assert meta["data_command"].endswith("--out data/shapes64 --size 64")
+    assert commands[0].startswith("sg2img train --preset tiny --data data/shapes64 ")
+    assert "--out runs/layout" in commands[1] and "init_from=runs/gan/export.pt" in commands[1]
+    assert meta.pop("path_aliases") == {str(data): "data/shapes64", str(tmp_path): "runs"}
+    assert str(tmp_path) not in json.dumps(meta)
     assert meta["dataset"]["version"] == 2 and meta["step"] == 2
     ev = meta["evaluation"]
     assert ev["layout_mode"] == "sample"
@@ -52,6 +58,7 @@ def test_bundle_a_layout_stage_run(tmp_path):
     report = json.loads((docs / "default_model_eval.json").read_text())
     gt = json.loads((docs / "default_model_eval_gt.json").read_text())
     assert report["layout_mode"] == "sample" and not report["use_gt_layout"]
+    assert report["data"] == gt["data"] == "data/shapes64"
     assert gt["use_gt_layout"] and set(gt["metrics"]) == {"fid", "obj_acc", "attr_acc"}
     assert (docs / "default_model_eval_gt.md").exists()
     ckpt = torch.load(assets / "default_model.pt", weights_only=True)
