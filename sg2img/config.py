@@ -220,6 +220,11 @@ class TrainConfig:
     stage: str = "gan"                   # "gan" (everything) | "layout" (graph network and
                                          # layout heads on boxes and masks, renderer frozen)
     layout_lr: float = 1e-3              # stage "layout": Adam learning rate
+    layout_modules: str = "branch"       # stage "layout": "branch" (embeddings, graph network,
+                                         # box and mask heads) | "heads" (box and mask heads
+                                         # only: the object vectors the renderer reads, and so
+                                         # the images drawn from a given layout, stay as they
+                                         # were)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",
@@ -232,6 +237,12 @@ class TrainConfig:
                f"train.stage must be 'gan' (GAN training) or 'layout' (the graph network and "
                f"layout heads alone, renderer frozen), got {self.stage!r}")
         _check(self.layout_lr > 0, "train.layout_lr must be positive")
+        _check(self.layout_modules in LAYOUT_MODULE_CHOICES,
+               f"train.layout_modules must be one of {LAYOUT_MODULE_CHOICES} (what the layout "
+               f"stage trains), got {self.layout_modules!r}")
+
+
+LAYOUT_MODULE_CHOICES = ("branch", "heads")
 
 
 @dataclass

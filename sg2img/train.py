@@ -295,17 +295,21 @@ def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
 LAYOUT_MODULES = ("obj_embeddings", "pred_embeddings", "attr_embeddings", "gconv", "box_head",
                   "mask_head")
 """The generator's scene-graph-to-layout branch: what ``train.stage="layout"`` trains."""
+LAYOUT_HEADS = ("box_head", "mask_head")
+"""What it trains with ``train.layout_modules="heads"``: the object vectors stay as they were."""
 
 
 def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:
-    """Adam over the layout branch only (``LAYOUT_MODULES``); the rest of G is frozen.
+    """Adam over the layout branch only (``LAYOUT_MODULES``, or ``LAYOUT_HEADS`` with
+    ``train.layout_modules="heads"``); the rest of G is frozen.
 
     The layout heads regress boxes and masks, so this uses Adam's usual betas (0.9, 0.999)
     rather than the GAN's.
     """
     for p in G.parameters():
         p.requires_grad_(False)
-    params = [p for name in LAYOUT_MODULES if getattr(G, name, None) is not None
+    modules = LAYOUT_HEADS if cfg.train.layout_modules == "heads" else LAYOUT_MODULES
+    params = [p for name in modules if getattr(G, name, None) is not None
               for p in getattr(G, name).parameters()]
     for p in params:
         p.requires_grad_(True)

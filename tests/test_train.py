@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 from torch.utils.data import Dataset
 
 from sg2img.checkpoint import CheckpointError, load_checkpoint
-from sg2img.config import Config
+from sg2img.config import Config, ConfigError
 from sg2img.testing import random_graph
 from sg2img.train import Trainer, list_checkpoints, run_training
 from sg2img.vocab import Vocab
@@ -330,3 +330,24 @@ def test_layout_stage_trains_the_layout_branch_only_and_resumes_exactly(tmp_path
     again = _state(tmp_path / "lay2/checkpoints/ckpt_00000004.pt")
     for k, v in after.items():
         assert torch.equal(again[k], v), k
+
+
+def test_layout_stage_heads_only_keeps_the_object_vectors(tmp_path):
+    """``train.layout_modules=heads``: only the box and mask heads learn, so the vectors the
+    renderer reads (embeddings, graph convolution) are the starting model's exactly."""
+    from sg2img.train import LAYOUT_HEADS
+
+    torch.set_num_threads(2)
+    gan = tiny_cfg(**{"train.num_steps": 2, "train.checkpoint_every": 2})
+    run_training(gan, tmp_path / "gan", dataset=ToyScenes(), device="cpu")
+    start = tmp_path / "gan/checkpoints/ckpt_00000002.pt"
+    cfg = tiny_cfg(**{"train.stage": "layout", "train.init_from": str(start),
+                      "train.num_steps": 2, "train.checkpoint_every": 2,
+                      "model.layout_head": "sample", "train.layout_modules": "heads"})
+    run_training(cfg, tmp_path / "lay", dataset=ToyScenes(), device="cpu")
+    before = load_checkpoint(start)["generator"]
+    after = _state(tmp_path / "lay/checkpoints/ckpt_00000002.pt")
+    changed = {k for k in after if k not in before or not torch.equal(after[k], before[k])}
+    assert {k.split(".")[0] for k in changed} == set(LAYOUT_HEADS), changed
+    with pytest.raises(ConfigError, match="train.layout_modules"):
+        tiny_cfg(**{"train.layout_modules": "gconv"})
