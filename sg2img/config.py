@@ -50,6 +50,9 @@ class ModelConfig:
     layout_respect_relations: bool = True  # "sample": place objects one by one, keeping the
                                          # mixture components whose box satisfies the graph's
                                          # geometric triples with the objects already placed
+    layout_gconv: bool = False           # a graph network of its own for the box and mask
+                                         # heads (same size as gconv), so that training the
+                                         # layout leaves the vectors the renderer reads alone
     layout_noise_dim: int = 32           # per-image noise channels appended to the layout
     noise_dim: int = 64                  # z for the global generator
     cond_dim: int = 128                  # conditioning map width (1x1 conv over the layouts)
@@ -221,10 +224,10 @@ class TrainConfig:
                                          # layout heads on boxes and masks, renderer frozen)
     layout_lr: float = 1e-3              # stage "layout": Adam learning rate
     layout_modules: str = "branch"       # stage "layout": "branch" (embeddings, graph network,
-                                         # box and mask heads) | "heads" (box and mask heads
-                                         # only: the object vectors the renderer reads, and so
-                                         # the images drawn from a given layout, stay as they
-                                         # were)
+                                         # box and mask heads) | "heads" (box and mask heads,
+                                         # and model.layout_gconv's graph network: the vectors
+                                         # the renderer reads, and so the images drawn from a
+                                         # given layout, stay as they were)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",

@@ -171,6 +171,12 @@ class GALSGenerator(nn.Module):
             self.attr_cond = nn.Linear(self.num_attributes, cfg.cond_dim, bias=False)
         self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
                                         cfg.gconv_num_layers)
+        # model.layout_gconv: the box and mask heads read a graph network of their own (over the
+        # same embeddings), so the layout can be trained further without moving the vectors
+        # the renderer was trained on.
+        self.layout_gconv = (GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim,
+                                                cfg.gconv_hidden_dim, cfg.gconv_num_layers)
+                             if cfg.layout_gconv else None)
         self.box_head = _build_box_head(cfg)
         self.pred_codes: Tensor | None
         if pred_names is not None and len(pred_names) != num_preds:
@@ -206,11 +212,23 @@ class GALSGenerator(nn.Module):
 
     # ------------------------------------------------------------------ pieces
     def encode_graph(self, batch: GraphBatch) -> tuple[Tensor, Tensor]:
-        """Object and predicate vectors after the graph convolution.
+        """Object and predicate vectors after the graph convolution (what the renderer reads).
 
         Returns:
             obj_vecs (O, gconv_dim), pred_vecs (T, gconv_dim).
         """
+        return self.gconv(*self._embed(batch))
+
+    def layout_vectors(self, batch: GraphBatch, obj_vecs: Tensor, pred_vecs: Tensor
+                       ) -> tuple[Tensor, Tensor]:
+        """The vectors the box and mask heads read: ``encode_graph``'s own (``obj_vecs``,
+        ``pred_vecs``), or with ``model.layout_gconv`` those of the layout graph network."""
+        if self.layout_gconv is None:
+            return obj_vecs, pred_vecs
+        return self.layout_gconv(*self._embed(batch))
+
+    def _embed(self, batch: GraphBatch) -> tuple[Tensor, Tensor, Tensor]:
+        """Object embeddings (O, E) (plus attributes), predicate embeddings (T, E), edges (T, 2)."""
         s, p, o = batch.triples.unbind(dim=1)                                 # (T,) each
         obj_vecs = self.obj_embeddings(batch.objs)                            # (O, E)
         if self.attr_embeddings is not None and batch.attributes is not None:
@@ -220,7 +238,7 @@ class GALSGenerator(nn.Module):
                                  f"{tuple(batch.attributes.shape)}")
             obj_vecs = obj_vecs + self.attr_embeddings(batch.attributes.to(obj_vecs.dtype))
         pred_vecs = self.pred_embeddings(p)                                   # (T, E)
-        return self.gconv(obj_vecs, pred_vecs, torch.stack([s, o], dim=1))
+        return obj_vecs, pred_vecs, torch.stack([s, o], dim=1)
 
     @property
     def samples_layout(self) -> bool:
@@ -235,7 +253,7 @@ class GALSGenerator(nn.Module):
 
         Args:
             batch: the encoded graphs (triples, obj_to_img).
-            obj_vecs, pred_vecs: (O, D), (T, D) from ``encode_graph``.
+            obj_vecs, pred_vecs: (O, D), (T, D) from ``layout_vectors``.
             layout_mode: "mode" (the most likely layout) or "sample" (a draw); the
                 "regress" head has one layout and ignores it.
             layout_noise: (O, 5) noise for "sample" (``layout_head.draw_layout_noise``);
@@ -271,7 +289,8 @@ class GALSGenerator(nn.Module):
         Returns:
             (O, 4) boxes in [0, 1] (image nodes span the image).
         """
-        obj_vecs, pred_vecs = self.encode_graph(batch)
+        obj_vecs, pred_vecs = (self.encode_graph(batch) if self.layout_gconv is None
+                               else self.layout_gconv(*self._embed(batch)))
         known, known_boxes = self._known_boxes(batch, use_gt_layout=False, boxes_override=None,
                                                override=None)
         boxes = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
@@ -461,6 +480,7 @@ class GALSGenerator(nn.Module):
         N, H = batch.num_images, self.image_size
         device = batch.objs.device
         obj_vecs, pred_vecs = self.encode_graph(batch)
+        lay_obj, lay_pred = self.layout_vectors(batch, obj_vecs, pred_vecs)
         known = known_boxes = box_mixture = None
         if self.samples_layout:
             known, known_boxes = self._known_boxes(batch, use_gt_layout=use_gt_layout,
@@ -469,11 +489,11 @@ class GALSGenerator(nn.Module):
             if self.training and batch.boxes is not None:
                 s, _, o = batch.triples.unbind(dim=1)
                 box_mixture = self.box_head.teacher_forced(
-                    obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.boxes)
-        boxes_pred = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
+                    lay_obj, lay_pred, torch.stack([s, o], dim=1), batch.boxes)
+        boxes_pred = self.predict_boxes(batch, lay_obj, lay_pred, layout_mode=layout_mode,
                                         layout_noise=layout_noise, rng=rng,
                                         known=known, known_boxes=known_boxes)  # (O, 4)
-        mask_logits = self.mask_head(obj_vecs)                                # (O, M, M)
+        mask_logits = self.mask_head(lay_obj)                                 # (O, M, M)
         masks_pred = torch.sigmoid(mask_logits)
         boxes, masks = self.choose_layout_inputs(
             batch, boxes_pred, masks_pred, use_gt_layout=use_gt_layout,

@@ -241,18 +241,19 @@ def layout_loss_terms(gen: GALSGenerator, batch: GraphBatch, loss_cfg: LossConfi
         raise ValueError("layout training needs ground-truth boxes (batch.boxes is None)")
     terms: dict[str, Tensor] = {}
     obj_vecs, pred_vecs = gen.encode_graph(batch)
+    lay_obj, lay_pred = gen.layout_vectors(batch, obj_vecs, pred_vecs)
     not_image = batch.objs != IMAGE_OBJECT_ID
     valid = not_image if batch.box_given is None else not_image & batch.box_given
     if gen.samples_layout:
         if _on(loss_cfg, "box_nll"):
             s, _, o = batch.triples.unbind(dim=1)
-            mix = gen.box_head.teacher_forced(obj_vecs, pred_vecs, torch.stack([s, o], dim=1),
+            mix = gen.box_head.teacher_forced(lay_obj, lay_pred, torch.stack([s, o], dim=1),
                                               batch.boxes, rng=rng)
             terms["box_nll"] = box_nll_term(mix, batch.boxes, valid)
     elif _on(loss_cfg, "box"):
-        terms["box"] = box_loss(gen.box_head(obj_vecs), batch.boxes, valid)
+        terms["box"] = box_loss(gen.box_head(lay_obj), batch.boxes, valid)
     if _on(loss_cfg, "mask") and batch.masks is not None:
-        terms["mask"] = mask_loss(gen.mask_head(obj_vecs), batch.masks, not_image)
+        terms["mask"] = mask_loss(gen.mask_head(lay_obj), batch.masks, not_image)
     if anchor_vecs is not None and _on(loss_cfg, "layout_anchor"):
         terms["layout_anchor"] = F.mse_loss(obj_vecs, anchor_vecs.to(obj_vecs.dtype))
     return terms

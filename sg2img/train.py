@@ -295,8 +295,17 @@ def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
 LAYOUT_MODULES = ("obj_embeddings", "pred_embeddings", "attr_embeddings", "gconv", "box_head",
                   "mask_head")
 """The generator's scene-graph-to-layout branch: what ``train.stage="layout"`` trains."""
-LAYOUT_HEADS = ("box_head", "mask_head")
-"""What it trains with ``train.layout_modules="heads"``: the object vectors stay as they were."""
+LAYOUT_HEADS = ("layout_gconv", "box_head", "mask_head")
+"""What it trains with ``train.layout_modules="heads"``: the box and mask heads and, with
+``model.layout_gconv``, their graph network; the vectors the renderer reads stay as they were."""
+
+
+def _seed_layout_gconv(state: dict[str, Tensor] | None) -> dict[str, Tensor] | None:
+    """``state`` plus ``layout_gconv.*`` copied from ``gconv.*`` when it has none."""
+    if not state or any(k.startswith("layout_gconv.") for k in state):
+        return state
+    return {**state, **{"layout_" + k: v.clone() for k, v in state.items()
+                        if k.startswith("gconv.")}}
 
 
 def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:
@@ -467,6 +476,11 @@ class Trainer:
             return hits
 
         g_state = generator_state(ckpt)
+        if getattr(self.G, "layout_gconv", None) is not None:
+            # model.layout_gconv from a model without one: the layout graph network starts as a
+            # copy of the graph network (the renderer's), then the two part ways.
+            g_state = _seed_layout_gconv(g_state)
+            ckpt = {**ckpt, "generator": _seed_layout_gconv(ckpt.get("generator"))}
         for key, state in (("generator", g_state), ("generator", ckpt.get("generator")),
                            ("discriminator", ckpt.get("discriminator"))):
             if isinstance(state, dict):

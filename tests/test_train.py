@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+from dataclasses import replace
 
 import pytest
 import torch
@@ -334,20 +335,57 @@ def test_layout_stage_trains_the_layout_branch_only_and_resumes_exactly(tmp_path
 
 def test_layout_stage_heads_only_keeps_the_object_vectors(tmp_path):
     """``train.layout_modules=heads``: only the box and mask heads learn, so the vectors the
-    renderer reads (embeddings, graph convolution) are the starting model's exactly."""
+    renderer reads (embeddings, graph convolution) are the starting model's exactly. With
+    ``model.layout_gconv`` the heads' own graph network starts as a copy of the renderer's
+    and learns too."""
     from sg2img.train import LAYOUT_HEADS
 
     torch.set_num_threads(2)
     gan = tiny_cfg(**{"train.num_steps": 2, "train.checkpoint_every": 2})
     run_training(gan, tmp_path / "gan", dataset=ToyScenes(), device="cpu")
     start = tmp_path / "gan/checkpoints/ckpt_00000002.pt"
-    cfg = tiny_cfg(**{"train.stage": "layout", "train.init_from": str(start),
-                      "train.num_steps": 2, "train.checkpoint_every": 2,
-                      "model.layout_head": "sample", "train.layout_modules": "heads"})
-    run_training(cfg, tmp_path / "lay", dataset=ToyScenes(), device="cpu")
     before = load_checkpoint(start)["generator"]
-    after = _state(tmp_path / "lay/checkpoints/ckpt_00000002.pt")
-    changed = {k for k in after if k not in before or not torch.equal(after[k], before[k])}
-    assert {k.split(".")[0] for k in changed} == set(LAYOUT_HEADS), changed
+    for own_gconv in (False, True):
+        cfg = tiny_cfg(**{"train.stage": "layout", "train.init_from": str(start),
+                          "train.num_steps": 2, "train.checkpoint_every": 2,
+                          "model.layout_head": "sample", "train.layout_modules": "heads",
+                          "model.layout_gconv": own_gconv})
+        run = tmp_path / f"lay{int(own_gconv)}"
+        run_training(cfg, run, dataset=ToyScenes(), device="cpu")
+        after = _state(run / "checkpoints/ckpt_00000002.pt")
+        changed = {k for k in after if k not in before or not torch.equal(after[k], before[k])}
+        expect = set(LAYOUT_HEADS) if own_gconv else set(LAYOUT_HEADS) - {"layout_gconv"}
+        assert {k.split(".")[0] for k in changed} == expect, changed
     with pytest.raises(ConfigError, match="train.layout_modules"):
         tiny_cfg(**{"train.layout_modules": "gconv"})
+
+
+def test_layout_gconv_copy_of_gconv_changes_nothing():
+    """A model whose layout graph network equals its graph network lays out and draws exactly
+    what the same model without one does; with other weights only the layout changes."""
+    from sg2img.model import GALSGenerator
+    from sg2img.testing import random_graph_batch
+
+    torch.manual_seed(0)
+    cfg = tiny_cfg(**{"model.layout_head": "sample"}).model
+    plain = GALSGenerator(cfg, VOCAB.num_objects, VOCAB.num_preds).eval()
+    own = GALSGenerator(replace(cfg, layout_gconv=True), VOCAB.num_objects,
+                        VOCAB.num_preds).eval()
+    state = plain.state_dict()
+    own.load_state_dict({**state, **{"layout_" + k: v for k, v in state.items()
+                                     if k.startswith("gconv.")}})
+    batch = random_graph_batch(VOCAB.num_objects, VOCAB.num_preds, [3, 4, 2],
+                               image_size=cfg.image_size, mask_size=cfg.mask_size, seed=1)
+    z = torch.randn(3, cfg.noise_dim)
+    with torch.no_grad():
+        a = plain(batch, z=z, rng=torch.Generator().manual_seed(0))
+        b = own(batch, z=z, rng=torch.Generator().manual_seed(0))
+        assert torch.equal(a.boxes_pred, b.boxes_pred) and torch.equal(a.images, b.images)
+        assert torch.equal(a.masks_pred, b.masks_pred)
+        for w in own.layout_gconv.parameters():
+            torch.nn.init.normal_(w)
+        c = own(batch, z=z, rng=torch.Generator().manual_seed(0))
+        vecs_a, vecs_c = plain.encode_graph(batch)[0], own.encode_graph(batch)[0]
+    # The untrained box head's mixture ignores its input at first; the mask head does not.
+    assert not torch.allclose(a.masks_pred, c.masks_pred)
+    assert torch.equal(vecs_a, vecs_c)
