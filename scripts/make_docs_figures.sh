@@ -4,8 +4,10 @@ set -euo pipefail
 out=outputs/docs
 PY=${PYTHON:-python}
 sg2img() { "$PY" -m sg2img "$@"; }
-sg2img generate examples/scenes.json --out "$out" --seed 0 --sheet
-cp "$out/scenes_sheet.png" docs/sample_sheet.png
+# The README's first picture is what `make demo` writes for examples/scenes.json (the same
+# command as the Makefile's: every example in one call, so the seeds follow the files' order).
+sg2img generate examples/*.json --out "$out/demo" --save-layout --draw-graph --sheet
+cp "$out/demo/scenes_sheet.png" docs/sample_sheet.png
 sg2img manipulate examples/lake.json examples/edits/lake.json --out "$out" --seed 0
 cp "$out/lake_manipulation.png" docs/manipulation.png
 # Four samples of one graph: what a new seed changes (layout and look).

@@ -1,6 +1,15 @@
-"""The bundled default model: shipped whole, documented, and it really draws what it is told."""
+"""The bundled model: shipped whole, documented, and it really draws what it is told.
+
+Its headline figures (docs/default_model_eval.md, 500 validation graphs) are checked here live,
+on the first 100 validation graphs of the procedural scenes (made by the test with the same
+command and seed as the model's data), each with a margin below what was measured on that
+subset when the model was bundled.
+"""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,14 +19,48 @@ from sg2img import api
 from sg2img import eval_nets as E
 from sg2img.checkpoint import load_checkpoint
 from sg2img.data.shapes import shapes_vocab
+from sg2img.evaluate import evaluate_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "sg2img" / "assets"
+NUM_VAL = 100
 
 
 @pytest.fixture(scope="module")
 def model():
     return api.load_model(device="cpu")
+
+
+@pytest.fixture(scope="module")
+def live_data(tmp_path_factory):
+    """The first 100 validation graphs (and 300 training graphs for the class-mean boxes)."""
+    data = tmp_path_factory.mktemp("bundled") / "shapes64"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    subprocess.run([sys.executable, str(ROOT / "data_tools" / "make_shapes.py"), "--out",
+                    str(data), "--size", "64", "--num-train", "300", "--num-val", str(NUM_VAL),
+                    "--num-test", "1", "--seed", "0", "--workers", "1"],
+                   check=True, env=env, capture_output=True, timeout=600)
+    return data
+
+
+@pytest.fixture(scope="module")
+def live(live_data):
+    """Every metric of the model card, computed on 100 validation graphs, images rendered
+    from sampled layouts as ``generate()`` draws them."""
+    report = evaluate_checkpoint(api.DEFAULT_MODEL_PATH, live_data, "val", device="cpu",
+                                 metrics=["layout_recall", "layout", "obj_acc", "diversity",
+                                          "attr_acc"],
+                                 layout_mode="sample", layout_baseline=True, progress=False)
+    return report["metrics"]
+
+
+@pytest.fixture(scope="module")
+def live_gt(live_data):
+    """The same graphs rendered from their ground-truth layouts."""
+    report = evaluate_checkpoint(api.DEFAULT_MODEL_PATH, live_data, "val", device="cpu",
+                                 metrics=["obj_acc", "attr_acc"], use_gt_layout=True,
+                                 progress=False)
+    return report["metrics"]
 
 
 def test_bundled_files_are_small_plain_and_documented():
@@ -30,19 +73,28 @@ def test_bundled_files_are_small_plain_and_documented():
     assert ckpt["kind"] == "inference"
     assert not {"optim_g", "optim_d", "discriminator", "rng", "data_state"} & set(ckpt)
     meta = json.loads((ASSETS / "default_model.json").read_text())
-    assert meta["training_commands"] and meta["training_commands"][0].startswith("sg2img train")
+    # Two stages, both through `sg2img train`: GAN training, then the layout stage.
+    # Both stages through `sg2img train` (stage 1 resumed across sessions, one line per start),
+    # the last the layout stage with the sampling head and a graph network of its own.
+    commands = meta["training_commands"]
+    assert len(commands) >= 2 and all(c.startswith("sg2img train") for c in commands)
+    assert all("train.stage" not in c for c in commands[:-1])
+    for option in ("train.stage=layout", "model.layout_head=sample", "model.layout_gconv=true",
+                   "train.layout_modules=heads"):
+        assert option in commands[-1], option
+    assert meta["dataset"]["version"] == 2
     assert meta["step"] == ckpt["step"]
-    ev = meta["evaluation"]
-    # The graph network beats "every object at its class's mean box" clearly.
-    assert ev["layout_R@0.5"] > ev["baseline_mean_class_box_R@0.5"] + 0.03
-    assert ev["layout_R@0.3"] > ev["baseline_mean_class_box_R@0.3"] + 0.05
-    assert (ROOT / ev["report"]).is_file()
+    for key in ("report", "report_gt_layout"):
+        assert (ROOT / meta["evaluation"][key]).is_file()
 
 
 def test_bundled_model_vocabulary_is_the_procedural_one(model):
-    assert model.vocab.object_names == shapes_vocab().object_names
-    assert model.vocab.pred_names == shapes_vocab().pred_names
+    vocab = shapes_vocab()
+    assert model.vocab.object_names == vocab.object_names
+    assert model.vocab.pred_names == vocab.pred_names
+    assert model.vocab.attribute_names == vocab.attribute_names
     assert model.config.model.image_size == 64
+    assert model.generator.samples_layout              # the sampling layout head
 
 
 def test_examples_generate_deterministically(model):
@@ -55,57 +107,60 @@ def test_examples_generate_deterministically(model):
     assert not torch.equal(a.tensors, c.tensors)
 
 
-def test_objects_are_recognisable_where_the_layout_puts_them(model):
-    """The shipped crop classifier (trained on real crops) names the generated objects.
+def test_layout_beats_the_class_mean_boxes_and_respects_the_graph(live):
+    recall, base = live["layout_recall"], live["layout_recall_baseline"]
+    assert recall["R@0.5"] > base["R@0.5"] + R05_MARGIN, (recall, base)
+    mode = live["layout"]["mode"]
+    assert mode["relation_satisfaction"] >= MIN_RELATIONS, mode["relation_satisfaction"]
+    assert mode["mean_abs_log_area_ratio"] <= MAX_AREA_ERROR, mode["mean_abs_log_area_ratio"]
+    # Two sampled layouts of one graph differ (mean IoU 1 would mean the same boxes).
+    assert live["layout"]["layout_diversity_mean_iou"] < MAX_LAYOUT_IOU
 
-    Images come from the graphs alone (predicted layout); each object is cropped at the box
-    the model laid it out in. Chance is 1 in 26 classes.
-    """
-    graphs = json.loads((ROOT / "examples" / "scenes.json").read_text())
-    graphs += [json.loads((ROOT / "examples" / f).read_text()) for f in ("sheep.json",
-                                                                        "lake.json")]
-    result = api.generate(graphs, model, seed=0, num_samples=4)
-    clf = E.load_shipped_net("CropClassifier", ASSETS / "eval")
-    vocab = model.vocab
-    crops, labels = [], []
-    for k, g in enumerate(result.graphs):
-        boxes = result.boxes[k]
-        crops.append(E.crop_boxes(result.tensors[k:k + 1], boxes,
-                                  torch.zeros(len(boxes), dtype=torch.long), clf.crop_size))
-        labels += [vocab.object_idx(n) for n in g.objects]
+
+def test_objects_are_recognisable_where_the_model_drew_them(live):
+    """The shipped crop classifier (trained on real crops) names the generated objects,
+    cropped at the boxes the image was rendered from. Chance is 1 in 26 classes."""
+    assert live["obj_acc"]["own_boxes_accuracy"] >= MIN_OWN_BOX_ACCURACY, live["obj_acc"]
+
+
+def test_samples_of_one_graph_differ(live):
+    """Two samples of a graph (two layouts, two noises) differ, in pixels (mean |a - b| / 2):
+    issue 14's target, 0.075, five times the first edition's 0.015."""
+    assert live["diversity"]["mean_pixel_distance"] >= 0.075, live["diversity"]
+
+
+def test_colours_are_drawn(live, live_gt):
+    """The attribute classifier names the colour of the generated objects. From the ground-
+    truth layout (the renderer alone) as well as on the real crops (target: 0.8x); from the
+    model's own layouts less often (a known weakness, see the README)."""
+    gt, own = live_gt["attr_acc"], live["attr_acc"]
+    assert gt["accuracy"] >= 0.9 * gt["real_crop_accuracy"], gt
+    assert own["accuracy"] >= MIN_OWN_LAYOUT_COLOUR_ACCURACY, own
+
+
+def test_a_red_car_and_a_blue_car(model):
+    """The attribute classifier names the car's colour in the street example, asked red,
+    blue, green, white, in turn (same seed, so the same layout and noise)."""
+    clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
+    labels = clf.labels()
+    graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
+    colours = ["red", "blue", "green", "white"]
+    crops = []
+    for colour in colours:
+        graph["attributes"][3] = [colour]
+        result = api.generate(graph, model, seed=0)
+        box = result.boxes[0][3:4]
+        crops.append(E.crop_boxes(result.tensors, box, torch.zeros(1, dtype=torch.long),
+                                  clf.crop_size))
     with torch.no_grad():
-        pred = clf(torch.cat(crops)).argmax(1)
-    acc = (pred == torch.tensor(labels)).float().mean().item()
-    assert acc > MIN_EXAMPLE_ACCURACY, acc
-
-
-MIN_EXAMPLE_ACCURACY = 0.6   # measured 0.78 (seed 0); chance is 0.04
-
-
-def test_bundled_model_has_no_attributes_and_draws_as_before(model):
-    """The bundled model predates attributes: it loads without an attribute embedding and
-    draws exactly what it drew before attributes existed (per-image means of the example
-    graphs at seed 0, computed with the code of commit f227a40). Retraining the bundled
-    model changes these numbers on purpose."""
-    assert model.vocab.attribute_names is None
-    assert model.generator.attr_embeddings is None
-    files = [ROOT / "examples" / f for f in ("lake.json", "scenes.json", "sheep.json")]
-    result = api.generate(files, model, seed=0)
-    means = [float(t.double().mean()) for t in result.tensors]
-    abs_means = [float(t.double().abs().mean()) for t in result.tensors]
-    assert means == pytest.approx([-0.169611, 0.080221, 0.212459, -0.069401, 0.543789,
-                                   0.055526, 0.123061], abs=2e-6)
-    assert abs_means == pytest.approx([0.4436, 0.419337, 0.411182, 0.327326, 0.636059,
-                                       0.373894, 0.472613], abs=2e-6)
-    with pytest.raises(api.SceneGraphError, match="no attributes"):
-        api.generate({"objects": ["car"], "attributes": [["red"]]}, model)
+        named = [labels[i] for i in clf(torch.cat(crops)).argmax(1).tolist()]
+    assert named == colours
 
 
 def test_bf16_rendering_keeps_the_layout_and_the_picture(model):
     """``generate(precision="bf16")`` renders under bfloat16 autocast: the layout is the
-    float32 one exactly, and the images differ from float32's by a little (measured on the
-    example graphs at seed 0: mean 0.0028, max 0.13, in [-1, 1] units; the figures depend on the
-    CPU's bfloat16 kernels)."""
+    float32 one exactly, and the images differ from float32's by a little (the figures depend
+    on the CPU's bfloat16 kernels)."""
     files = sorted((ROOT / "examples").glob("*.json"))
     a = api.generate(files, model, seed=0, num_samples=2)
     b = api.generate(files, model, seed=0, num_samples=2, precision="bf16")
@@ -114,3 +169,16 @@ def test_bf16_rendering_keeps_the_layout_and_the_picture(model):
         assert torch.equal(x, y)
     diff = (a.tensors - b.tensors).abs()
     assert 0 < diff.mean() < 0.01, diff.mean()
+
+
+# Measured on the 100-graph subset when the model was bundled (seed 0), with a margin: layout
+# R@0.5 0.489 vs the class-mean boxes' 0.446; relation satisfaction 0.850 (ground truth 0.972);
+# mean |log area ratio| 0.247; two sampled layouts overlap with mean IoU 0.381; objects named at
+# their own boxes 0.747; colour named from the model's own layouts 0.564 (real crops 1.0). The
+# full validation split's figures are in docs/default_model_eval.md.
+R05_MARGIN = 0.02
+MIN_RELATIONS = 0.80
+MAX_AREA_ERROR = 0.30
+MAX_LAYOUT_IOU = 0.50
+MIN_OWN_BOX_ACCURACY = 0.68
+MIN_OWN_LAYOUT_COLOUR_ACCURACY = 0.45
