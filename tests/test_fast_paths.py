@@ -85,8 +85,8 @@ def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges, at
 
 
 def test_bundled_model_images_unchanged_by_the_fast_conditioning(monkeypatch):
-    """The bundled checkpoint (trained before issue 18) still builds the old architecture and
-    gives the same images as with the old dense conditioning."""
+    """The bundled checkpoint (the `small` preset: 3x3 SPADE, no narrow upsampling) builds
+    that architecture and gives the same images as with the old dense conditioning."""
     model = api.load_model(device="cpu")
     assert model.config.model.spade_kernel == 3 and not model.config.model.narrow_upsample
     assert model.generator.global_gen.blocks[-1].norm_0.gamma_beta.kernel_size == (3, 3)
@@ -118,6 +118,14 @@ def test_cheap_generator_options_shapes_and_cost():
         flops[kernel, narrow] = fc.get_total_flops()
     assert flops[1, False] < flops[3, False] and flops[3, True] < flops[3, False]
     assert flops[1, True] < 0.6 * flops[3, False]
+
+
+def test_paper_scale_presets_narrow_the_upsampling_and_small_does_not():
+    for name in ("coco64", "coco128", "vg64", "vg128"):
+        model = Config.from_preset(name).model
+        assert model.narrow_upsample and model.spade_kernel == 3, name
+    for name in ("tiny", "small"):
+        assert not Config.from_preset(name).model.narrow_upsample, name
 
 
 def test_old_configs_keep_the_old_generator_and_bad_values_are_errors():
