@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     write_report(gt, args.docs / "default_model_eval_gt.json")
 
     commands = []
-    for folder in dict.fromkeys([args.run, export.parent]):     # the run, then its layout stage
+    for folder in _stage_folders(args.run, export):       # the run, then each stage after it
         if (folder / "command.txt").exists():
             commands += (folder / "command.txt").read_text().splitlines()
     data_info = json.loads((args.data / "info.json").read_text()) \
@@ -143,6 +143,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.assets / 'default_model.pt'} ({size / 2**20:.2f} MiB), "
           f"{args.assets / 'default_model.json'}, {json_path}, {md_path}")
     return 0
+
+
+def _stage_folders(run: Path, export: Path) -> list[Path]:
+    """The run folders that made ``export``, first to last: ``run``, then every stage that
+    started from the one before (followed back from ``export`` through ``train.init_from``)."""
+    chain, folder = [], export.parent
+    while folder.resolve() != run.resolve() and folder not in chain:
+        chain.append(folder)
+        config = folder / "config.json"
+        init = json.loads(config.read_text()).get("train", {}).get("init_from") \
+            if config.exists() else None
+        if not init:
+            break
+        folder = Path(init).parent if Path(init).parent.name != "checkpoints" \
+            else Path(init).parent.parent
+    return [run, *reversed(chain)]
 
 
 def _parse_alias(text: str) -> tuple[str, str]:
