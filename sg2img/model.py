@@ -211,21 +211,29 @@ class GALSGenerator(nn.Module):
                 hidden=max(8, cfg.local_channels))
 
     # ------------------------------------------------------------------ pieces
-    def encode_graph(self, batch: GraphBatch) -> tuple[Tensor, Tensor]:
+    def encode_graph(self, batch: GraphBatch,
+                     embedded: tuple[Tensor, Tensor, Tensor] | None = None
+                     ) -> tuple[Tensor, Tensor]:
         """Object and predicate vectors after the graph convolution (what the renderer reads).
+
+        Args:
+            embedded: ``_embed(batch)`` when the caller already has it.
 
         Returns:
             obj_vecs (O, gconv_dim), pred_vecs (T, gconv_dim).
         """
-        return self.gconv(*self._embed(batch))
+        return self.gconv(*(self._embed(batch) if embedded is None else embedded))
 
-    def layout_vectors(self, batch: GraphBatch, obj_vecs: Tensor, pred_vecs: Tensor
+    def layout_vectors(self, batch: GraphBatch, *,
+                       embedded: tuple[Tensor, Tensor, Tensor] | None = None,
+                       render_vecs: tuple[Tensor, Tensor] | None = None
                        ) -> tuple[Tensor, Tensor]:
-        """The vectors the box and mask heads read: ``encode_graph``'s own (``obj_vecs``,
-        ``pred_vecs``), or with ``model.layout_gconv`` those of the layout graph network."""
-        if self.layout_gconv is None:
-            return obj_vecs, pred_vecs
-        return self.layout_gconv(*self._embed(batch))
+        """The vectors the box and mask heads read: with ``model.layout_gconv`` those of the
+        layout graph network, otherwise ``encode_graph``'s (``render_vecs`` when the caller
+        already has them). ``embedded``: ``_embed(batch)`` when the caller already has it."""
+        if self.layout_gconv is not None:
+            return self.layout_gconv(*(self._embed(batch) if embedded is None else embedded))
+        return self.encode_graph(batch, embedded) if render_vecs is None else render_vecs
 
     def _embed(self, batch: GraphBatch) -> tuple[Tensor, Tensor, Tensor]:
         """Object embeddings (O, E) (plus attributes), predicate embeddings (T, E), edges (T, 2)."""
@@ -289,8 +297,7 @@ class GALSGenerator(nn.Module):
         Returns:
             (O, 4) boxes in [0, 1] (image nodes span the image).
         """
-        obj_vecs, pred_vecs = (self.encode_graph(batch) if self.layout_gconv is None
-                               else self.layout_gconv(*self._embed(batch)))
+        obj_vecs, pred_vecs = self.layout_vectors(batch)
         known, known_boxes = self._known_boxes(batch, use_gt_layout=False, boxes_override=None,
                                                override=None)
         boxes = self.predict_boxes(batch, obj_vecs, pred_vecs, layout_mode=layout_mode,
@@ -479,8 +486,10 @@ class GALSGenerator(nn.Module):
         """
         N, H = batch.num_images, self.image_size
         device = batch.objs.device
-        obj_vecs, pred_vecs = self.encode_graph(batch)
-        lay_obj, lay_pred = self.layout_vectors(batch, obj_vecs, pred_vecs)
+        embedded = self._embed(batch)
+        obj_vecs, pred_vecs = self.encode_graph(batch, embedded)
+        lay_obj, lay_pred = self.layout_vectors(batch, embedded=embedded,
+                                                render_vecs=(obj_vecs, pred_vecs))
         known = known_boxes = box_mixture = None
         if self.samples_layout:
             known, known_boxes = self._known_boxes(batch, use_gt_layout=use_gt_layout,

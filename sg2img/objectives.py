@@ -240,8 +240,11 @@ def layout_loss_terms(gen: GALSGenerator, batch: GraphBatch, loss_cfg: LossConfi
     if batch.boxes is None:
         raise ValueError("layout training needs ground-truth boxes (batch.boxes is None)")
     terms: dict[str, Tensor] = {}
-    obj_vecs, pred_vecs = gen.encode_graph(batch)
-    lay_obj, lay_pred = gen.layout_vectors(batch, obj_vecs, pred_vecs)
+    anchored = anchor_vecs is not None and _on(loss_cfg, "layout_anchor")
+    # The renderer's vectors: needed for the anchor, or as the heads' input without a layout
+    # graph network of their own (layout_vectors computes them then).
+    render = gen.encode_graph(batch) if anchored else None
+    lay_obj, lay_pred = gen.layout_vectors(batch, render_vecs=render)
     not_image = batch.objs != IMAGE_OBJECT_ID
     valid = not_image if batch.box_given is None else not_image & batch.box_given
     if gen.samples_layout:
@@ -254,7 +257,8 @@ def layout_loss_terms(gen: GALSGenerator, batch: GraphBatch, loss_cfg: LossConfi
         terms["box"] = box_loss(gen.box_head(lay_obj), batch.boxes, valid)
     if _on(loss_cfg, "mask") and batch.masks is not None:
         terms["mask"] = mask_loss(gen.mask_head(lay_obj), batch.masks, not_image)
-    if anchor_vecs is not None and _on(loss_cfg, "layout_anchor"):
+    if anchored:
+        obj_vecs = render[0]
         terms["layout_anchor"] = F.mse_loss(obj_vecs, anchor_vecs.to(obj_vecs.dtype))
     return terms
 

@@ -561,9 +561,10 @@ class Trainer:
     def layout_step(self, batch: GraphBatch) -> dict[str, float]:
         """One step of ``train.stage="layout"``: the layout branch on boxes and masks.
 
-        No image is rendered; the frozen renderer is untouched. The object vectors are pulled
-        towards those of the model the stage started from (``loss.layout_anchor_weight``),
-        which the renderer was trained to read.
+        No image is rendered; the frozen renderer is untouched. When the stage trains the
+        renderer's graph network (``train.layout_modules="branch"``), the object vectors are
+        pulled towards those of the model the stage started from
+        (``loss.layout_anchor_weight``), which the renderer was trained to read.
         """
         from .objectives import layout_loss_terms, weighted_total
 
@@ -817,7 +818,8 @@ def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None 
         if not cfg.train.init_from:
             logger.warning("train.stage=layout without train.init_from: the renderer stays at "
                            "its random initialisation")
-        trainer.set_layout_anchor(cfg.train.init_from or None)
+        if cfg.train.layout_modules == "branch":   # with "heads" the vectors cannot move
+            trainer.set_layout_anchor(cfg.train.init_from or None)
     trainer.command = command
     try:
         summary = trainer.train(num_steps=num_steps)
