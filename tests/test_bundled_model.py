@@ -7,9 +7,6 @@ subset when the model was bundled.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +15,7 @@ import torch
 from sg2img import api
 from sg2img import eval_nets as E
 from sg2img.checkpoint import load_checkpoint
-from sg2img.data.shapes import shapes_vocab
+from sg2img.data.shapes import shapes_vocab, write_dataset
 from sg2img.evaluate import evaluate_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,11 +32,8 @@ def model():
 def live_data(tmp_path_factory):
     """The first 100 validation graphs (and 300 training graphs for the class-mean boxes)."""
     data = tmp_path_factory.mktemp("bundled") / "shapes64"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([sys.executable, str(ROOT / "data_tools" / "make_shapes.py"), "--out",
-                    str(data), "--size", "64", "--num-train", "300", "--num-val", str(NUM_VAL),
-                    "--num-test", "1", "--seed", "0", "--workers", "1"],
-                   check=True, env=env, capture_output=True, timeout=600)
+    write_dataset(data, size=64, num_images={"train": 300, "val": NUM_VAL, "test": 1}, seed=0,
+                  workers=1)
     return data
 
 
