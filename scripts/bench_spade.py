@@ -1,0 +1,113 @@
+"""The generator forward with the fused SPADE modulation (``SPADE.forward``: the ``1 +`` in the
+conv bias, ``addcmul``, in-place LeakyReLU and residual add) against the plain formulation
+``norm(x) * (1 + gamma) + beta`` it replaced, interleaved in one process on random scenes.
+
+Both compute the same thing (``tests/test_fast_paths.py`` checks it in float64); the figure is
+the time ratio, plain / fused, median of the per-round ratios (> 1: the fused one is faster).
+``--backward`` times a forward and backward of the generator's image instead (a training
+step's generator part).
+
+Usage::
+
+    python scripts/bench_spade.py --presets coco64 vg128 --batch 4 --rounds 9 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from bench_model import VOCAB_SIZES, make_batch, make_vocab
+
+from sg2img.config import Config
+from sg2img.generators import SPADEResBlock
+from sg2img.model import GALSGenerator
+
+
+def plain_forward(block: SPADEResBlock, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    """``SPADEResBlock.forward`` as written before the fusion."""
+    def spade(layer, h, c):
+        gamma, beta = layer.gamma_beta(c).chunk(2, dim=1)
+        return layer.norm(h) * (1 + gamma) + beta
+
+    c = block.shared(cond)
+    dx = block.conv_0(F.leaky_relu(spade(block.norm_0, x, c), 0.2))
+    dx = block.conv_1(F.leaky_relu(spade(block.norm_1, dx, c), 0.2))
+    return (x if block.conv_s is None else block.conv_s(x)) + dx
+
+
+def run(G, batch, z, backward: bool) -> float:
+    t0 = time.perf_counter()
+    if backward:
+        out = G(batch, z=z)
+        out.images.square().mean().backward()
+        G.zero_grad(set_to_none=True)
+    else:
+        with torch.inference_mode():
+            G(batch, z=z, training_outputs=False)
+    return time.perf_counter() - t0
+
+
+def bench(preset: str, batch_size: int, rounds: int, backward: bool) -> dict:
+    cfg = Config.from_preset(preset)
+    mc = cfg.model
+    vocab = make_vocab(*VOCAB_SIZES[preset])
+    torch.manual_seed(0)
+    G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds)
+    G.train(backward)
+    batch = make_batch(vocab, batch_size, mc.image_size, mc.mask_size,
+                       vg=cfg.data.dataset == "vg")
+    z = torch.randn(batch.num_images, G.noise_dim)
+    fused = SPADEResBlock.forward
+    variants = {"fused": fused, "plain": plain_forward}
+    with torch.inference_mode():
+        outs = {}
+        for name, fwd in variants.items():
+            SPADEResBlock.forward = fwd
+            outs[name] = G(batch, z=z, training_outputs=False).images
+    diff = float((outs["fused"] - outs["plain"]).abs().max())
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    try:
+        for fwd in variants.values():                  # warm-up
+            SPADEResBlock.forward = fwd
+            run(G, batch, z, backward)
+        for r in range(rounds):
+            for name in (("plain", "fused") if r % 2 == 0 else ("fused", "plain")):
+                SPADEResBlock.forward = variants[name]
+                times[name].append(run(G, batch, z, backward))
+    finally:
+        SPADEResBlock.forward = fused
+    ratio = statistics.median(a / b for a, b in zip(times["plain"], times["fused"], strict=True))
+    return {"preset": preset, "plain_ms": 1000 * statistics.median(times["plain"]),
+            "fused_ms": 1000 * statistics.median(times["fused"]), "ratio": ratio,
+            "min": min(a / b for a, b in zip(times["plain"], times["fused"], strict=True)),
+            "max": max(a / b for a, b in zip(times["plain"], times["fused"], strict=True)),
+            "max_abs_diff": diff}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--presets", nargs="+", default=["coco64", "vg128"],
+                   choices=list(VOCAB_SIZES))
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=9)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--backward", action="store_true",
+                   help="time forward + backward of the generator (training) instead")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    what = "forward + backward" if args.backward else "inference forward"
+    print(f"generator {what}, batch {args.batch}, {args.threads} thread(s), {args.rounds} "
+          f"interleaved rounds; ratio = plain / fused time, median of per-round ratios")
+    for preset in args.presets:
+        r = bench(preset, args.batch, args.rounds, args.backward)
+        print(f"{r['preset']:8s} plain {r['plain_ms']:7.0f} ms  fused {r['fused_ms']:7.0f} ms  "
+              f"ratio {r['ratio']:.3f} (range {r['min']:.2f}-{r['max']:.2f})  "
+              f"max |image difference| {r['max_abs_diff']:.1e}")
+
+
+if __name__ == "__main__":
+    main()
