@@ -126,7 +126,7 @@ def feasible_x(obj: int, w: float, y0: float, h: float, boxes, names, triples, p
         if sky:
             lo_x, hi_x = float(boxes[sky[0]][0]), float(boxes[sky[0]][2])
     step = 1.0 / grid
-    xs = np.arange(lo_x, hi_x - w + 1e-9, step)
+    xs = np.arange(lo_x, hi_x - w + 1e-6, step)     # 1e-6: boxes come as float32
     if not len(xs):
         xs = np.array([float(boxes[obj][0])])
     feasible = np.ones(len(xs), dtype=bool)
