@@ -19,24 +19,12 @@ import statistics
 import time
 
 import torch
-import torch.nn.functional as F
 from bench_model import VOCAB_SIZES, make_batch, make_vocab
 
 from sg2img.config import Config
 from sg2img.generators import SPADEResBlock
+from sg2img.generators.global_affine import spade_block_reference
 from sg2img.model import GALSGenerator
-
-
-def plain_forward(block: SPADEResBlock, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-    """``SPADEResBlock.forward`` as written before the fusion."""
-    def spade(layer, h, c):
-        gamma, beta = layer.gamma_beta(c).chunk(2, dim=1)
-        return layer.norm(h) * (1 + gamma) + beta
-
-    c = block.shared(cond)
-    dx = block.conv_0(F.leaky_relu(spade(block.norm_0, x, c), 0.2))
-    dx = block.conv_1(F.leaky_relu(spade(block.norm_1, dx, c), 0.2))
-    return (x if block.conv_s is None else block.conv_s(x)) + dx
 
 
 def run(G, batch, z, backward: bool) -> float:
@@ -62,7 +50,7 @@ def bench(preset: str, batch_size: int, rounds: int, backward: bool) -> dict:
                        vg=cfg.data.dataset == "vg")
     z = torch.randn(batch.num_images, G.noise_dim)
     fused = SPADEResBlock.forward
-    variants = {"fused": fused, "plain": plain_forward}
+    variants = {"fused": fused, "plain": spade_block_reference}
     with torch.inference_mode():
         outs = {}
         for name, fwd in variants.items():

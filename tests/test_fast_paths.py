@@ -97,23 +97,10 @@ def test_bundled_model_images_unchanged_by_the_fast_conditioning(monkeypatch):
     torch.testing.assert_close(fast, dense, rtol=0, atol=1e-4)
 
 
-def _plain_spade_block(block, x, cond):
-    """SPADEResBlock as written before the fused modulation: norm(x) * (1 + gamma) + beta."""
-    import torch.nn.functional as F
-
-    def spade(layer, h, c):
-        gamma, beta = layer.gamma_beta(c).chunk(2, dim=1)
-        return F.instance_norm(h) * (1 + gamma) + beta
-
-    c = block.shared(cond)
-    dx = block.conv_0(F.leaky_relu(spade(block.norm_0, x, c), 0.2))
-    dx = block.conv_1(F.leaky_relu(spade(block.norm_1, dx, c), 0.2))
-    return (x if block.conv_s is None else block.conv_s(x)) + dx
-
-
 @pytest.mark.parametrize("in_ch,out_ch,kernel", [(6, 4, 3), (5, 5, 1)])
 def test_fused_spade_block_equals_the_plain_one_forward_and_backward(in_ch, out_ch, kernel):
     from sg2img.generators import SPADEResBlock
+    from sg2img.generators.global_affine import spade_block_reference
 
     torch.manual_seed(0)
     block = SPADEResBlock(in_ch, out_ch, cond_ch=3, hidden=7, spade_kernel=kernel).double()
@@ -121,7 +108,7 @@ def test_fused_spade_block_equals_the_plain_one_forward_and_backward(in_ch, out_
         for p in block.parameters():
             p.add_(0.3 * torch.randn_like(p))
     grads = {}
-    for name, fn in (("fused", block), ("plain", lambda x, c: _plain_spade_block(block, x, c))):
+    for name, fn in (("fused", block), ("plain", lambda x, c: spade_block_reference(block, x, c))):
         x = torch.randn(2, in_ch, 8, 8, dtype=torch.float64,
                         generator=torch.Generator().manual_seed(1), requires_grad=True)
         cond = torch.randn(2, 3, 8, 8, dtype=torch.float64,

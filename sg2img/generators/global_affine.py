@@ -96,6 +96,21 @@ class SPADEResBlock(nn.Module):
         return dx.add_(xs)
 
 
+def spade_block_reference(block: SPADEResBlock, x: Tensor, cond: Tensor) -> Tensor:
+    """``block(x, cond)`` computed as written before the fused modulation:
+    ``norm(x) * (1 + gamma) + beta``, out-of-place activations. The specification the fused
+    path is tested against (``tests/test_fast_paths.py``) and timed against
+    (``scripts/bench_spade.py``)."""
+    def spade(layer: SPADE, h: Tensor, c: Tensor) -> Tensor:
+        gamma, beta = layer.gamma_beta(c).chunk(2, dim=1)
+        return layer.norm(h) * (1 + gamma) + beta
+
+    c = block.shared(cond)
+    dx = block.conv_0(F.leaky_relu(spade(block.norm_0, x, c), 0.2))
+    dx = block.conv_1(F.leaky_relu(spade(block.norm_1, dx, c), 0.2))
+    return (x if block.conv_s is None else block.conv_s(x)) + dx
+
+
 def stage_channels(image_size: int, base: int,
                    coarse_to_fine: bool = False) -> list[tuple[int, int]]:
     """(resolution, channels) of each generator stage, coarsest first.
