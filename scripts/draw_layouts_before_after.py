@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--before", type=Path, required=True)
     p.add_argument("--after", type=Path, required=True)
+    p.add_argument("--before-label", default="before (bundled, regress)",
+                   help="title of the first column (the --before model's mode layout)")
     p.add_argument("--graphs", type=Path, default=Path("examples/scenes.json"))
     p.add_argument("--index", type=int, nargs="+", default=[0, 1])
     p.add_argument("--samples", type=int, default=3)
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append([r.images[0].resize((args.size, args.size)) for _, r in runs])
         names = ", ".join(g.objects)
         row_titles += [f"graph {i}: {names} -- layouts", f"graph {i}: images"]
-    titles = ["before (bundled, regress)", "after: mode", *[f"after: sample (seed {s})"
+    titles = [args.before_label, "after: mode", *[f"after: sample (seed {s})"
                                                              for s in range(1, args.samples + 1)]]
     sheet = vis.make_sheet(rows, titles, row_titles=row_titles, cell_height=args.size)
     args.out.parent.mkdir(parents=True, exist_ok=True)
