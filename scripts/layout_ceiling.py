@@ -58,44 +58,55 @@ def hit_kernel(w: float, h: float, step: float, t: float):
     return inter / (2 * w * h - inter) > t
 
 
+def sky_box(names, boxes) -> tuple[float, float, float, float]:
+    """The sky's true box (x0, y0, x1, y1), or the whole image when the scene has no sky."""
+    sky = [i for i, n in enumerate(names) if n == "sky"]
+    return tuple(float(v) for v in boxes[sky[0]]) if sky else (0.0, 0.0, 1.0, 1.0)
+
+
+def triple_check(obj: int, boxes, triples, pred_names):
+    """``ok(x0, y0, w, h)``: whether ``obj`` placed at that box satisfies every geometric
+    triple it takes part in, against the other objects' true boxes, under the dataset's rule
+    (``spatial_predicate``, box centres)."""
+    from sg2img.data.common import spatial_predicate
+
+    rels = []
+    for s, p, o in triples.tolist():
+        s, p, o = int(s), int(p), int(o)
+        if (s == obj) == (o == obj) or pred_names[p] == "__in_image__":
+            continue
+        ob = tuple(float(v) for v in boxes[o if s == obj else s])
+        rels.append((s == obj, p, ob, ((ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2)))
+
+    def ok(x0: float, y0: float, w: float, h: float) -> bool:
+        cb, cc = (x0, y0, x0 + w, y0 + h), (x0 + w / 2, y0 + h / 2)
+        return all((spatial_predicate(cb, ob, cc, oc) if subject
+                    else spatial_predicate(ob, cb, oc, cc)) == p
+                   for subject, p, ob, oc in rels)
+
+    return ok
+
+
 def oracle_hit(obj: int, boxes, names, triples, pred_names, grid: int, t: float) -> float:
     """Chance that the oracle's best box for object ``obj`` has IoU > t with its true box."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
-    from sg2img.data.common import spatial_predicate
-
     x0, y0, x1, y1 = (float(v) for v in boxes[obj])
     w, h = x1 - x0, y1 - y0
     step = 1.0 / grid
     name = names[obj]
     if name in SKY_THINGS:
-        sky = [i for i, n in enumerate(names) if n == "sky"]
-        lo_x, lo_y, hi_x, hi_y = ((float(v) for v in boxes[sky[0]]) if sky
-                                  else (0.0, 0.0, 1.0, 1.0))
+        lo_x, lo_y, hi_x, hi_y = sky_box(names, boxes)
         hi_y = min(hi_y, Y_CEILING.get(name, 1.0))
         ys = np.arange(lo_y, hi_y - h + 1e-9, step) if hi_y - h >= lo_y else np.array([y0])
     else:
         lo_x, hi_x = 0.0, 1.0
         ys = np.array([y0])
     xs = np.arange(lo_x, hi_x - w + 1e-9, step) if hi_x - w >= lo_x else np.array([x0])
-    feasible = np.ones((len(ys), len(xs)), dtype=bool)
-    rels = [(int(s), int(p), int(o)) for s, p, o in triples.tolist()
-            if (int(s) == obj) != (int(o) == obj) and pred_names[int(p)] != "__in_image__"]
-    for s, p, o in rels:
-        other = o if s == obj else s
-        ob = [float(v) for v in boxes[other]]
-        oc = ((ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2)
-        for iy, yy in enumerate(ys):
-            for ix, xx in enumerate(xs):
-                if not feasible[iy, ix]:
-                    continue
-                cb = (xx, yy, xx + w, yy + h)
-                cc = (xx + w / 2, yy + h / 2)
-                got = (spatial_predicate(cb, ob, cc, oc) if s == obj
-                       else spatial_predicate(ob, cb, oc, cc))
-                feasible[iy, ix] = got == p
+    ok = triple_check(obj, boxes, triples, pred_names)
+    feasible = np.array([[ok(xx, yy, w, h) for xx in xs] for yy in ys], dtype=bool)
     if not feasible.any():          # the truth breaks a triple under box centres: no information
         feasible[:] = True
     kernel = hit_kernel(w, h, step, t).astype(float)
@@ -118,30 +129,15 @@ def feasible_x(obj: int, w: float, y0: float, h: float, boxes, names, triples, p
     """
     import numpy as np
 
-    from sg2img.data.common import spatial_predicate
-
     lo_x, hi_x = 0.0, 1.0
     if names[obj] in SKY_THINGS:
-        sky = [i for i, n in enumerate(names) if n == "sky"]
-        if sky:
-            lo_x, hi_x = float(boxes[sky[0]][0]), float(boxes[sky[0]][2])
+        lo_x, _, hi_x, _ = sky_box(names, boxes)
     step = 1.0 / grid
     xs = np.arange(lo_x, hi_x - w + 1e-6, step)     # 1e-6: boxes come as float32
     if not len(xs):
         xs = np.array([float(boxes[obj][0])])
-    feasible = np.ones(len(xs), dtype=bool)
-    for s, p, o in triples.tolist():
-        if (int(s) == obj) == (int(o) == obj) or pred_names[int(p)] == "__in_image__":
-            continue
-        other = int(o) if int(s) == obj else int(s)
-        ob = [float(v) for v in boxes[other]]
-        oc = ((ob[0] + ob[2]) / 2, (ob[1] + ob[3]) / 2)
-        for i, xx in enumerate(xs):
-            if feasible[i]:
-                cb, cc = (xx, y0, xx + w, y0 + h), (xx + w / 2, y0 + h / 2)
-                got = (spatial_predicate(cb, ob, cc, oc) if int(s) == obj
-                       else spatial_predicate(ob, cb, oc, cc))
-                feasible[i] = got == int(p)
+    ok = triple_check(obj, boxes, triples, pred_names)
+    feasible = np.array([ok(x, y0, w, h) for x in xs], dtype=bool)
     if not feasible.any():
         feasible[:] = True
     return xs, feasible
