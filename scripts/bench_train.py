@@ -7,7 +7,9 @@ procedural scenes) and measures, each as a median of repeated runs:
 * ``loader``: batches/s of the trainer's own ``DataLoader`` (its ``data.num_workers``) with
   nothing else running, compared with the trainer's consumption (batches/s of the loop);
 * ``step``: forward + D step + G step (the trainer's ``_forward``/``d_step``/``g_step``) on a
-  batch already in memory, and ``ema``: one EMA update;
+  batch already in memory, under the loop's kernel setting (``train.deterministic``; on CPU
+  also without it, alternating, for its cost), on one batch and over several different ones
+  (whose object counts, hence shapes, differ as in the loop); ``ema``: one EMA update;
 * ``sample`` and ``checkpoint``: one ``save_samples()`` / ``save()``, amortized over the
   preset's ``sample_every`` / ``checkpoint_every``;
 * ``loop``: ``Trainer.train(num_steps=K)`` as a whole (K steps, loader workers competing with
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -132,10 +135,14 @@ def bench(args: argparse.Namespace) -> dict:
         res["load_average"] = os.getloadavg()
         return res
 
-    # The step alone on a batch in memory (as the loop does it: channels-last images on CUDA).
-    batch = batches[0].to(device)
-    if trainer.channels_last and batch.images is not None:
-        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+    def on_device(b):   # as the loop does it: channels-last images on CUDA
+        b = b.to(device)
+        if trainer.channels_last and b.images is not None:
+            b.images = b.images.contiguous(memory_format=torch.channels_last)
+        return b
+
+    # The step alone on a batch in memory.
+    batch = on_device(batches[0])
     trainer.G.train()
     trainer.D.train()
 
@@ -146,9 +153,48 @@ def bench(args: argparse.Namespace) -> dict:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    res["step_s"] = median_time(step, args.repeats, device, warmup=2)
+    # Under the loop's own kernel setting: train.deterministic switches torch's deterministic
+    # kernels on for the loop on CPU. Where it is on, the step is also timed without them,
+    # alternating, to give the setting's cost.
+    deterministic = tc.deterministic and device.type == "cpu"
+
+    def timed_step(loop_setting: bool) -> float:
+        restore = trainer._use_deterministic_kernels() if loop_setting else None
+        try:
+            t0 = time.perf_counter()
+            step()
+            sync(device)
+            return time.perf_counter() - t0
+        finally:
+            if restore is not None:
+                restore()
+
+    for _ in range(2):
+        timed_step(True)
+    on, free = [], []
+    for _ in range(args.repeats):
+        on.append(timed_step(True))
+        if deterministic:
+            free.append(timed_step(False))
+    res["step_s"] = statistics.median(on)
+    res["deterministic_kernels"] = deterministic
+    if free:
+        res["step_free_kernels_s"] = statistics.median(free)
     if device.type == "cuda":
         res["peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    else:   # the process's peak resident set so far: model, optimizers, one batch, the step
+        res["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    # The same step over the loader's different batches, as the loop sees them: graphs of
+    # different sizes give different object counts, so shapes (object crops, graph tensors)
+    # change from batch to batch and cached kernels and allocations are not reused as with
+    # one batch.
+    times = []
+    for b in batches[1:1 + max(args.repeats, 2)]:
+        batch = on_device(b)
+        times.append(timed_step(True))
+    res["step_varied_s"] = statistics.median(times)
+    res["step_varied_batches"] = len(times)
+    batch = on_device(batches[0])
     res["ema_s"] = median_time(lambda: _update_ema(trainer.G_ema, trainer.G,
                                                    ema_decay_at(10, tc)), args.repeats, device)
     from torch.utils.flop_counter import FlopCounterMode
@@ -174,6 +220,8 @@ def bench(args: argparse.Namespace) -> dict:
     res["trainer_batches_per_s"] = 1 / res["loop_s_per_step"]
     res["loader_vs_trainer"] = res["loader_batches_per_s"] / res["trainer_batches_per_s"]
     res["gap_s_per_step"] = res["loop_s_per_step"] - res["step_s"] - res["ema_s"]
+    res["gap_after_varied_s_per_step"] = (res["loop_s_per_step"] - res["step_varied_s"]
+                                          - res["ema_s"])
     peak, why = peak_tflops(device, args.peak_tflops)
     res["achieved_tflops"] = res["flops_per_step"] / res["loop_s_per_step"] / 1e12
     res["achieved_tflops_step_alone"] = res["flops_per_step"] / res["step_s"] / 1e12
@@ -199,10 +247,14 @@ def report(r: dict) -> str:
         f"  loop (Trainer.train, {r['loop_steps']} steps)  {r['loop_s_per_step'] * 1000:8.1f} "
         f"ms/step  {r['trainer_batches_per_s']:.2f} it/s  {r['images_per_s']:.1f} images/s",
         f"  step alone (fwd + D + G)       {r['step_s'] * 1000:8.1f} ms  "
-        f"({r['step_images_per_s']:.1f} images/s)",
+        f"({r['step_images_per_s']:.1f} images/s) on one batch, "
+        f"{r['step_varied_s'] * 1000:.1f} ms over {r['step_varied_batches']} different ones"
+        + (f"; {r['step_free_kernels_s'] * 1000:.1f} ms on one batch without the loop's "
+           f"deterministic kernels" if "step_free_kernels_s" in r else ""),
         f"  EMA update                     {r['ema_s'] * 1000:8.1f} ms",
         f"  rest of the loop (loader wait, contention, logging)  {r['gap_s_per_step'] * 1000:8.1f}"
-        f" ms/step",
+        f" ms/step; {r['gap_after_varied_s_per_step'] * 1000:.1f} ms/step against the step "
+        f"over different batches",
         f"  samples + checkpoints, amortized {r['amortized_sample_checkpoint_s'] * 1000:6.1f} "
         f"ms/step (one grid {r['sample_s'] * 1000:.0f} ms, one checkpoint "
         f"{r['checkpoint_s'] * 1000:.0f} ms)",
@@ -217,6 +269,9 @@ def report(r: dict) -> str:
     ]
     if "peak_gpu_mem_gib" in r:
         lines.append(f"  peak GPU memory {r['peak_gpu_mem_gib']:.2f} GiB")
+    if "peak_rss_gib" in r:
+        lines.append(f"  peak resident memory of the process (after the step) "
+                     f"{r['peak_rss_gib']:.2f} GiB")
     if r.get("mfu") is not None:
         lines.append(f"  MFU {100 * r['mfu']:.1f} % in the loop, {100 * r['mfu_step_alone']:.1f} "
                      f"% step alone (peak {r['peak_tflops']:.0f} TFLOP/s: {r['peak_source']})")

@@ -12,6 +12,8 @@ https://github.com/google/sg2im DIR``); nothing of it is copied into this projec
         --also light:model.spade_kernel=1,model.narrow_upsample=true   # both, same rounds
     python scripts/bench_vs_sg2im.py --sg2im DIR --precision bf16  # both under bf16 autocast
     python scripts/bench_vs_sg2im.py --sg2im DIR --precision bf16 --sg2im-precision fp32
+    python scripts/bench_vs_sg2im.py --sg2im DIR --also bf16:precision=bf16  # fp32 and bf16
+                                                   # sg2img in the same rounds as fp32 sg2im
 
 Cases (sg2im side: its ``scripts/train.py`` defaults, i.e. embedding/graph width 128, hidden
 512, 5 graph layers, 16x16 masks, 32 layout-noise channels, CRN dims 1024-512-256-128-64,
@@ -203,17 +205,45 @@ def sg2img_worker(sg2im_dir: Path, case: str, repeats: int, overrides: list[str]
 
 
 # ----------------------------------------------------------------------------- driver
+def parse_also(specs: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """``--also LABEL:KEY=VALUE,...`` -> ({"sg2img[LABEL]": config overrides},
+    {"sg2img[LABEL]": precision}); ``precision=fp32|bf16`` is generate()'s argument, not a
+    config key."""
+    variants: dict[str, list[str]] = {}
+    precisions: dict[str, str] = {}
+    for spec in specs:
+        label, _, sets = spec.partition(":")
+        if not label or not sets or label in ("sg2im", "sg2img"):
+            raise SystemExit(f"--also {spec!r}: expected LABEL:KEY=VALUE[,KEY=VALUE...]")
+        impl = f"sg2img[{label}]"
+        if impl in variants:
+            raise SystemExit(f"--also {spec!r}: the label {label!r} is given twice")
+        variants[impl] = []
+        for kv in sets.split(","):
+            key, eq, value = kv.partition("=")
+            if not eq:
+                raise SystemExit(f"--also {spec!r}: {kv!r} is not KEY=VALUE")
+            if key == "precision":
+                if value not in ("fp32", "bf16"):
+                    raise SystemExit(f"--also {spec!r}: precision must be fp32 or bf16")
+                precisions[impl] = value
+            else:
+                variants[impl].append(kv)
+    return variants, precisions
+
+
 def run_worker(args: argparse.Namespace, impl: str, case: str) -> dict:
-    worker, overrides = "sg2im", []
+    worker, overrides, precision = "sg2im", [], args.precision
     if impl != "sg2im":
         worker, overrides = "sg2img", args.set + args.variants.get(impl, [])
+        precision = args.variant_precision.get(impl, args.precision)
     cmd = [sys.executable, __file__, "--worker", worker, "--case", case, "--sg2im",
            str(args.sg2im), "--repeats", str(args.repeats), "--threads", str(args.threads)]
     for o in overrides:
         cmd += ["--set", o]
     if args.compile:
         cmd.append("--compile")
-    cmd += ["--precision", args.precision, "--sg2im-precision", args.sg2im_precision]
+    cmd += ["--precision", precision, "--sg2im-precision", args.sg2im_precision]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                MKL_NUM_THREADS=str(args.threads))
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -232,7 +262,8 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for the sg2img presets")
     p.add_argument("--also", action="append", default=[], metavar="LABEL:KEY=VALUE,...",
-                   help="another sg2img variant measured in the same rounds")
+                   help="another sg2img variant measured in the same rounds: config "
+                        "overrides, and precision=fp32|bf16 for generate()'s precision")
     p.add_argument("--compile", action="store_true", help="generate(..., compile=True)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="generate(..., precision=...) for sg2img")
@@ -262,12 +293,7 @@ def main() -> None:
 
     for case in args.cases:
         load_graphs(args.sg2im, case)
-    args.variants = {}
-    for spec in args.also:
-        label, _, sets = spec.partition(":")
-        if not label or not sets or label in ("sg2im", "sg2img"):
-            raise SystemExit(f"--also {spec!r}: expected LABEL:KEY=VALUE[,KEY=VALUE...]")
-        args.variants[f"sg2img[{label}]"] = sets.split(",")
+    args.variants, args.variant_precision = parse_also(args.also)
     impls = ["sg2im", "sg2img", *args.variants]
     load = os.getloadavg()
     print(f"{args.rounds} interleaved rounds, {args.threads} threads, {args.repeats} timed "

@@ -276,3 +276,21 @@ def test_layout_mode_choices_are_the_libraries():
         sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
                    if a.dest == "layout_mode")
         assert set(sub.choices) == set(LAYOUT_MODES)
+
+
+def test_bench_vs_sg2im_also_takes_a_precision_beside_config_overrides():
+    spec = importlib.util.spec_from_file_location(
+        "bench_vs_sg2im", ROOT / "scripts" / "bench_vs_sg2im.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    variants, precisions = bench.parse_also(
+        ["bf16:precision=bf16", "w32:model.gen_channels=32,precision=fp32,model.spade_kernel=1"])
+    assert variants == {"sg2img[bf16]": [],
+                        "sg2img[w32]": ["model.gen_channels=32", "model.spade_kernel=1"]}
+    assert precisions == {"sg2img[bf16]": "bf16", "sg2img[w32]": "fp32"}
+    for bad, words in [("x:precision=fp16", "fp32 or bf16"), ("sg2im:a=1", "LABEL:KEY"),
+                       ("x:model.gen_channels", "not KEY=VALUE"), ("nolabel", "LABEL:KEY")]:
+        with pytest.raises(SystemExit, match=words):
+            bench.parse_also([bad])
+    with pytest.raises(SystemExit, match="given twice"):
+        bench.parse_also(["a:x=1", "a:y=2"])
