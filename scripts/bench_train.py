@@ -156,7 +156,9 @@ def bench(args: argparse.Namespace) -> dict:
     # Under the loop's own kernel setting: train.deterministic switches torch's deterministic
     # kernels on for the loop on CPU. Where it is on, the step is also timed without them,
     # alternating, to give the setting's cost.
-    deterministic = tc.deterministic and device.type == "cpu"
+    restore = trainer._use_deterministic_kernels()   # the trainer's own rule decides
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    restore()
 
     def timed_step(loop_setting: bool) -> float:
         restore = trainer._use_deterministic_kernels() if loop_setting else None
