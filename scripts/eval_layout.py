@@ -38,7 +38,7 @@ def evaluate_layouts(gen, vocab, val, class_boxes, *, seed: int = 0,
     """All layout metrics of ``gen`` on the dataset ``val`` (see the module docstring)."""
     import torch
 
-    from sg2img import metrics as M
+    from sg2img import eval as M
     from sg2img.scene_graph import collate_graphs
 
     batch = collate_graphs([val[i] for i in range(len(val))])
@@ -97,7 +97,7 @@ def swap_diagnosis(pred, gt) -> dict[str, float]:
     recall most is where the misses come from."""
     from torchvision.ops import box_convert
 
-    from sg2img import metrics as M
+    from sg2img import eval as M
 
     p, g = box_convert(pred.float(), "xyxy", "cxcywh"), box_convert(gt.float(), "xyxy", "cxcywh")
     out = {"as predicted": float(M.layout_recall(pred, gt, (0.3,))["R@0.3"])}
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from sg2img import metrics as M
+    from sg2img import eval as M
     from sg2img.checkpoint import build_generator
     from sg2img.data import build_dataset
 

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
-    from sg2img.metrics import real_object_mask
+    from sg2img.eval import real_object_mask
 
     ds = build_dataset(DataConfig(dataset="coco", root=str(args.data)), args.split, 64, 16)
     ds.with_images = False
@@ -218,7 +218,7 @@ def horizontal_main(args) -> int:
 
     from sg2img.checkpoint import build_generator
     from sg2img.data import build_dataset
-    from sg2img.metrics import box_area_fraction, real_object_mask
+    from sg2img.eval import box_area_fraction, real_object_mask
     from sg2img.scene_graph import collate_graphs
 
     gen, cfg, vocab = build_generator(args.boxes_from)

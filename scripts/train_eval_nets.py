@@ -34,16 +34,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sg2img.eval_nets import (
+from sg2img.eval import (
     AttributeClassifier,
     CropClassifier,
     SceneFeatureNet,
+    classification_accuracy,
     crop_objects,
     images_to_uint8,
+    real_object_mask,
     save_eval_net,
     scene_feature_extractor,
 )
-from sg2img.metrics import classification_accuracy, real_object_mask
 from sg2img.scene_graph import collate_graphs
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sg2img.data.coco import synthesize_relationships
-from sg2img.metrics import box_size_fidelity, layout_diversity, relation_satisfaction
+from sg2img.eval import box_size_fidelity, layout_diversity, relation_satisfaction
 from sg2img.vocab import COCO_PREDICATES
 
 PREDS = ("__in_image__", "left of", "right of", "above", "below", "inside", "surrounding", "on")
