@@ -848,3 +848,20 @@ def test_old_module_names_are_deprecated_aliases(old):
         module = importlib.import_module(old)
     assert module.evaluate_checkpoint is evaluate_checkpoint and module.write_report is write_report
     sys.modules.pop(old, None)
+
+
+def test_score_layouts_tables_every_layout_of_a_split():
+    """scripts/eval_layout.py's table: a head whose mode is the truth scores the ceiling, its
+    samples (shifted at random) do worse and differ from each other."""
+    from sg2img.eval import mean_class_boxes, score_layouts
+
+    data = SmallScenes()
+    rep = score_layouts(FakeSampler(), data, mean_class_boxes(data, VOCAB.num_objects), seed=0)
+    assert rep["mode"]["R@0.5"] == rep["ground truth"]["R@0.5"] == 1.0
+    assert rep["mode"]["small_R@0.3"] == 1.0 and rep["sample"]["R@0.5"] < 1.0
+    assert rep["mode"]["num_small"] == sum(2 + i % 2 for i in range(12))
+    assert rep["small_swap"]["as predicted"] == 1.0
+    assert rep["small_swap"]["others pinned to the truth"] == 1.0
+    assert rep["diversity"]["mean_iou_between_samples"] < 1.0
+    assert rep["samples_layout"] and rep["num_graphs"] == 12
+    assert set(rep) >= {"mode", "sample", "class-mean boxes", "ground truth"}

@@ -56,6 +56,7 @@ for _name, _metric in (("layout_recall", LayoutRecall), ("fid", FID), ("is", Inc
                        ("layout", LayoutQuality), ("attr_acc", AttributeAccuracy),
                        ("attr_swap", AttributeSwap)):
     register_metric(_name)(_metric)
+del _name, _metric
 
 DEFAULT_METRICS = tuple(n for n, m in METRICS.items() if not m.needs_attributes)
 ATTRIBUTE_METRICS = tuple(n for n, m in METRICS.items() if m.needs_attributes)
