@@ -2,7 +2,6 @@
 evaluate() end to end with a fake generator, reports, and the eval-net training script."""
 
 import dataclasses
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -484,27 +483,23 @@ def test_write_report_json_and_markdown(tmp_path):
     assert j2.name == "plain.json" and m2.name == "plain.md"
 
 
-# --------------------------------------------------------------------------- training script
-def test_train_eval_nets_script_ships_loadable_nets(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("train_eval_nets",
-                                                  REPO / "scripts" / "train_eval_nets.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    import sg2img.data
+# --------------------------------------------------------------------------- training the nets
+def test_train_eval_nets_ships_loadable_nets(tmp_path, monkeypatch):
+    """What scripts/train_eval_nets.py runs: nets and meta.json that evaluate() loads."""
+    from sg2img.eval import EvalNetTraining, train_eval_nets
 
-    def fake_build_dataset(cfg, split, image_size, mask_size):
-        assert cfg.root == "DATA" and image_size == 32
-        return Scenes(16, offset=0 if split == "train" else 100)
-
-    monkeypatch.setattr(sg2img.data, "build_dataset", fake_build_dataset, raising=False)
     out = tmp_path / "assets"
-    assert script.main(["--data", "DATA", "--out", str(out), "--image-size", "32",
-                        "--crop-size", "8", "--width", "4", "--feature-epochs", "1",
-                        "--classifier-epochs", "1", "--batch-size", "8"]) == 0
+    options = EvalNetTraining(image_size=32, crop_size=8, width=4, feature_epochs=1,
+                              classifier_epochs=1, batch_size=8)
+    written = train_eval_nets(Scenes(16), Scenes(16, offset=100), out, options,
+                              provenance={"data": "DATA", "command": "train --data DATA"})
+    assert [p.name for p in written] == ["scene_feature_net.pt", "crop_classifier.pt",
+                                         "meta.json"]     # no attributes in these scenes
     meta = json.loads((out / "meta.json").read_text())
     assert meta["object_names"] == list(VOCAB.object_names)
     assert 0 <= meta["crop_classifier"]["val"]["accuracy"] <= 1
     assert "--data DATA" in meta["scene_feature_net"]["command"]
+    assert meta["scene_feature_net"]["data"] == "DATA"
     feat = E.load_shipped_net("SceneFeatureNet", out)
     clf = E.load_shipped_net("CropClassifier", out)
     assert feat.meta["object_names"] == list(VOCAB.object_names)

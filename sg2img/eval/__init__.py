@@ -23,6 +23,7 @@ Metrics (names for ``EvalOptions.metrics``), one module per family:
 
 The attribute metrics are in the default set only when the dataset has attributes and the
 model uses them (:func:`default_metrics`). Other metrics plug in with :func:`register_metric`.
+The networks the metrics score with are trained on real images by :func:`train_eval_nets`.
 """
 
 from .attributes import AttributeAccuracy, AttributeSwap, box_region
@@ -116,6 +117,7 @@ from .run import (
     evaluate_box_file,
     evaluate_checkpoint,
 )
+from .training import EVAL_NET_KINDS, EvalNetTraining, train_eval_nets
 
 __all__ = [
     "ASSET_DIR",
@@ -143,7 +145,9 @@ __all__ = [
     "DEFAULT_SIZE_EDGES",
     "Diversity",
     "EVAL_NET_FORMAT_VERSION",
+    "EVAL_NET_KINDS",
     "EvalContext",
+    "EvalNetTraining",
     "EvalOptions",
     "evaluate",
     "evaluate_box_file",
@@ -202,6 +206,7 @@ __all__ = [
     "size_bins",
     "SMALL_OBJECT_AREA",
     "swap_diagnosis",
+    "train_eval_nets",
     "TRAIN_COMMAND",
     "unpinned",
     "write_box_file",
