@@ -23,7 +23,7 @@ from ..vocab import IMAGE_OBJECT_ID
 
 DEFAULT_RECALL_THRESHOLDS = (0.3, 0.5)
 SMALL_OBJECT_AREA = 0.05
-""""Small objects": ground-truth box area under 5 % of the image (the first size bin)."""
+"""Small objects: ground-truth box area under 5 % of the image (the first size bin)."""
 DEFAULT_SIZE_EDGES = (0.0, SMALL_OBJECT_AREA, 0.2, 1.0)
 _IOU_CHUNK = 2048
 
