@@ -55,7 +55,7 @@ Attribute variant (issue 15; needs a dataset with attributes):
                   attributes (``model.object_disc_attributes=true``, ``loss.obj_attr``)
 
 Each variant is trained with ``sg2img train`` (``--resume auto``, so an interrupted ablation
-picks up where it stopped) and scored with :func:`sg2img.evaluate.evaluate_checkpoint` on
+picks up where it stopped) and scored with :func:`sg2img.eval.evaluate_checkpoint` on
 the validation split, by default through its EMA generator (the export, what users get), with
 ``--generator raw`` through the raw generator of its last checkpoint:
 
@@ -208,7 +208,7 @@ def wall_seconds(name: str, args: argparse.Namespace) -> float:
 
 
 def score_variant(export: Path, args: argparse.Namespace) -> dict:
-    from sg2img.evaluate import evaluate_checkpoint
+    from sg2img.eval import evaluate_checkpoint
 
     common = dict(split="val", device="cpu", seed=args.seed, samples_per_graph=1,
                   progress=False)

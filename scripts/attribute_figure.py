@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from sg2img.api import load_model
-    from sg2img.eval_nets import crop_boxes, load_shipped_net
+    from sg2img.eval import crop_boxes, load_shipped_net
     from sg2img.manipulation import manipulate
     from sg2img.vis import make_sheet
 

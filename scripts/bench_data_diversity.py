@@ -34,7 +34,7 @@ import torch
 
 from sg2img.data.shapes import generate_scene, render_scene
 from sg2img.data.shapes.classes import PALETTES
-from sg2img.metrics import mean_pixel_distance
+from sg2img.eval import mean_pixel_distance
 
 LEVELS = ("texture", "colour", "facing")
 

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from sg2img.checkpoint import load_checkpoint, save_checkpoint
-    from sg2img.evaluate import evaluate_checkpoint, write_report
+    from sg2img.eval import evaluate_checkpoint, write_report
 
     export = args.export or args.run / "export.pt"
     size = export.stat().st_size

@@ -1,4 +1,4 @@
-"""Layout metrics of a model on a dataset split (issue 13's targets table).
+"""Layout metrics of a model on a dataset split, as one table (the layout targets table).
 
 For the mode layout, a sampled layout, the ground-truth boxes (the ceiling) and the class-mean
 boxes of the training split (the graph-blind baseline), prints:
@@ -14,7 +14,11 @@ boxes of the training split (the graph-blind baseline), prints:
   of each predicted box (size, horizontal or vertical centre) is replaced by the truth's, and
   when every other object is pinned to its true box before the small ones are placed.
 
-Nothing is rendered: boxes come from ``GALSGenerator.layout_boxes`` with no box pinned.
+Nothing is rendered: boxes come from ``GALSGenerator.layout_boxes`` with no box pinned. The
+figures are :func:`sg2img.eval.score_layouts`'s; ``sg2img evaluate --metrics layout`` gives the
+same kinds of figures per batch (the ``layout`` metric, whose ``layout_diagnostics`` option is
+this script's ``--diagnose``).
+
 Usage::
 
     python scripts/eval_layout.py sg2img/assets/default_model.pt --data data/shapes64 --per-class
@@ -30,87 +34,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-SMALL = 0.05
-
-
-def evaluate_layouts(gen, vocab, val, class_boxes, *, seed: int = 0,
-                     min_class_count: int = 10) -> dict:
-    """All layout metrics of ``gen`` on the dataset ``val`` (see the module docstring)."""
-    import torch
-
-    from sg2img import metrics as M
-    from sg2img.scene_graph import collate_graphs
-
-    batch = collate_graphs([val[i] for i in range(len(val))])
-    batch = replace(batch, box_given=torch.zeros_like(batch.box_given))   # nothing pinned
-    real = M.real_object_mask(batch.objs)
-    gen.eval()
-    with torch.no_grad():
-        layouts = {
-            "mode": gen.layout_boxes(batch, layout_mode="mode"),
-            "sample": gen.layout_boxes(batch, layout_mode="sample",
-                                       rng=torch.Generator().manual_seed(seed)),
-        }
-        second = gen.layout_boxes(batch, layout_mode="sample",
-                                  rng=torch.Generator().manual_seed(seed + 1))
-    gt = batch.boxes.float()
-    mean_boxes = torch.where(real[:, None], class_boxes[batch.objs], gt)
-    layouts["class-mean boxes"] = mean_boxes
-    layouts["ground truth"] = gt
-    small = M.box_area_fraction(gt) < SMALL
-    report = {}
-    for name, boxes in layouts.items():
-        fid = M.box_size_fidelity(boxes[real], gt[real], batch.objs[real], vocab.object_names,
-                                  min_count=min_class_count)
-        rel = M.relation_satisfaction(boxes, batch.triples, vocab.pred_names)
-        rec = M.layout_recall(boxes[real], gt[real])
-        rec_small = M.layout_recall(boxes[real & small], gt[real & small])
-        report[name] = {
-            "worst_class": fid["worst_class"],
-            "worst_class_abs_log_area": fid["worst_class_mean_abs_log_area_ratio"],
-            "all_abs_log_area": fid["mean_abs_log_area_ratio"],
-            "relation_satisfaction": rel["relation_satisfaction"],
-            "R@0.3": rec["R@0.3"], "R@0.5": rec["R@0.5"],
-            "small_R@0.3": rec_small["R@0.3"], "small_R@0.5": rec_small["R@0.5"],
-            "num_small": rec_small["num_objects"],
-            "by_class": fid["by_class"], "by_predicate": rel["by_predicate"],
-        }
-    report["small_swap"] = swap_diagnosis(layouts["mode"][real & small], gt[real & small])
-    # The same small objects laid out with every other object pinned to its true box: what
-    # the head makes of perfect context (its placement is conditioned on pinned boxes).
-    with torch.no_grad():
-        pinned = gen.layout_boxes(replace(batch, box_given=~small), layout_mode="mode")
-    report["small_swap"]["others pinned to the truth"] = float(
-        M.layout_recall(pinned[real & small], gt[real & small], (0.3,))["R@0.3"])
-    div = M.layout_diversity(layouts["sample"][real], second[real])
-    report["diversity"] = div
-    report["samples_layout"] = bool(getattr(gen, "samples_layout", False))
-    report["num_graphs"] = len(val)
-    report["num_triples"] = report["mode"]["by_predicate"] and sum(
-        v["num_triples"] for v in report["mode"]["by_predicate"].values())
-    return report
-
-
-def swap_diagnosis(pred, gt) -> dict[str, float]:
-    """R@0.3 of ``pred`` as is and with one part of each box taken from ``gt``: its size
-    (width, height), its horizontal centre, its vertical centre. The part whose swap raises
-    recall most is where the misses come from."""
-    from torchvision.ops import box_convert
-
-    from sg2img import metrics as M
-
-    p, g = box_convert(pred.float(), "xyxy", "cxcywh"), box_convert(gt.float(), "xyxy", "cxcywh")
-    out = {"as predicted": float(M.layout_recall(pred, gt, (0.3,))["R@0.3"])}
-    for name, cols in (("true size", [2, 3]), ("true horizontal centre", [0]),
-                       ("true vertical centre", [1])):
-        mixed = p.clone()
-        mixed[:, cols] = g[:, cols]
-        back = box_convert(mixed, "cxcywh", "xyxy")
-        out[name] = float(M.layout_recall(back, gt, (0.3,))["R@0.3"])
-    return out
-
 
 def format_report(report: dict, per_class: bool, diagnose: bool = False) -> str:
+    """The table :func:`sg2img.eval.score_layouts`'s report prints as."""
     rows = ["mode", "sample", "class-mean boxes", "ground truth"]
     head = (f"{'':18s} {'worst class |log A|':>26s} {'all |log A|':>11s} {'rel.sat.':>9s} "
             f"{'R@0.3':>6s} {'R@0.5':>6s} {'small R@0.3':>11s} {'small R@0.5':>11s}")
@@ -175,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from sg2img import metrics as M
     from sg2img.checkpoint import build_generator
     from sg2img.data import build_dataset
+    from sg2img.eval import mean_class_boxes, score_layouts
 
     torch.set_num_threads(args.threads)
     gen, cfg, vocab = build_generator(args.checkpoint)
@@ -189,11 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     val.with_images = train.with_images = False
     if tuple(val.vocab.object_names) != tuple(vocab.object_names):
         raise SystemExit(f"{args.data} has another vocabulary than {args.checkpoint}")
-    class_boxes = M.mean_class_boxes(train, vocab.num_objects)
+    class_boxes = mean_class_boxes(train, vocab.num_objects)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(args.seed)   # datasets that draw relations per item use torch's RNG
-        report = evaluate_layouts(gen, vocab, val, class_boxes, seed=args.seed,
-                                  min_class_count=args.min_class_count)
+        report = score_layouts(gen, val, class_boxes, seed=args.seed,
+                               min_class_count=args.min_class_count)
     checks = gen.pred_codes is not None and gen.samples_layout
     print(f"{args.checkpoint} (layout_head={cfg.model.layout_head}, K="
           f"{cfg.model.layout_components}, sequential={cfg.model.layout_sequential}, "

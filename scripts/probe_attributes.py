@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     from sg2img.checkpoint import build_generator
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
-    from sg2img.eval_nets import load_shipped_net
+    from sg2img.eval import load_shipped_net
     from sg2img.model import GALSGenerator
     from sg2img.scene_graph import collate_graphs
 

@@ -558,7 +558,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sg2img evaluate``: print the report table, write REPORT.json / REPORT.md."""
-    from .evaluate import (
+    from .eval import (
         evaluate_box_file,
         evaluate_checkpoint,
         report_to_markdown,

@@ -226,7 +226,7 @@ RGB = {"red": (1.0, -1.0, -1.0), "blue": (-1.0, -1.0, 1.0)}
 
 def _classifier(avocab, **meta):
     """An AttributeClassifier that names the nearest of red / blue to a crop's mean colour."""
-    from sg2img.eval_nets import AttributeClassifier
+    from sg2img.eval import AttributeClassifier
 
     class MeanColour(AttributeClassifier):
         def forward(self, crops):
@@ -307,13 +307,13 @@ class _CarScenes(torch.utils.data.Dataset):
 
 
 def test_attribute_metrics_on_known_answers(avocab):
-    from sg2img.evaluate import evaluate
+    from sg2img.eval import EvalOptions, evaluate
 
     data = _CarScenes(avocab)
     clf = _classifier(avocab)
     kw = dict(metrics=("attr_acc", "attr_swap"), attribute_classifier=clf, batch_size=4,
               progress=False)
-    good = evaluate(_PainterGenerator(avocab), data, **kw)["metrics"]
+    good = evaluate(_PainterGenerator(avocab), data, EvalOptions(**kw))["metrics"]
     assert good["attr_acc"]["accuracy"] == 1.0 and good["attr_acc"]["real_crop_accuracy"] == 1.0
     assert good["attr_acc"]["num_crops"] == 12 and good["attr_acc"]["ratio"] == 1.0
     sw = good["attr_swap"]
@@ -321,7 +321,7 @@ def test_attribute_metrics_on_known_answers(avocab):
     assert sw["outside_change"] == 0.0 and sw["inside_change"] > 0.5
     # A generator that paints every car red: right exactly on the red cars, and a swap
     # follows only when it goes to red.
-    bad = evaluate(_PainterGenerator(avocab, follow=False), data, **kw)["metrics"]
+    bad = evaluate(_PainterGenerator(avocab, follow=False), data, EvalOptions(**kw))["metrics"]
     red = sum(float(item.attributes[j, avocab.attribute_idx("red")])
               for item in data.items for j in (1, 2))
     assert bad["attr_acc"]["accuracy"] == pytest.approx(red / 12)
@@ -335,7 +335,13 @@ def test_attribute_metrics_on_known_answers(avocab):
 
 
 def test_attribute_metrics_need_attributes(vocab, avocab):
-    from sg2img.evaluate import ATTRIBUTE_METRICS, DEFAULT_METRICS, default_metrics, evaluate
+    from sg2img.eval import (
+        ATTRIBUTE_METRICS,
+        DEFAULT_METRICS,
+        EvalOptions,
+        default_metrics,
+        evaluate,
+    )
 
     assert set(ATTRIBUTE_METRICS) == {"attr_acc", "attr_swap"}
     assert not set(ATTRIBUTE_METRICS) & set(DEFAULT_METRICS)
@@ -346,12 +352,12 @@ def test_attribute_metrics_need_attributes(vocab, avocab):
     data = _CarScenes(avocab)
     data.vocab = vocab
     with pytest.raises(ValueError, match="need a dataset whose vocabulary has attributes"):
-        evaluate(_PainterGenerator(avocab), data, metrics=("attr_acc",),
-                 attribute_classifier=_classifier(avocab), progress=False)
+        evaluate(_PainterGenerator(avocab), data, EvalOptions(
+            metrics=("attr_acc",), attribute_classifier=_classifier(avocab), progress=False))
 
 
 def test_attribute_classifier_save_load(avocab, tmp_path):
-    from sg2img.eval_nets import AttributeClassifier, load_eval_net, save_eval_net
+    from sg2img.eval import AttributeClassifier, load_eval_net, save_eval_net
 
     net = AttributeClassifier(2, crop_size=16, width=4)
     net.meta = {"attribute_names": ["red", "blue"], "class_attributes": {"car": ["red", "blue"]}}
@@ -396,7 +402,7 @@ def test_evaluate_checkpoint_on_procedural_attributes(tmp_path):
     refused."""
     from sg2img.checkpoint import export_inference
     from sg2img.data.shapes import shapes_vocab, write_dataset
-    from sg2img.evaluate import evaluate_checkpoint
+    from sg2img.eval import evaluate_checkpoint
 
     data = tmp_path / "shapes"
     write_dataset(data, size=32, num_images={"train": 2, "val": 6}, seed=5, workers=1)

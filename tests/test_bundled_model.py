@@ -13,10 +13,10 @@ import pytest
 import torch
 
 from sg2img import api
-from sg2img import eval_nets as E
 from sg2img.checkpoint import load_checkpoint
 from sg2img.data.shapes import shapes_vocab, write_dataset
-from sg2img.evaluate import evaluate_checkpoint
+from sg2img.eval import evaluate_checkpoint
+from sg2img.eval import nets as E
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "sg2img" / "assets"

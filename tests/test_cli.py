@@ -241,7 +241,7 @@ def test_bench_manipulation_runs(ckpt, tmp_path):
 def test_evaluate_gt_layout_reaches_evaluate_checkpoint(monkeypatch, capsys):
     """``--gt-layout`` renders from the ground-truth layout (the renderer alone); without it
     the predicted layout is used."""
-    import sg2img.evaluate as E
+    import sg2img.eval as E
 
     seen = []
 

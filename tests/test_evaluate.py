@@ -1,7 +1,7 @@
 """Evaluation: crops, eval-net files, FID/IS through torchmetrics, LPIPS/Inception offline,
 evaluate() end to end with a fake generator, reports, and the eval-net training script."""
 
-import importlib.util
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -12,15 +12,18 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from sg2img import eval_nets as E
-from sg2img.evaluate import (
+from sg2img.eval import (
     DEFAULT_METRICS,
     METRICS,
+    EvalOptions,
     Metric,
     evaluate,
+    evaluate_checkpoint,
     register_metric,
+    report_to_markdown,
     write_report,
 )
+from sg2img.eval import nets as E
 from sg2img.scene_graph import GraphSample, collate_graphs
 from sg2img.vocab import Vocab
 
@@ -261,8 +264,8 @@ def _run(gen, data=None, **kw):
     kw.setdefault("metrics", DEFAULT_METRICS)
     kw.setdefault("feature_net", feat)
     kw.setdefault("classifier", clf)
-    return evaluate(gen, data or Scenes(), batch_size=5, progress=False, split="val",
-                    is_splits=2, **kw)
+    return evaluate(gen, data or Scenes(), EvalOptions(batch_size=5, progress=False, split="val",
+                                                       is_splits=2, **kw))
 
 
 def test_evaluate_end_to_end_records_everything():
@@ -294,9 +297,16 @@ def test_evaluate_end_to_end_records_everything():
     json.dumps(report, allow_nan=True)
 
 
-def test_a_registered_metric_plugs_into_evaluate(monkeypatch):
-    monkeypatch.setattr("sg2img.evaluate.METRICS", dict(METRICS))
+@pytest.fixture
+def restored_registry():
+    """The registry is global: what a test registers is taken out afterwards."""
+    before = dict(METRICS)
+    yield METRICS
+    METRICS.clear()
+    METRICS.update(before)
 
+
+def test_a_registered_metric_plugs_into_evaluate(restored_registry):
     @register_metric("objects_per_graph")
     class ObjectsPerGraph(Metric):
         protocol = "mean number of objects per graph"
@@ -369,9 +379,9 @@ def test_evaluate_is_deterministic_for_datasets_that_sample_and_leaves_global_rn
     feat, _ = tiny_nets()
 
     def run():
-        return evaluate(FakeGenerator(noise=0.3), RandomScenes(), feature_net=feat,
-                        metrics=("fid", "is", "diversity"), batch_size=5, is_splits=2,
-                        progress=False)
+        return evaluate(FakeGenerator(noise=0.3), RandomScenes(), EvalOptions(
+            feature_net=feat, metrics=("fid", "is", "diversity"), batch_size=5, is_splits=2,
+            progress=False))
 
     torch.manual_seed(123)
     state = torch.get_rng_state()
@@ -417,7 +427,7 @@ def test_evaluate_obj_acc_with_a_perfect_classifier():
 
 
 def test_evaluate_writes_the_box_file_it_can_score(tmp_path):
-    from sg2img.metrics import score_box_file
+    from sg2img.eval import score_box_file
 
     report = _run(FakeGenerator(shift=0.05), metrics=("layout_recall",),
                   boxes_out=tmp_path / "boxes.json")
@@ -429,19 +439,20 @@ def test_evaluate_writes_the_box_file_it_can_score(tmp_path):
 def test_evaluate_missing_networks_fail_fast_with_clear_messages():
     gen = FakeGenerator()
     with pytest.raises(E.EvalWeightsError, match=E.INCEPTION_FID_FILE):
-        evaluate(gen, Scenes(), metrics=("fid",), progress=False)
+        evaluate(gen, Scenes(), EvalOptions(metrics=("fid",), progress=False))
     with pytest.raises(E.EvalWeightsError, match="train_eval_nets.py"):
-        evaluate(gen, Scenes(), metrics=("obj_acc",), progress=False)
+        evaluate(gen, Scenes(), EvalOptions(metrics=("obj_acc",), progress=False))
     assert gen.calls == []                                      # nothing generated
     with pytest.raises(ValueError, match="unknown metrics"):
-        evaluate(gen, Scenes(), metrics=("fid", "psnr"), progress=False)
+        evaluate(gen, Scenes(), EvalOptions(metrics=("fid", "psnr"), progress=False))
 
 
 def test_evaluate_rejects_nets_of_another_vocabulary_and_wrong_sizes():
     feat, clf = tiny_nets()
     feat.meta = {"object_names": ["__image__", "a", "b", "c", "d"]}
     with pytest.raises(ValueError, match="another vocabulary"):
-        evaluate(FakeGenerator(), Scenes(), metrics=("fid",), feature_net=feat, progress=False)
+        evaluate(FakeGenerator(), Scenes(),
+                 EvalOptions(metrics=("fid",), feature_net=feat, progress=False))
 
     class Small(FakeGenerator):
         def forward(self, batch, **kw):
@@ -472,38 +483,35 @@ def test_write_report_json_and_markdown(tmp_path):
     assert j2.name == "plain.json" and m2.name == "plain.md"
 
 
-# --------------------------------------------------------------------------- training script
-def test_train_eval_nets_script_ships_loadable_nets(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("train_eval_nets",
-                                                  REPO / "scripts" / "train_eval_nets.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    import sg2img.data
+# --------------------------------------------------------------------------- training the nets
+def test_train_eval_nets_ships_loadable_nets(tmp_path, monkeypatch):
+    """What scripts/train_eval_nets.py runs: nets and meta.json that evaluate() loads."""
+    from sg2img.eval import EvalNetTraining, train_eval_nets
 
-    def fake_build_dataset(cfg, split, image_size, mask_size):
-        assert cfg.root == "DATA" and image_size == 32
-        return Scenes(16, offset=0 if split == "train" else 100)
-
-    monkeypatch.setattr(sg2img.data, "build_dataset", fake_build_dataset, raising=False)
     out = tmp_path / "assets"
-    assert script.main(["--data", "DATA", "--out", str(out), "--image-size", "32",
-                        "--crop-size", "8", "--width", "4", "--feature-epochs", "1",
-                        "--classifier-epochs", "1", "--batch-size", "8"]) == 0
+    options = EvalNetTraining(image_size=32, crop_size=8, width=4, feature_epochs=1,
+                              classifier_epochs=1, batch_size=8)
+    written = train_eval_nets(Scenes(16), Scenes(16, offset=100), out, options,
+                              provenance={"data": "DATA", "command": "train --data DATA"})
+    assert [p.name for p in written] == ["scene_feature_net.pt", "crop_classifier.pt",
+                                         "meta.json"]     # no attributes in these scenes
     meta = json.loads((out / "meta.json").read_text())
     assert meta["object_names"] == list(VOCAB.object_names)
     assert 0 <= meta["crop_classifier"]["val"]["accuracy"] <= 1
     assert "--data DATA" in meta["scene_feature_net"]["command"]
+    assert meta["scene_feature_net"]["data"] == "DATA"
     feat = E.load_shipped_net("SceneFeatureNet", out)
     clf = E.load_shipped_net("CropClassifier", out)
     assert feat.meta["object_names"] == list(VOCAB.object_names)
     # Saved nets can be given by path ...
-    report = evaluate(FakeGenerator(), Scenes(), metrics=("fid", "obj_acc"), progress=False,
-                      feature_net=out / "scene_feature_net.pt",
-                      classifier=out / "crop_classifier.pt")
+    report = evaluate(FakeGenerator(), Scenes(), EvalOptions(
+        metrics=("fid", "obj_acc"), progress=False, feature_net=out / "scene_feature_net.pt",
+        classifier=out / "crop_classifier.pt"))
     assert report["feature_network"] == f"SceneFeatureNet from {out / 'scene_feature_net.pt'}"
     # ... and the shipped ones are picked up by evaluate() when the vocabulary matches.
     monkeypatch.setattr(E, "ASSET_DIR", out)
-    report = evaluate(FakeGenerator(), Scenes(), metrics=("fid", "obj_acc"), progress=False)
+    report = evaluate(FakeGenerator(), Scenes(),
+                      EvalOptions(metrics=("fid", "obj_acc"), progress=False))
     assert report["feature_network"] == E.SCENE_FEATURE_NET_NAME
     assert not math.isnan(report["metrics"]["obj_acc"]["accuracy"])
     assert clf.num_classes == VOCAB.num_objects
@@ -515,7 +523,7 @@ def test_evaluate_checkpoint_with_the_real_model(tmp_path, monkeypatch):
     import sg2img.data
     from sg2img.checkpoint import export_inference
     from sg2img.config import Config
-    from sg2img.evaluate import evaluate_checkpoint
+    from sg2img.eval import evaluate_checkpoint
     from sg2img.model import GALSGenerator
 
     cfg = Config.from_preset("tiny")
@@ -565,8 +573,7 @@ def test_evaluate_checkpoint_with_the_real_model(tmp_path, monkeypatch):
 
 
 def test_evaluate_box_file_report(tmp_path):
-    from sg2img.evaluate import evaluate_box_file
-    from sg2img.metrics import write_box_file
+    from sg2img.eval import evaluate_box_file, write_box_file
 
     data = Scenes(4)
     boxes = {s.image_id: s.boxes[:-1] for s in (data[i] for i in range(4))}
@@ -579,7 +586,7 @@ def test_evaluate_box_file_report(tmp_path):
 
 
 # --------------------------------------------------------------------------- shipped nets
-SHIPPED = Path(E.__file__).resolve().parent / "assets" / "eval"
+SHIPPED = REPO / "sg2img" / "assets" / "eval"
 
 
 def test_shipped_procedural_nets_are_small_plain_and_match_the_procedural_vocabulary():
@@ -615,16 +622,17 @@ def test_shipped_nets_on_real_procedural_images(monkeypatch, shapes64):
 
     subset = build_dataset(DataConfig(dataset="coco", root=str(shapes64)), "val", 64, 16)
     monkeypatch.setattr(E, "ASSET_DIR", SHIPPED)
-    report = evaluate(FakeGenerator(), subset, metrics=("layout_recall", "fid", "is", "obj_acc"),
-                      batch_size=16, progress=False, split="val")
+    report = evaluate(FakeGenerator(), subset, EvalOptions(
+        metrics=("layout_recall", "fid", "is", "obj_acc"), batch_size=16, progress=False,
+        split="val"))
     m = report["metrics"]
     assert report["feature_network"] == E.SCENE_FEATURE_NET_NAME
     assert m["layout_recall"]["R@0.5"] == 1.0
     assert abs(m["fid"]["fid"]) < 1e-2
     assert m["is"]["is_mean"] > 1.5
     assert m["obj_acc"]["accuracy"] == m["obj_acc"]["real_crop_accuracy"] > 0.95
-    noisy = evaluate(FakeGenerator(noise=0.3), subset, metrics=("fid",), batch_size=16,
-                     progress=False)["metrics"]
+    noisy = evaluate(FakeGenerator(noise=0.3), subset,
+                     EvalOptions(metrics=("fid",), batch_size=16, progress=False))["metrics"]
     assert noisy["fid"]["fid"] > 50
 
     class Mirrored(FakeGenerator):      # right objects, wrong places: crops miss them
@@ -633,8 +641,8 @@ def test_shipped_nets_on_real_procedural_images(monkeypatch, shapes64):
             out.images = out.images.flip(-1)
             return out
 
-    mirrored = evaluate(Mirrored(), subset, metrics=("obj_acc",), batch_size=16,
-                        progress=False)["metrics"]["obj_acc"]
+    mirrored = evaluate(Mirrored(), subset, EvalOptions(metrics=("obj_acc",), batch_size=16,
+                                                        progress=False))["metrics"]["obj_acc"]
     assert mirrored["accuracy"] < 0.8 < mirrored["real_crop_accuracy"]
 
 
@@ -642,7 +650,7 @@ def test_mean_class_box_baseline(shapes64):
     """The baseline averages each class's training boxes and is scored like a model."""
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
-    from sg2img.metrics import mean_class_box_recall, mean_class_boxes
+    from sg2img.eval import mean_class_box_recall, mean_class_boxes
 
     cfg = DataConfig(dataset="coco", root=str(shapes64))
     train, val = (build_dataset(cfg, s, 64, 16) for s in ("train", "val"))
@@ -678,7 +686,7 @@ def test_sg2img_evaluate_command(tmp_path, shapes64, capsys, monkeypatch):
     from sg2img.cli import main
     from sg2img.config import Config
     from sg2img.data.shapes import shapes_vocab
-    from sg2img.metrics import write_box_file
+    from sg2img.eval import write_box_file
     from sg2img.model import GALSGenerator
 
     vocab = shapes_vocab()
@@ -726,7 +734,7 @@ def test_layout_metric_scores_true_boxes_as_the_ceiling_and_shifted_boxes_lower(
 def test_box_file_gets_the_layout_metric_as_the_model_that_wrote_it(tmp_path):
     """--box-file is scored with the layout metric too (relation satisfaction, size fidelity,
     recall of small objects); the box file a model writes scores as that model's mode."""
-    from sg2img.evaluate import evaluate_box_file, report_to_markdown
+    from sg2img.eval import evaluate_box_file, report_to_markdown
 
     report = _run(FakeGenerator(shift=0.07), metrics=("layout_recall", "layout"),
                   boxes_out=tmp_path / "boxes.json")["metrics"]["layout"]
@@ -784,3 +792,71 @@ def test_layout_mode_sample_renders_sampled_layouts_and_scores_the_mode():
     assert {c for c in gen.calls} == {("mode", None)}
     with pytest.raises(ValueError, match="layout_mode must be one of"):
         _run(FakeSampler(), metrics=metrics, layout_mode="best")
+
+
+class ShiftsAlone(FakeGenerator):
+    """Lays out every box 0.3 to the right of the truth, unless other boxes are given."""
+
+    samples_layout = False
+
+    def layout_boxes(self, batch, *, layout_mode="mode", rng=None):
+        shift = 0.0 if bool(batch.box_given.any()) else 0.3
+        return batch.boxes + torch.tensor([shift, 0.0, shift, 0.0])
+
+    def forward(self, batch, **kw):
+        out = super().forward(batch, **kw)
+        out.boxes_pred = self.layout_boxes(batch)
+        return out
+
+
+class SmallScenes(Scenes):
+    """Scenes with every box halved: all objects are small (area < 5 % of the image)."""
+
+    def __getitem__(self, i):
+        sample = super().__getitem__(i)
+        return dataclasses.replace(sample, boxes=sample.boxes / 2)
+
+
+def test_layout_diagnostics_say_where_small_misses_come_from():
+    """EvalOptions(layout_diagnostics=True): the layout metric's small_swap names the part of
+    the boxes that is wrong (the horizontal place) and the recall with the others pinned."""
+    plain = _run(ShiftsAlone(), SmallScenes(), metrics=("layout",))["metrics"]["layout"]
+    assert "small_swap" not in plain and plain["mode"]["small_R@0.3"] == 0.0
+    report = _run(ShiftsAlone(), SmallScenes(), metrics=("layout",), layout_diagnostics=True)
+    lay = report["metrics"]["layout"]
+    assert lay["small_swap"] == {"as predicted": 0.0, "true size": 0.0,
+                                 "true horizontal centre": 1.0, "true vertical centre": 0.0,
+                                 "others pinned to the truth": 1.0}
+    assert lay["mode"] == plain["mode"]                  # the figures without it are unchanged
+    assert "small_swap" in report["protocols"]["layout"]
+    assert "true horizontal centre | 1.0000" in report_to_markdown(report)
+
+
+@pytest.mark.parametrize("old", ["sg2img.evaluate", "sg2img.metrics", "sg2img.eval_nets"])
+def test_old_module_names_are_deprecated_aliases(old):
+    """The modules sg2img.eval replaced still import for one release, with a warning."""
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match="import from sg2img.eval"):
+        module = importlib.import_module(old)
+    assert module.evaluate_checkpoint is evaluate_checkpoint and module.write_report is write_report
+    sys.modules.pop(old, None)
+
+
+def test_score_layouts_tables_every_layout_of_a_split():
+    """scripts/eval_layout.py's table: a head whose mode is the truth scores the ceiling, its
+    samples (shifted at random) do worse and differ from each other."""
+    from sg2img.eval import mean_class_boxes, score_layouts
+
+    data = SmallScenes()
+    rep = score_layouts(FakeSampler(), data, mean_class_boxes(data, VOCAB.num_objects), seed=0)
+    assert rep["mode"]["R@0.5"] == rep["ground truth"]["R@0.5"] == 1.0
+    assert rep["mode"]["small_R@0.3"] == 1.0 and rep["sample"]["R@0.5"] < 1.0
+    assert rep["mode"]["num_small"] == sum(2 + i % 2 for i in range(12))
+    assert rep["small_swap"]["as predicted"] == 1.0
+    assert rep["small_swap"]["others pinned to the truth"] == 1.0
+    assert rep["diversity"]["mean_iou_between_samples"] < 1.0
+    assert rep["samples_layout"] and rep["num_graphs"] == 12
+    assert set(rep) >= {"mode", "sample", "class-mean boxes", "ground truth"}

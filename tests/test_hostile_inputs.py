@@ -32,10 +32,9 @@ from sg2img.data import CocoSceneGraphDataset, DatasetError, DatasetNotFoundErro
 from sg2img.data.common import load_image
 from sg2img.data.shapes import shapes_vocab
 from sg2img.edits import MAX_EDITS, EditError, apply_edits
-from sg2img.evaluate import write_report
+from sg2img.eval import BoxFileError, load_box_file, write_report
 from sg2img.files import DiskFullError, atomic_torch_save
 from sg2img.manipulation import manipulate
-from sg2img.metrics import BoxFileError, load_box_file
 from sg2img.model import GALSGenerator
 from sg2img.scene_graph import (
     DEFAULT_MAX_OBJECTS,

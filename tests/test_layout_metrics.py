@@ -1,4 +1,4 @@
-"""Layout plausibility metrics (issue 13) on hand-computed cases."""
+"""Layout plausibility metrics on hand-computed cases."""
 
 import math
 
@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from sg2img.data.coco import synthesize_relationships
-from sg2img.metrics import box_size_fidelity, layout_diversity, relation_satisfaction
+from sg2img.eval import (
+    box_size_fidelity,
+    layout_diversity,
+    relation_satisfaction,
+    swap_diagnosis,
+)
 from sg2img.vocab import COCO_PREDICATES
 
 PREDS = ("__in_image__", "left of", "right of", "above", "below", "inside", "surrounding", "on")
@@ -100,48 +105,12 @@ def test_layout_diversity_hand_case():
                       ["mean_iou_between_samples"])
 
 
-def test_eval_layout_swap_diagnosis_finds_the_wrong_part():
-    """scripts/eval_layout.py --diagnose: boxes of the right size and height but shifted
-    sideways recover fully when their horizontal centre is the truth's, and not otherwise."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "eval_layout.py"
-    spec = importlib.util.spec_from_file_location("eval_layout", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_swap_diagnosis_finds_the_wrong_part():
+    """The layout metric's diagnostics (and scripts/eval_layout.py --diagnose): boxes of the
+    right size and height but shifted sideways recover fully when their horizontal centre is
+    the truth's, and not otherwise."""
     gt = torch.tensor([[0.1, 0.2, 0.2, 0.3], [0.5, 0.5, 0.7, 0.6]])
     pred = gt + torch.tensor([0.3, 0.0, 0.3, 0.0])
-    out = mod.swap_diagnosis(pred, gt)
+    out = swap_diagnosis(pred, gt)
     assert out == {"as predicted": 0.0, "true size": 0.0, "true horizontal centre": 1.0,
                    "true vertical centre": 0.0}
-
-
-def test_layout_ceiling_horizontal_oracle_counts_the_feasible_places():
-    """scripts/layout_ceiling.py --boxes-from: the truth's horizontal place is uniform over the
-    grid positions that fit and satisfy the object's triples; the oracle's chance is the best
-    candidate's share of them with IoU > 0.3, and the model's own place is scored the same way."""
-    import importlib.util
-    from pathlib import Path
-
-    from sg2img.vocab import COCO_PREDICATES
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "layout_ceiling.py"
-    spec = importlib.util.spec_from_file_location("layout_ceiling", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    names = ["grass", "sheep", "tree"]
-    boxes = torch.tensor([[0.0, 0.5, 1.0, 1.0], [0.1, 0.7, 0.2, 0.8],
-                          [0.325, 0.6, 0.425, 0.8]])
-    # No triple: 91 places (x0 = 0, 0.01, ..., 0.9); equal boxes overlap by IoU > 0.3 within
-    # 0.05 either way, 11 places, wherever the guess is away from the edges.
-    none = torch.zeros(0, 3, dtype=torch.long)
-    best, own = mod.horizontal_oracle_hit(1, boxes[1], boxes, names, none, COCO_PREDICATES,
-                                          grid=100, t=0.3)
-    assert best == pytest.approx(11 / 91) and own == pytest.approx(11 / 91)
-    # "sheep left of tree" leaves x0 <= 0.27 (28 places); a guess right of the tree hits none.
-    left = torch.tensor([[1, COCO_PREDICATES.index("left of"), 2]])
-    wrong = torch.tensor([0.6, 0.7, 0.7, 0.8])
-    best, own = mod.horizontal_oracle_hit(1, wrong, boxes, names, left, COCO_PREDICATES,
-                                          grid=100, t=0.3)
-    assert best == pytest.approx(11 / 28) and own == 0.0

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sg2img import metrics as M
+from sg2img import eval as M
 
 GT = torch.tensor([[0.0, 0.0, 1.0, 1.0],
                    [0.0, 0.0, 1.0, 1.0],

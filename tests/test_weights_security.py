@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sg2img import eval_nets as E
 from sg2img.checkpoint import CheckpointError, load_checkpoint
 from sg2img.cli import main as cli_main
 from sg2img.config import Config
+from sg2img.eval import nets as E
 from sg2img.losses import VGGPerceptualLoss
 
 

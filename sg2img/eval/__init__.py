@@ -1,0 +1,214 @@
+"""Evaluate a scene-graph-to-image generator: metrics, their registry, networks and the report.
+
+``evaluate(generator, dataset, EvalOptions(...))`` runs the generator over a dataset split once
+per sample and feeds the outputs to the requested metrics; ``write_report`` writes the result as
+JSON and as a Markdown table. ``evaluate_checkpoint`` is what ``sg2img evaluate`` runs.
+
+Metrics (names for ``EvalOptions.metrics``), one module per family:
+    * ``layout_recall``: R@0.3, R@0.5 and mean IoU of the boxes predicted from the graph alone
+      (:func:`layout_recall`), also split by object size (:mod:`.layout_metrics`).
+    * ``layout``: relation satisfaction, box-size fidelity, recall of small objects, layout
+      diversity, and with ``layout_diagnostics`` where the small objects' misses come from.
+    * ``fid`` / ``is``: torchmetrics' ``FrechetInceptionDistance`` / ``InceptionScore`` with the
+      feature network of :mod:`.nets` (ours on the procedural scenes, InceptionV3 from a
+      user-given weights file elsewhere) (:mod:`.image_quality`).
+    * ``obj_acc``: Grid2Im's object classification accuracy with a classifier trained on real
+      crops (:mod:`.object_accuracy`).
+    * ``diversity``: LPIPS between two samples of each graph when the LPIPS weights are present,
+      the weight-free ``mean_pixel_distance``, and the distance between the two samples in the
+      FID feature network's space (also as a ratio to two different real scenes).
+    * ``attr_acc`` / ``attr_swap`` (datasets with attributes): an attribute classifier trained
+      on real crops names the colour of each colourable object; the swap test changes one
+      object's colour with noise and layout frozen (:mod:`.attributes`).
+
+The attribute metrics are in the default set only when the dataset has attributes and the
+model uses them (:func:`default_metrics`). Other metrics plug in with :func:`register_metric`.
+The networks the metrics score with are trained on real images by :func:`train_eval_nets`.
+"""
+
+from .attributes import AttributeAccuracy, AttributeSwap, box_region
+from .box_file import (
+    BOX_FILE_FORMAT,
+    BoxFileError,
+    gt_boxes_by_image,
+    load_box_file,
+    match_box_file,
+    score_box_file,
+    score_box_pairs,
+    write_box_file,
+)
+from .boxes import (
+    DEFAULT_RECALL_THRESHOLDS,
+    DEFAULT_SIZE_EDGES,
+    GEOMETRIC_PREDICATES,
+    SMALL_OBJECT_AREA,
+    box_area_fraction,
+    box_iou,
+    box_size_fidelity,
+    layout_diversity,
+    layout_recall,
+    layout_recall_by_size,
+    mean_class_box_recall,
+    mean_class_boxes,
+    object_boxes_of,
+    paired_box_iou,
+    real_object_mask,
+    recall_from_iou,
+    relation_satisfaction,
+    size_bins,
+)
+from .context import (
+    EvalContext,
+    resolve_attribute_classifier,
+    resolve_classifier,
+    resolve_feature_extractor,
+    unpinned,
+)
+from .diversity import Diversity, mean_pixel_distance
+from .image_quality import FID, InceptionScore
+from .layout_metrics import (
+    LayoutQuality,
+    LayoutRecall,
+    LayoutScores,
+    pinned_small_boxes,
+    score_layouts,
+    swap_diagnosis,
+)
+from .nets import (
+    ASSET_DIR,
+    ATTRIBUTE_CLASSIFIER_FILE,
+    CLASSIFIER_FILE,
+    EVAL_NET_FORMAT_VERSION,
+    FEATURE_NET_FILE,
+    INCEPTION_FID_FILE,
+    INCEPTION_FID_URL,
+    INCEPTION_NAME,
+    SCENE_FEATURE_NET_NAME,
+    TRAIN_COMMAND,
+    AttributeClassifier,
+    CropClassifier,
+    EvalWeightsError,
+    FeatureExtractor,
+    SceneFeatureNet,
+    build_lpips,
+    check_net_vocab,
+    crop_boxes,
+    crop_objects,
+    find_inception_weights,
+    images_to_uint8,
+    inception_feature_extractor,
+    load_eval_net,
+    load_shipped_net,
+    lpips_backbone_file,
+    lpips_cache_file,
+    save_eval_net,
+    scene_feature_extractor,
+)
+from .object_accuracy import ObjectAccuracy, classification_accuracy, per_class_accuracy
+from .registry import METRICS, Metric, register_metric
+from .report import report_to_markdown, write_report
+from .run import (
+    ATTRIBUTE_METRICS,
+    DEFAULT_METRICS,
+    PROTOCOLS,
+    EvalOptions,
+    default_metrics,
+    evaluate,
+    evaluate_box_file,
+    evaluate_checkpoint,
+)
+from .training import EVAL_NET_KINDS, EvalNetTraining, train_eval_nets
+
+__all__ = [
+    "ASSET_DIR",
+    "ATTRIBUTE_CLASSIFIER_FILE",
+    "ATTRIBUTE_METRICS",
+    "AttributeAccuracy",
+    "AttributeClassifier",
+    "AttributeSwap",
+    "box_area_fraction",
+    "BOX_FILE_FORMAT",
+    "box_iou",
+    "box_region",
+    "box_size_fidelity",
+    "BoxFileError",
+    "build_lpips",
+    "check_net_vocab",
+    "classification_accuracy",
+    "CLASSIFIER_FILE",
+    "crop_boxes",
+    "crop_objects",
+    "CropClassifier",
+    "default_metrics",
+    "DEFAULT_METRICS",
+    "DEFAULT_RECALL_THRESHOLDS",
+    "DEFAULT_SIZE_EDGES",
+    "Diversity",
+    "EVAL_NET_FORMAT_VERSION",
+    "EVAL_NET_KINDS",
+    "EvalContext",
+    "EvalNetTraining",
+    "EvalOptions",
+    "evaluate",
+    "evaluate_box_file",
+    "evaluate_checkpoint",
+    "EvalWeightsError",
+    "FEATURE_NET_FILE",
+    "FeatureExtractor",
+    "FID",
+    "find_inception_weights",
+    "GEOMETRIC_PREDICATES",
+    "gt_boxes_by_image",
+    "images_to_uint8",
+    "inception_feature_extractor",
+    "INCEPTION_FID_FILE",
+    "INCEPTION_FID_URL",
+    "INCEPTION_NAME",
+    "InceptionScore",
+    "layout_diversity",
+    "layout_recall",
+    "layout_recall_by_size",
+    "LayoutQuality",
+    "LayoutRecall",
+    "LayoutScores",
+    "load_box_file",
+    "load_eval_net",
+    "load_shipped_net",
+    "lpips_backbone_file",
+    "lpips_cache_file",
+    "match_box_file",
+    "mean_class_box_recall",
+    "mean_class_boxes",
+    "mean_pixel_distance",
+    "Metric",
+    "METRICS",
+    "object_boxes_of",
+    "ObjectAccuracy",
+    "paired_box_iou",
+    "per_class_accuracy",
+    "pinned_small_boxes",
+    "PROTOCOLS",
+    "real_object_mask",
+    "recall_from_iou",
+    "register_metric",
+    "relation_satisfaction",
+    "report_to_markdown",
+    "resolve_attribute_classifier",
+    "resolve_classifier",
+    "resolve_feature_extractor",
+    "save_eval_net",
+    "scene_feature_extractor",
+    "SCENE_FEATURE_NET_NAME",
+    "SceneFeatureNet",
+    "score_box_file",
+    "score_box_pairs",
+    "score_layouts",
+    "size_bins",
+    "SMALL_OBJECT_AREA",
+    "swap_diagnosis",
+    "train_eval_nets",
+    "TRAIN_COMMAND",
+    "unpinned",
+    "write_box_file",
+    "write_report",
+]
