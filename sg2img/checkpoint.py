@@ -1,10 +1,14 @@
-"""Checkpoints as plain dicts: save atomically, load with ``weights_only=True``, export.
+"""Checkpoints as plain dicts: the schema, atomic saves, ``weights_only`` loads, upgrades.
 
-A training checkpoint holds ``format_version``, ``kind="training"``, ``step``, ``config``
-(``Config.to_dict()``), ``vocab`` (``Vocab.to_dict()``), the module states ``generator``,
-``generator_ema``, ``discriminator``, the optimizer states ``optim_g`` / ``optim_d``, ``scaler``,
-``rng`` and ``data_state``. An inference export keeps ``config``, ``vocab`` and the (EMA)
-generator weights as ``generator``. Nothing pickled: no classes, no code.
+A training checkpoint (``training_state`` builds it, ``restore_training_state`` reads it back)
+holds ``format_version``, ``kind="training"``, ``step``, ``config`` (``Config.to_dict()``),
+``vocab`` (``Vocab.to_dict()``), the module states ``generator``, ``generator_ema``,
+``discriminator``, the optimizer states ``optim_g`` / ``optim_d``, ``scaler``, ``rng``,
+``data_state`` and ``nonfinite_skipped``. An inference export keeps ``config``, ``vocab`` and
+the (EMA) generator weights as ``generator``. Nothing pickled: no classes, no code.
+
+A checkpoint of an older format is upgraded when it loads, one function per format step
+(``UPGRADES``): a config key it lacks means the default of the version that wrote it.
 """
 
 from __future__ import annotations
@@ -18,18 +22,96 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, ignored_settings
 from .files import atomic_torch_save, load_torch_file, short
 from .vocab import Vocab, VocabError
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# The keys ``restore_training_state`` needs (``training_state`` writes these and more).
+TRAINING_KEYS = ("vocab", "step", "generator", "generator_ema", "discriminator", "optim_g",
+                 "optim_d", "rng", "data_state")
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, damaged, not an sg2img checkpoint or too new."""
+
+
+# ------------------------------------------------------------------------ format upgrades
+# Format 1 (sg2img 0.1.0): the config defaults of its ModelConfig where they differ from
+# format 2's. A format-1 config without one of these keys was trained with this value.
+_V1_CHANGED_DEFAULTS = {"model": {"attribute_layout": False, "object_disc_attributes": False}}
+# Keys that format 2 no longer has: the value every format-1 model without that option
+# computed, and why the option left.
+_V1_REMOVED = {
+    ("model", "spade_kernel"): (3, "the 1x1 SPADE kernel failed its quality gate"),
+}
+
+
+def _upgrade_v1_config(config: Mapping[str, Any]) -> dict[str, Any] | Any:
+    """A format-1 config as format 2 reads it.
+
+    Missing keys whose default changed get format 1's default; removed keys at the value
+    every model computes with go; settings the model ignored (format 1 did not check them)
+    go back to their default, which computes the same.
+
+    Raises:
+        CheckpointError: the model was trained with a removed option set to another value.
+    """
+    out = {sec: dict(keys) if isinstance(keys, Mapping) else keys
+           for sec, keys in config.items()}
+    for sec, defaults in _V1_CHANGED_DEFAULTS.items():
+        if isinstance(out.get(sec), dict):
+            for key, value in defaults.items():
+                out[sec].setdefault(key, value)
+    for (sec, key), (kept, why) in _V1_REMOVED.items():
+        if isinstance(out.get(sec), dict) and key in out[sec]:
+            value = out[sec].pop(key)
+            if value != kept:
+                raise CheckpointError(
+                    f"this model was trained with {sec}.{key}={value!r}, an option removed in "
+                    f"sg2img 0.2.0 ({why}); sg2img 0.1.0 is the last version that reads it "
+                    f"(pip install 'sg2img==0.1.0')")
+    try:
+        ignored = ignored_settings(out)
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        ignored = []        # a malformed config: Config.from_dict says what is wrong
+    for key, _ in ignored:
+        sec, _, name = key.partition(".")
+        out[sec][name] = getattr(getattr(Config(), sec), name)
+    return out
+
+
+def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2: the config's defaults became the recommended model's."""
+    if isinstance(ckpt.get("config"), Mapping):
+        ckpt = {**ckpt, "config": _upgrade_v1_config(ckpt["config"])}
+    return {**ckpt, "format_version": 2}
+
+
+# UPGRADES[v] turns a format-v checkpoint into format v + 1.
+UPGRADES = {1: _upgrade_v1}
+
+
+def upgrade_checkpoint(ckpt: Mapping[str, Any]) -> dict[str, Any]:
+    """``ckpt`` brought to ``FORMAT_VERSION`` through each format step; a new dict.
+
+    Raises:
+        CheckpointError: no ``format_version``, one newer than this code reads, or a
+            checkpoint that a step refuses (an option this version no longer has).
+    """
+    version = ckpt.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"not an sg2img checkpoint (format_version {short(version)})")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint format version {version} is newer than this sg2img "
+                              f"reads ({FORMAT_VERSION}); upgrade sg2img")
+    out = dict(ckpt)
+    while out["format_version"] < FORMAT_VERSION:
+        out = UPGRADES[out["format_version"]](out)
+    return out
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
@@ -48,11 +130,13 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
 
 def load_checkpoint(path: str | os.PathLike,
                     map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint saved by ``save_checkpoint`` (``torch.load(weights_only=True)``).
+    """Load a checkpoint saved by ``save_checkpoint`` (``torch.load(weights_only=True)``),
+    upgraded to ``FORMAT_VERSION`` (``upgrade_checkpoint``).
 
     Raises:
         CheckpointError: the file is missing, truncated or corrupt, is not an sg2img checkpoint
-            (no ``format_version``), or has a newer format version than this code reads.
+            (no ``format_version``), has a newer format version than this code reads, or
+            was trained with an option this version no longer has.
     """
     path = Path(path)
     if path.is_dir():
@@ -65,7 +149,10 @@ def load_checkpoint(path: str | os.PathLike,
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {version!r}, newer than "
                               f"this sg2img reads ({FORMAT_VERSION}); upgrade sg2img")
-    return ckpt
+    try:
+        return upgrade_checkpoint(ckpt)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def unwrap_state_dict(module: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
@@ -174,8 +261,8 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     """
     from .model import GALSGenerator
 
-    if not isinstance(ckpt, Mapping):
-        ckpt = load_checkpoint(ckpt, map_location)
+    ckpt = (load_checkpoint(ckpt, map_location) if not isinstance(ckpt, Mapping)
+            else upgrade_checkpoint(ckpt))
     for key in ("config", "vocab"):
         if key not in ckpt:
             raise CheckpointError(f"checkpoint has no '{key}' entry")
