@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,152 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     model.load_state_dict(state)
     model.to(map_location).eval()
     return model, config, vocab
+
+
+# ------------------------------------------------------------------ training checkpoints
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where a restored run stands: what ``restore_training_state`` gives the trainer back.
+
+    Attributes:
+        step: optimisation steps done.
+        nonfinite_skipped: steps skipped so far for non-finite losses or gradients.
+        data_state: ``{"step", "batches_per_epoch", "world_size"}`` of the data order.
+    """
+
+    step: int
+    nonfinite_skipped: int
+    data_state: Mapping[str, Any]
+
+
+def training_state(*, step: int, config: Config, vocab: Vocab, generator: nn.Module,
+                   generator_ema: nn.Module, discriminator: nn.Module,
+                   optim_g: torch.optim.Optimizer, optim_d: torch.optim.Optimizer,
+                   rng: Mapping[str, Any], batches_per_epoch: int, world_size: int,
+                   nonfinite_skipped: int = 0) -> dict[str, Any]:
+    """The training checkpoint of a run, as plain data for ``save_checkpoint``.
+
+    Args:
+        step: optimisation steps done.
+        generator, generator_ema, discriminator: the modules (DDP and ``torch.compile``
+            wrappers are stripped from their names).
+        optim_g, optim_d: their optimizers.
+        rng: the random states of every stream the run draws from (plain data).
+        batches_per_epoch, world_size: the data order's shape, to resume it.
+        nonfinite_skipped: steps skipped so far.
+    """
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "training",
+        "step": step,
+        "config": config.to_dict(),
+        "vocab": vocab.to_dict(),
+        "generator": unwrap_state_dict(generator),
+        "generator_ema": unwrap_state_dict(generator_ema),
+        "discriminator": unwrap_state_dict(discriminator),
+        "optim_g": optim_g.state_dict(),
+        "optim_d": optim_d.state_dict(),
+        "scaler": None,  # bf16 autocast needs no loss scaling
+        "rng": dict(rng),
+        "data_state": {"step": step, "batches_per_epoch": batches_per_epoch,
+                       "world_size": world_size},
+        "nonfinite_skipped": nonfinite_skipped,
+    }
+
+
+def check_training_state(ckpt: Mapping[str, Any], vocab: Vocab) -> None:
+    """Raise ``CheckpointError`` unless ``ckpt`` is a training checkpoint a run on ``vocab``
+    can resume from: every entry there, the same vocabulary, finite weights.
+
+    Raises:
+        CheckpointError: an inference export, missing entries, another vocabulary, or weights
+            that are not finite tensors.
+    """
+    if ckpt.get("kind") != "training":
+        raise CheckpointError("this checkpoint is an inference export; training can only "
+                              "resume from a checkpoint in RUN/checkpoints/")
+    missing = [k for k in TRAINING_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"the checkpoint lacks {missing}; resume from a checkpoint "
+                              f"that sg2img train wrote")
+    if ckpt["vocab"] != vocab.to_dict():
+        raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
+                              "resume with the same --data")
+    for key in ("generator", "generator_ema", "discriminator"):
+        if not isinstance(ckpt[key], dict):
+            raise CheckpointError(f"the checkpoint's {key!r} is not a state dict")
+        check_weights(ckpt[key], key)
+
+
+def restore_training_state(ckpt: Mapping[str, Any], *, vocab: Vocab, generator: nn.Module,
+                           generator_ema: nn.Module, discriminator: nn.Module,
+                           optim_g: torch.optim.Optimizer, optim_d: torch.optim.Optimizer,
+                           set_rng_state: Callable[[Mapping[str, Any]], None],
+                           world_size: int = 1) -> TrainingProgress:
+    """Load a training checkpoint into a run's modules and optimizers (the inverse of
+    ``training_state``), after ``check_training_state``.
+
+    Args:
+        ckpt: a loaded training checkpoint (``load_checkpoint``: upgraded to this format).
+        vocab: the run's vocabulary; the checkpoint's must be the same.
+        set_rng_state: restores the run's random streams from ``ckpt["rng"]``.
+        world_size: the run's process count; another one than the checkpoint's is logged
+            (the data order then differs).
+
+    Returns:
+        The step, skipped-step count and data state to continue from.
+
+    Raises:
+        CheckpointError: what ``check_training_state`` refuses, weights of another config,
+            or damaged optimizer, step or RNG state.
+    """
+    check_training_state(ckpt, vocab)
+    ws = ckpt["data_state"].get("world_size", 1)
+    if ws != world_size:
+        logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
+                       world_size, ws)
+    for key, module in (("generator", generator), ("generator_ema", generator_ema),
+                        ("discriminator", discriminator)):
+        check_fits(module, ckpt[key], key)  # a clear error for another config's weights
+    try:
+        generator.load_state_dict(ckpt["generator"])
+        generator_ema.load_state_dict(ckpt["generator_ema"])
+        discriminator.load_state_dict(ckpt["discriminator"])
+        optim_g.load_state_dict(ckpt["optim_g"])
+        optim_d.load_state_dict(ckpt["optim_d"])
+        progress = TrainingProgress(step=int(ckpt["step"]),
+                                    nonfinite_skipped=int(ckpt.get("nonfinite_skipped", 0)),
+                                    data_state=dict(ckpt["data_state"]))
+        set_rng_state(ckpt["rng"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"the checkpoint's optimizer, step or RNG state is damaged "
+                              f"({' '.join(str(e).split())[:160]}); resume from an earlier "
+                              f"checkpoint") from None
+    return progress
+
+
+def starting_weights(ckpt: Mapping[str, Any], vocab: Vocab, source: str
+                     ) -> dict[str, dict[str, Any] | None]:
+    """The weights a new run can start from (``train.init_from``): a training checkpoint or
+    an inference export trained on ``vocab``.
+
+    Args:
+        source: the checkpoint's path, for messages.
+
+    Returns:
+        ``{"generator": the raw generator's state or None, "generator_ema": the generator
+        users get (``generator_state``), "discriminator": its state or None}``.
+
+    Raises:
+        CheckpointError: another vocabulary, no generator weights, or weights that are not
+            finite tensors.
+    """
+    if ckpt.get("vocab") != vocab.to_dict():
+        raise CheckpointError(f"train.init_from: {source} was trained on another vocabulary; "
+                              f"use a checkpoint trained on the same dataset")
+    out = {"generator": ckpt.get("generator"), "generator_ema": generator_state(ckpt),
+           "discriminator": ckpt.get("discriminator")}
+    for key, state in out.items():
+        if isinstance(state, dict):
+            check_weights(state, f"train.init_from {source}: {key.replace('_ema', '')}")
+    return out
