@@ -132,7 +132,6 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "attr_layout_d": ("full, attributes in the layout and named by the object discriminator",
                       ["model.attribute_layout=true", "model.object_disc_attributes=true"]),
     # The width change before upsampling (the paper-scale presets' setting), against "full".
-    # (The 1x1 SPADE variants failed their gate and left with model.spade_kernel.)
     "narrow_up": ("full, width change before the upsampling", ["model.narrow_upsample=true"]),
     # The global generator at half the `small` preset's width (16 -> 8), on top of narrow_up:
     # the scaled-down form of `vg128` with model.gen_channels=32 (64 -> 32), the one option
