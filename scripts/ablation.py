@@ -12,10 +12,7 @@ with the same preset, seed, batch size and number of steps:
                   H/2, then ``model.coarse_to_fine`` at H (an enhancer stage on the H/2
                   generator) initialised from it with ``train.init_from``. Against ``full``,
                   which ends directly at H, this answers "coarse-to-fine or direct?".
-    light         full with the cheaper global generator of issue 18 (``model.spade_kernel=1``,
-                  ``model.narrow_upsample=true``); against ``full``, the gate for those options.
-    narrow_up     full with ``model.narrow_upsample=true`` alone (the two were gated together)
-    spade_k1      full with ``model.spade_kernel=1`` alone
+    narrow_up     full with ``model.narrow_upsample=true``
     narrow_half   narrow_up with the global generator at half the preset's width
                   (``model.gen_channels=8`` against the ``small`` preset's 16)
 
@@ -134,12 +131,8 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
                     ["model.attribute_layout=true"]),
     "attr_layout_d": ("full, attributes in the layout and named by the object discriminator",
                       ["model.attribute_layout=true", "model.object_disc_attributes=true"]),
-    # Issue 18: the cheaper global generator (1x1 SPADE gamma/beta, width change before
-    # upsampling), gated against "full".
-    "light": ("full, cheaper global generator", ["model.spade_kernel=1",
-                                                 "model.narrow_upsample=true"]),
+    # The width change before upsampling (the paper-scale presets' setting), against "full".
     "narrow_up": ("full, width change before the upsampling", ["model.narrow_upsample=true"]),
-    "spade_k1": ("full, 1x1 SPADE gamma/beta", ["model.spade_kernel=1"]),
     # The global generator at half the `small` preset's width (16 -> 8), on top of narrow_up:
     # the scaled-down form of `vg128` with model.gen_channels=32 (64 -> 32), the one option
     # measured to clear 1.5x sg2im's speed at 128 px.

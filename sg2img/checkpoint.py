@@ -1,35 +1,118 @@
-"""Checkpoints as plain dicts: save atomically, load with ``weights_only=True``, export.
+"""Checkpoints as plain dicts: the schema, atomic saves, ``weights_only`` loads, upgrades.
 
-A training checkpoint holds ``format_version``, ``kind="training"``, ``step``, ``config``
-(``Config.to_dict()``), ``vocab`` (``Vocab.to_dict()``), the module states ``generator``,
-``generator_ema``, ``discriminator``, the optimizer states ``optim_g`` / ``optim_d``, ``scaler``,
-``rng`` and ``data_state``. An inference export keeps ``config``, ``vocab`` and the (EMA)
-generator weights as ``generator``. Nothing pickled: no classes, no code.
+A training checkpoint (``training_state`` builds it, ``restore_training_state`` reads it back)
+holds ``format_version``, ``kind="training"``, ``step``, ``config`` (``Config.to_dict()``),
+``vocab`` (``Vocab.to_dict()``), the module states ``generator``, ``generator_ema``,
+``discriminator``, the optimizer states ``optim_g`` / ``optim_d``, ``scaler``, ``rng``,
+``data_state`` and ``nonfinite_skipped``. An inference export keeps ``config``, ``vocab`` and
+the (EMA) generator weights as ``generator``. Nothing pickled: no classes, no code.
+
+A checkpoint of an older format is upgraded when it loads, one function per format step
+(``UPGRADES``): a config key it lacks means the default of the version that wrote it.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, ignored_settings
 from .files import atomic_torch_save, load_torch_file, short
 from .vocab import Vocab, VocabError
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# The keys ``restore_training_state`` needs (``training_state`` writes these and more).
+TRAINING_KEYS = ("vocab", "step", "generator", "generator_ema", "discriminator", "optim_g",
+                 "optim_d", "rng", "data_state")
 
 
 class CheckpointError(ValueError):
     """A checkpoint file is missing, damaged, not an sg2img checkpoint or too new."""
+
+
+# ------------------------------------------------------------------------ format upgrades
+# Format 1 (sg2img 0.1.0): the config defaults of its ModelConfig where they differ from
+# format 2's. A format-1 config without one of these keys was trained with this value.
+_V1_CHANGED_DEFAULTS = {"model": {"attribute_layout": False, "object_disc_attributes": False}}
+# Keys that format 2 no longer has: the value every format-1 model without that option
+# computed, and why the option left.
+_V1_REMOVED = {
+    ("model", "spade_kernel"): (3, "the 1x1 SPADE kernel failed its quality gate"),
+}
+
+
+def _upgrade_v1_config(config: Mapping[str, Any]) -> dict[str, Any] | Any:
+    """A format-1 config as format 2 reads it.
+
+    Missing keys whose default changed get format 1's default; removed keys at the value
+    every model computes with go; settings the model ignored (format 1 did not check them)
+    go back to their default, which computes the same.
+
+    Raises:
+        CheckpointError: the model was trained with a removed option set to another value.
+    """
+    out = {sec: dict(keys) if isinstance(keys, Mapping) else keys
+           for sec, keys in config.items()}
+    for sec, defaults in _V1_CHANGED_DEFAULTS.items():
+        if isinstance(out.get(sec), dict):
+            for key, value in defaults.items():
+                out[sec].setdefault(key, value)
+    for (sec, key), (kept, why) in _V1_REMOVED.items():
+        if isinstance(out.get(sec), dict) and key in out[sec]:
+            value = out[sec].pop(key)
+            if value != kept:
+                raise CheckpointError(
+                    f"this model was trained with {sec}.{key}={value!r}, an option removed in "
+                    f"sg2img 0.2.0 ({why}); sg2img 0.1.0 is the last version that reads it "
+                    f"(pip install 'sg2img==0.1.0')")
+    try:
+        ignored = ignored_settings(out)
+    except (AttributeError, TypeError, ValueError, RuntimeError):
+        ignored = []        # a malformed config: Config.from_dict says what is wrong
+    for key, _ in ignored:
+        sec, _, name = key.partition(".")
+        out[sec][name] = getattr(getattr(Config(), sec), name)
+    return out
+
+
+def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2: the config's defaults became the recommended model's."""
+    if isinstance(ckpt.get("config"), Mapping):
+        ckpt = {**ckpt, "config": _upgrade_v1_config(ckpt["config"])}
+    return {**ckpt, "format_version": 2}
+
+
+# UPGRADES[v] turns a format-v checkpoint into format v + 1.
+UPGRADES = {1: _upgrade_v1}
+
+
+def upgrade_checkpoint(ckpt: Mapping[str, Any]) -> dict[str, Any]:
+    """``ckpt`` brought to ``FORMAT_VERSION`` through each format step; a new dict.
+
+    Raises:
+        CheckpointError: no ``format_version``, one newer than this code reads, or a
+            checkpoint that a step refuses (an option this version no longer has).
+    """
+    version = ckpt.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"not an sg2img checkpoint (format_version {short(version)})")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint format version {version} is newer than this sg2img "
+                              f"reads ({FORMAT_VERSION}); upgrade sg2img")
+    out = dict(ckpt)
+    while out["format_version"] < FORMAT_VERSION:
+        out = UPGRADES[out["format_version"]](out)
+    return out
 
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
@@ -48,11 +131,13 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
 
 def load_checkpoint(path: str | os.PathLike,
                     map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint saved by ``save_checkpoint`` (``torch.load(weights_only=True)``).
+    """Load a checkpoint saved by ``save_checkpoint`` (``torch.load(weights_only=True)``),
+    upgraded to ``FORMAT_VERSION`` (``upgrade_checkpoint``).
 
     Raises:
         CheckpointError: the file is missing, truncated or corrupt, is not an sg2img checkpoint
-            (no ``format_version``), or has a newer format version than this code reads.
+            (no ``format_version``), has a newer format version than this code reads, or
+            was trained with an option this version no longer has.
     """
     path = Path(path)
     if path.is_dir():
@@ -65,7 +150,10 @@ def load_checkpoint(path: str | os.PathLike,
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {version!r}, newer than "
                               f"this sg2img reads ({FORMAT_VERSION}); upgrade sg2img")
-    return ckpt
+    try:
+        return upgrade_checkpoint(ckpt)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def unwrap_state_dict(module: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
@@ -174,8 +262,8 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     """
     from .model import GALSGenerator
 
-    if not isinstance(ckpt, Mapping):
-        ckpt = load_checkpoint(ckpt, map_location)
+    ckpt = (load_checkpoint(ckpt, map_location) if not isinstance(ckpt, Mapping)
+            else upgrade_checkpoint(ckpt))
     for key in ("config", "vocab"):
         if key not in ckpt:
             raise CheckpointError(f"checkpoint has no '{key}' entry")
@@ -201,3 +289,152 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     model.load_state_dict(state)
     model.to(map_location).eval()
     return model, config, vocab
+
+
+# ------------------------------------------------------------------ training checkpoints
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Where a restored run stands: what ``restore_training_state`` gives the trainer back.
+
+    Attributes:
+        step: optimisation steps done.
+        nonfinite_skipped: steps skipped so far for non-finite losses or gradients.
+        data_state: ``{"step", "batches_per_epoch", "world_size"}`` of the data order.
+    """
+
+    step: int
+    nonfinite_skipped: int
+    data_state: Mapping[str, Any]
+
+
+def training_state(*, step: int, config: Config, vocab: Vocab, generator: nn.Module,
+                   generator_ema: nn.Module, discriminator: nn.Module,
+                   optim_g: torch.optim.Optimizer, optim_d: torch.optim.Optimizer,
+                   rng: Mapping[str, Any], batches_per_epoch: int, world_size: int,
+                   nonfinite_skipped: int = 0) -> dict[str, Any]:
+    """The training checkpoint of a run, as plain data for ``save_checkpoint``.
+
+    Args:
+        step: optimisation steps done.
+        generator, generator_ema, discriminator: the modules (DDP and ``torch.compile``
+            wrappers are stripped from their names).
+        optim_g, optim_d: their optimizers.
+        rng: the random states of every stream the run draws from (plain data).
+        batches_per_epoch, world_size: the data order's shape, to resume it.
+        nonfinite_skipped: steps skipped so far.
+    """
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "training",
+        "step": step,
+        "config": config.to_dict(),
+        "vocab": vocab.to_dict(),
+        "generator": unwrap_state_dict(generator),
+        "generator_ema": unwrap_state_dict(generator_ema),
+        "discriminator": unwrap_state_dict(discriminator),
+        "optim_g": optim_g.state_dict(),
+        "optim_d": optim_d.state_dict(),
+        "scaler": None,  # bf16 autocast needs no loss scaling
+        "rng": dict(rng),
+        "data_state": {"step": step, "batches_per_epoch": batches_per_epoch,
+                       "world_size": world_size},
+        "nonfinite_skipped": nonfinite_skipped,
+    }
+
+
+def check_training_state(ckpt: Mapping[str, Any], vocab: Vocab) -> None:
+    """Raise ``CheckpointError`` unless ``ckpt`` is a training checkpoint a run on ``vocab``
+    can resume from: every entry there, the same vocabulary, finite weights.
+
+    Raises:
+        CheckpointError: an inference export, missing entries, another vocabulary, or weights
+            that are not finite tensors.
+    """
+    if ckpt.get("kind") != "training":
+        raise CheckpointError("this checkpoint is an inference export; training can only "
+                              "resume from a checkpoint in RUN/checkpoints/")
+    missing = [k for k in TRAINING_KEYS if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"the checkpoint lacks {missing}; resume from a checkpoint "
+                              f"that sg2img train wrote")
+    if ckpt["vocab"] != vocab.to_dict():
+        raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
+                              "resume with the same --data")
+    for key in ("generator", "generator_ema", "discriminator"):
+        if not isinstance(ckpt[key], dict):
+            raise CheckpointError(f"the checkpoint's {key!r} is not a state dict")
+        check_weights(ckpt[key], key)
+
+
+def restore_training_state(ckpt: Mapping[str, Any], *, vocab: Vocab, generator: nn.Module,
+                           generator_ema: nn.Module, discriminator: nn.Module,
+                           optim_g: torch.optim.Optimizer, optim_d: torch.optim.Optimizer,
+                           set_rng_state: Callable[[Mapping[str, Any]], None],
+                           world_size: int = 1) -> TrainingProgress:
+    """Load a training checkpoint into a run's modules and optimizers (the inverse of
+    ``training_state``), after ``check_training_state``.
+
+    Args:
+        ckpt: a loaded training checkpoint (``load_checkpoint``: upgraded to this format).
+        vocab: the run's vocabulary; the checkpoint's must be the same.
+        set_rng_state: restores the run's random streams from ``ckpt["rng"]``.
+        world_size: the run's process count; another one than the checkpoint's is logged
+            (the data order then differs).
+
+    Returns:
+        The step, skipped-step count and data state to continue from.
+
+    Raises:
+        CheckpointError: what ``check_training_state`` refuses, weights of another config,
+            or damaged optimizer, step or RNG state.
+    """
+    check_training_state(ckpt, vocab)
+    ws = ckpt["data_state"].get("world_size", 1)
+    if ws != world_size:
+        logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
+                       world_size, ws)
+    for key, module in (("generator", generator), ("generator_ema", generator_ema),
+                        ("discriminator", discriminator)):
+        check_fits(module, ckpt[key], key)  # a clear error for another config's weights
+    try:
+        generator.load_state_dict(ckpt["generator"])
+        generator_ema.load_state_dict(ckpt["generator_ema"])
+        discriminator.load_state_dict(ckpt["discriminator"])
+        optim_g.load_state_dict(ckpt["optim_g"])
+        optim_d.load_state_dict(ckpt["optim_d"])
+        progress = TrainingProgress(step=int(ckpt["step"]),
+                                    nonfinite_skipped=int(ckpt.get("nonfinite_skipped", 0)),
+                                    data_state=dict(ckpt["data_state"]))
+        set_rng_state(ckpt["rng"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+        raise CheckpointError(f"the checkpoint's optimizer, step or RNG state is damaged "
+                              f"({' '.join(str(e).split())[:160]}); resume from an earlier "
+                              f"checkpoint") from None
+    return progress
+
+
+def starting_weights(ckpt: Mapping[str, Any], vocab: Vocab, source: str
+                     ) -> dict[str, dict[str, Any] | None]:
+    """The weights a new run can start from (``train.init_from``): a training checkpoint or
+    an inference export trained on ``vocab``.
+
+    Args:
+        source: the checkpoint's path, for messages.
+
+    Returns:
+        ``{"generator": the raw generator's state or None, "generator_ema": the generator
+        users get (``generator_state``), "discriminator": its state or None}``.
+
+    Raises:
+        CheckpointError: another vocabulary, no generator weights, or weights that are not
+            finite tensors.
+    """
+    if ckpt.get("vocab") != vocab.to_dict():
+        raise CheckpointError(f"train.init_from: {source} was trained on another vocabulary; "
+                              f"use a checkpoint trained on the same dataset")
+    out = {"generator": ckpt.get("generator"), "generator_ema": generator_state(ckpt),
+           "discriminator": ckpt.get("discriminator")}
+    for key, state in out.items():
+        if isinstance(state, dict):
+            check_weights(state, f"train.init_from {source}: {key.replace('_ema', '')}")
+    return out

@@ -35,7 +35,12 @@ RECON_NOISE_CHOICES = ("same", "zero")
 
 @dataclass
 class ModelConfig:
-    """Architecture of the generator (graph -> layout -> images) and the discriminators."""
+    """Architecture of the generator (graph -> layout -> images) and the discriminators.
+
+    The defaults are the recommended model (GALS-GAN with attributes painted into the layout
+    and named by the object discriminator); a checkpoint written with older defaults is
+    upgraded when it loads (``sg2img.checkpoint.upgrade_checkpoint``).
+    """
 
     image_size: int = 64                 # output H = W; 64 or 128 (any multiple of 16 works)
     embedding_dim: int = 128             # object / predicate embedding size
@@ -60,12 +65,11 @@ class ModelConfig:
     local_channels: int = 16             # per-class feature width in the local generator
     use_global: bool = True
     use_local: bool = True
-    fusion: str = "weight_map"           # "weight_map" | "average"
+    fusion: str = "weight_map"           # "weight_map" | "average"; needs both generators
     coarse_to_fine: bool = False         # global generator = H/2 generator + enhancer stage
-    # Cheaper global generator (issue 18). The defaults are the architecture every checkpoint
-    # before these options was trained with (missing keys load as these); presets turn them on.
-    spade_kernel: int = 3                # kernel of SPADE's gamma/beta convs: 3 | 1
-    narrow_upsample: bool = False        # change width by a 1x1 conv before each x2 upsampling
+    narrow_upsample: bool = False        # SPADE global generator only: change width by a 1x1
+                                         # conv before each x2 upsampling (a quarter fewer
+                                         # FLOPs; the paper-scale presets set it)
     local_combine: str = "conv"          # "conv" (LGGAN Eq. 4) | "sum" (Eq. 3)
     use_class_loss: bool = True          # LGGAN's classification module on class features
     disc_channels: int = 64
@@ -74,25 +78,24 @@ class ModelConfig:
     use_object_disc: bool = True
     object_disc_size: int = 32           # object crops are resized to this (roi_align)
     spectral_norm: bool = True
-    # Renderers of the seed papers (issue 14); the defaults are GALS-GAN as published.
     global_generator: str = "spade"      # "spade" (SPADE) | "cc" (CC-FPSE) | "dp" (DP-GAN)
     discriminator: str = "multiscale"    # "multiscale" (pix2pixHD) | "fpse" (CC-FPSE) | "dp"
     noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
     # With noise=spatial: this many more conditioning channels of per-pixel (white) noise,
     # made from each object's noise vector, so texture can vary from pixel to pixel and a
-    # resampled object gets a new texture (issue 14). 0: none (checkpoints before it).
+    # resampled object gets a new texture. 0: none.
     texture_noise: int = 0
     instance_edges: bool = False         # pix2pixHD boundary map as an extra layout channel
     use_attributes: bool = True          # add embedded object attributes before the GCN
     # Also paint each object's multi-hot attributes into the layout as channels (through its
     # mask, into the shared conditioning map), so colour reaches the renderer directly and
-    # not only through graph vectors that the layout losses train (issue 15). Default: the
-    # architecture of every checkpoint before the option.
-    attribute_layout: bool = False
+    # not only through graph vectors that the layout losses train. Builds nothing for a
+    # vocabulary without attributes.
+    attribute_layout: bool = True
     # The object discriminator also names each crop's attributes (multi-label, learned on
     # real crops; the generator is scored on its fakes: loss.obj_attr_weight), as the class
-    # auxiliary classifier does for classes (issue 15). Default: checkpoints before it.
-    object_disc_attributes: bool = False
+    # auxiliary classifier does for classes.
+    object_disc_attributes: bool = True
 
     def __post_init__(self) -> None:
         _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,
@@ -128,8 +131,6 @@ class ModelConfig:
                f"drawn from a learned mixture), got {self.layout_head!r}")
         _check(1 <= self.layout_components <= 64,
                f"model.layout_components must be in 1..64, got {self.layout_components}")
-        _check(self.spade_kernel in (1, 3),
-               f"model.spade_kernel must be 1 or 3, got {self.spade_kernel}")
         _check(self.mask_size in (8, 16, 32, 64),
                f"model.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
         for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "cond_dim", "gen_channels",
@@ -288,33 +289,114 @@ class Config:
                                       for k, v in sec.items()})
         return cls(**kwargs)
 
+    def __post_init__(self) -> None:
+        ignored = ignored_settings(self.to_dict())
+        if ignored:
+            key, needs = ignored[0]
+            sec, _, name = key.partition(".")
+            default = getattr(_section_types()[sec](), name)
+            raise ConfigError(f"{key}={getattr(getattr(self, sec), name)!r} has no effect "
+                              f"unless {needs}; drop the setting (its default is {default!r}) "
+                              f"or set {needs}")
+
     # ------------------------------------------------------------- overrides
     def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
         """A new config with ``section.key=value`` overrides applied (cast to the field type).
 
         Raises:
-            ConfigError: unknown section or key, or a value that does not parse.
+            ConfigError: unknown section or key, a value that does not parse, or a setting
+                that the chosen architecture does not read.
         """
-        d = self.to_dict()
-        items = overrides.items() if isinstance(overrides, Mapping) else map(_split, overrides)
-        hints_by_sec = {n: typing.get_type_hints(t) for n, t in _section_types().items()}
-        for key, value in items:
-            sec, _, name = key.partition(".")
-            if sec not in d or not name:
-                raise ConfigError(f"unknown config key {key!r}; keys look like 'model.gconv_dim' "
-                                  f"with sections {sorted(d)}")
-            if name not in d[sec]:
-                close = [k for k in d[sec] if name.split("_")[0] in k]
-                raise ConfigError(f"unknown config key {key!r}; section '{sec}' has "
-                                  f"{close or sorted(d[sec])}")
-            d[sec][name] = _parse(value, hints_by_sec[sec][name], key)
-        return Config.from_dict(d)
+        return Config.from_dict(_apply(self.to_dict(), _items(overrides)))
 
     @classmethod
     def from_preset(cls, name: str, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
+        """The preset ``name`` with ``overrides`` on top.
+
+        A preset's setting that the overrides make pointless (the paper-scale presets'
+        ``model.narrow_upsample`` with ``model.global_generator=cc``) goes back to its default;
+        the same setting given in ``overrides`` is an error.
+
+        Raises:
+            ConfigError: unknown preset, key or value, or an override that the chosen
+                architecture does not read.
+        """
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        return Config().with_overrides(PRESETS[name]).with_overrides(overrides)
+        user = _items(overrides)
+        d = _apply(_apply(Config().to_dict(), list(PRESETS[name].items())), user)
+        given = {key for key, _ in user}
+        for key, _ in ignored_settings(d):
+            if key in PRESETS[name] and key not in given:
+                sec, _, field_name = key.partition(".")
+                d[sec][field_name] = getattr(_section_types()[sec](), field_name)
+        return Config.from_dict(d)
+
+
+# Settings that only some architectures read: (key, whether it is read, what it needs).
+_READ_ONLY_WITH = (
+    ("model.narrow_upsample",
+     lambda m: m["use_global"] and m["global_generator"] == "spade",
+     "model.global_generator=spade and model.use_global=true"),
+    ("model.fusion", lambda m: m["use_global"] and m["use_local"],
+     "model.use_global=true and model.use_local=true"),
+    ("model.local_combine", lambda m: m["use_local"], "model.use_local=true"),
+    ("model.layout_components", lambda m: m["layout_head"] == "sample",
+     "model.layout_head=sample"),
+    ("model.layout_sequential", lambda m: m["layout_head"] == "sample",
+     "model.layout_head=sample"),
+    ("model.layout_respect_relations", lambda m: m["layout_head"] == "sample",
+     "model.layout_head=sample"),
+    ("loss.seg_weight", lambda m: m["discriminator"] == "dp", "model.discriminator=dp"),
+    ("loss.obj_attr_weight",
+     lambda m: m["use_object_disc"] and m["object_disc_attributes"] and m["use_attributes"],
+     "model.use_object_disc=true, model.object_disc_attributes=true and "
+     "model.use_attributes=true"),
+)
+
+
+def ignored_settings(config: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The settings of ``config`` (``Config.to_dict()`` form) that its architecture ignores.
+
+    Only a value that differs from the default counts as set: a default is never an error.
+
+    Args:
+        config: sections mapping keys to values; a missing key is its default.
+
+    Returns:
+        ``(key, what it needs)`` for each ignored setting, e.g.
+        ``("model.narrow_upsample", "model.global_generator=spade and ...")``.
+    """
+    full = {name: {**asdict(sec()), **config.get(name, {})}
+            for name, sec in _section_types().items()}
+    out = []
+    for key, is_read, needs in _READ_ONLY_WITH:
+        sec, _, name = key.partition(".")
+        default = getattr(_section_types()[sec](), name)
+        if full[sec][name] != default and not is_read(full["model"]):
+            out.append((key, needs))
+    return out
+
+
+def _items(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
+    return list(overrides.items() if isinstance(overrides, Mapping) else map(_split, overrides))
+
+
+def _apply(d: dict[str, dict[str, Any]], items: Iterable[tuple[str, Any]]
+           ) -> dict[str, dict[str, Any]]:
+    """``d`` (``Config.to_dict()`` form) with ``section.key`` values set, cast to field types."""
+    hints_by_sec = {n: typing.get_type_hints(t) for n, t in _section_types().items()}
+    for key, value in items:
+        sec, _, name = key.partition(".")
+        if sec not in d or not name:
+            raise ConfigError(f"unknown config key {key!r}; keys look like 'model.gconv_dim' "
+                              f"with sections {sorted(d)}")
+        if name not in d[sec]:
+            close = [k for k in d[sec] if name.split("_")[0] in k]
+            raise ConfigError(f"unknown config key {key!r}; section '{sec}' has "
+                              f"{close or sorted(d[sec])}")
+        d[sec][name] = _parse(value, hints_by_sec[sec][name], key)
+    return d
 
 
 def _section_types() -> dict[str, type]:
@@ -380,44 +462,31 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model.image_size": 32, "model.embedding_dim": 16, "model.gconv_dim": 16,
         "model.gconv_hidden_dim": 32, "model.gconv_num_layers": 2, "model.mask_size": 8,
         "model.layout_noise_dim": 4, "model.noise_dim": 8, "model.cond_dim": 8,
-        "model.gen_channels": 8,
-        "model.local_channels": 4, "model.disc_channels": 8, "model.disc_num_layers": 2,
-        "model.object_disc_size": 16, "train.batch_size": 2, "train.num_steps": 4,
-        "train.log_every": 1, "train.sample_every": 2, "train.checkpoint_every": 2,
-        "data.num_workers": 0,
+        "model.gen_channels": 8, "model.local_channels": 4, "model.disc_channels": 8,
+        "model.disc_num_layers": 2, "model.object_disc_size": 16,
+        "train.batch_size": 2, "train.num_steps": 4, "train.log_every": 1,
+        "train.sample_every": 2, "train.checkpoint_every": 2, "data.num_workers": 0,
     },
     # Trainable on the procedural scenes on 2 CPU cores in about an hour.
     "small": {
         "model.image_size": 64, "model.embedding_dim": 64, "model.gconv_dim": 64,
         "model.gconv_hidden_dim": 128, "model.gconv_num_layers": 3, "model.mask_size": 16,
         "model.layout_noise_dim": 8, "model.noise_dim": 32, "model.cond_dim": 32,
-        "model.gen_channels": 16,
-        "model.local_channels": 8, "model.disc_channels": 16, "model.disc_num_layers": 3,
-        "model.object_disc_size": 32, "train.batch_size": 16, "train.num_steps": 6000,
-        "train.log_every": 25, "train.sample_every": 500, "train.checkpoint_every": 250,
+        "model.gen_channels": 16, "model.local_channels": 8, "model.disc_channels": 16,
+        "model.disc_num_layers": 3, "model.object_disc_size": 32,
+        "train.batch_size": 16, "train.num_steps": 6000, "train.log_every": 25,
+        "train.sample_every": 500, "train.checkpoint_every": 250,
     },
-    # Paper scale (GPU).
-    "coco64": {"model.image_size": 64, "data.dataset": "coco", "train.batch_size": 32},
-    "coco128": {"model.image_size": 128, "model.mask_size": 32, "data.dataset": "coco",
-                "model.disc_num_scales": 3, "train.batch_size": 16},
-    "vg64": {"model.image_size": 64, "data.dataset": "vg", "data.max_objects": 10,
-             "train.batch_size": 32},
-    "vg128": {"model.image_size": 128, "model.mask_size": 32, "data.dataset": "vg",
-              "data.max_objects": 10, "model.disc_num_scales": 3, "train.batch_size": 16},
+    # Paper scale (GPU). Narrow upsampling: a quarter fewer generator FLOPs for FID within
+    # the run-to-run noise (docs/performance.md); --set model.narrow_upsample=false gives
+    # the paper's SPADE generator.
+    "coco64": {"model.image_size": 64, "model.narrow_upsample": True, "data.dataset": "coco",
+               "train.batch_size": 32},
+    "coco128": {"model.image_size": 128, "model.mask_size": 32, "model.disc_num_scales": 3,
+                "model.narrow_upsample": True, "data.dataset": "coco", "train.batch_size": 16},
+    "vg64": {"model.image_size": 64, "model.narrow_upsample": True, "data.dataset": "vg",
+             "data.max_objects": 10, "train.batch_size": 32},
+    "vg128": {"model.image_size": 128, "model.mask_size": 32, "model.disc_num_scales": 3,
+              "model.narrow_upsample": True, "data.dataset": "vg", "data.max_objects": 10,
+              "train.batch_size": 16},
 }
-# Issue 15: colour reaches the pixels when the attributes are painted into the layout and the
-# object discriminator names them (at the ablation budget, ground-truth layout: colour
-# accuracy 0.89 of real, swaps followed 87 %; docs/attributes.md). Every preset trains with
-# both; they build nothing for a vocabulary without attributes, and checkpoints from before
-# them load with the ModelConfig defaults (off).
-for _preset in PRESETS.values():
-    _preset.update({"model.attribute_layout": True, "model.object_disc_attributes": True})
-del _preset
-# Issue 18: the paper-scale presets change width with a 1x1 conv before each x2 upsampling
-# (model.narrow_upsample). At the ablation budget it cost +1.0 FID on a two-seed mean (inside
-# the 1.5 run-to-run noise; docs/performance.md, 3b); side by side with sg2im at 2 threads it
-# raised generate()'s throughput 1.26-1.45x (docs/bench_vs_sg2im_narrow.json). A departure
-# from the GALS-GAN paper's SPADE generator; `small` and `tiny` keep the paper's form.
-for _name in ("coco64", "coco128", "vg64", "vg128"):
-    PRESETS[_name]["model.narrow_upsample"] = True
-del _name

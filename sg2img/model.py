@@ -194,8 +194,7 @@ class GALSGenerator(nn.Module):
         self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, cfg.cond_dim, 1), nn.LeakyReLU(0.2))
         cond_ch = cfg.cond_dim + (cfg.layout_noise_dim + cfg.texture_noise if spatial else 0)
 
-        global_kwargs = ({"spade_kernel": cfg.spade_kernel,
-                          "narrow_upsample": cfg.narrow_upsample}
+        global_kwargs = ({"narrow_upsample": cfg.narrow_upsample}
                          if cfg.global_generator == "spade" else {})
         self.global_gen = (GLOBAL_GENERATORS[cfg.global_generator](
             cfg.image_size, cfg.noise_dim, cond_ch, cfg.gen_channels, cfg.coarse_to_fine,

@@ -30,11 +30,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from . import checkpoint
 from .checkpoint import (
-    FORMAT_VERSION,
     CheckpointError,
-    check_fits,
-    check_weights,
     export_inference,
     generator_state,
     load_checkpoint,
@@ -390,61 +388,27 @@ class Trainer:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "format_version": FORMAT_VERSION,
-            "kind": "training",
-            "step": self.step,
-            "config": self.cfg.to_dict(),
-            "vocab": self.vocab.to_dict(),
-            "generator": unwrap_state_dict(self.G),
-            "generator_ema": unwrap_state_dict(self.G_ema),
-            "discriminator": unwrap_state_dict(self.D),
-            "optim_g": self.opt_g.state_dict(),
-            "optim_d": self.opt_d.state_dict(),
-            "scaler": None,  # bf16 autocast needs no loss scaling
-            "rng": _rng_state(),
-            "data_state": {"step": self.step,
-                           "batches_per_epoch": self.sampler.batches_per_epoch,
-                           "world_size": self.dist.world_size},
-            "nonfinite_skipped": self.nonfinite_skipped,
-        }
+        """The training checkpoint (``checkpoint.training_state``)."""
+        return checkpoint.training_state(
+            step=self.step, config=self.cfg, vocab=self.vocab, generator=self.G,
+            generator_ema=self.G_ema, discriminator=self.D, optim_g=self.opt_g,
+            optim_d=self.opt_d, rng=_rng_state(),
+            batches_per_epoch=self.sampler.batches_per_epoch,
+            world_size=self.dist.world_size, nonfinite_skipped=self.nonfinite_skipped)
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
-        if ckpt.get("kind") != "training":
-            raise CheckpointError("this checkpoint is an inference export; training can only "
-                                  "resume from a checkpoint in RUN/checkpoints/")
-        missing = [k for k in ("vocab", "step", "generator", "generator_ema", "discriminator",
-                               "optim_g", "optim_d", "rng", "data_state") if k not in ckpt]
-        if missing:
-            raise CheckpointError(f"the checkpoint lacks {missing}; resume from a checkpoint "
-                                  f"that sg2img train wrote")
-        if ckpt["vocab"] != self.vocab.to_dict():
-            raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
-                                  "resume with the same --data")
-        for key in ("generator", "generator_ema", "discriminator"):
-            if not isinstance(ckpt[key], dict):
-                raise CheckpointError(f"the checkpoint's {key!r} is not a state dict")
-            check_weights(ckpt[key], key)
-        ws = ckpt["data_state"].get("world_size", 1)
-        if ws != self.dist.world_size:
-            logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
-                           self.dist.world_size, ws)
-        for key, module in (("generator", self.G), ("generator_ema", self.G_ema),
-                            ("discriminator", self.D)):
-            check_fits(module, ckpt[key], key)  # a clear error for another config's weights
-        try:
-            self.G.load_state_dict(ckpt["generator"])
-            self.G_ema.load_state_dict(ckpt["generator_ema"])
-            self.D.load_state_dict(ckpt["discriminator"])
-            self.opt_g.load_state_dict(ckpt["optim_g"])
-            self.opt_d.load_state_dict(ckpt["optim_d"])
-            self.step = int(ckpt["step"])
-            self.nonfinite_skipped = int(ckpt.get("nonfinite_skipped", 0))
-            _set_rng_state(ckpt["rng"])
-        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
-            raise CheckpointError(f"the checkpoint's optimizer, step or RNG state is damaged "
-                                  f"({' '.join(str(e).split())[:160]}); resume from an earlier "
-                                  f"checkpoint") from None
+        """Resume from a training checkpoint (``checkpoint.restore_training_state``).
+
+        Raises:
+            CheckpointError: not a training checkpoint of this run's vocabulary and config,
+                or damaged.
+        """
+        progress = checkpoint.restore_training_state(
+            ckpt, vocab=self.vocab, generator=self.G, generator_ema=self.G_ema,
+            discriminator=self.D, optim_g=self.opt_g, optim_d=self.opt_d,
+            set_rng_state=_set_rng_state, world_size=self.dist.world_size)
+        self.step = progress.step
+        self.nonfinite_skipped = progress.nonfinite_skipped
 
     def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
         """Start a new run from another run's weights where names and shapes match.
@@ -462,10 +426,8 @@ class Trainer:
         Raises:
             CheckpointError: the vocabularies differ, or no generator weight matches.
         """
-        ckpt = load_checkpoint(path, map_location="cpu")
-        if ckpt.get("vocab") != self.vocab.to_dict():
-            raise CheckpointError(f"train.init_from: {path} was trained on another vocabulary; "
-                                  f"use a checkpoint trained on the same dataset")
+        start = checkpoint.starting_weights(load_checkpoint(path, map_location="cpu"),
+                                            self.vocab, str(path))
 
         def copy_matching(module: nn.Module, state: dict[str, Tensor] | None) -> list[str]:
             if not state:
@@ -475,19 +437,14 @@ class Trainer:
             module.load_state_dict({**own, **{k: state[k] for k in hits}})
             return hits
 
-        g_state = generator_state(ckpt)
+        g_state, g_raw = start["generator_ema"], start["generator"]
         if getattr(self.G, "layout_gconv", None) is not None:
             # model.layout_gconv from a model without one: the layout graph network starts as a
             # copy of the graph network (the renderer's), then the two part ways.
-            g_state = _seed_layout_gconv(g_state)
-            ckpt = {**ckpt, "generator": _seed_layout_gconv(ckpt.get("generator"))}
-        for key, state in (("generator", g_state), ("generator", ckpt.get("generator")),
-                           ("discriminator", ckpt.get("discriminator"))):
-            if isinstance(state, dict):
-                check_weights(state, f"train.init_from {path}: {key}")
-        loaded = copy_matching(self.G, ckpt.get("generator") or g_state)
+            g_state, g_raw = _seed_layout_gconv(g_state), _seed_layout_gconv(g_raw)
+        loaded = copy_matching(self.G, g_raw or g_state)
         copy_matching(self.G_ema, g_state)
-        copy_matching(self.D, ckpt.get("discriminator"))
+        copy_matching(self.D, start["discriminator"])
         if not loaded:
             raise CheckpointError(f"train.init_from: no generator weight of {path} matches "
                                   f"this model's names and shapes")

@@ -428,7 +428,7 @@ def test_attribute_layout_paints_attributes_inside_the_object_only(avocab):
     gen, cfg = _gen(avocab, "model.attribute_layout=true")
     assert gen.attr_cond is not None
     assert _gen(avocab, "model.attribute_layout=false")[0].attr_cond is None
-    assert not Config().model.attribute_layout   # older checkpoints load without it
+    assert Config().model.attribute_layout       # the recommended model paints them
     torch.manual_seed(1)
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3,),
                                image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
@@ -464,8 +464,7 @@ def test_attribute_layout_paints_attributes_inside_the_object_only(avocab):
 def test_object_discriminator_names_attributes(avocab):
     """model.object_disc_attributes: the object discriminator has an attribute head; the D step
     trains it on real crops' attributes, the G step scores fakes with it (obj_attr), and the
-    generator's attribute path gets that gradient. Off in ModelConfig (older checkpoints):
-    no head."""
+    generator's attribute path gets that gradient. Turned off: no head."""
     from sg2img.model import GALSDiscriminator
     from sg2img.objectives import discriminator_loss_terms, generator_loss_terms, weighted_total
 
@@ -474,8 +473,9 @@ def test_object_discriminator_names_attributes(avocab):
     disc = GALSDiscriminator(cfg.model, avocab.num_objects, avocab.num_attributes)
     assert disc.obj.attr_classifier.out_features == avocab.num_attributes
     assert Config.from_preset("tiny").model.object_disc_attributes     # presets train with it
-    off = GALSDiscriminator(Config().model, avocab.num_objects, avocab.num_attributes)
-    assert off.obj.attr_classifier is None                  # older checkpoints: no head
+    off = GALSDiscriminator(Config.from_preset("tiny", ["model.object_disc_attributes=false"])
+                            .model, avocab.num_objects, avocab.num_attributes)
+    assert off.obj.attr_classifier is None
     gen.train()
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3, 2),
                                image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,

@@ -1,7 +1,10 @@
 """Checkpoints: atomic plain-dict round trips, inference export, clear errors, unwrapping."""
 
+import hashlib
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,8 +14,11 @@ from sg2img.checkpoint import (
     build_generator,
     export_inference,
     load_checkpoint,
+    restore_training_state,
     save_checkpoint,
+    training_state,
     unwrap_state_dict,
+    upgrade_checkpoint,
 )
 from sg2img.config import Config
 from sg2img.model import GALSDiscriminator, GALSGenerator
@@ -31,12 +37,13 @@ def parts(vocab):
 
 def _training_state(cfg, vocab, gen, disc):
     opt = torch.optim.Adam(gen.parameters(), lr=1e-3)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=1e-3)
     gen(encode_graphs({"objects": ["sky", "sheep"]}, vocab)).images.mean().backward()
     opt.step()
-    return {"kind": "training", "step": 7, "config": cfg.to_dict(), "vocab": vocab.to_dict(),
-            "generator": gen.state_dict(), "generator_ema": gen.state_dict(),
-            "discriminator": disc.state_dict(), "optim_g": opt.state_dict(),
-            "rng": {"torch": torch.get_rng_state()}}
+    return training_state(step=7, config=cfg, vocab=vocab, generator=gen, generator_ema=gen,
+                          discriminator=disc, optim_g=opt, optim_d=opt_d,
+                          rng={"torch": torch.get_rng_state()}, batches_per_epoch=3,
+                          world_size=1)
 
 
 def test_training_checkpoint_round_trip(tmp_path, vocab, parts):
@@ -148,3 +155,115 @@ def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert load_checkpoint(path)["step"] == 1
     assert os.listdir(tmp_path) == ["ckpt.pt"]
+
+
+# ------------------------------------------------------------------ format upgrades
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_format_1_checkpoint_loads_upgraded_and_draws_the_same_images():
+    """tests/fixtures/tiny_v1.pt was written by sg2img 0.1.0 (see its README)."""
+    assert torch.load(FIXTURES / "tiny_v1.pt", weights_only=True)["format_version"] == 1
+    ck = load_checkpoint(FIXTURES / "tiny_v1.pt")
+    assert ck["format_version"] == FORMAT_VERSION == 2
+    assert "spade_kernel" not in ck["config"]["model"]
+    model, cfg, vocab = build_generator(ck)
+    expected = torch.load(FIXTURES / "tiny_v1_expected.pt", weights_only=True)
+    with torch.no_grad():
+        images = model(encode_graphs(expected["graph"], vocab), z=expected["z"]).images
+    torch.testing.assert_close(images, expected["images"], rtol=0, atol=1e-6)
+
+
+def test_a_format_1_training_checkpoint_restores_into_a_run():
+    ck = load_checkpoint(FIXTURES / "tiny_v1.pt")
+    cfg, vocab = Config.from_dict(ck["config"]), Vocab.from_dict(ck["vocab"])
+    gen, ema = (GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
+                              vocab.num_attributes) for _ in range(2))
+    disc = GALSDiscriminator(cfg.model, vocab.num_objects, vocab.num_attributes)
+    opt_g, opt_d = (torch.optim.Adam(m.parameters(), lr=1e-3, betas=(0.0, 0.999))
+                    for m in (gen, disc))
+    rng = []
+    progress = restore_training_state(ck, vocab=vocab, generator=gen, generator_ema=ema,
+                                      discriminator=disc, optim_g=opt_g, optim_d=opt_d,
+                                      set_rng_state=rng.append)
+    assert (progress.step, progress.nonfinite_skipped) == (1, 0)
+    assert progress.data_state["world_size"] == 1 and len(rng) == 1
+    assert len(opt_d.state_dict()["state"]) == len(list(disc.parameters()))
+    for k, v in ck["generator_ema"].items():
+        assert torch.equal(ema.state_dict()[k], v)
+    # Saved again, it is a format-2 training checkpoint with the same entries.
+    again = training_state(step=progress.step, config=cfg, vocab=vocab, generator=gen,
+                           generator_ema=ema, discriminator=disc, optim_g=opt_g, optim_d=opt_d,
+                           rng=rng[0], batches_per_epoch=1, world_size=1)
+    assert set(again) == set(ck) and again["format_version"] == 2
+    with pytest.raises(CheckpointError, match="vocabulary differs"):
+        restore_training_state(ck, vocab=Vocab.from_names(["a"], ["b"]), generator=gen,
+                               generator_ema=ema, discriminator=disc, optim_g=opt_g,
+                               optim_d=opt_d, set_rng_state=rng.append)
+    with pytest.raises(CheckpointError, match="inference export"):
+        restore_training_state({**ck, "kind": "inference"}, vocab=vocab, generator=gen,
+                               generator_ema=ema, discriminator=disc, optim_g=opt_g,
+                               optim_d=opt_d, set_rng_state=rng.append)
+
+
+def test_a_key_missing_from_a_format_1_config_means_format_1s_default(tmp_path):
+    """The attribute options were off in 0.1.0's ModelConfig and are on in 0.2.0's."""
+    vocab = Vocab.from_names(["sky", "sheep"], ["above"], ["white"])
+    old = Config.from_preset("tiny", ["model.attribute_layout=false",
+                                      "model.object_disc_attributes=false"])
+    torch.manual_seed(0)
+    gen = GALSGenerator(old.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
+    d = old.to_dict()
+    for key in ("attribute_layout", "object_disc_attributes"):
+        del d["model"][key]                                  # written before the options
+    state = {"format_version": 1, "kind": "inference", "config": d, "vocab": vocab.to_dict(),
+             "generator": gen.state_dict()}
+    torch.save(state, tmp_path / "old.pt")
+    model, cfg, _ = build_generator(tmp_path / "old.pt")
+    assert not cfg.model.attribute_layout and not cfg.model.object_disc_attributes
+    batch = encode_graphs({"objects": ["sky", "sheep"], "relationships": [[0, "above", 1]],
+                           "attributes": [[], ["white"]]}, vocab)
+    z = torch.randn(1, old.model.noise_dim)
+    with torch.no_grad():
+        assert torch.equal(model(batch, z=z).images, gen.eval()(batch, z=z).images)
+    # The same config read as format 2 takes today's defaults, which this model lacks.
+    with pytest.raises(CheckpointError, match="do not match"):
+        build_generator({**state, "format_version": 2})
+
+
+def test_a_removed_option_names_the_last_version_that_reads_it(tmp_path):
+    ck = torch.load(FIXTURES / "tiny_v1.pt", weights_only=True)
+    ck["config"]["model"]["spade_kernel"] = 1
+    torch.save(ck, tmp_path / "k1.pt")
+    with pytest.raises(CheckpointError, match=r"model\.spade_kernel=1.*removed in sg2img "
+                                              r"0\.2\.0.*sg2img 0\.1\.0 is the last"):
+        load_checkpoint(tmp_path / "k1.pt")
+    ck["config"]["model"]["spade_kernel"] = 3      # what every model computes with: dropped
+    assert "spade_kernel" not in upgrade_checkpoint(ck)["config"]["model"]
+    assert upgrade_checkpoint(ck)["format_version"] == FORMAT_VERSION
+
+
+def test_a_format_1_setting_its_model_ignored_goes_back_to_the_default():
+    """0.1.0 did not check settings against the architecture; 0.2.0 refuses them, so the
+    upgrade resets the ones the model never read (the same model either way)."""
+    d = Config.from_preset("tiny", ["model.global_generator=cc"]).to_dict()
+    d["model"]["narrow_upsample"] = True
+    d["loss"]["seg_weight"] = 5.0
+    up = upgrade_checkpoint({"format_version": 1, "config": d})["config"]
+    assert up["model"]["narrow_upsample"] is False and up["loss"]["seg_weight"] == 1.0
+    Config.from_dict(up)
+
+
+# Hash of generate()'s pixels from the bundled model, recorded with sg2img 0.1.0 (checkpoint
+# format 1, the old config defaults) before the upgrade on load existed.
+BUNDLED_PIXELS_SHA256 = "729130a21c2ee633ccb61e1e8b45e0e019c675eb9b0bad05616bf382a1100392"
+
+
+def test_the_bundled_model_draws_the_same_pixels_as_before_the_format_upgrade():
+    from sg2img import api
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "scenes.json"
+    result = api.generate(examples, seed=0, num_samples=2, device="cpu")
+    pixels = b"".join(np.asarray(image).tobytes() for image in result.images)
+    assert len(result.images) == 10
+    assert hashlib.sha256(pixels).hexdigest() == BUNDLED_PIXELS_SHA256

@@ -88,7 +88,7 @@ def test_bundled_model_images_unchanged_by_the_fast_conditioning(monkeypatch):
     """The bundled checkpoint (the `small` preset: 3x3 SPADE, no narrow upsampling) builds
     that architecture and gives the same images as with the old dense conditioning."""
     model = api.load_model(device="cpu")
-    assert model.config.model.spade_kernel == 3 and not model.config.model.narrow_upsample
+    assert not model.config.model.narrow_upsample
     assert model.generator.global_gen.blocks[-1].norm_0.gamma_beta.kernel_size == (3, 3)
     files = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json"))[:2]
     fast = api.generate(files, model, seed=5).tensors
@@ -97,13 +97,13 @@ def test_bundled_model_images_unchanged_by_the_fast_conditioning(monkeypatch):
     torch.testing.assert_close(fast, dense, rtol=0, atol=1e-4)
 
 
-@pytest.mark.parametrize("in_ch,out_ch,kernel", [(6, 4, 3), (5, 5, 1)])
-def test_fused_spade_block_equals_the_plain_one_forward_and_backward(in_ch, out_ch, kernel):
+@pytest.mark.parametrize("in_ch,out_ch", [(6, 4), (5, 5)])
+def test_fused_spade_block_equals_the_plain_one_forward_and_backward(in_ch, out_ch):
     from sg2img.generators import SPADEResBlock
     from sg2img.generators.global_affine import spade_block_reference
 
     torch.manual_seed(0)
-    block = SPADEResBlock(in_ch, out_ch, cond_ch=3, hidden=7, spade_kernel=kernel).double()
+    block = SPADEResBlock(in_ch, out_ch, cond_ch=3, hidden=7).double()
     with torch.no_grad():                     # nonzero biases, so the folded "1 +" matters
         for p in block.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -129,39 +129,37 @@ def test_cheap_generator_options_shapes_and_cost():
 
     z, cond = torch.randn(2, 8), torch.randn(2, 6, 64, 64)
     flops = {}
-    for kernel, narrow in ((3, False), (1, False), (3, True), (1, True)):
+    for narrow in (False, True):
         torch.manual_seed(0)
         gen = GlobalAffineGenerator(64, noise_dim=8, cond_ch=6, base_channels=4,
-                                    spade_kernel=kernel, narrow_upsample=narrow)
+                                    narrow_upsample=narrow)
         with FlopCounterMode(display=False) as fc:
             img, feats = gen(z, cond)
         assert img.shape == (2, 3, 64, 64) and feats.shape == (2, 4, 64, 64)
         assert img.abs().max() <= 1
-        assert gen.blocks[0].norm_0.gamma_beta.kernel_size == (kernel, kernel)
+        assert gen.blocks[0].norm_0.gamma_beta.kernel_size == (3, 3)
         # Narrow: every block keeps its width (no shortcut conv); reduce convs between stages.
         shortcuts = [b.conv_s is not None for b in gen.blocks]
         assert not any(shortcuts) if narrow else any(shortcuts)
         assert (gen.reduce is not None) == narrow
-        flops[kernel, narrow] = fc.get_total_flops()
-    assert flops[1, False] < flops[3, False] and flops[3, True] < flops[3, False]
-    assert flops[1, True] < 0.6 * flops[3, False]
+        flops[narrow] = fc.get_total_flops()
+    assert flops[True] < flops[False]
 
 
 def test_paper_scale_presets_narrow_the_upsampling_and_small_does_not():
     for name in ("coco64", "coco128", "vg64", "vg128"):
         model = Config.from_preset(name).model
-        assert model.narrow_upsample and model.spade_kernel == 3, name
+        assert model.narrow_upsample, name
     for name in ("tiny", "small"):
         assert not Config.from_preset(name).model.narrow_upsample, name
 
 
 def test_old_configs_keep_the_old_generator_and_bad_values_are_errors():
     d = Config.from_preset("small").to_dict()
-    for key in ("spade_kernel", "narrow_upsample"):
-        d["model"].pop(key)
-    old = Config.from_dict(d).model            # a checkpoint written before issue 18
-    assert old.spade_kernel == 3 and old.narrow_upsample is False
-    with pytest.raises(ConfigError, match="spade_kernel"):
+    d["model"].pop("narrow_upsample")
+    old = Config.from_dict(d).model            # a config written before the option
+    assert old.narrow_upsample is False
+    with pytest.raises(ConfigError, match="spade_kernel"):     # removed: an unknown key
         Config.from_preset("tiny", ["model.spade_kernel=5"])
 
 

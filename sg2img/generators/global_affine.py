@@ -28,19 +28,15 @@ class SPADE(nn.Module):
     Args:
         channels: width of ``x``.
         hidden: width of ``cond_feat``.
-        kernel: size of the conv predicting ``gamma`` and ``beta`` (3 as in SPADE; 1 is 9x
-            cheaper and still sees a 3x3 neighbourhood through the block's shared 3x3 conv).
 
     Shapes:
         x (N, channels, h, w), cond_feat (N, hidden, h, w) -> (N, channels, h, w)
     """
 
-    def __init__(self, channels: int, hidden: int, kernel: int = 3):
+    def __init__(self, channels: int, hidden: int):
         super().__init__()
-        if kernel not in (1, 3):
-            raise ValueError(f"SPADE kernel must be 1 or 3, got {kernel}")
         self.norm = nn.InstanceNorm2d(channels, affine=False)
-        self.gamma_beta = nn.Conv2d(hidden, 2 * channels, kernel, padding=kernel // 2)
+        self.gamma_beta = nn.Conv2d(hidden, 2 * channels, 3, padding=1)
         # The "1 +" of the scale, added to the gamma half of the conv's bias (not saved).
         self.register_buffer("scale_offset", torch.cat([torch.ones(channels),
                                                         torch.zeros(channels)]),
@@ -68,20 +64,18 @@ class SPADEResBlock(nn.Module):
         in_ch, out_ch: feature widths.
         cond_ch: channels of the conditioning map.
         hidden: width of the shared conditioning activation.
-        spade_kernel: kernel of the two SPADE layers' ``gamma``/``beta`` convs (see ``SPADE``).
 
     Shapes:
         x (N, in_ch, h, w), cond (N, cond_ch, h, w) -> (N, out_ch, h, w)
     """
 
-    def __init__(self, in_ch: int, out_ch: int, cond_ch: int, hidden: int,
-                 spade_kernel: int = 3):
+    def __init__(self, in_ch: int, out_ch: int, cond_ch: int, hidden: int):
         super().__init__()
         mid = min(in_ch, out_ch)
         self.shared = nn.Sequential(nn.Conv2d(cond_ch, hidden, 3, padding=1), nn.ReLU())
-        self.norm_0 = SPADE(in_ch, hidden, spade_kernel)
+        self.norm_0 = SPADE(in_ch, hidden)
         self.conv_0 = nn.Conv2d(in_ch, mid, 3, padding=1)
-        self.norm_1 = SPADE(mid, hidden, spade_kernel)
+        self.norm_1 = SPADE(mid, hidden)
         self.conv_1 = nn.Conv2d(mid, out_ch, 3, padding=1)
         # A plain 1x1 conv shortcut where the width changes (SPADE also modulates it; at
         # the wide coarse-to-fine transitions that third SPADE was a quarter of the cost).
@@ -199,7 +193,6 @@ class GlobalAffineGenerator(nn.Module):
         cond_ch: channels of the conditioning map.
         base_channels: width of the finest stage (coarse stages are up to 8x wider).
         coarse_to_fine: add the enhancer stage on top of the ``H/2`` generator.
-        spade_kernel: 3 (SPADE) or 1, the kernel of every ``gamma``/``beta`` conv.
         narrow_upsample: change the width between stages with a 1x1 conv *before* the x2
             upsampling (``reduce``), so every block keeps its width and its first 3x3 conv
             and SPADE layer work at the narrower width. A 1x1 conv commutes with nearest
@@ -213,8 +206,7 @@ class GlobalAffineGenerator(nn.Module):
     """
 
     def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,
-                 coarse_to_fine: bool = False, spade_kernel: int = 3,
-                 narrow_upsample: bool = False):
+                 coarse_to_fine: bool = False, narrow_upsample: bool = False):
         super().__init__()
         self.stages = stage_channels(image_size, base_channels, coarse_to_fine)
         self.start, c0 = self.stages[0]
@@ -224,7 +216,7 @@ class GlobalAffineGenerator(nn.Module):
         prev = c0
         for _, ch in self.stages:
             blocks.append(SPADEResBlock(ch if narrow_upsample else prev, ch, cond_ch,
-                                        hidden=min(max(ch, 16), 128), spade_kernel=spade_kernel))
+                                        hidden=min(max(ch, 16), 128)))
             prev = ch
         self.blocks = nn.ModuleList(blocks)
         # Only with narrow_upsample: stage i's width -> stage i + 1's, before upsampling
