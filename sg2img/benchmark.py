@@ -19,21 +19,38 @@ from pathlib import Path
 from typing import Any
 
 
-def timed_calls(fn: Callable[[], Any], repeats: int) -> list[float]:
-    """Seconds of ``repeats`` calls of ``fn``, one after another (no warm-up)."""
+def synchronize(device: Any = None) -> None:
+    """Wait for the device's queued work (CUDA kernels run asynchronously); a no-op on the CPU
+    and for None."""
+    if device is None:
+        return
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_calls(fn: Callable[[], Any], repeats: int, *, device: Any = None) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn``, one after another (no warm-up); on a CUDA
+    ``device`` each time includes waiting for the call's kernels."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return times
 
 
-def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> float:
-    """Median seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
+def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1, *,
+                device: Any = None) -> float:
+    """Median seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls (on a CUDA
+    ``device``, each call's kernels included; the warm-up's are waited for first)."""
     for _ in range(warmup):
         fn()
-    return statistics.median(timed_calls(fn, repeats))
+    synchronize(device)
+    return statistics.median(timed_calls(fn, repeats, device=device))
 
 
 def interleaved_times(fns: Mapping[Any, Callable[[], Any]], rounds: int

@@ -93,3 +93,14 @@ def test_random_scene_batch_has_the_vocabulary_sizes_and_is_seeded():
     assert a.num_images == 3 and torch.equal(a.objs, b.objs) and torch.equal(a.boxes, b.boxes)
     assert int(a.objs.max()) < 20 and a.masks is not None
     assert random_scene_batch(vocab, 2, 32, 8, vg=True).masks is None
+
+
+def test_a_cpu_device_needs_no_synchronisation(monkeypatch):
+    synced = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: synced.append(d))
+    benchmark.synchronize(None)
+    benchmark.synchronize("cpu")
+    assert median_time(lambda: None, 2, device=torch.device("cpu")) >= 0
+    assert synced == []
+    benchmark.synchronize("cuda:0")
+    assert synced == [torch.device("cuda:0")]
