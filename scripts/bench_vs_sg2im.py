@@ -64,6 +64,7 @@ import types
 from pathlib import Path
 
 from sg2img.benchmark import (
+    PRECISION_CHOICES,
     load_average,
     parse_variants,
     set_threads,
@@ -244,9 +245,9 @@ def main() -> None:
                    help="another sg2img variant measured in the same rounds: config "
                         "overrides, and precision=fp32|bf16 for generate()'s precision")
     p.add_argument("--compile", action="store_true", help="generate(..., compile=True)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="generate(..., precision=...) for sg2img")
-    p.add_argument("--sg2im-precision", choices=("fp32", "bf16"), default=None,
+    p.add_argument("--sg2im-precision", choices=PRECISION_CHOICES, default=None,
                    help="sg2im's forward_json under bfloat16 autocast or not (default: the "
                         "same as --precision, so both sides compute alike)")
     p.add_argument("--json", type=Path, help="write all measurements here")

@@ -18,6 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+# generate()'s precisions (sg2img.model.PRECISIONS), named here without importing torch so a
+# benchmark's parent process that only starts workers stays light.
+PRECISION_CHOICES = ("fp32", "bf16")
+
 
 def synchronize(device: Any = None) -> None:
     """Wait for the device's queued work (CUDA kernels run asynchronously); a no-op on the CPU
@@ -139,8 +143,6 @@ def parse_variants(specs: Sequence[str], option: str = "--also"
             (``sg2im``, ``sg2img``), a label given twice, a pair without ``=`` or an unknown
             precision.
     """
-    from .model import PRECISIONS
-
     variants: dict[str, list[str]] = {}
     precisions: dict[str, str] = {}
     for spec in specs:
@@ -156,9 +158,9 @@ def parse_variants(specs: Sequence[str], option: str = "--also"
             if not eq:
                 raise ValueError(f"{option} {spec!r}: {kv!r} is not KEY=VALUE")
             if key == "precision":
-                if value not in PRECISIONS:
+                if value not in PRECISION_CHOICES:
                     raise ValueError(f"{option} {spec!r}: precision must be "
-                                     f"{' or '.join(PRECISIONS)}")
+                                     f"{' or '.join(PRECISION_CHOICES)}")
                 precisions[impl] = value
             else:
                 variants[impl].append(kv)

@@ -104,3 +104,9 @@ def test_a_cpu_device_needs_no_synchronisation(monkeypatch):
     assert synced == []
     benchmark.synchronize("cuda:0")
     assert synced == [torch.device("cuda:0")]
+
+
+def test_precision_choices_are_the_models():
+    from sg2img.model import PRECISIONS
+
+    assert benchmark.PRECISION_CHOICES == tuple(PRECISIONS)
