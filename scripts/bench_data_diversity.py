@@ -1,4 +1,5 @@
-"""What diversity the procedural data itself allows at a fixed layout (issue 14's reference).
+"""What diversity the procedural data itself allows at a fixed layout (the reference for the
+models' diversity figures).
 
 For each validation scene of the procedural renderer (``sg2img.data.shapes``), the scene's plan
 (template, stuff edges, thing boxes) is kept and drawn twice with independently redrawn *looks*,
@@ -15,7 +16,8 @@ Three levels of look, each including the previous:
   changes too: not a fixed layout at mask level, only at box level.
 
 Each level also reports the fraction of pixels whose annotation (layout label) differs between
-the two renders (0 means the layout is identical). Usage::
+the two renders (0 means the layout is identical). The measurement is
+``sg2img.eval.data_diversity.look_diversity``. Usage::
 
     python scripts/bench_data_diversity.py                  # 200 validation scenes at 64 px
     python scripts/bench_data_diversity.py --num 500 --size 64 --seed 0 --json out.json
@@ -24,41 +26,10 @@ the two renders (0 means the layout is identical). Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-from dataclasses import replace
 
-import numpy as np
-import torch
-
-from sg2img.data.shapes import generate_scene, render_scene
-from sg2img.data.shapes.classes import PALETTES
-from sg2img.eval import mean_pixel_distance
-
-LEVELS = ("texture", "colour", "facing")
-
-
-def redraw_looks(plan, rng: np.random.Generator, level: str):
-    """The plan with its looks redrawn up to ``level`` (boxes and stuff edges unchanged)."""
-    stuff = tuple(replace(r, seed=int(rng.integers(2**31))) for r in plan.stuff)
-    things = []
-    for t in plan.things:
-        new = replace(t, seed=int(rng.integers(2**31)))
-        palette = PALETTES.get(t.name)
-        if level in ("colour", "facing") and palette and t.attributes:
-            colour = list(palette)[int(rng.integers(len(palette)))]
-            new = replace(new, attributes=(colour, *t.attributes[1:]))
-        if level == "facing":
-            new = replace(new, flip=bool(rng.random() < 0.5))
-        things.append(new)
-    light = tuple(float(v) for v in 1.0 + rng.uniform(-0.06, 0.06, 3))
-    return replace(plan, stuff=stuff, things=tuple(things), light=light)
-
-
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(S, S, 3) uint8 -> (1, 3, S, S) in [-1, 1]."""
-    return torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+from sg2img.benchmark import write_json
+from sg2img.eval.data_diversity import look_diversity
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,32 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= args.num <= 10_000:
         p.error("--num must be in [1, 10000]")
 
-    rng = np.random.default_rng(args.look_seed)
-    dist = {k: [] for k in LEVELS}
-    relabel = {k: [] for k in LEVELS}
-    for i in range(args.num):
-        plan = generate_scene(args.seed, "val", i, args.size).plan
-        for level in LEVELS:
-            a = render_scene(redraw_looks(plan, rng, level), args.size)
-            b = render_scene(redraw_looks(plan, rng, level), args.size)
-            dist[level].append(float(mean_pixel_distance(to_tensor(a.image),
-                                                         to_tensor(b.image))[0]))
-            relabel[level].append(float((a.label != b.label).mean()))
-    result = {"num_scenes": args.num, "size": args.size, "seed": args.seed,
-              "look_seed": args.look_seed, "levels": {}}
+    result = look_diversity(args.num, args.size, seed=args.seed, look_seed=args.look_seed)
     print(f"{args.num} validation scenes at {args.size} px, two look draws each")
     print("| looks redrawn | mean pixel distance | median | std | pixels relabelled |")
     print("|---|---|---|---|---|")
-    for level in LEVELS:
-        d = dist[level]
-        row = {"mean_pixel_distance": statistics.fmean(d), "median": statistics.median(d),
-               "std": statistics.pstdev(d), "relabelled": statistics.fmean(relabel[level])}
-        result["levels"][level] = row
+    for level, row in result["levels"].items():
         print(f"| {level} | {row['mean_pixel_distance']:.4f} | {row['median']:.4f} | "
               f"{row['std']:.4f} | {row['relabelled']:.4f} |")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.json, result)
     return 0
 
 

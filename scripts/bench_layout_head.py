@@ -33,12 +33,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from sg2img.benchmark import set_threads
     from sg2img.checkpoint import build_generator
     from sg2img.data import build_dataset
     from sg2img.objectives import layout_loss_terms, weighted_total
     from sg2img.scene_graph import collate_graphs
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     reg, cfg, _ = build_generator(args.regress)
     smp, scfg, _ = build_generator(args.sample)
     nochk, _, _ = build_generator(args.sample)

@@ -14,7 +14,7 @@ vocabulary has 28 classes for ``tiny``/``small`` (as the procedural data), 184 f
 presets and 179 for VG presets. With ``--data ROOT`` the training-step timing uses real batches
 of that COCO-format dataset (e.g. the procedural scenes in data/shapes64).
 
-``--layout-stage`` (issue 13) times, per preset, the two layout heads against each other,
+``--layout-stage`` times, per preset, the two layout heads against each other,
 interleaved over ``--repeats`` rounds (the ratio is the median of the per-round ratios): a
 step of ``train.stage=layout`` (graph network and layout heads on boxes and masks, anchored,
 Adam; batch ``--layout-batch``, 64 as in ``scripts/launch/train_bundled.sh``) and the
@@ -26,57 +26,23 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
 
+from sg2img.benchmark import interleaved_times, median_time, per_round_ratios, set_threads
 from sg2img.config import Config
 from sg2img.model import GALSDiscriminator, GALSGenerator, count_parameters
 from sg2img.objectives import discriminator_loss_terms, generator_loss_terms, weighted_total
 from sg2img.scene_graph import collate_graphs
-from sg2img.testing import random_graph
+from sg2img.testing import PRESET_VOCAB_SIZES, numbered_vocab, random_scene_batch
 from sg2img.vocab import Vocab
-
-VOCAB_SIZES = {"tiny": (28, 7), "small": (28, 7), "coco64": (184, 7), "coco128": (184, 7),
-               "vg64": (179, 46), "vg128": (179, 46)}
-
-
-def make_vocab(num_objects: int, num_preds: int) -> Vocab:
-    return Vocab.from_names([f"obj{i}" for i in range(1, num_objects)],
-                            [f"pred{i}" for i in range(1, num_preds)])
-
-
-def make_batch(vocab: Vocab, n: int, image_size: int, mask_size: int, seed: int = 0,
-               num_classes_used: int | None = None, vg: bool = False):
-    """``n`` random scenes of 3-8 objects (``sg2img.testing``); objects use class ids below
-    ``num_classes_used`` if given; no masks for Visual Genome."""
-    rng = torch.Generator().manual_seed(seed)
-    samples = []
-    for _ in range(n):
-        k = int(torch.randint(3, 9, (1,), generator=rng))
-        samples.append(random_graph(rng, vocab.num_objects, vocab.num_preds, k=k,
-                                    image_size=image_size, mask_size=mask_size,
-                                    num_triples=int(torch.randint(0, k + 1, (1,), generator=rng)),
-                                    with_masks=not vg, max_class=num_classes_used))
-    return collate_graphs(samples)
-
-
-def median_time(fn, repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: bool,
                  data_root: str | None = None, overrides: list[str] | None = None) -> None:
     cfg = Config.from_preset(name, overrides or [])
     mc = cfg.model
-    vocab = make_vocab(*VOCAB_SIZES[name])
+    vocab = numbered_vocab(*PRESET_VOCAB_SIZES[name])
     step_batch = None
     if data_root:
         from sg2img.data import build_dataset
@@ -97,7 +63,7 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
     if not step_only:
         recon = _recon_only(cfg)
         for bs in batch_sizes:
-            batch = make_batch(vocab, bs, mc.image_size, mc.mask_size, vg=vg)
+            batch = random_scene_batch(vocab, bs, mc.image_size, mc.mask_size, vg=vg)
             G.eval()
 
             def fwd(batch=batch):
@@ -116,7 +82,7 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
             print(f"  batch {bs:3d}: G forward {t_f * 1000:8.1f} ms   "
                   f"G forward+backward {t_fb * 1000:8.1f} ms")
     bs = cfg.train.batch_size
-    batch = step_batch or make_batch(vocab, bs, mc.image_size, mc.mask_size, seed=1, vg=vg)
+    batch = step_batch or random_scene_batch(vocab, bs, mc.image_size, mc.mask_size, seed=1, vg=vg)
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.999))
     G.train()
@@ -146,7 +112,7 @@ def bench_layout_stage(name: str, repeats: int, layout_batch: int,
     from sg2img.objectives import layout_loss_terms
     from sg2img.train import build_layout_optimizer
 
-    vocab = make_vocab(*VOCAB_SIZES[name])
+    vocab = numbered_vocab(*PRESET_VOCAB_SIZES[name])
     # Geometric predicate names, so that the sample head's relation checks run.
     vocab = Vocab.from_names(vocab.object_names[1:], ["left of", "right of", "above", "below",
                                                       "inside", "surrounding"])
@@ -160,8 +126,8 @@ def bench_layout_stage(name: str, repeats: int, layout_batch: int,
         anchor = GALSGenerator(mc, vocab.num_objects, vocab.num_preds).eval()
         anchor.load_state_dict(G.state_dict())
         opt = build_layout_optimizer(cfg, G)
-        batch = make_batch(vocab, layout_batch, mc.image_size, mc.mask_size, seed=3)
-        gen_batch = make_batch(vocab, 8, mc.image_size, mc.mask_size, seed=4)
+        batch = random_scene_batch(vocab, layout_batch, mc.image_size, mc.mask_size, seed=3)
+        gen_batch = random_scene_batch(vocab, 8, mc.image_size, mc.mask_size, seed=4)
 
         def step(G=G, anchor=anchor, opt=opt, batch=batch, cfg=cfg):
             G.train()
@@ -184,11 +150,9 @@ def bench_layout_stage(name: str, repeats: int, layout_batch: int,
     print(f"\n== {name}: layout heads, {repeats} interleaved rounds "
           f"(layout-stage batch {layout_batch}, generate batch 8)")
     for what in ("layout-stage step", "generate() forward"):
-        times: dict[str, list[float]] = {"regress": [], "sample": []}
-        for r in range(repeats):
-            for head in (("regress", "sample") if r % 2 == 0 else ("sample", "regress")):
-                times[head].append(median_time(fns[head][what], 1, warmup=0))
-        ratios = [b / a for a, b in zip(times["regress"], times["sample"], strict=True)]
+        times = interleaved_times({head: fns[head][what] for head in ("regress", "sample")},
+                                  repeats)
+        ratios = per_round_ratios(times["sample"], times["regress"])
         print(f"  {what:20s}: regress {statistics.median(times['regress']) * 1000:8.1f} ms, "
               f"sample {statistics.median(times['sample']) * 1000:8.1f} ms, sample / regress "
               f"{statistics.median(ratios):.2f} (range {min(ratios):.2f}-{max(ratios):.2f})")
@@ -216,11 +180,11 @@ def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -
     cfg = Config.from_preset("small", [f"model.image_size={image_size}"]).model
     fns = {}
     for c in (20, 184):
-        vocab = make_vocab(c, 7)
+        vocab = numbered_vocab(c, 7)
         torch.manual_seed(0)
         G = GALSGenerator(cfg, vocab.num_objects, vocab.num_preds)
-        batch = make_batch(vocab, batch_size, image_size, cfg.mask_size, seed=2,
-                           num_classes_used=20)
+        batch = random_scene_batch(vocab, batch_size, image_size, cfg.mask_size, seed=2,
+                                   num_classes_used=20)
         with torch.no_grad():
             out = G(batch, use_gt_layout=True)
         cond = torch.randn(batch_size, cfg.cond_dim, image_size, image_size)
@@ -235,11 +199,8 @@ def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -
         fwd_bwd()  # warm-up
         print(f"  C = {c:3d}: {out.class_ids.numel()} (image, class) pairs, "
               f"local params {_params(G.local_gen):.2f}M")
-    times: dict[int, list[float]] = {20: [], 184: []}
-    for r in range(repeats):
-        for c in ((20, 184) if r % 2 == 0 else (184, 20)):
-            times[c].append(median_time(fns[c], 1, warmup=0))
-    ratios = [b / a for a, b in zip(times[20], times[184], strict=True)]
+    times = interleaved_times({20: fns[20], 184: fns[184]}, repeats)
+    ratios = per_round_ratios(times[184], times[20])
     for c in (20, 184):
         print(f"  C = {c:3d}: local forward+backward {statistics.median(times[c]) * 1000:.1f} ms")
     print(f"  ratio 184 / 20: {statistics.median(ratios):.2f} (median of {repeats} interleaved "
@@ -248,7 +209,7 @@ def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--presets", nargs="+", default=list(VOCAB_SIZES))
+    parser.add_argument("--presets", nargs="+", default=list(PRESET_VOCAB_SIZES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--threads", type=int, default=2)
@@ -265,7 +226,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config override for every preset, e.g. model.image_size=32")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     if args.layout_stage:
         for name in args.presets:

@@ -15,20 +15,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
-from bench_model import VOCAB_SIZES, make_batch, make_vocab
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
+from sg2img.benchmark import interleaved_times, per_round_ratios, set_threads
 from sg2img.config import Config
 from sg2img.model import GALSGenerator
+from sg2img.testing import PRESET_VOCAB_SIZES, numbered_vocab, random_scene_batch
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--preset", default="coco64", choices=list(VOCAB_SIZES))
+    p.add_argument("--preset", default="coco64", choices=list(PRESET_VOCAB_SIZES))
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--depth", type=int, default=3, help="module depth of the FLOP table")
@@ -39,14 +39,14 @@ def main() -> None:
                    help="also time the forward with channels-last weights (oneDNN), "
                         "interleaved with the contiguous one for ROUNDS rounds")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     cfg = Config.from_preset(args.preset, args.set)
     mc = cfg.model
-    vocab = make_vocab(*VOCAB_SIZES[args.preset])
+    vocab = numbered_vocab(*PRESET_VOCAB_SIZES[args.preset])
     torch.manual_seed(0)
     G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds).eval()
-    batch = make_batch(vocab, args.batch, mc.image_size, mc.mask_size,
-                       vg=cfg.data.dataset == "vg")
+    batch = random_scene_batch(vocab, args.batch, mc.image_size, mc.mask_size,
+                               vg=cfg.data.dataset == "vg")
     with torch.inference_mode():
         with FlopCounterMode(display=False, depth=args.depth) as fc:
             G(batch, training_outputs=False)
@@ -73,16 +73,11 @@ def compare_channels_last(G, batch, rounds: int) -> None:
     G_cl = copy.deepcopy(G).to(memory_format=torch.channels_last)
     z = torch.randn(batch.num_images, G.noise_dim)
     models = {"contiguous": G, "channels_last": G_cl}
-    times: dict[str, list[float]] = {k: [] for k in models}
     with torch.inference_mode():
         diff = (G(batch, z=z).images - G_cl(batch, z=z).images).abs().max().item()
-        for r in range(rounds):
-            for name in (("contiguous", "channels_last") if r % 2 == 0
-                         else ("channels_last", "contiguous")):
-                t0 = time.perf_counter()
-                models[name](batch, z=z, training_outputs=False)
-                times[name].append(time.perf_counter() - t0)
-    ratios = [a / b for a, b in zip(times["contiguous"], times["channels_last"], strict=True)]
+        times = interleaved_times({name: lambda m=m: m(batch, z=z, training_outputs=False)
+                                   for name, m in models.items()}, rounds)
+    ratios = per_round_ratios(times["contiguous"], times["channels_last"])
     print(f"contiguous {statistics.median(times['contiguous']) * 1000:.0f} ms, channels-last "
           f"{statistics.median(times['channels_last']) * 1000:.0f} ms; contiguous / "
           f"channels-last time, median of {rounds} interleaved rounds: "

@@ -7,7 +7,7 @@ the mean absolute pixel change (pixels in [0, 1]) between each look and the scen
 object's box, outside it, and 3 px or more away from it; two seeds of the same graphs give
 the scale of a change that keeps nothing. ``--gt-boxes`` pins each graph's ground-truth boxes
 (locality apart from the box head's quality). ``--sheet`` also writes a sheet: per graph the
-layout, the scene and the looks.
+layout, the scene and the looks. The measurement is ``sg2img.locality.resample_locality``.
 
 Usage::
 
@@ -18,32 +18,25 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
-import statistics
 import sys
-import time
 import warnings
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_manipulation import sample_to_graph  # noqa: E402
+from sg2img.benchmark import set_threads, write_json
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    import torch
-    import torch.nn.functional as F
-
     from sg2img import vis
-    from sg2img.api import generate, load_model
+    from sg2img.api import load_model
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
-    from sg2img.manipulation import _region
+    from sg2img.locality import resample_locality
+    from sg2img.scene_graph import SceneGraph
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     model = load_model(args.checkpoint, args.device)
     if not model.object_noise_dim:
         raise SystemExit(f"{model.source} has no per-object noise; train one with "
@@ -53,51 +46,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if not isinstance(data_cfg, DataConfig) or not data_cfg.root:
         raise SystemExit("give --data DIR (the procedural scenes, e.g. data/shapes64)")
     dataset = build_dataset(data_cfg, args.split, cfg.model.image_size, cfg.model.mask_size)
-    vocab = model.vocab
     rng = random.Random(args.seed)
     indices = rng.sample(range(len(dataset)), min(args.graphs, len(dataset)))
-    graphs = [sample_to_graph(dataset[i], vocab) for i in indices]
-    if args.gt_boxes:
-        graphs = [replace(g, boxes=tuple(tuple(float(v) for v in b)
-                                         for b in dataset[i].boxes[:-1].tolist()))
-                  for g, i in zip(graphs, indices, strict=True)]
+    graphs = [SceneGraph.from_sample(dataset[i], model.vocab, boxes=args.gt_boxes)
+              for i in indices]
     objects = [rng.randrange(len(g.objects)) for g in graphs]
-
-    t0 = time.perf_counter()
-    res = generate(graphs, model, seed=args.seed, num_samples=args.looks + 1,
-                   resample_object=[[o] for o in objects])
-    H = res.tensors.shape[-1]
-    rows: dict[str, list[float]] = {"inside": [], "outside": [], "away": [], "box_share": []}
+    figures, res = resample_locality(model, graphs, objects, looks=args.looks, seed=args.seed)
     K = args.looks + 1
-    for g, obj in enumerate(objects):
-        scene = res.tensors[g * K]
-        box = _region([res.boxes[g * K][obj]], H, H)
-        near = F.max_pool2d(box[None, None].float(), 7, 1, 3)[0, 0] > 0
-        for s in range(1, K):
-            diff = (res.tensors[g * K + s] - scene).abs().mean(dim=0) / 2          # (H, W)
-            rows["inside"].append(diff[box].mean().item() if box.any() else float("nan"))
-            rows["outside"].append(diff[~box].mean().item() if (~box).any() else float("nan"))
-            rows["away"].append(diff[~near].mean().item() if (~near).any() else float("nan"))
-            rows["box_share"].append(box.float().mean().item())
-    seconds = time.perf_counter() - t0
-    a = generate(graphs, model, seed=args.seed).tensors
-    b = generate(graphs, model, seed=args.seed + 1).tensors
-
-    def mean(xs: list[float]) -> float:
-        xs = [x for x in xs if x == x]
-        return sum(xs) / len(xs) if xs else float("nan")
-
-    ratios = [i / w for i, w in zip(rows["inside"], rows["away"], strict=True)
-              if i == i and w == w and w > 0]
     summary = {
         "checkpoint": model.source, "data": str(data_cfg.root), "split": args.split,
         "graphs": len(graphs), "looks": args.looks, "seed": args.seed,
-        "gt_boxes": args.gt_boxes,
-        "image_size": model.image_size, "seconds": round(seconds, 1),
-        "inside": mean(rows["inside"]), "outside": mean(rows["outside"]),
-        "away": mean(rows["away"]), "box_share": mean(rows["box_share"]),
-        "median_ratio_inside_away": statistics.median(ratios) if ratios else float("nan"),
-        "two_seed_change": ((a - b).abs().mean() / 2).item(),
+        "gt_boxes": args.gt_boxes, "image_size": model.image_size, **figures,
     }
     if args.sheet:
         n = min(args.sheet_rows, len(graphs))
@@ -173,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = run(args)
     print(markdown(summary))
     if args.out:
-        Path(args.out).write_text(json.dumps(summary, indent=2))
+        write_json(args.out, summary)
         print(f"wrote {args.out}")
     return 0
 

@@ -33,6 +33,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sg2img.benchmark import load_average
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--concurrency must be 1..200 and --rounds 1..10 (the check is bounded)")
 
     graph = json.loads(Path(args.graph).read_text())
-    load0 = os.getloadavg()
+    load0 = load_average()
     proc, url = start_server(args)
     report: dict = {"cpu_count": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load0],
                     "note": "shared machine: other jobs run at the same time, so latencies "
@@ -176,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-    report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["loadavg_after"] = [round(x, 2) for x in load_average()]
     lost = sum(b["sent"] - b["answered"] for b in report["bursts"])
     report["lost_or_other"] = lost
     text = json.dumps(report, indent=2)

@@ -15,6 +15,7 @@ import statistics
 import tempfile
 import time
 
+from sg2img.benchmark import load_average
 from sg2img.data.shapes import generate_scene, write_dataset
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-only", type=int, default=500,
                    help="images for the single-process render-only timing (0 to skip)")
     args = p.parse_args(argv)
-    print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+    print(f"cpu cores: {os.cpu_count()}, load average: {load_average()[0]:.2f}")
     if args.render_only:
         start = time.perf_counter()
         for i in range(args.render_only):

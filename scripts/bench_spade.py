@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
-from bench_model import VOCAB_SIZES, make_batch, make_vocab
 
+from sg2img.benchmark import interleaved_times, per_round_ratios, set_threads
 from sg2img.config import Config
 from sg2img.generators import SPADEResBlock
 from sg2img.generators.global_affine import spade_block_reference
 from sg2img.model import GALSGenerator
+from sg2img.testing import PRESET_VOCAB_SIZES, numbered_vocab, random_scene_batch
 
 
-def run(G, batch, z, backward: bool) -> float:
-    t0 = time.perf_counter()
+def run(G, batch, z, backward: bool) -> None:
+    """One generator forward (and backward when ``backward``)."""
     if backward:
         out = G(batch, z=z)
         out.images.square().mean().backward()
@@ -36,18 +36,17 @@ def run(G, batch, z, backward: bool) -> float:
     else:
         with torch.inference_mode():
             G(batch, z=z, training_outputs=False)
-    return time.perf_counter() - t0
 
 
 def bench(preset: str, batch_size: int, rounds: int, backward: bool) -> dict:
     cfg = Config.from_preset(preset)
     mc = cfg.model
-    vocab = make_vocab(*VOCAB_SIZES[preset])
+    vocab = numbered_vocab(*PRESET_VOCAB_SIZES[preset])
     torch.manual_seed(0)
     G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds)
     G.train(backward)
-    batch = make_batch(vocab, batch_size, mc.image_size, mc.mask_size,
-                       vg=cfg.data.dataset == "vg")
+    batch = random_scene_batch(vocab, batch_size, mc.image_size, mc.mask_size,
+                               vg=cfg.data.dataset == "vg")
     z = torch.randn(batch.num_images, G.noise_dim)
     fused = SPADEResBlock.forward
     variants = {"fused": fused, "plain": spade_block_reference}
@@ -57,36 +56,38 @@ def bench(preset: str, batch_size: int, rounds: int, backward: bool) -> dict:
             SPADEResBlock.forward = fwd
             outs[name] = G(batch, z=z, training_outputs=False).images
     diff = float((outs["fused"] - outs["plain"]).abs().max())
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    try:
-        for fwd in variants.values():                  # warm-up
-            SPADEResBlock.forward = fwd
+
+    def with_forward(name):
+        def call():
+            SPADEResBlock.forward = variants[name]
             run(G, batch, z, backward)
-        for r in range(rounds):
-            for name in (("plain", "fused") if r % 2 == 0 else ("fused", "plain")):
-                SPADEResBlock.forward = variants[name]
-                times[name].append(run(G, batch, z, backward))
+        return call
+
+    try:
+        for name in variants:                          # warm-up
+            with_forward(name)()
+        times = interleaved_times({name: with_forward(name) for name in ("plain", "fused")},
+                                  rounds)
     finally:
         SPADEResBlock.forward = fused
-    ratio = statistics.median(a / b for a, b in zip(times["plain"], times["fused"], strict=True))
+    ratios = per_round_ratios(times["plain"], times["fused"])
     return {"preset": preset, "plain_ms": 1000 * statistics.median(times["plain"]),
-            "fused_ms": 1000 * statistics.median(times["fused"]), "ratio": ratio,
-            "min": min(a / b for a, b in zip(times["plain"], times["fused"], strict=True)),
-            "max": max(a / b for a, b in zip(times["plain"], times["fused"], strict=True)),
+            "fused_ms": 1000 * statistics.median(times["fused"]),
+            "ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
             "max_abs_diff": diff}
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--presets", nargs="+", default=["coco64", "vg128"],
-                   choices=list(VOCAB_SIZES))
+                   choices=list(PRESET_VOCAB_SIZES))
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--backward", action="store_true",
                    help="time forward + backward of the generator (training) instead")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     what = "forward + backward" if args.backward else "inference forward"
     print(f"generator {what}, batch {args.batch}, {args.threads} thread(s), {args.rounds} "
           f"interleaved rounds; ratio = plain / fused time, median of per-round ratios")

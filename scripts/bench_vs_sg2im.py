@@ -1,5 +1,5 @@
 """Side by side: sg2im's ``forward_json`` against sg2img's ``generate()`` on sg2im's own example
-scene graphs, with paper-scale architectures and random weights (issue 18).
+scene graphs, with paper-scale architectures and random weights.
 
 DIR is a checkout of google/sg2im that you provide (``git clone
 https://github.com/google/sg2im DIR``); nothing of it is copied into this project. Usage::
@@ -60,9 +60,18 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 import types
 from pathlib import Path
+
+from sg2img.benchmark import (
+    PRECISION_CHOICES,
+    load_average,
+    parse_variants,
+    set_threads,
+    thread_env,
+    timed_calls,
+    write_json,
+)
 
 CASES = {
     "figure_5_coco": {"preset": "coco64", "size": 64, "objects": 184, "preds": 7},
@@ -94,15 +103,6 @@ def vocab_names(graphs: list[dict], num_objects: int, num_preds: int) -> tuple[l
     objs += [f"filler_object_{i}" for i in range(num_objects - 1 - len(objs))]
     preds += [f"filler_pred_{i}" for i in range(num_preds - 1 - len(preds))]
     return objs, preds
-
-
-def timed_calls(fn, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 # ----------------------------------------------------------------------------- sg2im side
@@ -207,29 +207,11 @@ def sg2img_worker(sg2im_dir: Path, case: str, repeats: int, overrides: list[str]
 # ----------------------------------------------------------------------------- driver
 def parse_also(specs: list[str]) -> tuple[dict[str, list[str]], dict[str, str]]:
     """``--also LABEL:KEY=VALUE,...`` -> ({"sg2img[LABEL]": config overrides},
-    {"sg2img[LABEL]": precision}); ``precision=fp32|bf16`` is generate()'s argument, not a
-    config key."""
-    variants: dict[str, list[str]] = {}
-    precisions: dict[str, str] = {}
-    for spec in specs:
-        label, _, sets = spec.partition(":")
-        if not label or not sets or label in ("sg2im", "sg2img"):
-            raise SystemExit(f"--also {spec!r}: expected LABEL:KEY=VALUE[,KEY=VALUE...]")
-        impl = f"sg2img[{label}]"
-        if impl in variants:
-            raise SystemExit(f"--also {spec!r}: the label {label!r} is given twice")
-        variants[impl] = []
-        for kv in sets.split(","):
-            key, eq, value = kv.partition("=")
-            if not eq:
-                raise SystemExit(f"--also {spec!r}: {kv!r} is not KEY=VALUE")
-            if key == "precision":
-                if value not in ("fp32", "bf16"):
-                    raise SystemExit(f"--also {spec!r}: precision must be fp32 or bf16")
-                precisions[impl] = value
-            else:
-                variants[impl].append(kv)
-    return variants, precisions
+    {"sg2img[LABEL]": precision}), or exit with the message of ``parse_variants``."""
+    try:
+        return parse_variants(specs, "--also")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
 
 
 def run_worker(args: argparse.Namespace, impl: str, case: str) -> dict:
@@ -244,9 +226,7 @@ def run_worker(args: argparse.Namespace, impl: str, case: str) -> dict:
     if args.compile:
         cmd.append("--compile")
     cmd += ["--precision", precision, "--sg2im-precision", args.sg2im_precision]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads))
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=thread_env(args.threads))
     if out.returncode != 0:
         raise SystemExit(f"{impl} {case} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -265,9 +245,9 @@ def main() -> None:
                    help="another sg2img variant measured in the same rounds: config "
                         "overrides, and precision=fp32|bf16 for generate()'s precision")
     p.add_argument("--compile", action="store_true", help="generate(..., compile=True)")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default="fp32",
                    help="generate(..., precision=...) for sg2img")
-    p.add_argument("--sg2im-precision", choices=("fp32", "bf16"), default=None,
+    p.add_argument("--sg2im-precision", choices=PRECISION_CHOICES, default=None,
                    help="sg2im's forward_json under bfloat16 autocast or not (default: the "
                         "same as --precision, so both sides compute alike)")
     p.add_argument("--json", type=Path, help="write all measurements here")
@@ -278,9 +258,7 @@ def main() -> None:
         args.sg2im_precision = args.precision
 
     if args.worker:
-        import torch
-
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
         if args.worker == "sg2im":
             res = sg2im_worker(args.sg2im, args.case, args.repeats, args.sg2im_precision)
         else:
@@ -295,7 +273,7 @@ def main() -> None:
         load_graphs(args.sg2im, case)
     args.variants, args.variant_precision = parse_also(args.also)
     impls = ["sg2im", "sg2img", *args.variants]
-    load = os.getloadavg()
+    load = load_average()
     print(f"{args.rounds} interleaved rounds, {args.threads} threads, {args.repeats} timed "
           f"calls per fresh process; load average before: {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f} on {os.cpu_count()} CPUs; sg2img overrides: {args.set or 'none'}"
@@ -339,15 +317,14 @@ def main() -> None:
               f"{max(x['ratios']):.2f}) | {x['sg2im_gflop_per_image']:.1f} / "
               f"{x['sg2img_gflop_per_image']:.1f} | {x['sg2im_peak_rss_gib']:.2f} / "
               f"{x['sg2img_peak_rss_gib']:.2f} |")
-    load = os.getloadavg()
+    load = load_average()
     print(f"load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     if args.json:
-        args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rounds": args.rounds,
-                                         "threads": args.threads, "overrides": args.set,
-                                         "compile": args.compile, "precision": args.precision,
-                                         "sg2im_precision": args.sg2im_precision,
-                                         "rows": rows,
-                                         "raw": results}, indent=1))
+        write_json(args.json, {"command": " ".join(sys.argv), "rounds": args.rounds,
+                               "threads": args.threads, "overrides": args.set,
+                               "compile": args.compile, "precision": args.precision,
+                               "sg2im_precision": args.sg2im_precision, "rows": rows,
+                               "raw": results}, indent=1)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,11 @@ MODES = ("default", "deterministic")
 def child(args: argparse.Namespace) -> None:
     import torch
 
-    torch.set_num_threads(args.threads)
+    from sg2img.benchmark import set_threads
     from sg2img.config import Config
     from sg2img.train import Trainer
 
+    set_threads(args.threads)
     cfg = Config.from_preset("tiny", [f"data.root={args.data}", f"train.num_steps={args.steps}",
                                       "train.sample_every=100000",
                                       "train.checkpoint_every=100000", "train.log_every=100000",
@@ -56,12 +57,11 @@ def bench(args: argparse.Namespace) -> None:
     """Cost only: one process, one trainer, blocks of steps alternating between the modes."""
     import dataclasses
 
-    import torch
-
-    torch.set_num_threads(args.threads)
+    from sg2img.benchmark import set_threads
     from sg2img.config import Config
     from sg2img.train import Trainer
 
+    set_threads(args.threads)
     cfg = Config.from_preset("tiny", [f"data.root={args.data}", "train.num_steps=1000000",
                                       "train.sample_every=100000",
                                       "train.checkpoint_every=100000", "train.log_every=100000"])

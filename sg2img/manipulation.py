@@ -35,7 +35,7 @@ from .edits import Edit, EditError, EditResult, apply_edits, load_edits
 from .scene_graph import GraphLike, SceneGraph, load_scene_graphs
 from .vocab import Vocab
 
-__all__ = ["ManipulationResult", "check_edits_fit_model", "manipulate"]
+__all__ = ["ManipulationResult", "boxes_region", "check_edits_fit_model", "manipulate"]
 
 
 @dataclass(eq=False)
@@ -106,7 +106,7 @@ class ManipulationResult:
         return vis.make_sheet(rows, cols, row_titles=titles, cell_height=cell_height)
 
 
-def _region(boxes: Sequence[Tensor], H: int, W: int) -> Tensor:
+def boxes_region(boxes: Sequence[Tensor], H: int, W: int) -> Tensor:
     """(H, W) bool: pixels whose centre lies in any of the boxes (each (4,) in [0, 1])."""
     ys = (torch.arange(H, dtype=torch.float32) + 0.5) / H
     xs = (torch.arange(W, dtype=torch.float32) + 0.5) / W
@@ -249,7 +249,7 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
         region_boxes += [boxes[-1][o] for o in step.removed]
         region_boxes += [boxes[-1][o] for o, n in enumerate(step.old_to_new)
                          if n is not None and n in step.touched]
-        regions.append(_region(region_boxes, H, W))
+        regions.append(boxes_region(region_boxes, H, W))
         images.append(run.images)
         boxes.append(run.boxes[0])
         masks.append(run.masks[0])

@@ -291,6 +291,32 @@ class SceneGraph:
         return GraphSample(objs, triples, boxes=boxes, box_given=box_given,
                            attributes=attributes).with_image_node()
 
+    @classmethod
+    def from_sample(cls, sample: GraphSample, vocab: Vocab, *, boxes: bool = False
+                    ) -> SceneGraph:
+        """The user form of an encoded graph with its image node last (a dataset item, or
+        ``encode``'s output): names from ``vocab``, the ``__in_image__`` triples dropped.
+
+        Args:
+            sample: objs (O,) with ``__image__`` last, triples (T, 3).
+            vocab: the vocabulary the ids index.
+            boxes: also pin every object's box from ``sample.boxes`` (O, 4) in [0, 1]
+                (the ground-truth layout); by default the graph has no boxes.
+
+        Raises:
+            SceneGraphError: if ``boxes`` is asked for and the sample has none.
+        """
+        objects = tuple(vocab.object_name(int(i)) for i in sample.objs[:-1])
+        relationships = tuple((int(s), vocab.pred_name(int(p)), int(o))
+                              for s, p, o in sample.triples.tolist()
+                              if p != vocab.in_image_idx)
+        pinned = None
+        if boxes:
+            if sample.boxes is None:
+                raise SceneGraphError("the sample has no boxes to pin; pass boxes=False")
+            pinned = tuple(tuple(float(v) for v in b) for b in sample.boxes[:-1].tolist())
+        return cls(objects, relationships, pinned)
+
 
 GraphLike = SceneGraph | Mapping[str, Any] | str | PathLike
 

@@ -12,6 +12,12 @@ from collections.abc import Sequence
 import torch
 
 from .scene_graph import GraphBatch, GraphSample, collate_graphs
+from .vocab import Vocab
+
+# (objects, predicates) of each preset's dataset vocabulary, image node and in-image
+# predicate included: the procedural data for tiny/small, COCO-Stuff and Visual Genome.
+PRESET_VOCAB_SIZES = {"tiny": (28, 7), "small": (28, 7), "coco64": (184, 7),
+                      "coco128": (184, 7), "vg64": (179, 46), "vg128": (179, 46)}
 
 
 def random_graph(rng: torch.Generator, num_objects: int, num_preds: int, *, k: int,
@@ -61,3 +67,26 @@ def random_graph_batch(num_objects: int, num_preds: int, sizes: Sequence[int], *
     rng = torch.Generator().manual_seed(seed)
     return collate_graphs([random_graph(rng, num_objects, num_preds, k=k, image_size=image_size,
                                         mask_size=mask_size, **kwargs) for k in sizes])
+
+
+def numbered_vocab(num_objects: int, num_preds: int) -> Vocab:
+    """A vocabulary of ``num_objects`` objects and ``num_preds`` predicates (image node and
+    in-image predicate included) named ``obj1``.. and ``pred1``..: the sizes of a dataset's
+    vocabulary for models with random weights."""
+    return Vocab.from_names([f"obj{i}" for i in range(1, num_objects)],
+                            [f"pred{i}" for i in range(1, num_preds)])
+
+
+def random_scene_batch(vocab: Vocab, n: int, image_size: int, mask_size: int, seed: int = 0,
+                       num_classes_used: int | None = None, vg: bool = False) -> GraphBatch:
+    """``n`` random scenes of 3-8 objects with 0..k random triples; objects use class ids below
+    ``num_classes_used`` if given; no masks for Visual Genome (``vg``)."""
+    rng = torch.Generator().manual_seed(seed)
+    samples = []
+    for _ in range(n):
+        k = int(torch.randint(3, 9, (1,), generator=rng))
+        samples.append(random_graph(rng, vocab.num_objects, vocab.num_preds, k=k,
+                                    image_size=image_size, mask_size=mask_size,
+                                    num_triples=int(torch.randint(0, k + 1, (1,), generator=rng)),
+                                    with_masks=not vg, max_class=num_classes_used))
+    return collate_graphs(samples)

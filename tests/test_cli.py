@@ -1,6 +1,5 @@
 """The ``sg2img`` command, the example files and the manipulation benchmark script."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -206,7 +205,7 @@ def test_manipulate_bad_edits_and_index(ckpt, tmp_path, capsys):
     assert (out / "many_001_step01.png").exists()
 
 
-# ------------------------------------------------------------------------ examples, script
+# ------------------------------------------------------------------------------- examples
 def test_examples_are_valid_for_the_procedural_vocabulary():
     vocab = shapes_vocab()
     files = sorted(EXAMPLES.glob("*.json"))
@@ -220,22 +219,6 @@ def test_examples_are_valid_for_the_procedural_vocabulary():
     assert 1 in counts and max(counts) > 1          # one single graph, one list of graphs
     (lake,) = load_scene_graphs(EXAMPLES / "lake.json")
     apply_edits(lake, load_edits(EXAMPLES / "edits" / "lake.json"), vocab)
-
-
-def test_bench_manipulation_runs(ckpt, tmp_path):
-    from sg2img.data.shapes import write_dataset
-
-    write_dataset(tmp_path / "data", size=32, num_images={"val": 4}, workers=1)
-    spec = importlib.util.spec_from_file_location(
-        "bench_manipulation", ROOT / "scripts" / "bench_manipulation.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    report = tmp_path / "bench.json"
-    assert bench.main(["--checkpoint", ckpt, "--data", str(tmp_path / "data"), "--edits", "2",
-                       "--threads", "1", "--out", str(report)]) == 0
-    summary = json.loads(report.read_text())
-    assert set(summary["kinds"]) == {"add", "remove", "replace", "predicate", "move"}
-    assert all(k["count"] == 2 for k in summary["kinds"].values())
 
 
 def test_evaluate_gt_layout_reaches_evaluate_checkpoint(monkeypatch, capsys):
@@ -276,21 +259,3 @@ def test_layout_mode_choices_are_the_libraries():
         sub = next(a for a in parser._subparsers._group_actions[0].choices[command]._actions
                    if a.dest == "layout_mode")
         assert set(sub.choices) == set(LAYOUT_MODES)
-
-
-def test_bench_vs_sg2im_also_takes_a_precision_beside_config_overrides():
-    spec = importlib.util.spec_from_file_location(
-        "bench_vs_sg2im", ROOT / "scripts" / "bench_vs_sg2im.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    variants, precisions = bench.parse_also(
-        ["bf16:precision=bf16", "w32:model.gen_channels=32,precision=fp32,model.spade_kernel=1"])
-    assert variants == {"sg2img[bf16]": [],
-                        "sg2img[w32]": ["model.gen_channels=32", "model.spade_kernel=1"]}
-    assert precisions == {"sg2img[bf16]": "bf16", "sg2img[w32]": "fp32"}
-    for bad, words in [("x:precision=fp16", "fp32 or bf16"), ("sg2im:a=1", "LABEL:KEY"),
-                       ("x:model.gen_channels", "not KEY=VALUE"), ("nolabel", "LABEL:KEY")]:
-        with pytest.raises(SystemExit, match=words):
-            bench.parse_also([bad])
-    with pytest.raises(SystemExit, match="given twice"):
-        bench.parse_also(["a:x=1", "a:y=2"])

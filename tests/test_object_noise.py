@@ -15,7 +15,7 @@ from sg2img.checkpoint import export_inference
 from sg2img.cli import main
 from sg2img.config import Config
 from sg2img.edits import EditError
-from sg2img.manipulation import _carry_object_noise, _region, manipulate
+from sg2img.manipulation import _carry_object_noise, boxes_region, manipulate
 from sg2img.model import GALSGenerator
 from sg2img.vocab import Vocab
 
@@ -84,7 +84,7 @@ def close(a, b):
 def change_inside_and_away(before, after, box):
     """Mean absolute change (pixels in [0, 1]) inside ``box`` and 3 px or more away from it."""
     H = before.shape[-1]
-    inside = _region([box], H, H)                                              # (H, W)
+    inside = boxes_region([box], H, H)                                              # (H, W)
     near = F.max_pool2d(inside[None, None].float(), 7, 1, 3)[0, 0] > 0
     diff = (after - before).abs().mean(dim=0) / 2
     return diff[inside].mean().item(), diff[~near].mean().item()
@@ -237,7 +237,7 @@ def test_manipulate_resample_redraws_one_object_and_keeps_the_rest(model):
         inside, away = change_inside_and_away(res.tensors[k], res.tensors[k + 1],
                                               res.boxes[0][obj])
         assert inside > 2 * away, (k, inside, away)
-        assert torch.equal(res.regions[k], _region([res.boxes[0][obj]], 32, 32))
+        assert torch.equal(res.regions[k], boxes_region([res.boxes[0][obj]], 32, 32))
     # Each resample is another look; the same call gives the same looks.
     assert (res.tensors[2] - res.tensors[1]).abs().mean() > 1e-3
     assert torch.equal(manipulate(PINNED, edits, model, seed=3).tensors, res.tensors)
@@ -264,27 +264,29 @@ def test_manipulate_resample_needs_a_spatial_noise_model(vector_model, monkeypat
                    vector_model, seed=0)
 
 
-def test_bench_resample_runs(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
+def test_resample_locality_measures_the_looks(tmp_path):
+    """Another look of one object per graph (``sg2img.locality``, which
+    ``scripts/bench_resample.py`` prints): figures in [0, 1] and per graph the scene and its
+    looks; ground-truth boxes pinned as ``--gt-boxes`` does."""
+    from sg2img.data import build_dataset
     from sg2img.data.shapes import shapes_vocab, write_dataset
+    from sg2img.locality import resample_locality
+    from sg2img.scene_graph import SceneGraph
 
     vocab = shapes_vocab()
     cfg = Config.from_preset("tiny", ["model.noise=spatial"])
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    ckpt = export_inference(tmp_path / "spatial.pt", cfg, vocab, gen)
+    spatial = load_model(export_inference(tmp_path / "spatial.pt", cfg, vocab, gen), "cpu")
     write_dataset(tmp_path / "data", size=32, num_images={"val": 3}, workers=1)
-    script = Path(__file__).resolve().parents[1] / "scripts" / "bench_resample.py"
-    spec = importlib.util.spec_from_file_location("bench_resample", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    report, sheet = tmp_path / "bench.json", tmp_path / "sheet.png"
-    assert bench.main(["--checkpoint", str(ckpt), "--data", str(tmp_path / "data"),
-                       "--graphs", "3", "--looks", "2", "--threads", "1", "--out", str(report),
-                       "--sheet", str(sheet), "--cell", "64", "--gt-boxes"]) == 0
-    summary = json.loads(report.read_text())
-    assert summary["graphs"] == 3 and summary["inside"] > 0 and summary["two_seed_change"] > 0
-    with Image.open(sheet) as im:
-        assert im.width > 4 * 64 and im.height > 3 * 64
+    data_cfg = Config.from_preset("tiny", [f"data.root={tmp_path / 'data'}"]).data
+    dataset = build_dataset(data_cfg, "val", cfg.model.image_size, cfg.model.mask_size)
+    graphs = [SceneGraph.from_sample(dataset[i], vocab, boxes=True) for i in range(3)]
+    figures, res = resample_locality(spatial, graphs, [0, 1, 0], looks=2, seed=0)
+    assert list(figures) == ["seconds", "inside", "outside", "away", "box_share",
+                             "median_ratio_inside_away", "two_seed_change"]
+    assert 0 < figures["inside"] <= 1 and 0 <= figures["away"] <= 1
+    assert 0 < figures["box_share"] <= 1 and figures["two_seed_change"] > 0
+    assert len(res.tensors) == 3 * 3
+    for g, graph in enumerate(graphs):                        # the pinned boxes were used
+        assert torch.allclose(res.boxes[3 * g], torch.tensor(graph.boxes), atol=1e-6)

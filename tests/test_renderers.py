@@ -514,18 +514,6 @@ def test_ablation_variants_are_valid_configs():
         Config.from_preset("small", overrides)                                # raises if not
 
 
-def test_bench_data_diversity_runs(tmp_path, capsys):
-    import json
-
-    bench = _script("bench_data_diversity")
-    out = tmp_path / "div.json"
-    assert bench.main(["--num", "2", "--size", "32", "--json", str(out)]) == 0
-    levels = json.loads(out.read_text())["levels"]
-    assert set(levels) == {"texture", "colour", "facing"}
-    assert all(0 < v["mean_pixel_distance"] < 1 for v in levels.values())
-    assert "| texture |" in capsys.readouterr().out
-
-
 def test_ablation_pictures_render_every_variant(tmp_path):
     """The ablation's two sheets (rows of layouts and images, four samples per variant) run
     on exports of two variants; each row is a real image of the sheet's width."""
