@@ -59,7 +59,17 @@ DEFAULT_BATCH_SIZE = 32
 
 
 class GenerationError(ValueError):
-    """A bad argument to ``generate`` / ``manipulate`` (device, sizes, boxes, model)."""
+    """A bad argument to ``generate`` / ``manipulate`` (device, sizes, boxes, model).
+
+    Args:
+        message: names the bad value and how to fix it.
+        graph: when the error is about one graph of the list, its position; the message then
+            starts with ``graph {graph}: ``.
+    """
+
+    def __init__(self, message: str, *, graph: int | None = None) -> None:
+        super().__init__(message)
+        self.graph = graph
 
 
 # --------------------------------------------------------------------------- model
@@ -232,7 +242,7 @@ def _encode(graphs: Sequence[SceneGraph], vocab: Vocab) -> list[Any]:
         try:
             samples.append(g.encode(vocab))
         except SceneGraphError as e:
-            raise SceneGraphError(f"graph {i}: {e}" if len(graphs) > 1 else str(e)) from None
+            raise e.in_graph(i) if len(graphs) > 1 else e from None
     return samples
 
 
@@ -377,12 +387,13 @@ def _resample_rows(value: Any, graphs: list[SceneGraph]) -> list[tuple[int, ...]
         items = [entry] if _is_index(entry) else entry
         if not isinstance(items, (list, tuple)) or not all(_is_index(v) for v in items):
             raise GenerationError(f"graph {i}: resample_object entry must be an object index, "
-                                  f"a list of object indices or None, got {short(entry)}")
+                                  f"a list of object indices or None, got {short(entry)}",
+                                  graph=i)
         n = len(g.objects)
         for v in items:
             if not 0 <= v < n:
                 raise GenerationError(f"graph {i}: resample_object {v} is out of range; the "
-                                      f"graph has {n} objects (0..{n - 1})")
+                                      f"graph has {n} objects (0..{n - 1})", graph=i)
         out.append(tuple(sorted(set(items))))
     return out
 
@@ -437,7 +448,7 @@ def _apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
         try:
             out.append(SceneGraph(g.objects, g.relationships, tuple(bx), g.attributes))
         except SceneGraphError as e:
-            raise SceneGraphError(f"boxes for graph {i}: {e}") from None
+            raise e.located(f"boxes for graph {i}") from None
     return out
 
 
@@ -479,7 +490,7 @@ def _apply_attributes(graphs: list[SceneGraph], attributes: Any) -> list[SceneGr
             out.append(SceneGraph(g.objects, g.relationships, g.boxes,
                                   tuple(tuple(a) for a in at)))
         except SceneGraphError as e:
-            raise SceneGraphError(f"attributes for graph {i}: {e}") from None
+            raise e.located(f"attributes for graph {i}") from None
     return out
 
 

@@ -141,7 +141,9 @@ def check_edits_fit_model(steps: Sequence[EditResult], model: SG2ImgModel) -> No
         return
     for k, step in enumerate(steps):
         if step.redraw_noise:
-            raise EditError(f"edit {k} (resample): {_no_object_noise(model, 'resample')}")
+            detail = _no_object_noise(model, "resample")
+            raise EditError(f"edit {k} (resample): {detail}", field=f"edits[{k}]",
+                            detail=detail, edit=k)
 
 
 def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sample: Any,
