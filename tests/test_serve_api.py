@@ -4,6 +4,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import threading
 
 import numpy as np
@@ -108,11 +109,16 @@ def test_page_and_static_files_are_served_offline(client):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     csp = page.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
-    for name in ("app.js", "app.css"):
+    # The page's script is app.js; every module it imports, directly or not, is served too.
+    scripts = ["app.js"]
+    for name in scripts:
         r = client.get(f"/static/{name}")
         assert r.status_code == 200 and len(r.text) > 1000
-    for text in (page.text, client.get("/static/app.js").text,
-                 client.get("/static/app.css").text):
+        scripts += [m for m in re.findall(r'from "\./([\w.]+)"', r.text) if m not in scripts]
+    assert sorted(scripts) == sorted(p.name for p in app_module.STATIC_DIR.glob("*.js"))
+    assert client.get("/static/app.css").status_code == 200
+    for text in (page.text, client.get("/static/app.css").text,
+                 *(client.get(f"/static/{name}").text for name in scripts)):
         assert "http://" not in text and "https://" not in text  # nothing from other hosts
     assert client.get("/static/../app.py").status_code == 404
 
