@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from os import PathLike
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -62,15 +62,17 @@ class SceneGraphError(ValueError):
         self.detail = message if detail is None else detail
         self.graph = graph
 
-    def located(self, where: str, parent: str | None = None) -> Self:
-        """The same error with ``where: `` before its message and ``parent`` (a field such
-        as ``"edits[2]"``) before its field; the detail and suggestions stay."""
+    def located(self, where: str, parent: str | None = None) -> SceneGraphError:
+        """The same error (same class) with ``where: `` before its message and ``parent`` (a
+        field such as ``"edits[2]"``) before its field; the detail and suggestions stay, and
+        ``graph`` is None (the message no longer starts with the graph's position)."""
         err = copy.copy(self)
         err.args = (f"{where}: {self}",)
         err.field = join_field(parent, self.field)
+        err.graph = None
         return err
 
-    def in_graph(self, index: int) -> Self:
+    def in_graph(self, index: int) -> SceneGraphError:
         """The same error about graph ``index`` of a list: ``graph {index}: `` before its
         message and ``graph`` set."""
         err = self.located(f"graph {index}")
