@@ -9,7 +9,10 @@ Quick start::
 
 ``generate`` returns a ``GenerationResult``: a list of PIL images that also carries the
 tensors, the boxes and masks that built each image and, when asked, the semantic layouts.
-Manipulation by graph edits lives beside the edits, in ``sg2img.manipulation``.
+Manipulation by graph edits lives beside the edits, in ``sg2img.manipulation``. The seeded
+noise is drawn in ``sg2img.noise``, the per-graph arguments are checked in
+``sg2img.generate_args`` and the result is ``sg2img.result.GenerationResult``; ``load_model``,
+``generate`` and the generator runs that ``manipulate`` shares stay here.
 
 Image size: the model generates at the size it was trained for (``model.image_size``). An
 ``image_size`` other than that resizes the output images (bicubic, antialiased) and adds no
@@ -18,10 +21,8 @@ detail; boxes stay in [0, 1] and layouts stay at the model's size.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from pathlib import Path
@@ -29,15 +30,16 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 from . import vis
 from .checkpoint import CheckpointError, build_generator, generator_state, load_checkpoint
 from .config import Config
-from .files import short
+from .generate_args import GenerationError, apply_attributes, apply_boxes, resample_rows
 from .layout_head import LAYOUT_MODES, draw_layout_noise
 from .model import PRECISIONS
+from .noise import draw_noise, draw_object_noise, redraw_rows
+from .result import GenerationResult
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     GraphBatch,
@@ -56,10 +58,6 @@ __all__ = ["DEFAULT_MODEL_PATH", "GenerationError", "GenerationResult", "SG2ImgM
 
 DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "default_model.pt"
 DEFAULT_BATCH_SIZE = 32
-
-
-class GenerationError(ValueError):
-    """A bad argument to ``generate`` / ``manipulate`` (device, sizes, boxes, model)."""
 
 
 # --------------------------------------------------------------------------- model
@@ -193,7 +191,7 @@ def _check_vocab_fits(ckpt: Mapping[str, Any], path: Path) -> None:
 _MODEL_CACHE: dict[tuple[str, int, str], SG2ImgModel] = {}
 
 
-def _resolve_model(model: SG2ImgModel | str | PathLike | None,
+def resolve_model(model: SG2ImgModel | str | PathLike | None,
                    device: str | torch.device | None) -> SG2ImgModel:
     """A loaded model from a model, a checkpoint path or ``None`` (cached by file and device)."""
     if isinstance(model, SG2ImgModel):
@@ -226,22 +224,27 @@ class _Run:
     layout: Tensor | None             # (N, C, H, W)
 
 
-def _encode(graphs: Sequence[SceneGraph], vocab: Vocab) -> list[Any]:
+def encode_each(graphs: Sequence[SceneGraph], vocab: Vocab) -> list[Any]:
+    """One ``GraphSample`` per graph; an error in graph i of several names it (``graph i``).
+
+    Raises:
+        SceneGraphError: a name not in ``vocab``.
+    """
     samples = []
     for i, g in enumerate(graphs):
         try:
             samples.append(g.encode(vocab))
         except SceneGraphError as e:
-            raise SceneGraphError(f"graph {i}: {e}" if len(graphs) > 1 else str(e)) from None
+            raise e.in_graph(i) if len(graphs) > 1 else e from None
     return samples
 
 
-def _run(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
-         override: Tensor | None = None, boxes_override: Tensor | None = None,
-         masks_override: Tensor | None = None, keep_layout: bool = False,
-         batch_size: int = DEFAULT_BATCH_SIZE, obj_noise: Sequence[Tensor] | None = None,
-         layout_mode: str = "mode", layout_noise: Tensor | None = None,
-         precision: str = "fp32") -> _Run:
+def run_generator(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
+                  override: Tensor | None = None, boxes_override: Tensor | None = None,
+                  masks_override: Tensor | None = None, keep_layout: bool = False,
+                  batch_size: int = DEFAULT_BATCH_SIZE,
+                  obj_noise: Sequence[Tensor] | None = None, layout_mode: str = "mode",
+                  layout_noise: Tensor | None = None, precision: str = "fp32") -> _Run:
     """Generate images for encoded graphs in chunks of ``batch_size`` images.
 
     Args:
@@ -307,100 +310,22 @@ def _merge_runs(runs: Sequence[_Run], order: Sequence[int]) -> _Run:
     return _Run(images, [boxes[j] for j in where], [masks[j] for j in where], layout)
 
 
-def _draw_noise(num: int, noise_dim: int, seed: int | None) -> tuple[Tensor, int]:
-    """(num, noise_dim) standard normal noise drawn on the CPU, so a seed means the same
-    noise on every device; a fresh seed is drawn when ``seed`` is None.
 
-    Returns:
-        z (num, noise_dim) and the seed used.
-    """
-    if seed is None:
-        seed = random.SystemRandom().randrange(2**31)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
-        raise GenerationError(f"seed must be an integer in 0..2**64 - 1, got {short(seed)}")
-    gen = torch.Generator().manual_seed(seed)
-    # One draw per image: row k is then the same whatever the number of images (one
-    # (num, D) draw would not be, torch's CPU sampler changes method with the size).
-    z = torch.stack([torch.randn(noise_dim, generator=gen) for _ in range(num)])
-    return z, seed
-
-
-def _draw_object_noise(samples: Sequence[Any], dim: int, seed: int) -> list[Tensor] | None:
-    """Per-object noise for each sample, (O_i, dim), drawn on the CPU from ``seed`` (one
-    stream apart from ``z``'s); None when ``dim`` is 0 (the model has no per-object noise)."""
-    if not dim:
-        return None
-    gen = torch.Generator().manual_seed(seed ^ _OBJECT_NOISE_STREAM)
-    return [torch.randn(len(s.objs), dim, generator=gen) for s in samples]
-
-
-_OBJECT_NOISE_STREAM = 0x0B1EC7  # keeps the per-object stream apart from z's for one seed
-
-
-def _no_object_noise(model: SG2ImgModel, what: str) -> str:
+def no_object_noise_message(model: SG2ImgModel, what: str) -> str:
+    """Why ``what`` (``"resample_object"``, ``"resample"``) cannot run on ``model``."""
     noise = getattr(model.config.model, "noise", "vector")
     return (f"{what} needs a model trained with model.noise=spatial (per-object noise); this "
             f"model ({model.source or 'in memory'}) uses {noise!r} noise")
 
 
-def _is_index(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
 
+def resize_images(images: Tensor, size: int | None, model_size: int) -> Tensor:
+    """``images`` (N, 3, H, W) in [-1, 1] resized to ``size`` (bicubic, antialiased); as they
+    are when ``size`` is None or ``model_size``.
 
-def _resample_rows(value: Any, graphs: list[SceneGraph]) -> list[tuple[int, ...]] | None:
-    """Per graph, the sorted object indices whose noise ``resample_object`` redraws (None
-    when it is None); see ``generate`` for the accepted forms."""
-    if value is None:
-        return None
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    form = ("resample_object must be an object index, a list of object indices, or one "
-            "entry (an index, a list of indices or None) per graph")
-    if _is_index(value):
-        per_graph: list | tuple = [[value]] * len(graphs)
-    elif isinstance(value, (list, tuple)):
-        if not value:
-            raise GenerationError("resample_object is an empty list; give at least one object "
-                                  "index, or None to resample nothing")
-        if all(_is_index(v) for v in value):
-            per_graph = [value] * len(graphs)             # the same objects in every graph
-        else:
-            per_graph = _per_graph(value, graphs, lambda v: False, "resample_object",
-                                   "object indices (or null)")
-    else:
-        raise GenerationError(f"{form}, got {short(value)}")
-    out = []
-    for i, (g, entry) in enumerate(zip(graphs, per_graph, strict=True)):
-        if entry is None:
-            out.append(())
-            continue
-        items = [entry] if _is_index(entry) else entry
-        if not isinstance(items, (list, tuple)) or not all(_is_index(v) for v in items):
-            raise GenerationError(f"graph {i}: resample_object entry must be an object index, "
-                                  f"a list of object indices or None, got {short(entry)}")
-        n = len(g.objects)
-        for v in items:
-            if not 0 <= v < n:
-                raise GenerationError(f"graph {i}: resample_object {v} is out of range; the "
-                                      f"graph has {n} objects (0..{n - 1})")
-        out.append(tuple(sorted(set(items))))
-    return out
-
-
-def _redraw_rows(noise: Tensor, rows: Sequence[int], seed: int, graph: int,
-                 sample: int) -> Tensor:
-    """A copy of per-object ``noise`` (O, D) with ``rows`` redrawn. Row r of sample
-    ``sample`` of graph ``graph`` comes from its own generator, seeded from those four
-    numbers: the same look of an object whatever else is resampled or how many samples."""
-    out = noise.clone()
-    for r in rows:
-        key = hashlib.blake2b(f"{seed}/{graph}/{sample}/{r}".encode(), digest_size=8).digest()
-        gen = torch.Generator().manual_seed(int.from_bytes(key, "little") >> 1)
-        out[r] = torch.randn(noise.shape[1], generator=gen)
-    return out
-
-
-def _resize(images: Tensor, size: int | None, model_size: int) -> Tensor:
+    Raises:
+        GenerationError: ``size`` is not an integer in 8..4096.
+    """
     if size is None or size == model_size:
         return images
     if not isinstance(size, int) or isinstance(size, bool) or not 8 <= size <= 4096:
@@ -411,146 +336,6 @@ def _resize(images: Tensor, size: int | None, model_size: int) -> Tensor:
     return out.clamp(-1.0, 1.0)
 
 
-def _is_box_entry(x: Any) -> bool:
-    return x is None or (isinstance(x, (list, tuple)) and len(x) == 4 and
-                         all(isinstance(v, (int, float)) for v in x))
-
-
-def _apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
-    """Graphs with ``boxes`` pinned (one list of box-or-None per graph, or one list for one
-    graph)."""
-    if boxes is None:
-        return graphs
-    if hasattr(boxes, "tolist"):
-        boxes = boxes.tolist()
-    if not isinstance(boxes, (list, tuple)):
-        raise GenerationError(f"boxes must be a list of [x0, y0, x1, y1] (or null) per object, "
-                              f"got {type(boxes).__name__}")
-    per_graph = _per_graph(boxes, graphs, _is_box_entry, "boxes", "boxes")
-    out = []
-    for i, (g, bx) in enumerate(zip(graphs, per_graph, strict=True)):
-        if bx is None:
-            out.append(g)
-            continue
-        if hasattr(bx, "tolist"):
-            bx = bx.tolist()
-        try:
-            out.append(SceneGraph(g.objects, g.relationships, tuple(bx), g.attributes))
-        except SceneGraphError as e:
-            raise SceneGraphError(f"boxes for graph {i}: {e}") from None
-    return out
-
-
-def _per_graph(values: list | tuple, graphs: list[SceneGraph], is_entry: Callable[[Any], bool],
-               name: str, what: str) -> list | tuple:
-    """One entry per graph: ``values`` itself when it is the per-object list of a single graph
-    (every item passes ``is_entry``), else ``values`` checked to have one entry per graph."""
-    if len(graphs) == 1 and values and all(is_entry(v) for v in values):
-        return [values]
-    if len(values) != len(graphs):
-        raise GenerationError(f"{name} has {len(values)} entries for {len(graphs)} graphs; "
-                              f"give one list of {what} per graph")
-    return values
-
-
-def _is_attribute_list(x: Any) -> bool:
-    return isinstance(x, (list, tuple)) and all(isinstance(a, str) for a in x)
-
-
-def _apply_attributes(graphs: list[SceneGraph], attributes: Any) -> list[SceneGraph]:
-    """Graphs with new ``attributes`` (per graph one list of names per object, or for one
-    graph that list alone)."""
-    if attributes is None:
-        return graphs
-    if not isinstance(attributes, (list, tuple)):
-        raise GenerationError(f"attributes must be a list with one list of attribute names per "
-                              f"object, got {type(attributes).__name__}")
-    per_graph = _per_graph(attributes, graphs, _is_attribute_list, "attributes",
-                           "attribute lists")
-    out = []
-    for i, (g, at) in enumerate(zip(graphs, per_graph, strict=True)):
-        if at is None:
-            out.append(g)
-            continue
-        if not isinstance(at, (list, tuple)) or not all(_is_attribute_list(a) for a in at):
-            raise GenerationError(f"attributes for graph {i} must be one list of attribute "
-                                  f"names per object, got {at!r}")
-        try:
-            out.append(SceneGraph(g.objects, g.relationships, g.boxes,
-                                  tuple(tuple(a) for a in at)))
-        except SceneGraphError as e:
-            raise SceneGraphError(f"attributes for graph {i}: {e}") from None
-    return out
-
-
-# --------------------------------------------------------------------------- results
-@dataclass(eq=False)
-class GenerationResult(Sequence):
-    """Generated images; a list of PIL images that also carries what made them.
-
-    Image ``k`` is sample ``sample_index[k]`` of graph ``graph_index[k]``; images are ordered
-    graph by graph, samples of one graph together.
-
-    Attributes:
-        images: N RGB PIL images.
-        tensors: (N, 3, H, W) in [-1, 1] on the CPU (H = ``image_size``).
-        boxes: N tensors (O_k, 4), (x0, y0, x1, y1) in [0, 1]: the boxes that built each layout
-            (predicted, or pinned by the graph's ``boxes``), one per graph object.
-        masks: N tensors (O_k, M, M) in [0, 1].
-        layout: (N, C, H', W') semantic layouts at the model's size when ``return_layout``;
-            channel c is object class c (``vocab.object_names[c]``).
-        graphs: the graph of each image.
-        graph_index, sample_index: where each image comes from.
-        z: (N, noise_dim) the noise of each image.
-        seed: the seed the noise was drawn with.
-        vocab: the model's vocabulary.
-    """
-
-    images: list[Image.Image]
-    tensors: Tensor
-    boxes: list[Tensor]
-    masks: list[Tensor]
-    layout: Tensor | None
-    graphs: list[SceneGraph]
-    graph_index: list[int]
-    sample_index: list[int]
-    z: Tensor
-    seed: int
-    vocab: Vocab
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, k):  # type: ignore[override]
-        return self.images[k]
-
-    def __iter__(self) -> Iterator[Image.Image]:
-        return iter(self.images)
-
-    def draw_layout(self, k: int, size: int = 256) -> Image.Image:
-        """Drawing of image ``k``'s layout: coloured masks in their boxes, labelled with each
-        object's attributes and name ("red car")."""
-        g = self.graphs[k]
-        ids = [self.vocab.object_idx(n) for n in g.objects]
-        return vis.draw_layout(self.boxes[k], self.masks[k], g.object_labels(), size,
-                               class_ids=ids)
-
-    def draw_graph(self, k: int, rankdir: str = "LR") -> Image.Image:
-        """Drawing of image ``k``'s scene graph (``rankdir`` "LR" or "TB")."""
-        return vis.draw_scene_graph(self.graphs[k], self.vocab, rankdir=rankdir)
-
-    def sheet(self, cell_height: int = 256) -> Image.Image:
-        """A sheet with one row per image: ``graph | layout | image``.
-
-        Graphs are drawn top to bottom there: about square, so that the graph column is not
-        several times as wide as the pictures.
-        """
-        rows = [[self.draw_graph(k, "TB"), self.draw_layout(k, cell_height), im]
-                for k, im in enumerate(self.images)]
-        titles = [f"graph {g}, sample {s}" for g, s in zip(self.graph_index, self.sample_index,
-                                                            strict=True)]
-        return vis.make_sheet(rows, ["graph", "layout", "image"], row_titles=titles,
-                              cell_height=cell_height)
 
 
 def generate(graphs: GraphLike | Sequence[GraphLike],
@@ -634,17 +419,17 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
-    graph_list = _apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
-    graph_list = _apply_attributes(graph_list, attributes)
-    resample = _resample_rows(resample_object, graph_list)
-    mdl = _resolve_model(model, device)
+    graph_list = apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
+    graph_list = apply_attributes(graph_list, attributes)
+    resample = resample_rows(resample_object, graph_list)
+    mdl = resolve_model(model, device)
     if resample is not None and not mdl.object_noise_dim:
-        raise GenerationError(_no_object_noise(mdl, "resample_object"))
+        raise GenerationError(no_object_noise_message(mdl, "resample_object"))
     if compile:
         mdl = _compiled(mdl)
-    samples = _encode(graph_list, mdl.vocab)
+    samples = encode_each(graph_list, mdl.vocab)
     if image_size is not None:
-        _resize(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
+        resize_images(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
     graph_index = [i for i in range(len(graph_list)) for _ in range(num_samples)]
     sample_index = [s for _ in graph_list for s in range(num_samples)]
     # The noise is drawn for ``drawn`` images (graph ids) and image k takes draw pick[k]:
@@ -653,7 +438,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     drawn, pick = graph_index, list(range(len(graph_index)))
     if resample is not None:
         drawn, pick = list(range(len(graph_list))), graph_index
-    z, seed = _draw_noise(len(drawn), mdl.noise_dim, seed)
+    z, seed = draw_noise(len(drawn), mdl.noise_dim, seed)
     z = z[pick]
     mode = layout_mode or ("sample" if getattr(mdl.generator, "samples_layout", False)
                            else "mode")
@@ -665,11 +450,11 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         drawn_layout = [draw_layout_noise(len(samples[i].objs), g) for i in drawn]
         layout_noise = [drawn_layout[p] for p in pick]
     all_samples = [samples[i] for i in graph_index]
-    obj_noise = _draw_object_noise([samples[i] for i in drawn], mdl.object_noise_dim, seed)
+    obj_noise = draw_object_noise([samples[i] for i in drawn], mdl.object_noise_dim, seed)
     if obj_noise is not None:
         obj_noise = [obj_noise[p] for p in pick]
         if resample is not None:
-            obj_noise = [_redraw_rows(n, resample[i], seed, i, s) if s else n
+            obj_noise = [redraw_rows(n, resample[i], seed, i, s) if s else n
                          for n, i, s in zip(obj_noise, graph_index, sample_index, strict=True)]
 
     def run_images(ks: list[int], layout_of: _Run | None = None) -> _Run:
@@ -681,11 +466,12 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
                   "masks_override": torch.cat([torch.cat([m, m.new_ones(1, M, M)])
                                                for m in layout_of.masks])}
             ov["override"] = torch.ones(len(ov["boxes_override"]), dtype=torch.bool)
-        return _run(mdl, [all_samples[k] for k in ks], z[ks],
-                    obj_noise=None if obj_noise is None else [obj_noise[k] for k in ks],
-                    keep_layout=return_layout, batch_size=batch_size, layout_mode=mode,
-                    layout_noise=None if layout_noise is None
-                    else torch.cat([layout_noise[k] for k in ks]), precision=precision, **ov)
+        return run_generator(
+            mdl, [all_samples[k] for k in ks], z[ks],
+            obj_noise=None if obj_noise is None else [obj_noise[k] for k in ks],
+            keep_layout=return_layout, batch_size=batch_size, layout_mode=mode,
+            layout_noise=None if layout_noise is None
+            else torch.cat([layout_noise[k] for k in ks]), precision=precision, **ov)
 
     everything = list(range(len(graph_index)))
     if resample is None:
@@ -703,7 +489,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             layout_of = _Run(run.images, [run.boxes[j] for j in src],
                              [run.masks[j] for j in src], None)
             run = _merge_runs([run, run_images(rest, layout_of)], first + rest)
-    tensors = _resize(run.images, image_size, mdl.image_size)
+    tensors = resize_images(run.images, image_size, mdl.image_size)
     pil = vis.to_pil(tensors)
     return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,
                             [graph_list[i] for i in graph_index], graph_index, sample_index,

@@ -409,11 +409,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
                           precision=args.precision)
     except SceneGraphError as e:
         # Name the file and the graph in it rather than the position in the combined list.
-        raise SceneGraphError(_locate(str(e), args.graphs, per_file)) from None
+        raise SceneGraphError(_locate(e, args.graphs, per_file)) from None
     except GenerationError as e:
-        if not str(e).startswith("graph "):
+        if e.graph is None:
             raise
-        raise GenerationError(_locate(str(e), args.graphs, per_file)) from None
+        raise GenerationError(_locate(e, args.graphs, per_file)) from None
     with _Staging(args.out) as stage:
         k = 0
         for stem, gs in zip(stems, per_file, strict=True):
@@ -435,17 +435,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _locate(msg: str, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -> str:
-    """Turn ``graph 5: ...`` (index in all files together) into ``FILE graph 2: ...``."""
-    import re
-
-    m = re.match(r"graph (\d+): (.*)", msg, re.S)
-    if not m:
+def _locate(error: Any, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -> str:
+    """The message of an error about graph ``error.graph`` of all files together
+    (``graph 5: ...``), naming the file and the graph in it instead (``FILE graph 2: ...``)."""
+    msg = str(error)
+    if error.graph is None:
         return msg if len(paths) > 1 else f"{paths[0]}: {msg}"
-    idx = int(m.group(1))
+    idx, rest = error.graph, msg.removeprefix(f"graph {error.graph}: ")
     for p, gs in zip(paths, per_file, strict=True):
         if idx < len(gs):
-            return f"{p} graph {idx}: {m.group(2)}" if len(gs) > 1 else f"{p}: {m.group(2)}"
+            return f"{p} graph {idx}: {rest}" if len(gs) > 1 else f"{p}: {rest}"
         idx -= len(gs)
     return msg
 
@@ -470,7 +469,7 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int, looks: bool = False
 def cmd_manipulate(args: argparse.Namespace) -> int:
     """``sg2img manipulate``: images before and after each edit, and a sheet."""
     from .api import load_model
-    from .edits import apply_edits, edit_to_dict, load_edits
+    from .edits import EditError, apply_edits, edit_to_dict, load_edits
     from .manipulation import manipulate
     from .scene_graph import SceneGraphError, load_scene_graphs
 
@@ -493,8 +492,8 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
         apply_edits(graph, edits, model.vocab)
         res = manipulate(graph, edits, model, seed=args.seed, image_size=args.size)
     except SceneGraphError as e:
-        raise type(e)(f"{args.edits}: {e}" if str(e).startswith("edit ")
-                      else f"{args.graph}: {e}") from None
+        about_edit = isinstance(e, EditError) and e.edit is not None
+        raise e.located(args.edits if about_edit else args.graph) from None
     stem = Path(args.graph).stem + (f"_{args.index:03d}" if args.index is not None else "")
     steps = []
     for k in range(len(res.images)):

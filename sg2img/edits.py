@@ -57,6 +57,7 @@ from .scene_graph import (
     Box,
     SceneGraph,
     SceneGraphError,
+    join_field,
     validate_box,
 )
 from .vocab import UnknownNameError, Vocab, VocabError
@@ -67,7 +68,28 @@ MAX_EDITS = 100
 
 
 class EditError(SceneGraphError):
-    """An edit is malformed or does not fit the graph; the message names the edit and value."""
+    """An edit is malformed or does not fit the graph; the message names the edit and value.
+
+    ``edit`` is the edit's position in the list once the error names it; ``field`` is then a
+    path into the list (``"edits[2].box"``), before that a key of the edit (``"box"``).
+    """
+
+    def __init__(self, message: str, *, edit: int | None = None, **attrs: Any) -> None:
+        super().__init__(message, **attrs)
+        self.edit = edit
+
+
+def _err(op: str, detail: str, field: str | None,
+         suggestions: Sequence[str] = ()) -> EditError:
+    """An ``EditError`` reading ``op: detail``."""
+    return EditError(f"{op}: {detail}", field=field, suggestions=suggestions, detail=detail)
+
+
+def edit_located(error: SceneGraphError, k: int, where: str) -> EditError:
+    """``error`` (any ``SceneGraphError``) as an error of edit ``k``: ``where: `` before its
+    message, ``edits[k]`` before its field, ``edit`` set to ``k``."""
+    return EditError(f"{where}: {error}", field=join_field(f"edits[{k}]", error.field),
+                     suggestions=error.suggestions, detail=error.detail, edit=k)
 
 
 @dataclass(frozen=True)
@@ -108,43 +130,37 @@ class EditResult:
                 if n is not None and n not in self.touched}
 
 
-def _check_index(index: Any, graph: SceneGraph, what: str) -> int:
+def _check_index(index: Any, graph: SceneGraph, op: str, what: str, field: str) -> int:
+    """``index`` as an object index of ``graph``; errors read ``op: what ...``."""
     if not isinstance(index, int) or isinstance(index, bool):
-        raise EditError(f"{what} must be an integer object index, got {short(index)}")
+        raise _err(op, f"{what} must be an integer object index, got {short(index)}", field)
     n = len(graph.objects)
     if not 0 <= index < n:
-        raise EditError(f"{what} {short(index)} is out of range; the graph has {n} objects "
-                        f"(0..{n - 1})")
+        raise _err(op, f"{what} {short(index)} is out of range; the graph has {n} objects "
+                       f"(0..{n - 1})", field)
     return index
 
 
-def _check_name(name: Any, vocab: Vocab | None, what: str) -> str:
+def _check_known(name: Any, vocab: Vocab | None, kind: str, op: str, what: str,
+                 field: str) -> str:
+    """An ``"object"`` or ``"predicate"`` name (``kind``), in ``vocab`` when one is given;
+    errors read ``op: what ...``."""
     if not isinstance(name, str) or not name:
-        raise EditError(f"{what} must be a non-empty object name, got {short(name)}")
+        raise _err(op, f"{what} must be a non-empty {kind} name, got {short(name)}", field)
     if vocab is not None:
         try:
-            vocab.object_idx(name)
+            vocab.object_idx(name) if kind == "object" else vocab.pred_idx(name)
         except UnknownNameError as e:
-            raise EditError(f"{what}: {e}") from None
+            raise EditError(f"{op}: {what}: {e}", field=field, suggestions=e.suggestions,
+                            detail=str(e)) from None
     return name
 
 
-def _check_pred(pred: Any, vocab: Vocab | None, what: str) -> str:
-    if not isinstance(pred, str) or not pred:
-        raise EditError(f"{what} must be a non-empty predicate name, got {short(pred)}")
-    if vocab is not None:
-        try:
-            vocab.pred_idx(pred)
-        except UnknownNameError as e:
-            raise EditError(f"{what}: {e}") from None
-    return pred
-
-
-def _box(box: Any, what: str) -> Box:
+def _box(box: Any, op: str) -> Box:
     try:
-        return validate_box(box, what)
+        return validate_box(box, f"{op}: 'box'", field="box")
     except SceneGraphError as e:
-        raise EditError(str(e)) from None
+        raise EditError(str(e), field=e.field, detail=e.detail) from None
 
 
 def _with(graph: SceneGraph, objects: Sequence[str], relationships: Sequence[tuple],
@@ -184,29 +200,34 @@ class AddObject:
             object.__setattr__(self, "box", tuple(self.box))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        name = _check_name(self.name, vocab, "add: 'object'")
+        name = _check_known(self.name, vocab, "object", "add", "'object'", "object")
         new = len(graph.objects)
         # A graph grown by edits obeys the limits a loaded graph does.
         if new >= DEFAULT_MAX_OBJECTS:
-            raise EditError(f"add: the graph already has {new} objects, the maximum a scene "
-                            f"graph may have ({DEFAULT_MAX_OBJECTS}); remove an object first")
+            raise _err("add", f"the graph already has {new} objects, the maximum a scene "
+                              f"graph may have ({DEFAULT_MAX_OBJECTS}); remove an object first",
+                       None)
         if not isinstance(self.relationships, tuple) or (
                 len(graph.relationships) + len(self.relationships) > DEFAULT_MAX_RELATIONSHIPS):
-            raise EditError(f"add: the graph would have more than {DEFAULT_MAX_RELATIONSHIPS} "
-                            f"relationships, the maximum a scene graph may have")
+            raise _err("add", f"the graph would have more than {DEFAULT_MAX_RELATIONSHIPS} "
+                              f"relationships, the maximum a scene graph may have", None)
         rels = []
         for k, rel in enumerate(self.relationships):
-            where = f"add: relationships[{k}]"
+            where = f"relationships[{k}]"
             if not isinstance(rel, (list, tuple)) or len(rel) != 3:
-                raise EditError(f"{where} must be [subject, predicate, object], got {short(rel)}")
+                raise _err("add", f"{where} must be [subject, predicate, object], "
+                                  f"got {short(rel)}", where)
             s, p, o = rel
             if NEW not in (s, o):
-                raise EditError(f"{where} must have \"new\" (the added object) as its subject "
-                                f"or object, got {short(list(rel))}")
-            s = new if s == NEW else _check_index(s, graph, f"{where} subject")
-            o = new if o == NEW else _check_index(o, graph, f"{where} object")
-            rels.append((s, _check_pred(p, vocab, f"{where} predicate"), o))
-        box = None if self.box is None else _box(self.box, "add: 'box'")
+                raise _err("add", f"{where} must have \"new\" (the added object) as its "
+                                  f"subject or object, got {short(list(rel))}", where)
+            s = new if s == NEW else _check_index(s, graph, "add", f"{where} subject",
+                                                  f"{where}.subject")
+            o = new if o == NEW else _check_index(o, graph, "add", f"{where} object",
+                                                  f"{where}.object")
+            rels.append((s, _check_known(p, vocab, "predicate", "add", f"{where} predicate",
+                                         f"{where}.predicate"), o))
+        box = None if self.box is None else _box(self.box, "add")
         boxes = None
         if graph.boxes is not None or box is not None:
             boxes = list(graph.boxes or (None,) * new) + [box]
@@ -230,9 +251,9 @@ class RemoveObject:
     op: ClassVar[str] = "remove"
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "remove: 'index'")
+        i = _check_index(self.index, graph, "remove", "'index'", "index")
         if len(graph.objects) == 1:
-            raise EditError("remove: cannot remove the only object of the graph")
+            raise _err("remove", "cannot remove the only object of the graph", None)
         old_to_new = tuple(None if j == i else j - (j > i) for j in range(len(graph.objects)))
         rels = [(old_to_new[s], p, old_to_new[o]) for s, p, o in graph.relationships
                 if s != i and o != i]
@@ -258,8 +279,9 @@ class ReplaceObject:
     op: ClassVar[str] = "replace"
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "replace: 'index'")
-        name = _check_name(self.name, vocab, "replace: 'object'")
+        i = _check_index(self.index, graph, "replace", "'index'", "index")
+        name = _check_known(self.name, vocab, "object", "replace", "'object'",
+                            "object")
         objects = list(graph.objects)
         objects[i] = name
         out = _with(graph, objects, graph.relationships, graph.boxes, graph.attributes)
@@ -288,15 +310,17 @@ class ChangePredicate:
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
         k, n = self.rel_index, len(graph.relationships)
         if not isinstance(k, int) or isinstance(k, bool):
-            raise EditError(f"predicate: 'relationship' must be an integer index into the "
-                            f"relationships, got {short(k)}")
+            raise _err("predicate", f"'relationship' must be an integer index into the "
+                                    f"relationships, got {short(k)}", "relationship")
         if not 0 <= k < n:
-            raise EditError(f"predicate: relationship {short(k)} is out of range; the graph "
-                            f"has {n} relationships" + (f" (0..{n - 1})" if n else ""))
-        pred = _check_pred(self.predicate, vocab, "predicate: 'predicate'")
+            raise _err("predicate", f"relationship {short(k)} is out of range; the graph has "
+                                    f"{n} relationships" + (f" (0..{n - 1})" if n else ""),
+                       "relationship")
+        pred = _check_known(self.predicate, vocab, "predicate", "predicate", "'predicate'",
+                            "predicate")
         if self.move not in _MOVE_ENDS:
-            raise EditError(f"predicate: 'move' must be one of {list(_MOVE_ENDS)}, "
-                            f"got {short(self.move)}")
+            raise _err("predicate", f"'move' must be one of {list(_MOVE_ENDS)}, "
+                                    f"got {short(self.move)}", "move")
         s, old_p, o = graph.relationships[k]
         rels = list(graph.relationships)
         rels[k] = (s, pred, o)
@@ -326,8 +350,8 @@ class MoveObject:
             object.__setattr__(self, "box", tuple(self.box))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "move: 'index'")
-        box = _box(self.box, "move: 'box'")
+        i = _check_index(self.index, graph, "move", "'index'", "index")
+        box = _box(self.box, "move")
         boxes = list(graph.boxes or (None,) * len(graph.objects))
         boxes[i] = box
         out = _with(graph, graph.objects, graph.relationships, boxes, graph.attributes)
@@ -355,17 +379,18 @@ class SetAttributes:
             object.__setattr__(self, "attributes", tuple(self.attributes))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "attributes: 'index'")
+        i = _check_index(self.index, graph, "attributes", "'index'", "index")
         attrs = self.attributes
         if not isinstance(attrs, tuple) or not all(isinstance(a, str) and a for a in attrs):
-            raise EditError(f"attributes: 'attributes' must be a list of attribute names, "
-                            f"got {attrs!r}")
+            raise _err("attributes", f"'attributes' must be a list of attribute names, "
+                                     f"got {attrs!r}", "attributes")
         if vocab is not None:
             for a in attrs:
                 try:
                     vocab.attribute_idx(a)
                 except VocabError as e:
-                    raise EditError(f"attributes: {e}") from None
+                    raise _err("attributes", str(e), "attributes",
+                               getattr(e, "suggestions", ())) from None
         n = len(graph.objects)
         attributes = list(graph.attributes or ((),) * n)
         old, attributes[i] = attributes[i], attrs
@@ -391,7 +416,7 @@ class ResampleObject:
     op: ClassVar[str] = "resample"
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "resample: 'index'")
+        i = _check_index(self.index, graph, "resample", "'index'", "index")
         n = len(graph.objects)
         return EditResult(graph, tuple(range(n)), frozenset({i}), keep_layout={i: i},
                           redraw_noise=frozenset({i}),
@@ -444,7 +469,7 @@ def apply_edits(graph: SceneGraph | Mapping[str, Any],
             res = apply_edit(graph, edit, vocab)
         except SceneGraphError as e:
             op = edit.get("op") if isinstance(edit, Mapping) else getattr(edit, "op", "?")
-            raise EditError(f"edit {k} ({op}): {e}") from None
+            raise edit_located(e, k, f"edit {k} ({op})") from None
         out.append(res)
         graph = res.graph
     return out
@@ -472,27 +497,29 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
         raise EditError(f"an edit must be a JSON object with an \"op\", got {short(d)}")
     op = d.get("op")
     if not isinstance(op, str) or op not in _FIELDS:
-        raise EditError(f"unknown edit op {short(op)}; choose one of {list(_FIELDS)}")
+        raise EditError(f"unknown edit op {short(op)}; choose one of {list(_FIELDS)}",
+                        field="op")
     required, optional = _FIELDS[op]
     keys = set(d) - {"op"}
+    takes = f"it takes {sorted(required)}" + (f" and optionally {sorted(optional)}"
+                                              if optional else "")
     if missing := required - keys:
-        raise EditError(f"{op}: missing {sorted(map(str, missing))}; it takes {sorted(required)}"
-                        + (f" and optionally {sorted(optional)}" if optional else ""))
+        raise _err(op, f"missing {sorted(map(str, missing))}; {takes}", min(missing))
     if unknown := keys - required - optional:
-        raise EditError(f"{op}: unknown keys {short(sorted(map(str, unknown)))}; it takes "
-                        f"{sorted(required)}"
-                        + (f" and optionally {sorted(optional)}" if optional else ""))
+        names = sorted(map(str, unknown))
+        raise _err(op, f"unknown keys {short(names)}; {takes}", names[0])
     if op == "add":
         if "relationship" in d and "relationships" in d:
-            raise EditError("add: give 'relationship' (one triple) or 'relationships' (a list), "
-                            "not both")
+            raise _err("add", "give 'relationship' (one triple) or 'relationships' (a list), "
+                              "not both", "relationship")
         rels = [d["relationship"]] if "relationship" in d else d.get("relationships", [])
         if not isinstance(rels, list) or not all(isinstance(r, list) for r in rels):
-            raise EditError(f"add: 'relationships' must be a list of [subject, predicate, "
-                            f"object] triples, got {short(rels)}")
+            raise _err("add", f"'relationships' must be a list of [subject, predicate, "
+                              f"object] triples, got {short(rels)}", "relationships")
         if not rels:
-            raise EditError("add: give at least one relationship that links the new object to "
-                            "the graph, e.g. \"relationship\": [\"new\", \"above\", 0]")
+            raise _err("add", "give at least one relationship that links the new object to "
+                              "the graph, e.g. \"relationship\": [\"new\", \"above\", 0]",
+                       "relationships")
         return AddObject(d["object"], tuple(tuple(r) for r in rels), d.get("box"))
     if op == "remove":
         return RemoveObject(d["index"])
@@ -505,8 +532,8 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
     if op == "attributes":
         attrs = d["attributes"]
         if not isinstance(attrs, list):
-            raise EditError(f"attributes: 'attributes' must be a list of attribute names, "
-                            f"got {attrs!r}")
+            raise _err("attributes", f"'attributes' must be a list of attribute names, "
+                                     f"got {attrs!r}", "attributes")
         return SetAttributes(d["index"], tuple(attrs))
     return MoveObject(d["index"], d["box"])
 
@@ -565,5 +592,5 @@ def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> l
         try:
             out.append(edit_from_dict(item))
         except EditError as e:
-            raise EditError(f"{prefix}edit {k}: {e}") from None
+            raise edit_located(e, k, f"{prefix}edit {k}") from None
     return out

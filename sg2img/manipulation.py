@@ -23,15 +23,14 @@ from . import vis
 from .api import (
     GenerationError,
     SG2ImgModel,
-    _draw_noise,
-    _draw_object_noise,
-    _encode,
-    _no_object_noise,
-    _resize,
-    _resolve_model,
-    _run,
+    encode_each,
+    no_object_noise_message,
+    resize_images,
+    resolve_model,
+    run_generator,
 )
 from .edits import Edit, EditError, EditResult, apply_edits, load_edits
+from .noise import draw_noise, draw_object_noise
 from .scene_graph import GraphLike, SceneGraph, load_scene_graphs
 from .vocab import Vocab
 
@@ -141,7 +140,9 @@ def check_edits_fit_model(steps: Sequence[EditResult], model: SG2ImgModel) -> No
         return
     for k, step in enumerate(steps):
         if step.redraw_noise:
-            raise EditError(f"edit {k} (resample): {_no_object_noise(model, 'resample')}")
+            detail = no_object_noise_message(model, "resample")
+            raise EditError(f"edit {k} (resample): {detail}", field=f"edits[{k}]",
+                            detail=detail, edit=k)
 
 
 def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sample: Any,
@@ -216,35 +217,35 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
         raise GenerationError(f"manipulate takes one scene graph, got {len(graphs)}; pick one "
                               f"(e.g. --index in the command line)")
     edit_list = load_edits(edits)
-    mdl = _resolve_model(model, device)
+    mdl = resolve_model(model, device)
     if image_size is not None:
-        _resize(torch.zeros(1, 3, 8, 8), image_size, -1)
-    z, seed = _draw_noise(1, mdl.noise_dim, seed)
+        resize_images(torch.zeros(1, 3, 8, 8), image_size, -1)
+    z, seed = draw_noise(1, mdl.noise_dim, seed)
     cur = graphs[0]
-    (sample,) = _encode([cur], mdl.vocab)
+    (sample,) = encode_each([cur], mdl.vocab)
     # Every edit is checked on the graphs before anything is generated: a bad edit k fails
     # at once, not after k regenerations.
     step_list = apply_edits(cur, edit_list, mdl.vocab)
     check_edits_fit_model(step_list, mdl)
-    noise = _draw_object_noise([sample], mdl.object_noise_dim, seed)
-    run = _run(mdl, [sample], z, obj_noise=noise)
+    noise = draw_object_noise([sample], mdl.object_noise_dim, seed)
+    run = run_generator(mdl, [sample], z, obj_noise=noise)
     fresh = torch.Generator().manual_seed(seed)   # per-object noise for objects an edit adds
     images, all_graphs = [run.images], [cur]
     boxes, masks = [run.boxes[0]], [run.masks[0]]
     steps, regions = [], []
     H = W = mdl.image_size
     for step in step_list:
-        (new_sample,) = _encode([step.graph], mdl.vocab)
+        (new_sample,) = encode_each([step.graph], mdl.vocab)
         if noise is not None:  # objects the edit keeps keep their noise; new ones draw theirs
             noise = [_carry_object_noise(noise[0], step.old_to_new, len(new_sample.objs),
                                          fresh, step.redraw_noise)]
         if freeze:
             new_sample, ov, b_ov, m_ov = _edit_inputs(step, boxes[-1], masks[-1], new_sample,
                                                       mdl.mask_size)
-            run = _run(mdl, [new_sample], z, override=ov, boxes_override=b_ov,
-                       masks_override=m_ov, obj_noise=noise)
+            run = run_generator(mdl, [new_sample], z, override=ov, boxes_override=b_ov,
+                                masks_override=m_ov, obj_noise=noise)
         else:
-            run = _run(mdl, [new_sample], z, obj_noise=noise)
+            run = run_generator(mdl, [new_sample], z, obj_noise=noise)
         region_boxes = [run.boxes[0][j] for j in step.touched]
         region_boxes += [boxes[-1][o] for o in step.removed]
         region_boxes += [boxes[-1][o] for o, n in enumerate(step.old_to_new)
@@ -259,7 +260,7 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     if image_size is not None and image_size != H:
         regions = [F.interpolate(r[None, None].float(), size=(image_size, image_size),
                                  mode="nearest")[0, 0].bool() for r in regions]
-    tensors = _resize(tensors, image_size, mdl.image_size)
+    tensors = resize_images(tensors, image_size, mdl.image_size)
     return ManipulationResult(vis.to_pil(tensors), tensors, all_graphs, boxes, masks, steps,
                               regions, z, seed, mdl.vocab)
 

@@ -14,6 +14,7 @@ triples are added only when encoding; the caller's data is never modified.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -35,7 +36,55 @@ _KEYS = {"objects", "relationships", "boxes", "attributes"}
 
 
 class SceneGraphError(ValueError):
-    """A scene graph is malformed; the message names the bad value and how to fix it."""
+    """A scene graph is malformed; the message names the bad value and how to fix it.
+
+    The message is for people; the attributes say the same for code (the command line and
+    the server place the error with them instead of reading the message).
+
+    Args:
+        message: the whole message, location included (``"objects[2]: unknown object ..."``).
+        field: where in the graph the problem is, as a path into its JSON form
+            (``"objects[2]"``, ``"relationships[1].predicate"``, ``"boxes"``), or None when
+            it is the graph (or the file) as a whole.
+        suggestions: for an unknown name, the closest names in the vocabulary.
+        detail: the message without its location prefix (``"unknown object name ..."``);
+            the message itself when it has none.
+        graph: the graph's position when the error is about one graph of a list given in
+            code; the message then starts with ``graph {graph}: ``.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None,
+                 suggestions: Sequence[str] = (), detail: str | None = None,
+                 graph: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.suggestions = tuple(suggestions)
+        self.detail = message if detail is None else detail
+        self.graph = graph
+
+    def located(self, where: str, parent: str | None = None) -> SceneGraphError:
+        """The same error (same class) with ``where: `` before its message and ``parent`` (a
+        field such as ``"edits[2]"``) before its field; the detail and suggestions stay, and
+        ``graph`` is None (the message no longer starts with the graph's position)."""
+        err = copy.copy(self)
+        err.args = (f"{where}: {self}",)
+        err.field = join_field(parent, self.field)
+        err.graph = None
+        return err
+
+    def in_graph(self, index: int) -> SceneGraphError:
+        """The same error about graph ``index`` of a list: ``graph {index}: `` before its
+        message and ``graph`` set."""
+        err = self.located(f"graph {index}")
+        err.graph = index
+        return err
+
+
+def join_field(parent: str | None, field: str | None) -> str | None:
+    """``"edits[2]"`` and ``"box"`` -> ``"edits[2].box"``; either may be None."""
+    if parent and field:
+        return f"{parent}.{field}"
+    return parent or field
 
 
 Box = tuple[float, float, float, float]
@@ -45,36 +94,48 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def validate_box(box: Any, where: str) -> Box:
+def _at(where: str | None, detail: str, field: str | None,
+        suggestions: Sequence[str] = ()) -> SceneGraphError:
+    """A ``SceneGraphError`` reading ``where: detail`` (``detail`` alone without ``where``)."""
+    return SceneGraphError(f"{where}: {detail}" if where else detail, field=field,
+                           suggestions=suggestions, detail=detail)
+
+
+def validate_box(box: Any, where: str, field: str | None = None) -> Box:
     """Check that ``box`` is ``[x0, y0, x1, y1]`` with finite values in [0, 1], x0 < x1, y0 < y1.
+
+    Args:
+        box: the value to check.
+        where: how the message names it, e.g. ``"boxes[2]"``.
+        field: the error's ``field``; ``where`` when None.
 
     Raises:
         SceneGraphError: naming ``where`` and the bad value.
     """
+    field = where if field is None else field
     if not isinstance(box, (list, tuple)) or len(box) != 4:
-        raise SceneGraphError(f"{where}: a box must be a list of 4 numbers [x0, y0, x1, y1], "
-                              f"got {short(box)}")
+        raise _at(where, f"a box must be a list of 4 numbers [x0, y0, x1, y1], got {short(box)}",
+                  field)
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
-        raise SceneGraphError(f"{where}: box values must be numbers, got {short(box)}")
+        raise _at(where, f"box values must be numbers, got {short(box)}", field)
     try:
         x0, y0, x1, y1 = (float(v) for v in box)
     except OverflowError:  # an integer too large for a float
-        raise SceneGraphError(f"{where}: box values must lie in [0, 1], got {short(box)}"
-                              ) from None
+        raise _at(where, f"box values must lie in [0, 1], got {short(box)}", field) from None
     if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
-        raise SceneGraphError(f"{where}: box values must be finite, got {short(box)}")
+        raise _at(where, f"box values must be finite, got {short(box)}", field)
     if not all(0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
-        raise SceneGraphError(f"{where}: box values must lie in [0, 1] (fractions of the image), "
-                              f"got {short(box)}")
+        raise _at(where, f"box values must lie in [0, 1] (fractions of the image), "
+                         f"got {short(box)}", field)
     if not (x0 < x1 and y0 < y1):
-        raise SceneGraphError(f"{where}: a box needs x0 < x1 and y0 < y1, got {short(box)}")
+        raise _at(where, f"a box needs x0 < x1 and y0 < y1, got {short(box)}", field)
     return (x0, y0, x1, y1)
 
 
-def _as_tuple(value: Any, what: str) -> tuple:
+def _as_tuple(value: Any, key: str) -> tuple:
     if not isinstance(value, (list, tuple)):
-        raise SceneGraphError(f"{what} must be a list, got {type(value).__name__} "
-                              f"{short(value)}")
+        raise SceneGraphError(f"'{key}' must be a list, got {type(value).__name__} "
+                              f"{short(value)}", field=key)
     return tuple(value)
 
 
@@ -82,25 +143,27 @@ def _maybe_tuple(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
-def _check_name(name: Any, where: str) -> None:
+def _check_name(name: Any, what: str, field: str, where: str | None = None) -> None:
     """A non-empty string of at most ``MAX_NAME_LENGTH`` characters (no vocabulary has
-    longer names, and a 50 MB name must not reach the closest-name search or a message)."""
+    longer names, and a 50 MB name must not reach the closest-name search or a message).
+    The message reads ``where: what must be ...`` (``what must be ...`` without ``where``)."""
     if not isinstance(name, str) or not name:
-        raise SceneGraphError(f"{where} must be a non-empty string, got {short(name)}")
+        raise _at(where, f"{what} must be a non-empty string, got {short(name)}", field)
     if len(name) > MAX_NAME_LENGTH:
-        raise SceneGraphError(f"{where} is {len(name)} characters long, more than the "
-                              f"{MAX_NAME_LENGTH} any vocabulary name has: {short(name)}")
+        raise _at(where, f"{what} is {len(name)} characters long, more than the "
+                         f"{MAX_NAME_LENGTH} any vocabulary name has: {short(name)}", field)
 
 
 def _check_counts(num_objects: int, num_relationships: int, max_objects: int,
                   max_relationships: int) -> None:
     if num_objects > max_objects:
         raise SceneGraphError(f"the scene graph has {num_objects} objects, more than the "
-                              f"maximum of {max_objects}; remove objects or raise max_objects")
+                              f"maximum of {max_objects}; remove objects or raise max_objects",
+                              field="objects")
     if num_relationships > max_relationships:
         raise SceneGraphError(f"the scene graph has {num_relationships} relationships, more than "
                               f"the maximum of {max_relationships}; remove relationships or "
-                              f"raise max_relationships")
+                              f"raise max_relationships", field="relationships")
 
 
 @dataclass(frozen=True)
@@ -123,56 +186,60 @@ class SceneGraph:
         # Normalise lists to tuples so graphs are hashable and cannot be mutated in place.
         # Only lists and tuples are converted: anything else stays as it is and is reported
         # by _check_structure (a bare tuple() of a number would raise a TypeError).
-        object.__setattr__(self, "objects", _as_tuple(self.objects, "'objects'"))
+        object.__setattr__(self, "objects", _as_tuple(self.objects, "objects"))
         object.__setattr__(self, "relationships",
                            tuple(_maybe_tuple(r) for r in _as_tuple(self.relationships,
-                                                                     "'relationships'")))
+                                                                     "relationships")))
         if self.boxes is not None:
             object.__setattr__(self, "boxes", tuple(
-                _maybe_tuple(b) for b in _as_tuple(self.boxes, "'boxes'")))
+                _maybe_tuple(b) for b in _as_tuple(self.boxes, "boxes")))
         if self.attributes is not None:
             object.__setattr__(self, "attributes", tuple(
-                _maybe_tuple(a) for a in _as_tuple(self.attributes, "'attributes'")))
+                _maybe_tuple(a) for a in _as_tuple(self.attributes, "attributes")))
         self._check_structure()
 
     # ------------------------------------------------------------ validation
     def _check_structure(self) -> None:
         objs = self.objects
         if len(objs) == 0:
-            raise SceneGraphError("a scene graph needs at least one object; 'objects' is empty")
+            raise SceneGraphError("a scene graph needs at least one object; 'objects' is empty",
+                                  field="objects")
         for i, name in enumerate(objs):
-            _check_name(name, f"objects[{i}]")
+            _check_name(name, f"objects[{i}]", f"objects[{i}]")
         for k, rel in enumerate(self.relationships):
             if not isinstance(rel, tuple) or len(rel) != 3:
                 raise SceneGraphError(f"relationships[{k}] must be [subject, predicate, object], "
-                                      f"got {short(rel)}")
+                                      f"got {short(rel)}", field=f"relationships[{k}]")
             s, p, o = rel
             for role, idx in (("subject", s), ("object", o)):
                 if not _is_int(idx):
-                    raise SceneGraphError(f"relationships[{k}]: the {role} must be an integer "
-                                          f"index into 'objects', got {short(idx)}")
+                    raise _at(f"relationships[{k}]", f"the {role} must be an integer index "
+                              f"into 'objects', got {short(idx)}", f"relationships[{k}].{role}")
                 if not 0 <= idx < len(objs):
-                    raise SceneGraphError(f"relationships[{k}]: {role} index {short(idx)} is "
-                                          f"out of range; the graph has {len(objs)} objects "
-                                          f"(0..{len(objs) - 1})")
-            _check_name(p, f"relationships[{k}]: the predicate")
+                    raise _at(f"relationships[{k}]", f"{role} index {short(idx)} is out of "
+                              f"range; the graph has {len(objs)} objects (0..{len(objs) - 1})",
+                              f"relationships[{k}].{role}")
+            _check_name(p, "the predicate", f"relationships[{k}].predicate",
+                        where=f"relationships[{k}]")
         if self.boxes is not None:
             if len(self.boxes) != len(objs):
                 raise SceneGraphError(f"'boxes' has {len(self.boxes)} entries but there are "
-                                      f"{len(objs)} objects; give one box or null per object")
+                                      f"{len(objs)} objects; give one box or null per object",
+                                      field="boxes")
             for i, b in enumerate(self.boxes):
                 if b is not None:
                     validate_box(b, f"boxes[{i}]")
         if self.attributes is not None:
             if len(self.attributes) != len(objs):
                 raise SceneGraphError(f"'attributes' has {len(self.attributes)} entries but there "
-                                      f"are {len(objs)} objects; give one list per object")
+                                      f"are {len(objs)} objects; give one list per object",
+                                      field="attributes")
             for i, attrs in enumerate(self.attributes):
                 if not isinstance(attrs, tuple):
                     raise SceneGraphError(f"attributes[{i}] must be a list of names, "
-                                          f"got {short(attrs)}")
+                                          f"got {short(attrs)}", field=f"attributes[{i}]")
                 for a in attrs:
-                    _check_name(a, f"attributes[{i}]")
+                    _check_name(a, f"attributes[{i}]", f"attributes[{i}]")
 
     def check_vocab(self, vocab: Vocab) -> None:
         """Raise ``SceneGraphError`` if a name is not in ``vocab`` (lists the closest names)."""
@@ -180,18 +247,20 @@ class SceneGraph:
             try:
                 vocab.object_idx(name)
             except UnknownNameError as e:
-                raise SceneGraphError(f"objects[{i}]: {e}") from None
+                raise _at(f"objects[{i}]", str(e), f"objects[{i}]", e.suggestions) from None
         for k, (_, p, _) in enumerate(self.relationships):
             try:
                 vocab.pred_idx(p)
             except UnknownNameError as e:
-                raise SceneGraphError(f"relationships[{k}]: {e}") from None
+                raise _at(f"relationships[{k}]", str(e), f"relationships[{k}].predicate",
+                          e.suggestions) from None
         for i, attrs in enumerate(self.attributes or ()):
             for a in attrs:
                 try:
                     vocab.attribute_idx(a)
                 except ValueError as e:
-                    raise SceneGraphError(f"attributes[{i}]: {e}") from None
+                    raise _at(f"attributes[{i}]", str(e), f"attributes[{i}]",
+                              getattr(e, "suggestions", ())) from None
 
     # ------------------------------------------------------------- json form
     @classmethod
@@ -214,28 +283,29 @@ class SceneGraph:
             raise SceneGraphError(f"unknown scene graph keys {short(sorted(map(str, unknown)))}; "
                                   f"allowed keys are {sorted(_KEYS)}")
         if "objects" not in data:
-            raise SceneGraphError("a scene graph needs an 'objects' list")
+            raise SceneGraphError("a scene graph needs an 'objects' list", field="objects")
         objs, rels = data["objects"], data.get("relationships", [])
         boxes, attrs = data.get("boxes"), data.get("attributes")
         if not isinstance(objs, (list, tuple)):
-            raise SceneGraphError(f"'objects' must be a list of names, got {type(objs).__name__}")
+            raise SceneGraphError(f"'objects' must be a list of names, got {type(objs).__name__}",
+                                  field="objects")
         if not isinstance(rels, (list, tuple)):
             raise SceneGraphError(f"'relationships' must be a list of [subject, predicate, "
-                                  f"object], got {type(rels).__name__}")
+                                  f"object], got {type(rels).__name__}", field="relationships")
         # Sizes first: a hostile file's million relationships are refused before any work.
         _check_counts(len(objs), len(rels), max_objects, max_relationships)
         for k, r in enumerate(rels):
             if not isinstance(r, (list, tuple)):
                 raise SceneGraphError(f"relationships[{k}] must be [subject, predicate, object], "
-                                      f"got {short(r)}")
+                                      f"got {short(r)}", field=f"relationships[{k}]")
         if boxes is not None and not isinstance(boxes, (list, tuple)):
             raise SceneGraphError(f"'boxes' must be a list with one box or null per object, "
-                                  f"got {type(boxes).__name__}")
+                                  f"got {type(boxes).__name__}", field="boxes")
         if attrs is not None:
             if not isinstance(attrs, (list, tuple)) or not all(
                     isinstance(a, (list, tuple)) for a in attrs):
                 raise SceneGraphError("'attributes' must be a list with one list of names "
-                                      "per object")
+                                      "per object", field="attributes")
         graph = cls(tuple(objs), tuple(tuple(r) for r in rels),
                    None if boxes is None else tuple(boxes),
                    None if attrs is None else tuple(tuple(a) for a in attrs))
@@ -345,7 +415,7 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
                 out.append(SceneGraph.from_dict(item, **limits))
             except SceneGraphError as e:
                 where = f"{path}" if not isinstance(data, list) else f"{path} graph {i}"
-                raise SceneGraphError(f"{where}: {e}") from None
+                raise e.located(where) from None
         return out
     if isinstance(source, (SceneGraph, Mapping)):
         return [SceneGraph.from_dict(source, **limits)]
@@ -360,7 +430,7 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
             try:
                 out.append(SceneGraph.from_dict(item, **limits))
             except SceneGraphError as e:
-                raise SceneGraphError(f"graph {i}: {e}") from None
+                raise e.in_graph(i) from None
         return out
     raise SceneGraphError(f"expected a scene graph (dict, SceneGraph, JSON path, or list of "
                           f"these), got {type(source).__name__}")

@@ -37,7 +37,15 @@ class VocabError(ValueError):
 
 
 class UnknownNameError(VocabError):
-    """A name is not in the vocabulary; the message lists the closest names."""
+    """A name is not in the vocabulary; the message lists the closest names.
+
+    Attributes:
+        suggestions: the closest names (also in the message), best first; may be empty.
+    """
+
+    def __init__(self, message: str, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.suggestions = tuple(suggestions)
 
 
 def _closest(name: Any, choices: Iterable[str], n: int = 5) -> list[str]:
@@ -134,18 +142,18 @@ class Vocab:
         """
         idx = self._obj_idx.get(name) if isinstance(name, str) else None
         if idx is None or idx == self.image_idx:
+            close = _closest(name, self.user_object_names())
             raise UnknownNameError(
-                f"unknown object name {short(name)}; closest names: "
-                f"{_closest(name, self.user_object_names()) or 'none'}")
+                f"unknown object name {short(name)}; closest names: {close or 'none'}", close)
         return idx
 
     def pred_idx(self, name: str) -> int:
         """Id of a predicate name that a user may use (``__in_image__`` is internal)."""
         idx = self._pred_idx.get(name) if isinstance(name, str) else None
         if idx is None or idx == self.in_image_idx:
+            close = _closest(name, self.user_pred_names())
             raise UnknownNameError(
-                f"unknown predicate {short(name)}; closest predicates: "
-                f"{_closest(name, self.user_pred_names()) or 'none'}")
+                f"unknown predicate {short(name)}; closest predicates: {close or 'none'}", close)
         return idx
 
     def user_attribute_names(self) -> list[str]:
@@ -163,9 +171,9 @@ class Vocab:
                              "the scene graph or use a model trained with attributes")
         idx = self._attr_idx.get(name) if isinstance(name, str) else None
         if idx is None:
+            close = _closest(str(name), self.user_attribute_names())
             raise UnknownNameError(
-                f"unknown attribute {short(name)}; closest attributes: "
-                f"{_closest(str(name), self.user_attribute_names()) or 'none'}")
+                f"unknown attribute {short(name)}; closest attributes: {close or 'none'}", close)
         return idx
 
     def object_name(self, idx: int) -> str:

@@ -162,6 +162,21 @@ def test_generate_errors_name_the_problem(model, graphs, message):
         generate(graphs, model)
 
 
+def test_generate_errors_carry_the_graph_and_the_field(model):
+    with pytest.raises(SceneGraphError) as info:
+        generate([SHEEP, {"objects": ["sky"], "relationships": [[0, "abov", 0]]}], model)
+    e = info.value
+    assert (e.graph, e.field, e.suggestions[0]) == (1, "relationships[0].predicate", "above")
+    assert str(e) == f"graph 1: relationships[0]: {e.detail}"
+    with pytest.raises(SceneGraphError) as info:
+        generate(SHEEP, model, boxes=[None, [0.0, 0.5, 2.0, 1.0], None])
+    assert (info.value.graph, info.value.field) == (None, "boxes[1]")
+    assert str(info.value).startswith("boxes for graph 0: boxes[1]: ")
+    with pytest.raises(GenerationError) as info:
+        generate([SHEEP, SHEEP], model, resample_object=[None, [7]])
+    assert info.value.graph == 1 and str(info.value).startswith("graph 1: resample_object")
+
+
 def test_generate_argument_errors(model, tmp_path):
     with pytest.raises(GenerationError, match="num_samples"):
         generate(SHEEP, model, num_samples=0)

@@ -133,6 +133,35 @@ def test_edit_errors(graph, edit, message):
         apply_edit(graph, edit)
 
 
+@pytest.mark.parametrize("edit, field", [
+    ({"op": "grow"}, "edits[1].op"),
+    ({"op": "remove"}, "edits[1].index"),
+    ({"op": "remove", "index": 1, "extra": 2}, "edits[1].extra"),
+    ({"op": "add", "object": "boat"}, "edits[1].relationships"),
+    ({"op": "add", "object": "boat", "relationship": [0, "above", 1]},
+     "edits[1].relationships[0]"),
+    ({"op": "add", "object": "boat", "relationship": ["new", "above", 9]},
+     "edits[1].relationships[0].object"),
+    ({"op": "add", "object": "boat", "relationship": ["new", "abve", 1]},
+     "edits[1].relationships[0].predicate"),
+    ({"op": "add", "object": "boat", "relationship": ["new", "above", 1], "box": [0, 0, 2, 1]},
+     "edits[1].box"),
+    ({"op": "replace", "index": 0, "object": "shep"}, "edits[1].object"),
+    ({"op": "predicate", "relationship": 7, "predicate": "above"}, "edits[1].relationship"),
+    ({"op": "predicate", "relationship": 0, "predicate": "above", "move": "x"}, "edits[1].move"),
+    ({"op": "attributes", "index": 0, "attributes": "red"}, "edits[1].attributes"),
+    ({"op": "resample", "index": 4}, "edits[1].index"),
+])
+def test_edit_errors_say_which_edit_and_key(graph, vocab, edit, field):
+    before = {"op": "move", "index": 0, "box": [0.0, 0.0, 0.5, 0.5]}
+    with pytest.raises(EditError) as info:
+        apply_edits(graph, load_edits([before, edit]), vocab)
+    e = info.value
+    assert (e.edit, e.field) == (1, field)
+    assert str(e).startswith("edit 1") and str(e).endswith(e.detail)
+    assert bool(e.suggestions) == ("shep" in str(edit) or "abve" in str(edit))
+
+
 def test_json_round_trip_and_files(tmp_path):
     edits = [AddObject("boat", (("new", "above", 1),), (0.1, 0.1, 0.2, 0.2)), RemoveObject(1),
              ReplaceObject(0, "sky"), ChangePredicate(0, "below", "both"),

@@ -257,7 +257,7 @@ def test_manipulate_resample_needs_a_spatial_noise_model(vector_model, monkeypat
     def no_generation(*args, **kwargs):
         raise AssertionError("generated before the edit was refused")
 
-    monkeypatch.setattr(manipulation, "_run", no_generation)
+    monkeypatch.setattr(manipulation, "run_generator", no_generation)
     with pytest.raises(EditError, match=r"edit 1 \(resample\): resample needs a model trained "
                                         r"with model.noise=spatial.*uses 'vector' noise"):
         manipulate(GRAPH, [{"op": "remove", "index": 3}, {"op": "resample", "index": 0}],

@@ -119,6 +119,47 @@ def test_bad_graphs(graph, message):
         load_scene_graphs([graph])
 
 
+@pytest.mark.parametrize("graph, field, detail", [
+    ({"objects": []}, "objects", None),
+    ({"objects": ["sky", 3]}, "objects[1]", None),
+    ({"objects": ["sky"], "relationships": [0]}, "relationships[0]", None),
+    ({"objects": ["sky"], "relationships": [[0, "above", 1]]}, "relationships[0].object",
+     "object index 1 is out of range; the graph has 1 objects (0..0)"),
+    ({"objects": ["sky", "grass"], "relationships": [[True, "above", 1]]},
+     "relationships[0].subject", "the subject must be an integer index into 'objects', got True"),
+    ({"objects": ["sky", "grass"], "relationships": [[0, 5, 1]]}, "relationships[0].predicate",
+     "the predicate must be a non-empty string, got 5"),
+    ({"objects": ["sky"], "boxes": [[0.5, 0, 0.4, 1]]}, "boxes[0]",
+     "a box needs x0 < x1 and y0 < y1, got (0.5, 0, 0.4, 1)"),
+    ({"objects": ["sky", "grass"], "boxes": [[0, 0, 1, 1]]}, "boxes", None),
+    ({"objects": ["sky"], "attributes": "red"}, "attributes", None),
+    ({"objects": ["sky"], "colour": "red"}, None, None),
+])
+def test_errors_say_where_in_the_graph(graph, field, detail):
+    with pytest.raises(SceneGraphError) as info:
+        SceneGraph.from_dict(graph)
+    e = info.value
+    assert (e.field, e.suggestions) == (field, ())
+    assert e.detail == (detail or str(e)) and str(e).endswith(e.detail)
+    # The position in a list goes into the message and ``graph``; the field stays.
+    with pytest.raises(SceneGraphError) as info:
+        load_scene_graphs([{"objects": ["sky"]}, graph])
+    assert (info.value.graph, info.value.field, info.value.detail) == (1, field, e.detail)
+    assert str(info.value) == f"graph 1: {e}"
+
+
+def test_unknown_names_carry_the_closest_names(vocab):
+    with pytest.raises(SceneGraphError) as info:
+        encode_graphs({"objects": ["sky", "grass"], "relationships": [[0, "abov", 1]]}, vocab)
+    e = info.value
+    assert e.field == "relationships[0].predicate" and e.suggestions[0] == "above"
+    assert e.detail.startswith("unknown predicate 'abov'")
+    moved = e.located("a.json")
+    assert type(moved) is SceneGraphError and str(moved) == f"a.json: {e}"
+    assert (moved.field, moved.suggestions, moved.detail) == (e.field, e.suggestions, e.detail)
+    assert copy.copy(e).suggestions == e.suggestions
+
+
 def test_bad_names_list_closest(vocab):
     with pytest.raises(SceneGraphError, match=r"objects\[1\]: unknown object name 'shep'.*sheep"):
         encode_graphs({"objects": ["sky", "shep"]}, vocab)

@@ -4,6 +4,7 @@ import asyncio
 import base64
 import io
 import json
+import re
 import threading
 
 import numpy as np
@@ -20,10 +21,12 @@ from starlette.testclient import TestClient  # noqa: E402
 from sg2img import cli, generate, load_model, manipulate  # noqa: E402
 from sg2img.checkpoint import export_inference  # noqa: E402
 from sg2img.config import Config  # noqa: E402
+from sg2img.edits import EditError, apply_edits  # noqa: E402
 from sg2img.model import GALSGenerator  # noqa: E402
+from sg2img.scene_graph import SceneGraph, SceneGraphError  # noqa: E402
 from sg2img.serve import Limits, ModelRegistry, ServedModel, create_app, is_loopback  # noqa: E402
 from sg2img.serve import app as app_module  # noqa: E402
-from sg2img.serve.errors import edit_field, graph_field, suggestions  # noqa: E402
+from sg2img.serve.errors import edit_error, scene_graph_error  # noqa: E402
 from sg2img.serve.queue import InferenceQueue, QueueFull  # noqa: E402
 from sg2img.vocab import Vocab  # noqa: E402
 
@@ -106,11 +109,16 @@ def test_page_and_static_files_are_served_offline(client):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     csp = page.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
-    for name in ("app.js", "app.css"):
+    # The page's script is app.js; every module it imports, directly or not, is served too.
+    scripts = ["app.js"]
+    for name in scripts:
         r = client.get(f"/static/{name}")
         assert r.status_code == 200 and len(r.text) > 1000
-    for text in (page.text, client.get("/static/app.js").text,
-                 client.get("/static/app.css").text):
+        scripts += [m for m in re.findall(r'from "\./([\w.]+)"', r.text) if m not in scripts]
+    assert sorted(scripts) == sorted(p.name for p in app_module.STATIC_DIR.glob("*.js"))
+    assert client.get("/static/app.css").status_code == 200
+    for text in (page.text, client.get("/static/app.css").text,
+                 *(client.get(f"/static/{name}").text for name in scripts)):
         assert "http://" not in text and "https://" not in text  # nothing from other hosts
     assert client.get("/static/../app.py").status_code == 404
 
@@ -514,20 +522,40 @@ def test_inference_queue_frees_the_slot_of_a_request_that_went_away():
 
 
 # ------------------------------------------------------------------------ helpers and CLI
-def test_error_fields_from_messages():
-    assert graph_field("objects[3]: unknown object name 'x'; closest names: []") == \
-        "graph.objects[3]"
-    assert graph_field("relationships[2]: subject index 9 is out of range") == \
-        "graph.relationships[2].subject"
-    assert graph_field("relationships[1] must be [subject, predicate, object], got 5") == \
-        "graph.relationships[1]"
-    assert graph_field("'boxes' has 2 entries but there are 3 objects") == "graph.boxes"
-    assert edit_field("edit 0 (add): add: relationships[1] predicate: unknown predicate") == \
-        "edits[0].relationships[1].predicate"
-    assert edit_field("edit 4: move: missing ['box']") == "edits[4].box"
-    assert suggestions("unknown object name 'shep'; closest names: ['sheep', 'sheet']") == \
-        ["sheep", "sheet"]
-    assert suggestions("unknown object name 'qq'; closest names: none") == []
+def test_error_bodies_read_the_exception_not_its_message():
+    # Messages in no form the library writes: the body still gets the field, the names and
+    # the detail from the exception's attributes, and the message as it is.
+    err = scene_graph_error(SceneGraphError("something odd", field="relationships[4].object",
+                                            suggestions=("sky", "sea"), detail="odd"))
+    assert err.body() == {"error": {"message": "something odd", "detail": "odd",
+                                    "field": "graph.relationships[4].object",
+                                    "suggestions": ["sky", "sea"]}}
+    assert scene_graph_error(SceneGraphError("whole graph")).field == "graph"
+    assert scene_graph_error(SceneGraphError("x", field="boxes[1]"), parent="").field == \
+        "boxes[1]"
+    err = edit_error(EditError("no colon here", field="edits[3].box", edit=3))
+    assert err.field == "edits[3].box" and "suggestions" not in err.body()["error"]
+    assert edit_error(EditError("the list")).field == "edits"
+
+
+def test_error_fields_of_library_errors():
+    def raised(fn):
+        with pytest.raises(SceneGraphError) as info:
+            fn()
+        return info.value
+
+    vocab = Vocab.from_names(NAMES, PREDS)
+    e = raised(lambda: SceneGraph.from_dict({"objects": ["sky", "shep"]}).check_vocab(vocab))
+    assert scene_graph_error(e).field == "graph.objects[1]" and e.suggestions[0] == "sheep"
+    e = raised(lambda: SceneGraph.from_dict({"objects": ["sky"],
+                                             "relationships": [[0, "above", 9]]}))
+    assert scene_graph_error(e).body()["error"] == {
+        "message": str(e), "field": "graph.relationships[0].object",
+        "detail": "object index 9 is out of range; the graph has 1 objects (0..0)"}
+    e = raised(lambda: apply_edits(SHEEP, [{"op": "add", "object": "tree",
+                                            "relationship": ["new", "abve", 1]}], vocab))
+    assert edit_error(e).field == "edits[0].relationships[0].predicate"
+    assert e.edit == 0 and e.suggestions[0] == "above"
 
 
 def test_is_loopback():

@@ -201,7 +201,7 @@ def _graph(data: Mapping[str, Any], served: ServedModel, limits: Limits) -> Any:
         graph = SceneGraph.from_dict(raw, max_objects=limits.max_objects)
         graph.check_vocab(served.model.vocab)
     except SceneGraphError as e:
-        err = scene_graph_error(str(e))
+        err = scene_graph_error(e)
         if err.field == "graph.objects" and "maximum" in err.message:
             err.extra["limit"] = limits.max_objects
         raise err from None
@@ -225,10 +225,12 @@ def _pinned(data: Mapping[str, Any], graph: Any) -> Any:
     try:
         return SceneGraph(graph.objects, graph.relationships,
                           tuple(None if b is None else b for b in boxes), graph.attributes)
-    except (SceneGraphError, TypeError) as e:
-        err = scene_graph_error(str(e), prefix="")
-        err.field = (err.field or "").lstrip(".") or "boxes"
+    except SceneGraphError as e:
+        err = scene_graph_error(e, parent="")
+        err.field = err.field or "boxes"
         raise err from None
+    except TypeError as e:
+        raise APIError(400, str(e), "boxes", detail=str(e)) from None
 
 
 def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -> list[int] | None:
@@ -291,7 +293,7 @@ def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
         steps = apply_edits(graph, edit_list, served.model.vocab)
         check_edits_fit_model(steps, served.model)
     except EditError as e:
-        raise edit_error(str(e)) from None
+        raise edit_error(e) from None
     for k, step in enumerate(steps):
         if len(step.graph.objects) > limits.max_objects:
             raise APIError(400, f"edit {k} makes the graph {len(step.graph.objects)} objects, "
@@ -470,9 +472,9 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
         try:
             return _json(await queue.run(fn))
         except EditError as e:
-            return _error(edit_error(str(e)))
+            return _error(edit_error(e))
         except SceneGraphError as e:
-            return _error(scene_graph_error(str(e)))
+            return _error(scene_graph_error(e))
         except (GenerationError, CheckpointError) as e:
             return _error(APIError(400, str(e)))
         except QueueFull as e:

@@ -1,0 +1,149 @@
+"""The arguments of ``generate`` that go per graph, checked and spread over the graphs.
+
+``boxes``, ``attributes`` and ``resample_object`` each take one entry per graph, or for a
+single graph its entry alone; the functions here tell the two forms apart, check every
+entry, and return the graphs (or rows) that ``generate`` runs. ``GenerationError`` is the
+error of a bad argument to ``generate`` / ``manipulate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .files import short
+from .scene_graph import SceneGraph, SceneGraphError
+
+__all__ = ["GenerationError", "apply_attributes", "apply_boxes", "resample_rows"]
+
+
+class GenerationError(ValueError):
+    """A bad argument to ``generate`` / ``manipulate`` (device, sizes, boxes, model).
+
+    Args:
+        message: names the bad value and how to fix it.
+        graph: when the error is about one graph of the list, its position; the message then
+            starts with ``graph {graph}: ``.
+    """
+
+    def __init__(self, message: str, *, graph: int | None = None) -> None:
+        super().__init__(message)
+        self.graph = graph
+
+
+def _is_index(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def resample_rows(value: Any, graphs: list[SceneGraph]) -> list[tuple[int, ...]] | None:
+    """Per graph, the sorted object indices whose noise ``resample_object`` redraws (None
+    when it is None); see ``generate`` for the accepted forms."""
+    if value is None:
+        return None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    form = ("resample_object must be an object index, a list of object indices, or one "
+            "entry (an index, a list of indices or None) per graph")
+    if _is_index(value):
+        per_graph: list | tuple = [[value]] * len(graphs)
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            raise GenerationError("resample_object is an empty list; give at least one object "
+                                  "index, or None to resample nothing")
+        if all(_is_index(v) for v in value):
+            per_graph = [value] * len(graphs)             # the same objects in every graph
+        else:
+            per_graph = _per_graph(value, graphs, lambda v: False, "resample_object",
+                                   "object indices (or null)")
+    else:
+        raise GenerationError(f"{form}, got {short(value)}")
+    out = []
+    for i, (g, entry) in enumerate(zip(graphs, per_graph, strict=True)):
+        if entry is None:
+            out.append(())
+            continue
+        items = [entry] if _is_index(entry) else entry
+        if not isinstance(items, (list, tuple)) or not all(_is_index(v) for v in items):
+            raise GenerationError(f"graph {i}: resample_object entry must be an object index, "
+                                  f"a list of object indices or None, got {short(entry)}",
+                                  graph=i)
+        n = len(g.objects)
+        for v in items:
+            if not 0 <= v < n:
+                raise GenerationError(f"graph {i}: resample_object {v} is out of range; the "
+                                      f"graph has {n} objects (0..{n - 1})", graph=i)
+        out.append(tuple(sorted(set(items))))
+    return out
+
+
+
+def _is_box_entry(x: Any) -> bool:
+    return x is None or (isinstance(x, (list, tuple)) and len(x) == 4 and
+                         all(isinstance(v, (int, float)) for v in x))
+
+
+def apply_boxes(graphs: list[SceneGraph], boxes: Any) -> list[SceneGraph]:
+    """Graphs with ``boxes`` pinned (one list of box-or-None per graph, or one list for one
+    graph)."""
+    if boxes is None:
+        return graphs
+    if hasattr(boxes, "tolist"):
+        boxes = boxes.tolist()
+    if not isinstance(boxes, (list, tuple)):
+        raise GenerationError(f"boxes must be a list of [x0, y0, x1, y1] (or null) per object, "
+                              f"got {type(boxes).__name__}")
+    per_graph = _per_graph(boxes, graphs, _is_box_entry, "boxes", "boxes")
+    out = []
+    for i, (g, bx) in enumerate(zip(graphs, per_graph, strict=True)):
+        if bx is None:
+            out.append(g)
+            continue
+        if hasattr(bx, "tolist"):
+            bx = bx.tolist()
+        try:
+            out.append(SceneGraph(g.objects, g.relationships, tuple(bx), g.attributes))
+        except SceneGraphError as e:
+            raise e.located(f"boxes for graph {i}") from None
+    return out
+
+
+def _per_graph(values: list | tuple, graphs: list[SceneGraph], is_entry: Callable[[Any], bool],
+               name: str, what: str) -> list | tuple:
+    """One entry per graph: ``values`` itself when it is the per-object list of a single graph
+    (every item passes ``is_entry``), else ``values`` checked to have one entry per graph."""
+    if len(graphs) == 1 and values and all(is_entry(v) for v in values):
+        return [values]
+    if len(values) != len(graphs):
+        raise GenerationError(f"{name} has {len(values)} entries for {len(graphs)} graphs; "
+                              f"give one list of {what} per graph")
+    return values
+
+
+def _is_attribute_list(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) and all(isinstance(a, str) for a in x)
+
+
+def apply_attributes(graphs: list[SceneGraph], attributes: Any) -> list[SceneGraph]:
+    """Graphs with new ``attributes`` (per graph one list of names per object, or for one
+    graph that list alone)."""
+    if attributes is None:
+        return graphs
+    if not isinstance(attributes, (list, tuple)):
+        raise GenerationError(f"attributes must be a list with one list of attribute names per "
+                              f"object, got {type(attributes).__name__}")
+    per_graph = _per_graph(attributes, graphs, _is_attribute_list, "attributes",
+                           "attribute lists")
+    out = []
+    for i, (g, at) in enumerate(zip(graphs, per_graph, strict=True)):
+        if at is None:
+            out.append(g)
+            continue
+        if not isinstance(at, (list, tuple)) or not all(_is_attribute_list(a) for a in at):
+            raise GenerationError(f"attributes for graph {i} must be one list of attribute "
+                                  f"names per object, got {at!r}")
+        try:
+            out.append(SceneGraph(g.objects, g.relationships, g.boxes,
+                                  tuple(tuple(a) for a in at)))
+        except SceneGraphError as e:
+            raise e.located(f"attributes for graph {i}") from None
+    return out
