@@ -238,7 +238,7 @@ def test_2000_relationships_with_draw_graph_are_refused_before_drawing(ckpt, tmp
     (["--size", "abc"], "--size: expected an integer"),
     (["--no-such-option"], "unrecognized arguments"),
 ])
-def test_cli_bad_arguments_one_line(argv_tail, contains, ckpt, tmp_path, capsys):
+def test_cli_bad_argumentsone_line(argv_tail, contains, ckpt, tmp_path, capsys):
     g = _write(tmp_path / "g.json", SHEEP)
     out = tmp_path / "out"
     _fails_cleanly(["generate", g, "--checkpoint", str(ckpt), "--out", str(out), *argv_tail],
@@ -820,7 +820,7 @@ def test_cli_disk_full_while_training(error, trained, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("error", DISK_FULL_ERRORS)
-def test_atomic_write_disk_full_is_one_line(error, tmp_path, monkeypatch, capsys):
+def test_atomic_write_disk_full_isone_line(error, tmp_path, monkeypatch, capsys):
     def full(*args, **kwargs):
         raise error
 
@@ -830,9 +830,9 @@ def test_atomic_write_disk_full_is_one_line(error, tmp_path, monkeypatch, capsys
     assert str(info.value).startswith("disk full while writing checkpoint")
     assert list(tmp_path.iterdir()) == []
     # and the CLI shows any OSError(ENOSPC) as one line too (e.g. from a PNG write)
-    from sg2img.cli import _one_line
+    from sg2img.cli import one_line
 
-    assert _one_line(OSError(errno.ENOSPC, "No space left on device", "x.png")) == \
+    assert one_line(OSError(errno.ENOSPC, "No space left on device", "x.png")) == \
         "disk full while writing x.png"
 
 
@@ -890,17 +890,17 @@ def test_cli_exit_codes_for_interrupts_and_bugs(error, code, line, monkeypatch, 
     def boom(args):
         raise error
 
-    monkeypatch.setattr(cli, "cmd_generate", boom)
+    monkeypatch.setitem(cli.COMMANDS, "generate", boom)
     assert main(["generate", "x.json"]) == code
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1, err
 
 
-def test_errors_from_dataloader_workers_become_one_line(tmp_path):
+def test_errors_from_dataloader_workers_becomeone_line(tmp_path):
     """A worker re-raises with the whole traceback as the message; keep its last line."""
     from torch.utils.data import DataLoader
 
-    from sg2img.cli import _one_line
+    from sg2img.cli import one_line
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
@@ -915,5 +915,5 @@ def test_errors_from_dataloader_workers_become_one_line(tmp_path):
     with pytest.raises(DatasetError) as info:
         next(iter(DataLoader(Images(), num_workers=1)))
     assert "Original Traceback" in str(info.value)
-    line = _one_line(info.value)
+    line = one_line(info.value)
     assert line.startswith(f"cannot read image {bad}") and "Traceback" not in line, line

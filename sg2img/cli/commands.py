@@ -1,0 +1,321 @@
+"""The ``sg2img`` subcommands: each takes the parsed arguments, calls the library, prints
+what it wrote and returns an exit code.
+
+Heavy modules (torch, the model) are imported inside the commands so that ``sg2img --help``
+starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .parser import EXIT_USAGE, PROG
+
+
+# --------------------------------------------------------------------------- output
+class _Staging:
+    """Write files into a hidden temp folder inside ``out``, then move them all into place.
+
+    On an error nothing is left behind: the temp folder goes, and so does ``out`` when this
+    run created it.
+    """
+
+    def __init__(self, out: str | os.PathLike):
+        self.out = Path(out)
+        self.paths: list[Path] = []
+
+    def __enter__(self) -> _Staging:
+        if self.out.exists() and not self.out.is_dir():
+            raise NotADirectoryError(f"--out {self.out} exists and is not a folder")
+        self.created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        from ..files import TEMP_PREFIX, remove_stale_temp_files
+
+        # A run killed mid-write left its staging folder; clean it now (not ones in use).
+        remove_stale_temp_files(self.out)
+        self.tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.out))
+        return self
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` now (inside the temp folder)."""
+        self.paths.append(self.out / name)
+        return self.tmp / name
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for final in self.paths:
+                    os.replace(self.tmp / final.name, final)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            if exc_type is not None and self.created:
+                shutil.rmtree(self.out, ignore_errors=True)
+
+
+def _report(files: Sequence[Path], out: Path) -> None:
+    print(f"wrote {len(files)} file{'s' * (len(files) != 1)} to {out}/")
+    for f in files:
+        print(f"  {f}")
+
+
+# --------------------------------------------------------------------------- commands
+def _stems(paths: Sequence[str]) -> list[str]:
+    stems = [Path(p).stem for p in paths]
+    seen: dict[str, str] = {}
+    for p, s in zip(paths, stems, strict=True):
+        if s in seen:
+            raise _UsageError(f"two input files would write the same names '{s}_*.png': "
+                              f"{seen[s]} and {p}; rename one")
+        seen[s] = p
+    return stems
+
+
+class _UsageError(ValueError):
+    """A command-line argument combination that cannot work."""
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """``sg2img generate``: images (and optionally layouts, graph drawings, sheets)."""
+    stems = _stems(args.graphs)
+    if args.resample_object is not None and args.samples < 2:
+        raise _UsageError("--resample-object shows the new looks in samples 1..K-1; give "
+                          "--samples 2 or more (sample 0 is the scene itself)")
+    from ..api import GenerationError, generate, load_model
+    from ..scene_graph import SceneGraphError, load_scene_graphs
+
+    # Read and check every file before the model loads or anything is written.
+    per_file = [load_scene_graphs(p) for p in args.graphs]
+    model = load_model(args.checkpoint, args.device)
+    graphs = [g for gs in per_file for g in gs]
+    try:
+        result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
+                          image_size=args.size, batch_size=args.batch_size,
+                          layout_mode=args.layout_mode, resample_object=args.resample_object,
+                          precision=args.precision)
+    except SceneGraphError as e:
+        # Name the file and the graph in it rather than the position in the combined list.
+        raise SceneGraphError(_locate(e, args.graphs, per_file)) from None
+    except GenerationError as e:
+        if e.graph is None:
+            raise
+        raise GenerationError(_locate(e, args.graphs, per_file)) from None
+    with _Staging(args.out) as stage:
+        k = 0
+        for stem, gs in zip(stems, per_file, strict=True):
+            first = k
+            for i in range(len(gs)):
+                base = f"{stem}_{i:03d}"
+                for s in range(args.samples):
+                    result.images[k + s].save(stage.path(f"{base}_s{s}.png"))
+                if args.save_layout:
+                    result.draw_layout(k).save(stage.path(f"{base}_layout.png"))
+                if args.draw_graph:
+                    result.draw_graph(k).save(stage.path(f"{base}_graph.png"))
+                k += args.samples
+            if args.sheet:
+                _file_sheet(result, first, k, args.samples,
+                            args.resample_object is not None).save(
+                    stage.path(f"{stem}_sheet.png"))
+    _report(stage.paths, stage.out)
+    return 0
+
+
+def _locate(error: Any, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -> str:
+    """The message of an error about graph ``error.graph`` of all files together
+    (``graph 5: ...``), naming the file and the graph in it instead (``FILE graph 2: ...``)."""
+    msg = str(error)
+    if error.graph is None:
+        return msg if len(paths) > 1 else f"{paths[0]}: {msg}"
+    idx, rest = error.graph, msg.removeprefix(f"graph {error.graph}: ")
+    for p, gs in zip(paths, per_file, strict=True):
+        if idx < len(gs):
+            return f"{p} graph {idx}: {rest}" if len(gs) > 1 else f"{p}: {rest}"
+        idx -= len(gs)
+    return msg
+
+
+def _file_sheet(result: Any, lo: int, hi: int, samples: int, looks: bool = False) -> Any:
+    """Rows graph | layout | samples; with ``looks`` (--resample-object) the samples are
+    titled as the scene and its other looks."""
+    from .. import vis
+
+    rows, titles = [], []
+    for k in range(lo, hi, samples):
+        rows.append([result.draw_graph(k, "TB"), result.draw_layout(k),
+                     *result.images[k:k + samples]])
+        titles.append(f"graph {result.graph_index[k] - result.graph_index[lo]}")
+    cols = ["graph", "layout"] + (["image"] if samples == 1 else
+                                  [f"sample {s}" for s in range(samples)])
+    if looks:
+        cols = ["graph", "layout", "scene (sample 0)"] + [f"look {s}" for s in range(1, samples)]
+    return vis.make_sheet(rows, cols, row_titles=titles)
+
+
+def cmd_manipulate(args: argparse.Namespace) -> int:
+    """``sg2img manipulate``: images before and after each edit, and a sheet."""
+    from ..api import load_model
+    from ..edits import EditError, apply_edits, edit_to_dict, load_edits
+    from ..manipulation import manipulate
+    from ..scene_graph import SceneGraphError, load_scene_graphs
+
+    graphs = load_scene_graphs(args.graph)
+    if args.index is None:
+        if len(graphs) != 1:
+            raise _UsageError(f"{args.graph} holds {len(graphs)} graphs; choose one with "
+                              f"--index 0..{len(graphs) - 1}")
+        graph = graphs[0]
+    else:
+        if not 0 <= args.index < len(graphs):
+            raise _UsageError(f"--index {args.index} is out of range; {args.graph} holds "
+                              f"{len(graphs)} graph{'s' * (len(graphs) != 1)}")
+        graph = graphs[args.index]
+    edits = load_edits(args.edits)
+    model = load_model(args.checkpoint, args.device)
+    try:
+        # Every edit is checked on the graphs alone first (cheap), so a bad edit k fails
+        # before k images are generated.
+        apply_edits(graph, edits, model.vocab)
+        res = manipulate(graph, edits, model, seed=args.seed, image_size=args.size)
+    except SceneGraphError as e:
+        about_edit = isinstance(e, EditError) and e.edit is not None
+        raise e.located(args.edits if about_edit else args.graph) from None
+    stem = Path(args.graph).stem + (f"_{args.index:03d}" if args.index is not None else "")
+    steps = []
+    for k in range(len(res.images)):
+        step: dict[str, Any] = {"step": k, "image": f"{stem}_step{k:02d}.png",
+                                "graph": res.graphs[k].to_dict()}
+        if k > 0:
+            inside, outside = res.change(k - 1)
+            step.update(edit=edit_to_dict(edits[k - 1]),
+                        description=res.steps[k - 1].description,
+                        change_inside=_finite(inside), change_outside=_finite(outside))
+        steps.append(step)
+    with _Staging(args.out) as stage:
+        for k, im in enumerate(res.images):
+            im.save(stage.path(f"{stem}_step{k:02d}.png"))
+        res.sheet().save(stage.path(f"{stem}_manipulation.png"))
+        stage.path(f"{stem}_steps.json").write_text(
+            json.dumps({"seed": res.seed, "steps": steps}, indent=1))
+    _report(stage.paths, stage.out)
+    return 0
+
+
+def train_command(args: argparse.Namespace) -> str:
+    """The ``sg2img train`` command line equivalent to parsed arguments (for provenance)."""
+    import shlex
+
+    parts = ["sg2img", "train", "--preset", args.preset]
+    if args.data:
+        parts += ["--data", str(args.data)]
+    for override in args.set or ():
+        parts += ["--set", override]
+    parts += ["--out", str(args.out)]
+    if args.resume:
+        parts += ["--resume", str(args.resume)]
+    if getattr(args, "device", None):
+        parts += ["--device", str(args.device)]
+    return shlex.join(parts)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``sg2img train``: train (or resume) a run; exit 128+N when stopped by signal N."""
+    from ..config import Config
+    from ..train import run_training
+
+    overrides = list(args.set or [])
+    if args.data:
+        overrides.append(f"data.root={args.data}")
+    cfg = Config.from_preset(args.preset, overrides)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    summary = run_training(cfg, args.out, resume=args.resume, device=args.device,
+                           command=train_command(args))
+    if summary["is_main"]:
+        print(f"trained to step {summary['step']}; run directory: {args.out}")
+    if summary["stopped_by_signal"] is not None:
+        # Schedulers read 128+N as "preempted by signal N"; the checkpoint is written.
+        print(f"{PROG}: stopped by signal {summary['stopped_by_signal']} at step "
+              f"{summary['step']}; resume with --resume auto", file=sys.stderr)
+        return 128 + int(summary["stopped_by_signal"])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``sg2img evaluate``: print the report table, write REPORT.json / REPORT.md."""
+    from ..eval import (
+        evaluate_box_file,
+        evaluate_checkpoint,
+        report_to_markdown,
+        write_report,
+    )
+
+    metrics = tuple(args.metrics) if args.metrics else None     # None: default_metrics
+    if args.box_file is not None:
+        if args.data is None:
+            raise _UsageError("--box-file needs --data (the dataset whose ground truth it is "
+                              "scored against)")
+        from ..config import DataConfig
+        from ..data import build_dataset
+
+        data_cfg = DataConfig(dataset=args.dataset, root=args.data)
+        dataset = build_dataset(data_cfg, args.split, args.image_size, 16)
+        report = evaluate_box_file(args.box_file, dataset, split=args.split, seed=args.seed)
+        report["data"] = str(args.data)
+    else:
+        if args.checkpoint is None:
+            raise _UsageError("give --checkpoint (a model to evaluate) or --box-file (boxes "
+                              "predicted by another system)")
+        report = evaluate_checkpoint(
+            args.checkpoint, args.data, args.split, device=args.device,
+            layout_baseline=args.layout_baseline, metrics=metrics,
+            samples_per_graph=args.samples_per_graph, seed=args.seed,
+            batch_size=args.batch_size, inception_weights=args.inception_weights,
+            lpips_weights=args.lpips_weights, boxes_out=args.boxes_out,
+            use_gt_layout=args.gt_layout, precision=args.precision,
+            layout_mode=args.layout_mode)
+    print(report_to_markdown(report), end="")
+    if args.out is not None:
+        json_path, md_path = write_report(report, args.out)
+        print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def _finite(x: float) -> float | None:
+    return None if x != x else round(x, 6)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from ..serve import Limits, is_loopback, make_server
+    except ImportError as e:
+        print(f"{PROG}: error: 'sg2img serve' needs the serve extra ({e}); install it with: "
+              f"pip install 'sg2img[serve]'", file=sys.stderr)
+        return EXIT_USAGE
+    if not is_loopback(args.host):
+        print(f"{PROG}: warning: serving on {args.host}, not loopback: anyone who can reach "
+              f"this address can use the server; it has no authentication", file=sys.stderr)
+    server = make_server(args.checkpoint, host=args.host, port=args.port, device=args.device,
+                         limits=Limits(max_waiting=args.queue_size),
+                         log_level="info" if getattr(args, "verbose", False) else "warning")
+    print(f"{PROG}: serving the scene graph editor at {server.url} (Ctrl+C to stop)",
+          file=sys.stderr)
+    server.run()
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "generate": cmd_generate,
+    "manipulate": cmd_manipulate,
+    "train": cmd_train,
+    "evaluate": cmd_evaluate,
+    "serve": cmd_serve,
+}
