@@ -20,8 +20,7 @@ from sg2img.config import (
     Config,
     ConfigError,
 )
-from sg2img.discriminators_dp import ScaleEnhancementDiscriminator
-from sg2img.discriminators_fpse import FPSEDiscriminator
+from sg2img.discriminators import FPSEDiscriminator, ScaleEnhancementDiscriminator
 from sg2img.generators.cc_fpse import CCGenerator, conditional_depthwise_conv
 from sg2img.generators.dp_gan import DualPyramidGenerator
 from sg2img.layout import (
