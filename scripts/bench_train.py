@@ -6,7 +6,7 @@ procedural scenes) and measures, each as a median of repeated runs:
 * ``decode``: one dataset item (image decoding, masks, relationships), in this process;
 * ``loader``: batches/s of the trainer's own ``DataLoader`` (its ``data.num_workers``) with
   nothing else running, compared with the trainer's consumption (batches/s of the loop);
-* ``step``: forward + D step + G step (the trainer's ``_forward``/``d_step``/``g_step``) on a
+* ``step``: forward + D step + G step (the trainer's ``train_step``) on a
   batch already in memory, under the loop's kernel setting (``train.deterministic``; on CPU
   also without it, alternating, for its cost), on one batch and over several different ones
   (whose object counts, hence shapes, differ as in the loop); ``ema``: one EMA update;
