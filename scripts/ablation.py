@@ -264,12 +264,10 @@ def step_times(names: list[str], args: argparse.Namespace, rounds: int) -> dict[
                                                    f"train.seed={args.seed}"])
             trainer = Trainer(cfg, Path(tmp) / name, device="cpu")
             if batch is None:
-                batch = trainer._sample_batch(trainer.dataset, cfg.train.batch_size)
+                batch = trainer.sample_batch(trainer.dataset, cfg.train.batch_size)
 
             def step(trainer=trainer, batch=batch):
-                out = trainer._forward(batch)
-                trainer.d_step(batch, out)
-                trainer.g_step(batch, out)
+                trainer.train_step(batch)
 
             step()                                                    # warm-up
             steps[name] = step

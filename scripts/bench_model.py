@@ -110,7 +110,7 @@ def bench_layout_stage(name: str, repeats: int, layout_batch: int,
                        overrides: list[str] | None = None) -> None:
     """Layout-stage step and generate() forward: regress vs sample head, interleaved."""
     from sg2img.objectives import layout_loss_terms
-    from sg2img.train import build_layout_optimizer
+    from sg2img.optimization import build_layout_optimizer
 
     vocab = numbered_vocab(*PRESET_VOCAB_SIZES[name])
     # Geometric predicate names, so that the sample head's relation checks run.

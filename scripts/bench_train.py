@@ -6,7 +6,7 @@ procedural scenes) and measures, each as a median of repeated runs:
 * ``decode``: one dataset item (image decoding, masks, relationships), in this process;
 * ``loader``: batches/s of the trainer's own ``DataLoader`` (its ``data.num_workers``) with
   nothing else running, compared with the trainer's consumption (batches/s of the loop);
-* ``step``: forward + D step + G step (the trainer's ``_forward``/``d_step``/``g_step``) on a
+* ``step``: forward + D step + G step (the trainer's ``train_step``) on a
   batch already in memory, under the loop's kernel setting (``train.deterministic``; on CPU
   also without it, alternating, for its cost), on one batch and over several different ones
   (whose object counts, hence shapes, differ as in the loop); ``ema``: one EMA update;
@@ -32,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -90,7 +91,8 @@ class _Results(dict):
 
 def bench(args: argparse.Namespace) -> dict:
     from sg2img.config import Config
-    from sg2img.train import Trainer, _update_ema, ema_decay_at
+    from sg2img.optimization import ema_decay_at, update_ema
+    from sg2img.train import Trainer
 
     overrides = [f"data.root={args.data}", "data.dataset=coco", *args.set]
     if args.workers is not None:
@@ -147,29 +149,22 @@ def bench(args: argparse.Namespace) -> dict:
     trainer.D.train()
 
     def step():
-        out = trainer._forward(batch)
-        trainer.d_step(batch, out)
-        trainer.g_step(batch, out)
+        trainer.train_step(batch)
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     # Under the loop's own kernel setting: train.deterministic switches torch's deterministic
     # kernels on for the loop on CPU. Where it is on, the step is also timed without them,
     # alternating, to give the setting's cost.
-    restore = trainer._use_deterministic_kernels()   # the trainer's own rule decides
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    restore()
+    with trainer.deterministic_kernels():            # the trainer's own rule decides
+        deterministic = torch.are_deterministic_algorithms_enabled()
 
     def timed_step(loop_setting: bool) -> float:
-        restore = trainer._use_deterministic_kernels() if loop_setting else None
-        try:
+        with trainer.deterministic_kernels() if loop_setting else contextlib.nullcontext():
             t0 = time.perf_counter()
             step()
             sync(device)
             return time.perf_counter() - t0
-        finally:
-            if restore is not None:
-                restore()
 
     for _ in range(2):
         timed_step(True)
@@ -197,8 +192,8 @@ def bench(args: argparse.Namespace) -> dict:
     res["step_varied_s"] = statistics.median(times)
     res["step_varied_batches"] = len(times)
     batch = on_device(batches[0])
-    res["ema_s"] = median_time(lambda: _update_ema(trainer.G_ema, trainer.G,
-                                                   ema_decay_at(10, tc)), args.repeats, device)
+    res["ema_s"] = median_time(lambda: update_ema(trainer.G_ema, trainer.G,
+                                                  ema_decay_at(10, tc)), args.repeats, device)
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as fc:

@@ -6,29 +6,28 @@ A run directory holds ``config.json``, ``stats.jsonl``, ``samples/``, ``checkpoi
 Resuming restores weights, the EMA copy, both optimizers, the step, every RNG state and the
 position in the data order, so a run that is stopped and resumed ends with the same weights as
 one that never stopped (same seed, same number of processes and threads; on the CPU this
-relies on ``train.deterministic``, see ``Trainer._use_deterministic_kernels``).
+relies on ``train.deterministic``, see ``Trainer.deterministic_kernels``). The pieces live
+beside this module: ``distributed.py`` (torchrun and DDP), ``resumable.py`` (data order and
+RNG states), ``optimization.py`` (optimizers, clipping, EMA).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import os
-import random
-import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import Dataset
 
 from . import checkpoint
 from .checkpoint import (
@@ -40,175 +39,37 @@ from .checkpoint import (
     unwrap_state_dict,
 )
 from .config import Config
+from .distributed import all_ranks_true, all_reduce_mean, average_gradients, setup_device, wrap_ddp
 from .files import atomic_write, remove_stale_temp_files
 from .losses import build_vgg_loss
+from .optimization import (
+    build_layout_optimizer,
+    build_optimizers,
+    clip_gradients,
+    ema_decay_at,
+    set_requires_grad,
+    update_ema,
+)
+from .resumable import (
+    ResumableSampler,
+    build_loader,
+    deterministic_kernels,
+    seed_everything,
+    stop_signals,
+)
+
+# The checkpoint methods below call the RNG state functions by these names.
+from .resumable import rng_state as _rng_state
+from .resumable import set_rng_state as _set_rng_state
 from .scene_graph import GraphBatch, collate_graphs
 from .vocab import Vocab
+
+if TYPE_CHECKING:
+    from .model import GeneratorOutput
 
 logger = logging.getLogger(__name__)
 
 CKPT_GLOB = "ckpt_*.pt"
-
-
-# ----------------------------------------------------------------------------- distributed
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @property
-    def enabled(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1 in the environment).
-
-    NCCL on CUDA, gloo on CPU.
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
-
-
-def _all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
-    if not info.enabled or not values:
-        return values
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
-    dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist(), strict=True)}
-
-
-# ----------------------------------------------------------------------------- data order
-class ResumableSampler(Sampler):
-    """Per-epoch shuffled indices, split across ranks, that can start mid-epoch.
-
-    The order depends only on (seed, epoch), so a resumed run sees the same batches. Yields
-    ``(epoch, index)`` pairs so that the dataset wrapper can seed per-item randomness.
-    """
-
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.size, self.seed = size, seed
-        self.rank, self.world_size = rank, world_size
-        # Every rank gets the same whole number of batches (drop the remainder).
-        self.batches_per_epoch = size // (batch_size * world_size)
-        if self.batches_per_epoch == 0:
-            raise ValueError(f"the dataset has {size} items, fewer than one batch of "
-                             f"{batch_size} per process x {world_size} processes; lower "
-                             f"train.batch_size")
-        self.per_rank = self.batches_per_epoch * batch_size
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """Start ``epoch`` at item ``start`` of this rank's share."""
-        self.epoch, self.start = epoch, start
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.size, generator=g)
-        mine = order[self.rank::self.world_size][: self.per_rank]
-        for idx in mine[self.start:].tolist():
-            yield self.epoch, idx
-
-    def __len__(self) -> int:
-        return self.per_rank - self.start
-
-
-class SeededItems(Dataset):
-    """Seeds python/numpy/torch RNGs from (seed, epoch, index) before reading an item.
-
-    Random choices made while loading (relationship sampling, flips) then depend only on
-    which item of which epoch is read, not on worker scheduling: this is what makes resume exact.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]):
-        epoch, idx = key
-        s = (self.seed * 1_000_003 + epoch) * 10_000_019 + idx
-        random.seed(s)
-        np.random.seed(s % 2**32)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(s % 2**63)  # the same seed as before for all but huge seeds
-            return self.dataset[idx]
-
-
-# ----------------------------------------------------------------------------- rng state
-def _rng_state() -> dict[str, Any]:
-    np_state = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "python": random.getstate(),
-        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-# ----------------------------------------------------------------------------- helpers
-def _requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-@torch.no_grad()
-def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    # One fused lerp over all parameters (the same arithmetic as a lerp_ per tensor, in one
-    # call instead of several hundred; issue 18).
-    pe, pm = list(ema.parameters()), [p.detach() for p in model.parameters()]
-    if len(pe) != len(pm):
-        raise ValueError(f"EMA copy has {len(pe)} parameters, the model {len(pm)}")
-    torch._foreach_lerp_(pe, pm, 1.0 - decay)
-    for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
-        be.copy_(bm)
-
-
-def ema_decay_at(step: int, tc: Any) -> float:
-    """EMA decay used after optimisation step ``step`` (``tc``: the train config section).
-
-    The first update copies the generator. With ``tc.ema_rampup`` the decay then grows as
-    ``(1 + k) / (10 + k)`` (``k`` updates so far, TensorFlow's ``num_updates`` rule) up to
-    ``tc.ema_decay``: the average covers about the last tenth of training until it reaches
-    its full window, so a short run's EMA is not dominated by its random initial weights.
-    """
-    k = step - tc.ema_start
-    if k <= 0:
-        return 0.0
-    return min(tc.ema_decay, (1 + k) / (10 + k)) if tc.ema_rampup else tc.ema_decay
-
-
-def _grad_norm_ok(params: list[Tensor], clip: float) -> bool:
-    """Clip gradients; False when they are not finite (the step is then skipped)."""
-    norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-    return bool(torch.isfinite(norm))
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -219,25 +80,7 @@ def _checkpoint_path(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"ckpt_{step:08d}.pt"
 
 
-# ----------------------------------------------------------------------------- trainer
 # ----------------------------------------------------------------------------- building
-def _setup_device(device: str | None) -> tuple[torch.device, DistInfo]:
-    """The device (CUDA when available unless given) and the torchrun process group."""
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    info = init_distributed(torch.device(device))
-    if torch.device(device).type == "cuda":
-        device = f"cuda:{info.local_rank}"
-        torch.cuda.set_device(info.local_rank)
-    return torch.device(device), info
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    random.seed(seed)
-    np.random.seed(seed)
-
-
 def build_datasets(cfg: Config, val_dataset: Dataset | None = None
                    ) -> tuple[Dataset, Dataset | None]:
     """The training split and (for sample grids) the val split, if the dataset has one."""
@@ -253,19 +96,6 @@ def build_datasets(cfg: Config, val_dataset: Dataset | None = None
     return dataset, val_dataset
 
 
-def build_loader(dataset: Dataset, sampler: ResumableSampler, cfg: Config,
-                 device: torch.device) -> DataLoader:
-    return DataLoader(
-        SeededItems(dataset, cfg.train.seed), batch_size=cfg.train.batch_size,
-        sampler=sampler, collate_fn=collate_graphs, num_workers=cfg.data.num_workers,
-        pin_memory=device.type == "cuda", drop_last=True,
-        # Workers live across epochs: no re-spawn (and dataset re-pickling) every epoch.
-        persistent_workers=cfg.data.num_workers > 0,
-        # Its own generator: creating an iterator must not consume the global torch RNG,
-        # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
-        generator=torch.Generator().manual_seed(cfg.train.seed))
-
-
 def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last: bool
                  ) -> tuple[nn.Module, nn.Module, nn.Module]:
     """Generator, discriminator and the generator's frozen EMA copy, on ``device``."""
@@ -278,24 +108,8 @@ def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last:
         G.to(memory_format=torch.channels_last)
         D.to(memory_format=torch.channels_last)
     G_ema = copy.deepcopy(G).eval()
-    _requires_grad(G_ema, False)
+    set_requires_grad(G_ema, False)
     return G, D, G_ema
-
-
-def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
-                     ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """TTUR Adam: one optimizer per network with its own learning rate."""
-    betas = (cfg.train.beta1, cfg.train.beta2)
-    return (torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas),
-            torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas))
-
-
-LAYOUT_MODULES = ("obj_embeddings", "pred_embeddings", "attr_embeddings", "gconv", "box_head",
-                  "mask_head")
-"""The generator's scene-graph-to-layout branch: what ``train.stage="layout"`` trains."""
-LAYOUT_HEADS = ("layout_gconv", "box_head", "mask_head")
-"""What it trains with ``train.layout_modules="heads"``: the box and mask heads and, with
-``model.layout_gconv``, their graph network; the vectors the renderer reads stay as they were."""
 
 
 def _seed_layout_gconv(state: dict[str, Tensor] | None) -> dict[str, Tensor] | None:
@@ -304,37 +118,6 @@ def _seed_layout_gconv(state: dict[str, Tensor] | None) -> dict[str, Tensor] | N
         return state
     return {**state, **{"layout_" + k: v.clone() for k, v in state.items()
                         if k.startswith("gconv.")}}
-
-
-def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:
-    """Adam over the layout branch only (``LAYOUT_MODULES``, or ``LAYOUT_HEADS`` with
-    ``train.layout_modules="heads"``); the rest of G is frozen.
-
-    The layout heads regress boxes and masks, so this uses Adam's usual betas (0.9, 0.999)
-    rather than the GAN's.
-    """
-    for p in G.parameters():
-        p.requires_grad_(False)
-    modules = LAYOUT_HEADS if cfg.train.layout_modules == "heads" else LAYOUT_MODULES
-    params = [p for name in modules if getattr(G, name, None) is not None
-              for p in getattr(G, name).parameters()]
-    for p in params:
-        p.requires_grad_(True)
-    return torch.optim.Adam(params, lr=cfg.train.layout_lr)
-
-
-def _wrap_ddp(G: nn.Module, D: nn.Module, info: DistInfo, device: torch.device, *,
-              find_unused: bool) -> tuple[nn.Module, nn.Module]:
-    """DDP wrappers for the training forward passes (the modules themselves when single)."""
-    if not info.enabled:
-        return G, D
-    from torch.nn.parallel import DistributedDataParallel as DDP
-
-    ids = [device.index] if device.type == "cuda" else None
-    # Visual Genome has no masks: with teacher forcing the mask head gets no gradient in a
-    # step, which DDP only tolerates when told to look for unused parameters.
-    return (DDP(G, device_ids=ids, broadcast_buffers=False, find_unused_parameters=find_unused),
-            DDP(D, device_ids=ids, broadcast_buffers=False))
 
 
 class Trainer:
@@ -351,10 +134,10 @@ class Trainer:
                  dataset: Dataset | None = None, val_dataset: Dataset | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.device, self.dist = _setup_device(device)
+        self.device, self.dist = setup_device(device)
         self.use_amp = cfg.train.mixed_precision and self.device.type == "cuda"
         self.channels_last = cfg.train.channels_last and self.device.type == "cuda"
-        _seed_everything(cfg.train.seed)
+        seed_everything(cfg.train.seed)
 
         if dataset is None:
             dataset, val_dataset = build_datasets(cfg, val_dataset)
@@ -362,7 +145,9 @@ class Trainer:
         self.vocab: Vocab = dataset.vocab
         self.sampler = ResumableSampler(len(dataset), cfg.train.batch_size, cfg.train.seed,
                                         self.dist.rank, self.dist.world_size)
-        self.loader = build_loader(dataset, self.sampler, cfg, self.device)
+        self.loader = build_loader(dataset, self.sampler, batch_size=cfg.train.batch_size,
+                                   seed=cfg.train.seed, num_workers=cfg.data.num_workers,
+                                   pin_memory=self.device.type == "cuda")
         self.G, self.D, self.G_ema = build_models(cfg, self.vocab, self.device,
                                                   self.channels_last)
         self.opt_g, self.opt_d = build_optimizers(cfg, self.G, self.D)
@@ -373,14 +158,14 @@ class Trainer:
         self.anchor: nn.Module | None = None
         vgg = build_vgg_loss(cfg.loss.vgg_weight, cfg.train.vgg_weights or None)
         self.vgg = vgg.to(self.device) if vgg is not None else None
-        self.G_train, self.D_train = _wrap_ddp(self.G, self.D, self.dist, self.device,
-                                               find_unused=cfg.data.dataset == "vg")
+        self.G_train, self.D_train = wrap_ddp(self.G, self.D, self.dist, self.device,
+                                              find_unused=cfg.data.dataset == "vg")
 
         self.step = 0
         self.nonfinite_skipped = 0
         self.command: str | None = None
         self._stop_signal: int | None = None
-        self._fixed_batch = self._sample_batch(val_dataset or dataset)
+        self._fixed_batch = self.sample_batch(val_dataset or dataset)
         self._fixed_z = torch.randn(self._fixed_batch.num_images, cfg.model.noise_dim,
                                     generator=torch.Generator().manual_seed(cfg.train.seed))
         # Re-seed: building modules and the fixed batch must not shift the training RNG streams.
@@ -468,11 +253,22 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ steps
-    def _sample_batch(self, dataset: Dataset, n: int = 8) -> GraphBatch:
+    def sample_batch(self, dataset: Dataset | None = None, n: int = 8) -> GraphBatch:
+        """The first ``n`` items of ``dataset`` (the training set by default) as one batch, on
+        the CPU: the fixed batch of the sample grids, or a batch to time a step on."""
+        dataset = self.dataset if dataset is None else dataset
         n = min(n, len(dataset))
         return collate_graphs([dataset[i] for i in range(n)])
 
-    def _forward(self, batch: GraphBatch, *, zero_noise: bool = False):
+    def forward(self, batch: GraphBatch, *, zero_noise: bool = False) -> GeneratorOutput:
+        """The training generator's forward pass (DDP-wrapped, under autocast with
+        ``train.mixed_precision``), with teacher forcing as ``train.teacher_forcing`` says.
+
+        Args:
+            batch: a batch on the trainer's device.
+            zero_noise: all noise zero (the reconstruction sample of
+                ``loss.recon_noise="zero"``) instead of fresh random noise.
+        """
         noise = {}
         if zero_noise:     # the anchored sample of loss.recon_noise="zero"
             m = self.cfg.model
@@ -483,10 +279,27 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             return self.G_train(batch, use_gt_layout=self.cfg.train.teacher_forcing, **noise)
 
+    def train_step(self, batch: GraphBatch) -> dict[str, float]:
+        """One optimisation step on a batch on the trainer's device, as the loop takes it.
+
+        The layout stage's ``layout_step``; otherwise one generator forward, then the D step
+        and the G step on that output. The EMA copy and ``self.step`` are the loop's to update.
+
+        Returns:
+            The logged loss terms (``"D/gan"``, ``"G/total"``, ...); a side whose step was
+            skipped for non-finite values has none.
+        """
+        if self.cfg.train.stage == "layout":
+            return self.layout_step(batch)
+        out = self.forward(batch)
+        logs = self.d_step(batch, out)
+        logs.update(self.g_step(batch, out))
+        return logs
+
     def d_step(self, batch: GraphBatch, out) -> dict[str, float]:
         from .objectives import discriminator_loss_terms, weighted_total
 
-        _requires_grad(self.D, True)
+        set_requires_grad(self.D, True)
         self.opt_d.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             terms = discriminator_loss_terms(out, self.D_train, batch, self.cfg.loss)
@@ -497,22 +310,22 @@ class Trainer:
         from .objectives import generator_loss_terms, weighted_total
 
         # The G step goes through the unwrapped D: its gradients are not wanted or synced.
-        _requires_grad(self.D, False)
+        set_requires_grad(self.D, False)
         self.opt_g.zero_grad(set_to_none=True)
         # loss.recon_noise="zero": the reconstruction terms score a noise-free sample.
-        recon = (self._forward(batch, zero_noise=True)
+        recon = (self.forward(batch, zero_noise=True)
                  if self.cfg.loss.recon_noise == "zero" else None)
         # The mode-seeking term compares with a second sample of the batch: the noise-free
         # one when there is one (no third forward), else one with other noise.
         second = None
         if self.cfg.loss.mode_seek_weight > 0:
-            second = recon if recon is not None else self._forward(batch)
+            second = recon if recon is not None else self.forward(batch)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             terms = generator_loss_terms(out, self.D, batch, self.cfg.loss, vgg=self.vgg,
                                          second=second, recon=recon)
             total = weighted_total(terms, self.cfg.loss)
         logs = self._apply(total, terms, self.G.parameters(), self.opt_g, "G")
-        _requires_grad(self.D, True)
+        set_requires_grad(self.D, True)
         return logs
 
     def layout_step(self, batch: GraphBatch) -> dict[str, float]:
@@ -545,37 +358,23 @@ class Trainer:
             state = generator_state(ckpt)
             anchor.load_state_dict({**own, **{k: v for k, v in state.items()
                                               if k in own and own[k].shape == v.shape}})
-        _requires_grad(anchor, False)
+        set_requires_grad(anchor, False)
         self.anchor = anchor.to(self.device)
 
     def _apply(self, total: Tensor, terms: dict[str, Tensor], params, opt, name: str, *,
                sync_grads: bool = False) -> dict[str, float]:
         params = [p for p in params if p.requires_grad]
         # All ranks must take the same branch: agree on finiteness before backward.
-        finite = torch.isfinite(total.detach()).float()
-        if self.dist.enabled:
-            f = finite.to(self.device if dist.get_backend() == "nccl" else "cpu")
-            dist.all_reduce(f, op=dist.ReduceOp.MIN)
-            finite = f.cpu()
-        if finite.item() < 1:
+        if not all_ranks_true(torch.isfinite(total.detach()), self.dist, self.device):
             self.nonfinite_skipped += 1
             logger.warning("step %d: non-finite %s loss, step skipped", self.step, name)
             return {}
         total.backward()
-        if sync_grads and self.dist.enabled:
+        if sync_grads:
             # The layout step runs the unwrapped G, so DDP does not average the gradients.
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-                dist.all_reduce(p.grad)
-                p.grad /= self.dist.world_size
-        ok = _grad_norm_ok(params, self.cfg.train.grad_clip)
-        if self.dist.enabled:
-            f = torch.tensor(float(ok), device=self.device if dist.get_backend() == "nccl"
-                             else "cpu")
-            dist.all_reduce(f, op=dist.ReduceOp.MIN)
-            ok = bool(f.item() > 0)
-        if not ok:
+            average_gradients(params, self.dist)
+        ok = clip_gradients(params, self.cfg.train.grad_clip)
+        if not all_ranks_true(ok, self.dist, self.device):
             self.nonfinite_skipped += 1
             logger.warning("step %d: non-finite %s gradients, step skipped", self.step, name)
             opt.zero_grad(set_to_none=True)
@@ -594,38 +393,17 @@ class Trainer:
             yield from self.loader
             epoch, within = epoch + 1, 0
 
-    def _install_signal_handlers(self) -> dict:
-        old = {}
+    def _on_stop_signal(self, signum: int) -> None:
+        self._stop_signal = signum
+        logger.warning("signal %d received: finishing this step, then checkpointing", signum)
 
-        def handler(signum, frame):
-            self._stop_signal = signum
-            logger.warning("signal %d received: finishing this step, then checkpointing", signum)
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[sig] = signal.signal(sig, handler)
-            except ValueError:  # not the main thread
-                pass
-        return old
-
-    def _use_deterministic_kernels(self):
-        """Switch on torch's deterministic kernels for the loop (CPU, ``train.deterministic``).
-
-        With 2 or more threads, two runs of the same config ended with different weights
-        (scripts/check_determinism.py): torch's CPU backward of indexing (``x[idx]``, an
-        accumulating ``index_put_``, as in the graph convolution) adds in a run-dependent
-        order at larger sizes, and the switch removes every difference at no measurable cost.
-        On CUDA the setting is left alone: it would need ``CUBLAS_WORKSPACE_CONFIG`` and has
-        no deterministic kernel for some ops.
-
-        Returns:
-            A function that restores the previous global setting.
+    def deterministic_kernels(self) -> contextlib.AbstractContextManager[None]:
+        """Torch's deterministic kernels inside the block as the loop runs them: on with
+        ``train.deterministic`` on the CPU (``sg2img.resumable.deterministic_kernels`` says
+        why). On CUDA the setting is left alone: it would need ``CUBLAS_WORKSPACE_CONFIG`` and
+        has no deterministic kernel for some ops.
         """
-        before = (torch.are_deterministic_algorithms_enabled(),
-                  torch.is_deterministic_algorithms_warn_only_enabled())
-        if self.cfg.train.deterministic and self.device.type == "cpu":
-            torch.use_deterministic_algorithms(True)
-        return lambda: torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        return deterministic_kernels(self.cfg.train.deterministic and self.device.type == "cpu")
 
     def train(self, num_steps: int | None = None) -> dict[str, Any]:
         """Run until ``cfg.train.num_steps`` (or ``num_steps`` more steps, for tests).
@@ -645,8 +423,6 @@ class Trainer:
             if self.command:
                 with open(self.run_dir / "command.txt", "a") as f:
                     f.write(self.command + "\n")
-        old_handlers = self._install_signal_handlers()
-        restore_determinism = self._use_deterministic_kernels()
         window: dict[str, list[float]] = defaultdict(list)
         t_window, imgs_window = time.perf_counter(), 0
         pbar = None
@@ -657,47 +433,40 @@ class Trainer:
         self.G.train()
         self.D.train()
         batches = self._batches()
-        try:
-            while self.step < end and self._stop_signal is None:
-                batch = next(batches).to(self.device, non_blocking=True)
-                if self.channels_last and batch.images is not None:
-                    batch.images = batch.images.contiguous(memory_format=torch.channels_last)
-                if tc.stage == "layout":
-                    logs = self.layout_step(batch)
-                else:
-                    out = self._forward(batch)
-                    logs = self.d_step(batch, out)
-                    logs.update(self.g_step(batch, out))
-                if self.step >= tc.ema_start:
-                    _update_ema(self.G_ema, self.G, ema_decay_at(self.step, tc))
-                self.step += 1
-                for k, v in logs.items():
-                    window[k].append(v)
-                imgs_window += batch.num_images * self.dist.world_size
-                if self.step % tc.log_every == 0 or self.step == end:
-                    self._log(window, imgs_window / (time.perf_counter() - t_window), pbar)
-                    window.clear()
-                    t_window, imgs_window = time.perf_counter(), 0
-                if pbar is not None:
-                    pbar.update(1)
-                if self.step % tc.sample_every == 0 or self.step == end:
-                    self.save_samples()
-                if self.step % tc.checkpoint_every == 0 or self.step == end:
+        with stop_signals(self._on_stop_signal), self.deterministic_kernels():
+            try:
+                while self.step < end and self._stop_signal is None:
+                    batch = next(batches).to(self.device, non_blocking=True)
+                    if self.channels_last and batch.images is not None:
+                        batch.images = batch.images.contiguous(memory_format=torch.channels_last)
+                    logs = self.train_step(batch)
+                    if self.step >= tc.ema_start:
+                        update_ema(self.G_ema, self.G, ema_decay_at(self.step, tc))
+                    self.step += 1
+                    for k, v in logs.items():
+                        window[k].append(v)
+                    imgs_window += batch.num_images * self.dist.world_size
+                    if self.step % tc.log_every == 0 or self.step == end:
+                        self._log(window, imgs_window / (time.perf_counter() - t_window), pbar)
+                        window.clear()
+                        t_window, imgs_window = time.perf_counter(), 0
+                    if pbar is not None:
+                        pbar.update(1)
+                    if self.step % tc.sample_every == 0 or self.step == end:
+                        self.save_samples()
+                    if self.step % tc.checkpoint_every == 0 or self.step == end:
+                        self.save()
+                if self._stop_signal is not None:
                     self.save()
-            if self._stop_signal is not None:
-                self.save()
-        finally:
-            if pbar is not None:
-                pbar.close()
-            for sig, h in old_handlers.items():
-                signal.signal(sig, h)
-            restore_determinism()
+            finally:
+                if pbar is not None:
+                    pbar.close()
         return {"step": self.step, "stopped_by_signal": self._stop_signal,
                 "nonfinite_skipped": self.nonfinite_skipped}
 
     def _log(self, window: dict[str, list[float]], imgs_per_s: float, pbar) -> None:
         means = {k: sum(v) / len(v) for k, v in window.items() if v}
-        means = _all_reduce_mean(means, self.dist)
+        means = all_reduce_mean(means, self.dist)
         if not self.dist.is_main:
             return
         record = {"step": self.step, "images_per_s": round(imgs_per_s, 2),

@@ -20,8 +20,7 @@ from sg2img.config import (
     Config,
     ConfigError,
 )
-from sg2img.discriminators_dp import ScaleEnhancementDiscriminator
-from sg2img.discriminators_fpse import FPSEDiscriminator
+from sg2img.discriminators import FPSEDiscriminator, ScaleEnhancementDiscriminator
 from sg2img.generators.cc_fpse import CCGenerator, conditional_depthwise_conv
 from sg2img.generators.dp_gan import DualPyramidGenerator
 from sg2img.layout import (
@@ -303,7 +302,7 @@ def test_trainer_recon_noise_zero_runs_one_noise_free_forward(noise, mode_seek, 
     ds = ToyScenes(n=4)
     trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ds)
     batch = collate_graphs([ds[0], ds[1]])
-    out = trainer._forward(batch)
+    out = trainer.forward(batch)
     trainer.d_step(batch, out)
     calls = []
     forward = trainer.G_train.forward
@@ -374,7 +373,7 @@ def test_texture_noise_trains_and_resamples_one_object(tmp_path, vocab):
     ds = ToyScenes(n=4)
     trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ds)
     batch = collate_graphs([ds[0], ds[1]])
-    out = trainer._forward(batch)
+    out = trainer.forward(batch)
     logs = trainer.d_step(batch, out)
     logs.update(trainer.g_step(batch, out))
     assert all(math.isfinite(v) for v in logs.values()), logs
@@ -445,7 +444,7 @@ def test_training_step_and_checkpoint_round_trip(g, d, noise, edges, tmp_path, v
     trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ds)
     batch = collate_graphs([ds[0], ds[1]])
     before = {k: v.clone() for k, v in trainer.G.state_dict().items()}
-    out = trainer._forward(batch)
+    out = trainer.forward(batch)
     logs = trainer.d_step(batch, out)
     logs.update(trainer.g_step(batch, out))
     assert ("G/mode_seek" in logs) == (mode_seek > 0)

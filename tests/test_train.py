@@ -180,6 +180,40 @@ def test_training_uses_deterministic_kernels_on_cpu_and_restores(tmp_path, monke
     assert seen == [True, False]
 
 
+def test_public_step_is_the_loop_step(tmp_path):
+    """What scripts time by hand (a batch, train_step, the EMA update, under the trainer's
+    kernels) is what the loop does: the same weights after one step."""
+    from sg2img.optimization import ema_decay_at, update_ema
+
+    cfg = tiny_cfg(**{"train.ema_start": 0})
+    loop = Trainer(cfg, tmp_path / "loop", device="cpu", dataset=ToyScenes())
+    loop.train(num_steps=1)
+    trainer = Trainer(cfg, tmp_path / "hand", device="cpu", dataset=ToyScenes())
+    assert trainer.sample_batch(n=3).num_images == 3
+    batch = next(iter(trainer.loader)).to(trainer.device)
+    trainer.G.train()
+    trainer.D.train()
+    with trainer.deterministic_kernels():
+        assert torch.are_deterministic_algorithms_enabled()
+        logs = trainer.train_step(batch)
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert {"D/total", "G/total"} <= set(logs)
+    update_ema(trainer.G_ema, trainer.G, ema_decay_at(0, cfg.train))
+    for mine, theirs in ((trainer.G, loop.G), (trainer.G_ema, loop.G_ema), (trainer.D, loop.D)):
+        ref = theirs.state_dict()
+        assert all(torch.equal(v, ref[k]) for k, v in mine.state_dict().items())
+
+
+def test_stop_signals_call_back_and_restore_the_handlers():
+    from sg2img.resumable import stop_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    got = []
+    with stop_signals(got.append):
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert got == [signal.SIGTERM] and signal.getsignal(signal.SIGTERM) is before
+
+
 def test_indexing_backward_is_deterministic_under_the_setting(two_threads):
     """The op that made 2-thread runs differ: x[idx] backward (accumulating index_put_)."""
     torch.manual_seed(0)
@@ -288,7 +322,7 @@ def test_coarse_to_fine_needs_size_divisible_by_32():
 
 
 def test_ema_decay_ramps_up_then_holds():
-    from sg2img.train import ema_decay_at
+    from sg2img.optimization import ema_decay_at
 
     tc = tiny_cfg(**{"train.ema_decay": 0.999, "train.ema_start": 5}).train
     decays = [ema_decay_at(s, tc) for s in range(5, 20000, 7)]
@@ -306,7 +340,7 @@ def test_ema_decay_ramps_up_then_holds():
 
 
 def test_layout_stage_trains_the_layout_branch_only_and_resumes_exactly(tmp_path):
-    from sg2img.train import LAYOUT_MODULES
+    from sg2img.optimization import LAYOUT_MODULES
 
     torch.set_num_threads(2)
     gan = tiny_cfg(**{"train.num_steps": 2, "train.checkpoint_every": 2})
@@ -338,7 +372,7 @@ def test_layout_stage_heads_only_keeps_the_object_vectors(tmp_path):
     renderer reads (embeddings, graph convolution) are the starting model's exactly. With
     ``model.layout_gconv`` the heads' own graph network starts as a copy of the renderer's
     and learns too."""
-    from sg2img.train import LAYOUT_HEADS
+    from sg2img.optimization import LAYOUT_HEADS
 
     torch.set_num_threads(2)
     gan = tiny_cfg(**{"train.num_steps": 2, "train.checkpoint_every": 2})

@@ -17,20 +17,23 @@ import torch
 from PIL import Image
 
 from sg2img import vis
+from sg2img.scene_graph import SceneGraph
 from sg2img.vis import (
     MAX_DRAW_OBJECTS,
     MAX_DRAW_RELATIONSHIPS,
     PALETTE_SIZE,
-    _text_color,
     class_color,
     class_palette,
     colorize_layout,
     draw_layout,
     draw_scene_graph,
     from_pil,
+    graphs,
     make_sheet,
     name_color,
     plot_loss_curves,
+    sheets,
+    text_color,
     to_pil,
 )
 
@@ -91,7 +94,7 @@ def test_label_text_readable_on_every_class_color():
     # WCAG AA for normal text is 4.5:1; black or white, whichever is better, always reaches it.
     for i in range(PALETTE_SIZE + 1):
         rgb = class_color(i)
-        assert _contrast(rgb, _text_color(rgb)) >= 4.5, (i, rgb)
+        assert _contrast(rgb, text_color(rgb)) >= 4.5, (i, rgb)
 
 
 def test_name_colors_follow_vocab_and_are_stable_across_processes(vocab):
@@ -106,7 +109,7 @@ def test_name_colors_follow_vocab_and_are_stable_across_processes(vocab):
     assert len({name_color(n) for n in names}) == len(names)
     code = ("import json, sys; from sg2img.vis import name_color; "
             f"print(json.dumps([name_color(n) for n in {names!r}]))")
-    root = str(Path(vis.__file__).resolve().parents[1])             # this checkout's sg2img
+    root = str(Path(vis.__file__).resolve().parents[2])             # this checkout's sg2img
     env = {**os.environ, "PYTHONHASHSEED": "4242",
            "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -225,18 +228,18 @@ def test_layers_follow_the_arrows_and_break_cycles():
     nodes = ["o0", "o1", "o2", "p0", "p1", "p2"]
     # o0 -p0-> o1 -p1-> o2 -p2-> o0: one cycle; o2 -> p2 -> o0 closes it.
     edges = [("o0", "p0"), ("p0", "o1"), ("o1", "p1"), ("p1", "o2"), ("o2", "p2"), ("p2", "o0")]
-    layers = vis._layers(nodes, edges)
+    layers = graphs._layers(nodes, edges)
     assert sorted(n for layer in layers for n in layer) == sorted(nodes)
     rank = {n: i for i, layer in enumerate(layers) for n in layer}
     forward = [rank[a] < rank[b] for a, b in edges]
     assert forward.count(False) == 1                                # one arrow bent back
     # A DAG: every arrow goes forward, and sources are in the first layer.
-    dag = vis._layers(["a", "b", "c", "d"], [("a", "c"), ("b", "c"), ("c", "d")])
+    dag = graphs._layers(["a", "b", "c", "d"], [("a", "c"), ("b", "c"), ("c", "d")])
     assert dag == [["a", "b"], ["c"], ["d"]]
     # A short chain joining a long one late starts late (short arrows, as dot draws them);
     # an isolated node stays in the first layer.
     chain = [("o0", "p0"), ("p0", "o1"), ("o1", "p1"), ("p1", "o2"), ("o4", "p2"), ("p2", "o2")]
-    rank = {n: i for i, layer in enumerate(vis._layers(["o0", "o1", "o2", "o4", "o5", "p0", "p1",
+    rank = {n: i for i, layer in enumerate(graphs._layers(["o0", "o1", "o2", "o4", "o5", "p0", "p1",
                                                         "p2"], chain)) for n in layer}
     assert all(rank[b] - rank[a] == 1 for a, b in chain)
     assert rank["o0"] == rank["o5"] == 0 and rank["o4"] == 2
@@ -245,7 +248,7 @@ def test_layers_follow_the_arrows_and_break_cycles():
 def test_dot_source_quotes_and_cuts_labels():
     long = "x" * 100
     graph = {"objects": ['say "hi"\\', long], "relationships": [[0, "left of", 1]]}
-    src = vis._dot_source(vis.SceneGraph.from_dict(graph), None, "TB")
+    src = graphs._dot_source(SceneGraph.from_dict(graph), None, "TB")
     assert 'label="say \\"hi\\"\\\\"' in src
     assert long not in src and "x" * (vis.MAX_LABEL_CHARS - 1) + "\u2026" in src
     assert "rankdir=TB" in src and "o0 -> p0" in src and "p0 -> o1" in src
@@ -263,8 +266,8 @@ def test_large_graph_gets_a_summary_card_without_layout(vocab, monkeypatch, capl
     def no_layout(*args, **kwargs):
         raise AssertionError("a graph over the limits must not be laid out")
 
-    monkeypatch.setattr(vis, "_draw_with_networkx", no_layout)
-    monkeypatch.setattr(vis, "_draw_with_dot", no_layout)
+    monkeypatch.setattr(graphs, "_draw_with_networkx", no_layout)
+    monkeypatch.setattr(graphs, "_draw_with_dot", no_layout)
     rng = np.random.default_rng(0)
     names = ["sky", "grass", "sheep", "tree", "a" * 256]
     graph = {"objects": [names[i] for i in rng.integers(0, 5, 60)],
@@ -296,7 +299,7 @@ def test_make_sheet_refuses_huge_sheets_before_resizing(monkeypatch):
     def no_resize(*args, **kwargs):
         raise AssertionError("the size must be checked before any image is resized")
 
-    monkeypatch.setattr(vis, "_fit", no_resize)
+    monkeypatch.setattr(sheets, "_fit", no_resize)
     cell = Image.new("RGB", (64, 64))
     rows = [[cell, cell, cell]] * 2000                 # 2,000 edits: about 700 megapixels
     with pytest.raises(ValueError, match=r"2000 rows .* max_pixels=64000000 .* about \d+ such"):
