@@ -61,24 +61,6 @@ def peak_tflops(device: torch.device, override: float | None) -> tuple[float | N
     return None, f"{name}: unknown peak, pass --peak-tflops"
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_time(fn, repeats: int, device: torch.device, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 class _Results(dict):
     """A dict that prints each measured figure as it is set (a run cut short by a time limit
     still leaves its figures in the log)."""
@@ -90,6 +72,7 @@ class _Results(dict):
 
 
 def bench(args: argparse.Namespace) -> dict:
+    from sg2img.benchmark import median_time, synchronize
     from sg2img.config import Config
     from sg2img.optimization import ema_decay_at, update_ema
     from sg2img.train import Trainer
@@ -163,7 +146,7 @@ def bench(args: argparse.Namespace) -> dict:
         with trainer.deterministic_kernels() if loop_setting else contextlib.nullcontext():
             t0 = time.perf_counter()
             step()
-            sync(device)
+            synchronize(device)
             return time.perf_counter() - t0
 
     for _ in range(2):
@@ -193,22 +176,23 @@ def bench(args: argparse.Namespace) -> dict:
     res["step_varied_batches"] = len(times)
     batch = on_device(batches[0])
     res["ema_s"] = median_time(lambda: update_ema(trainer.G_ema, trainer.G,
-                                                  ema_decay_at(10, tc)), args.repeats, device)
+                                                  ema_decay_at(10, tc)), args.repeats,
+                               device=device)
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as fc:
         step()
     res["flops_per_step"] = fc.get_total_flops()
-    res["sample_s"] = median_time(trainer.save_samples, 1, device, warmup=0)
-    res["checkpoint_s"] = median_time(trainer.save, 1, device, warmup=0)
+    res["sample_s"] = median_time(trainer.save_samples, 1, warmup=0, device=device)
+    res["checkpoint_s"] = median_time(trainer.save, 1, warmup=0, device=device)
     res["amortized_sample_checkpoint_s"] = (res["sample_s"] / tc.sample_every
                                             + res["checkpoint_s"] / tc.checkpoint_every)
 
     # The whole loop (a fresh loader iterator: worker start-up is part of what users get).
-    sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     trainer.train(num_steps=args.steps)
-    sync(device)
+    synchronize(device)
     loop = time.perf_counter() - t0
     res["loop_s_per_step"] = (loop - res["sample_s"] - res["checkpoint_s"]) / args.steps
     res["loop_steps"] = args.steps

@@ -54,13 +54,11 @@ from .resumable import (
     ResumableSampler,
     build_loader,
     deterministic_kernels,
+    rng_state,
     seed_everything,
+    set_rng_state,
     stop_signals,
 )
-
-# The checkpoint methods below call the RNG state functions by these names.
-from .resumable import rng_state as _rng_state
-from .resumable import set_rng_state as _set_rng_state
 from .scene_graph import GraphBatch, collate_graphs
 from .vocab import Vocab
 
@@ -177,7 +175,7 @@ class Trainer:
         return checkpoint.training_state(
             step=self.step, config=self.cfg, vocab=self.vocab, generator=self.G,
             generator_ema=self.G_ema, discriminator=self.D, optim_g=self.opt_g,
-            optim_d=self.opt_d, rng=_rng_state(),
+            optim_d=self.opt_d, rng=rng_state(),
             batches_per_epoch=self.sampler.batches_per_epoch,
             world_size=self.dist.world_size, nonfinite_skipped=self.nonfinite_skipped)
 
@@ -191,7 +189,7 @@ class Trainer:
         progress = checkpoint.restore_training_state(
             ckpt, vocab=self.vocab, generator=self.G, generator_ema=self.G_ema,
             discriminator=self.D, optim_g=self.opt_g, optim_d=self.opt_d,
-            set_rng_state=_set_rng_state, world_size=self.dist.world_size)
+            set_rng_state=set_rng_state, world_size=self.dist.world_size)
         self.step = progress.step
         self.nonfinite_skipped = progress.nonfinite_skipped
 
