@@ -7,7 +7,7 @@ Usage::
 
     python scripts/draw_layouts_before_after.py --before sg2img/assets/default_model.pt \
         --after runs/layout/sample_k5_seq.pt --graphs examples/scenes.json --index 0 1 \
-        --out docs/layouts_before_after.png
+        --out docs/reports/layout/layouts_before_after.png
 """
 
 from __future__ import annotations

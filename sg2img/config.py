@@ -407,17 +407,18 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 # Issue 15: colour reaches the pixels when the attributes are painted into the layout and the
 # object discriminator names them (at the ablation budget, ground-truth layout: colour
-# accuracy 0.89 of real, swaps followed 87 %; docs/attributes.md). Every preset trains with
-# both; they build nothing for a vocabulary without attributes, and checkpoints from before
-# them load with the ModelConfig defaults (off).
+# accuracy 0.89 of real, swaps followed 87 %; docs/reports/attributes/README.md). Every preset
+# trains with both; they build nothing for a vocabulary without attributes, and checkpoints from
+# before them load with the ModelConfig defaults (off).
 for _preset in PRESETS.values():
     _preset.update({"model.attribute_layout": True, "model.object_disc_attributes": True})
 del _preset
 # Issue 18: the paper-scale presets change width with a 1x1 conv before each x2 upsampling
 # (model.narrow_upsample). At the ablation budget it cost +1.0 FID on a two-seed mean (inside
-# the 1.5 run-to-run noise; docs/performance.md, 3b); side by side with sg2im at 2 threads it
-# raised generate()'s throughput 1.26-1.45x (docs/bench_vs_sg2im_narrow.json). A departure
-# from the GALS-GAN paper's SPADE generator; `small` and `tiny` keep the paper's form.
+# the 1.5 run-to-run noise; docs/reports/performance/README.md, 3b); side by side with sg2im at
+# 2 threads it raised generate()'s throughput 1.26-1.45x
+# (docs/reports/performance/bench_vs_sg2im_narrow.json). A departure from the GALS-GAN paper's
+# SPADE generator; `small` and `tiny` keep the paper's form.
 for _name in ("coco64", "coco128", "vg64", "vg128"):
     PRESETS[_name]["model.narrow_upsample"] = True
 del _name

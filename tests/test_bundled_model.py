@@ -1,6 +1,7 @@
 """The bundled model: shipped whole, documented, and it really draws what it is told.
 
-Its headline figures (docs/default_model_eval.md, 500 validation graphs) are checked here live,
+Its headline figures (docs/reports/bundled-model/default_model_eval.md, 500 validation graphs)
+are checked here live,
 on the first 100 validation graphs of the procedural scenes (made by the test with the same
 command and seed as the model's data), each with a margin below what was measured on that
 subset when the model was bundled.
@@ -174,7 +175,7 @@ def test_bf16_rendering_keeps_the_layout_and_the_picture(model):
 # R@0.5 0.515 vs the class-mean boxes' 0.446; relation satisfaction 0.976 (ground truth 0.972);
 # mean |log area ratio| 0.169; two sampled layouts overlap with mean IoU 0.439; objects named at
 # their own boxes 0.873; colour named from the model's own layouts 0.718 (real crops 1.0). The
-# full validation split's figures are in docs/default_model_eval.md.
+# full validation split's figures are in docs/reports/bundled-model/default_model_eval.md.
 R05_MARGIN = 0.04
 MIN_RELATIONS = 0.93
 MAX_AREA_ERROR = 0.21

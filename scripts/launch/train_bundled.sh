@@ -13,7 +13,7 @@
 # - stage 1, GALS-GAN with the `small` preset: every preset turns the attribute options on
 #   (issue 15: attributes painted into the layout, named by the object discriminator); the
 #   renderer is the default one (issue 14: no seed paper's generator, discriminator or noise
-#   beat it at the ablation budget, see docs/renderers.md); RENDERER_OPTS adds options;
+#   beat it at the ablation budget, see docs/reports/renderers/README.md); RENDERER_OPTS adds options;
 #   8,000 steps. Planned for 12,000, stopped at 8,000 for time; every checkpoint is kept and
 #   the learning curve is scored in the README ("The bundled model"). There is no learning-rate
 #   schedule, so STEPS=12000 continues the same run (then delete RUN_layout to redo stage 2);
@@ -24,7 +24,7 @@
 #   2a, the regress head, 2,000 steps, so the graph network learns where things go; 2b, the
 #   sampling head (K=5 mixture, objects placed in sequence, geometric relations checked) on top,
 #   4,000 steps. The sampling head straight from stage 1's vectors levels off near 0.85 relation
-#   satisfaction; after 2a it reaches 0.975 (docs/layout_head.md).
+#   satisfaction; after 2a it reaches 0.975 (docs/reports/layout/README.md).
 set -euo pipefail
 DATA=${DATA:-data/shapes64}
 STEPS=${STEPS:-8000}
@@ -55,7 +55,7 @@ LAYOUT=(--preset small --data "$DATA" --set data.num_workers=0 --set train.stage
     --set train.num_steps="$LAYOUT_STEPS" --set train.init_from="${RUN}_layout_regress/export.pt" \
     --out "${RUN}_layout" --resume auto "${RENDERER[@]}"
 # Ship it with both evaluations (writes sg2img/assets/default_model.{pt,json} and
-# docs/default_model_eval{,_gt}.{json,md}), then the README's pictures.
+# docs/reports/bundled-model/default_model_eval{,_gt}.{json,md}), then the README's pictures.
 "$PY" scripts/bundle_model.py "$RUN" --data "$DATA" --export "${RUN}_layout/export.pt" \
     ${PATH_ALIASES:-}
 bash scripts/make_docs_figures.sh
