@@ -131,7 +131,7 @@ def test_samples_of_one_graph_differ(live):
 def test_colours_are_drawn(live, live_gt):
     """The attribute classifier names the colour of the generated objects. From the ground-
     truth layout (the renderer alone) as well as on the real crops (target: 0.8x); from the
-    model's own layouts less often (a known weakness, see the README)."""
+    model's own layouts less often (a known weakness, docs/reports/bundled-model)."""
     gt, own = live_gt["attr_acc"], live["attr_acc"]
     assert gt["accuracy"] >= 0.9 * gt["real_crop_accuracy"], gt
     assert own["accuracy"] >= MIN_OWN_LAYOUT_COLOUR_ACCURACY, own
