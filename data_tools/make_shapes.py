@@ -4,7 +4,7 @@
         --num-train 10000 --num-val 500 --num-test 500 --seed 0 --workers 2 [--vg]
 
     # only a grid of scenes to look at (no dataset):
-    python data_tools/make_shapes.py --grid docs/shapes_grid.png --size 64 --seed 0
+    python data_tools/make_shapes.py --grid docs/images/shapes_grid.png --size 64 --seed 0
 
 The dataset loads with ``sg2img.data.build_dataset`` (``data.dataset=coco``,
 ``data.root=OUT``). See docs/datasets.md.

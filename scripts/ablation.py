@@ -72,7 +72,7 @@ graph per variant. Usage::
 
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation \
-        --docs docs    # also copy into docs/ (ablation.json, ablation_table.md, ablation.png)
+        --docs docs/reports/ablation  # also copy ablation.json, ablation_table.md, ablation.png
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation \
         --variants full cc dp_gen fpse_d dp_d spatial spatial_ms spatial_no_l1 edges
 """
@@ -448,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, args))
     if args.docs is not None:
         args.docs.mkdir(parents=True, exist_ok=True)
-        # docs/ablation.md is the written-up page; the generated table sits beside it.
+        # docs/reports/ablation/README.md is the written-up page; the generated table sits
+        # beside it.
         for ext in ("json", "md", "png"):
             target = f"ablation{tag}_table.md" if ext == "md" else f"ablation{tag}.{ext}"
             shutil.copy(args.out / f"ablation{tag}.{ext}", args.docs / target)

@@ -6,7 +6,8 @@ a car, a street with a bus and a beach with a person (boxes pinned); writes one 
 per object with the layout drawing (labelled with the attributes) and the images, and prints
 the attribute classifier's reading of every recoloured object::
 
-    python scripts/attribute_figure.py runs/attr/export.pt --out docs/attributes.png --seed 0
+    python scripts/attribute_figure.py runs/attr/export.pt --seed 0 \
+        --out docs/reports/attributes/attributes.png
 
 With ``--data DIR`` the scenes are instead the first validation items of DIR that hold a car, a
 bus and a person, each rendered from its ground-truth layout (boxes and masks, as ``sg2img
@@ -14,7 +15,7 @@ evaluate --gt-layout`` does) once per colour with the same noise; the hand-made 
 ask for unusually large objects and masks the model predicts::
 
     python scripts/attribute_figure.py runs/attr/export.pt --data data/shapes64 \
-        --out docs/attributes.png
+        --out docs/reports/attributes/attributes.png
 """
 
 from __future__ import annotations

@@ -5,10 +5,12 @@ Copies the export (config, vocab and the EMA generator; ``RUN/export.pt`` or ``-
 
 * ``sg2img/assets/default_model.json``: where the model came from (every training command,
   the data command, steps, dataset) and its headline figures;
-* ``docs/default_model_eval.{json,md}``: every metric, with images rendered from the layouts
+* ``docs/reports/bundled-model/default_model_eval.{json,md}``: every metric, with images
+  rendered from the layouts
   ``generate()`` draws (sampled when the layout head samples), layout recall next to the
   mean-class-box baseline;
-* ``docs/default_model_eval_gt.{json,md}``: FID, object and attribute accuracy with images
+* ``docs/reports/bundled-model/default_model_eval_gt.{json,md}``: FID, object and attribute
+  accuracy with images
   rendered from the ground-truth layout (the renderer alone).
 
 Usage::
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the export to ship (default: RUN/export.pt), e.g. the output of "
                         "a train.stage=layout run)")
     p.add_argument("--assets", type=Path, default=ROOT / "sg2img" / "assets")
-    p.add_argument("--docs", type=Path, default=ROOT / "docs")
+    p.add_argument("--docs", type=Path, default=ROOT / "docs" / "reports" / "bundled-model")
     p.add_argument("--samples-per-graph", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--path-alias", action="append", default=[], metavar="LOCAL=SHOWN",
@@ -122,14 +124,15 @@ def main(argv: list[str] | None = None) -> int:
             "object_accuracy_gt_layout": gt["metrics"]["obj_acc"]["accuracy"],
             **_layout_figures(m.get("layout")),
             **_attribute_figures(m.get("attr_acc"), gt["metrics"].get("attr_acc")),
-            "report": "docs/default_model_eval.md",
-            "report_gt_layout": "docs/default_model_eval_gt.md",
+            "report": "docs/reports/bundled-model/default_model_eval.md",
+            "report_gt_layout": "docs/reports/bundled-model/default_model_eval_gt.md",
             "command": f"sg2img evaluate --checkpoint sg2img/assets/default_model.pt --data "
                        f"{args.data} --split val --layout-baseline --layout-mode {layout_mode} "
-                       f"--out docs/default_model_eval",
+                       f"--out docs/reports/bundled-model/default_model_eval",
             "command_gt_layout": f"sg2img evaluate --checkpoint sg2img/assets/default_model.pt "
                                  f"--data {args.data} --split val --gt-layout --metrics "
-                                 f"{' '.join(gt_metrics)} --out docs/default_model_eval_gt",
+                                 f"{' '.join(gt_metrics)} "
+                                 f"--out docs/reports/bundled-model/default_model_eval_gt",
         },
     }
     if aliases:

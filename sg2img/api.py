@@ -379,7 +379,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             "regress" head).
         compile: run the generator through ``torch.compile`` (compiled once per loaded model
             and kept with it). The first call pays the compilation (minutes on a CPU, with a
-            C++ compiler); see docs/performance.md for when it pays off.
+            C++ compiler); see docs/reports/performance/README.md for when it pays off.
         resample_object: "same scene, another sheep", for models trained with
             ``model.noise=spatial`` (per-object noise). An object index into a graph's
             ``objects`` or a list of indices, for every graph; or, for several graphs, one
@@ -395,7 +395,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         precision: "fp32" (exact; the default) or "bf16": render the image under bfloat16
             autocast (the graph network and the layout stay float32, so the layout is the
             same). 1.8-1.9x faster forward on a CPU with AVX512-BF16, with the same FID
-            (docs/performance.md); slower on CPUs without bf16 instructions.
+            (docs/reports/performance/README.md); slower on CPUs without bf16 instructions.
 
     Returns:
         A ``GenerationResult`` (a list of PIL images with extras).

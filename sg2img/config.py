@@ -478,8 +478,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train.sample_every": 500, "train.checkpoint_every": 250,
     },
     # Paper scale (GPU). Narrow upsampling: a quarter fewer generator FLOPs for FID within
-    # the run-to-run noise (docs/performance.md); --set model.narrow_upsample=false gives
-    # the paper's SPADE generator.
+    # the run-to-run noise (docs/reports/performance/README.md);
+    # --set model.narrow_upsample=false gives the paper's SPADE generator.
     "coco64": {"model.image_size": 64, "model.narrow_upsample": True, "data.dataset": "coco",
                "train.batch_size": 32},
     "coco128": {"model.image_size": 128, "model.mask_size": 32, "model.disc_num_scales": 3,

@@ -1,6 +1,7 @@
 """The bundled model: shipped whole, documented, and it really draws what it is told.
 
-Its headline figures (docs/default_model_eval.md, 500 validation graphs) are checked here live,
+Its headline figures (docs/reports/bundled-model/default_model_eval.md, 500 validation graphs)
+are checked here live,
 on the first 100 validation graphs of the procedural scenes (made by the test with the same
 command and seed as the model's data), each with a margin below what was measured on that
 subset when the model was bundled.
@@ -130,7 +131,7 @@ def test_samples_of_one_graph_differ(live):
 def test_colours_are_drawn(live, live_gt):
     """The attribute classifier names the colour of the generated objects. From the ground-
     truth layout (the renderer alone) as well as on the real crops (target: 0.8x); from the
-    model's own layouts less often (a known weakness, see the README)."""
+    model's own layouts less often (a known weakness, docs/reports/bundled-model)."""
     gt, own = live_gt["attr_acc"], live["attr_acc"]
     assert gt["accuracy"] >= 0.9 * gt["real_crop_accuracy"], gt
     assert own["accuracy"] >= MIN_OWN_LAYOUT_COLOUR_ACCURACY, own
@@ -174,7 +175,7 @@ def test_bf16_rendering_keeps_the_layout_and_the_picture(model):
 # R@0.5 0.515 vs the class-mean boxes' 0.446; relation satisfaction 0.976 (ground truth 0.972);
 # mean |log area ratio| 0.169; two sampled layouts overlap with mean IoU 0.439; objects named at
 # their own boxes 0.873; colour named from the model's own layouts 0.718 (real crops 1.0). The
-# full validation split's figures are in docs/default_model_eval.md.
+# full validation split's figures are in docs/reports/bundled-model/default_model_eval.md.
 R05_MARGIN = 0.04
 MIN_RELATIONS = 0.93
 MAX_AREA_ERROR = 0.21

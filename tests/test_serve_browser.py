@@ -2,7 +2,7 @@
 
 The server is the real one (uvicorn on a free 127.0.0.1 port) with the bundled model, so the
 pictures mean something: moving the sheep's box moves the sheep in the image. Screenshots go
-to the test's tmp folder; with ``SG2IMG_DOCS_SCREENSHOT=docs/serve_editor.png`` the overview
+to the test's tmp folder; with ``SG2IMG_DOCS_SCREENSHOT=docs/images/serve_editor.png`` the overview
 is also written there (``python scripts/serve_screenshot.py`` does that).
 
 Skipped only when no Chromium (or no Playwright) is found and ``CI`` is not set; in CI a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The recipe of the bundled default model (sg2img/assets/default_model.pt), second edition
-# (issue 17), on 2 CPU cores. Run from the repository root; every stage resumes where it stopped
+# on 2 CPU cores. Run from the repository root; every stage resumes where it stopped
 # (`--resume auto`), so the script can be re-run after an interruption.
 #
 #   DATA=data/shapes64 STEPS=8000 bash scripts/launch/train_bundled.sh
@@ -8,23 +8,23 @@
 # PATH_ALIASES="--path-alias /scratch/shapes64=data/shapes64" makes the model card show the
 # recipe's paths for data kept elsewhere (scripts/bundle_model.py --path-alias).
 #
-# What it trains, and which issue chose it:
+# What it trains, and why:
 # - the procedural scenes with attributes (SHAPES_VERSION 2, what make_shapes.py writes);
 # - stage 1, GALS-GAN with the `small` preset: every preset turns the attribute options on
-#   (issue 15: attributes painted into the layout, named by the object discriminator); the
-#   renderer is the default one (issue 14: no seed paper's generator, discriminator or noise
-#   beat it at the ablation budget, see docs/renderers.md); RENDERER_OPTS adds options;
-#   8,000 steps. Planned for 12,000, stopped at 8,000 for time; every checkpoint is kept and
-#   the learning curve is scored in the README ("The bundled model"). There is no learning-rate
+#   (attributes painted into the layout, named by the object discriminator); the
+#   renderer is the default one (no seed paper's generator, discriminator or noise
+#   beat it at the ablation budget, see docs/reports/renderers/README.md); RENDERER_OPTS adds
+#   options; 8,000 steps. Planned for 12,000, stopped at 8,000 for time; every checkpoint is
+#   kept and the learning curve is scored in docs/reports/bundled-model/README.md. There is no learning-rate
 #   schedule, so STEPS=12000 continues the same run (then delete RUN_layout to redo stage 2);
-# - stage 2, the layout stage (issue 13), renderer frozen, batch 64. The layout heads read a graph
+# - stage 2, the layout stage, renderer frozen, batch 64. The layout heads read a graph
 #   network of their own (model.layout_gconv, a copy of stage 1's to start) and only they train
 #   (train.layout_modules=heads): training stage 1's graph network instead moved the vectors the
 #   renderer reads and took its ground-truth-layout FID from 0.36 to 4.84. In two steps:
 #   2a, the regress head, 2,000 steps, so the graph network learns where things go; 2b, the
 #   sampling head (K=5 mixture, objects placed in sequence, geometric relations checked) on top,
 #   4,000 steps. The sampling head straight from stage 1's vectors levels off near 0.85 relation
-#   satisfaction; after 2a it reaches 0.975 (docs/layout_head.md).
+#   satisfaction; after 2a it reaches 0.975 (docs/reports/layout/README.md).
 set -euo pipefail
 DATA=${DATA:-data/shapes64}
 STEPS=${STEPS:-8000}
@@ -55,7 +55,7 @@ LAYOUT=(--preset small --data "$DATA" --set data.num_workers=0 --set train.stage
     --set train.num_steps="$LAYOUT_STEPS" --set train.init_from="${RUN}_layout_regress/export.pt" \
     --out "${RUN}_layout" --resume auto "${RENDERER[@]}"
 # Ship it with both evaluations (writes sg2img/assets/default_model.{pt,json} and
-# docs/default_model_eval{,_gt}.{json,md}), then the README's pictures.
+# docs/reports/bundled-model/default_model_eval{,_gt}.{json,md}), then the README's pictures.
 "$PY" scripts/bundle_model.py "$RUN" --data "$DATA" --export "${RUN}_layout/export.pt" \
     ${PATH_ALIASES:-}
 bash scripts/make_docs_figures.sh
