@@ -491,20 +491,10 @@ def test_old_checkpoints_without_the_new_keys_load_with_todays_behaviour(tmp_pat
                            gen(batch, use_gt_layout=True, z=z).images)
 
 
-# ------------------------------------------------------------------------------ scripts
-def _script(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
+# ----------------------------------------------------------------------------- ablation
 def test_ablation_variants_are_valid_configs():
-    ablation = _script("ablation")
+    from sg2img import ablation
+
     renderers = {"cc", "dp_gen", "fpse_d", "dp_d", "spatial", "spatial_ms", "spatial_no_l1",
                  "edges"}
     assert renderers <= set(ablation.VARIANTS)
@@ -516,16 +506,14 @@ def test_ablation_variants_are_valid_configs():
 def test_ablation_pictures_render_every_variant(tmp_path):
     """The ablation's two sheets (rows of layouts and images, four samples per variant) run
     on exports of two variants; each row is a real image of the sheet's width."""
-    import argparse
-
     from data_fixtures import STUFF_CATS, THING_CATS, write_tiny_coco
     from PIL import Image
 
+    from sg2img import ablation
     from sg2img.checkpoint import export_inference
     from sg2img.model import GALSGenerator
     from sg2img.vocab import Vocab
 
-    ablation = _script("ablation")
     root = tmp_path / "data"
     write_tiny_coco(root, ("instances_val.json", "stuff_val.json"), "images/val")
     vocab = Vocab.from_coco_categories(THING_CATS + STUFF_CATS)
@@ -535,9 +523,21 @@ def test_ablation_pictures_render_every_variant(tmp_path):
         torch.manual_seed(0)
         gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
         exports[name] = export_inference(tmp_path / f"{name}.pt", cfg, vocab, gen)
-    args = argparse.Namespace(data=root, seed=0)
-    ablation.picture(exports, args, tmp_path / "a.png", n=2)
-    ablation.samples_picture(exports, args, tmp_path / "s.png")
+    settings = ablation.AblationSettings(data=root, seed=0)
+    ablation.picture(exports, settings, tmp_path / "a.png", n=2)
+    ablation.samples_picture(exports, settings, tmp_path / "s.png")
     for png in ("a.png", "s.png"):
         with Image.open(tmp_path / png) as im:
             assert im.width > 96 and im.height > 2 * 96
+
+
+def test_ablation_refuses_unknown_variants_and_generators(tmp_path):
+    """A misspelt variant fails before anything trains; the generator choice is checked."""
+    from sg2img import ablation
+
+    with pytest.raises(ValueError, match="unknown ablation variants"):
+        ablation.run_ablation(ablation.AblationSettings(data=tmp_path, out=tmp_path / "o"),
+                              ["full", "ful"])
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match="'ema' or 'raw'"):
+        ablation.AblationSettings(data=tmp_path, generator="best")
