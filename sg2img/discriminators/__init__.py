@@ -5,7 +5,7 @@ The image discriminator ``model.discriminator`` names: pix2pixHD's multi-scale P
 semantics-embedding discriminator (``fpse.py``) or DP-GAN's scale-enhancement U-Net
 (``dp.py``). The object discriminator (``objects.py``) judges and classifies object crops and
 works with each. ``GALSDiscriminator`` runs both in one forward, so a DDP wrapper sees a single
-call per step. Layers shared by the discriminators live in the private ``_blocks.py``; the
+call per step. Layers shared by the discriminators live in ``blocks.py``; the
 discriminator modules do not import each other.
 """
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._blocks import maybe_spectral_norm as _sn
+from .blocks import maybe_spectral_norm as _sn
 
 
 class FPSEDiscriminator(nn.Module):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._blocks import maybe_spectral_norm as _sn
+from .blocks import maybe_spectral_norm as _sn
 
 
 class PatchDiscriminator(nn.Module):

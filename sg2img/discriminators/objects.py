@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ..layout import crop_boxes
-from ._blocks import maybe_spectral_norm as _sn
+from .blocks import maybe_spectral_norm as _sn
 
 
 class ObjectDiscriminator(nn.Module):
