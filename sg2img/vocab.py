@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -53,6 +53,18 @@ def _closest(name: Any, choices: Iterable[str], n: int = 5) -> list[str]:
     if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH:
         return []
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.4)
+
+
+def _lookup(index: Mapping[str, int], name: Any, internal: int,
+            user_names: Callable[[], Sequence[str]], what: str, plural: str) -> int:
+    """``index[name]`` for a name a user may use (not the ``internal`` id); else an
+    ``UnknownNameError`` listing the closest of ``user_names()``."""
+    idx = index.get(name) if isinstance(name, str) else None
+    if idx is None or idx == internal:
+        close = _closest(name, user_names())
+        raise UnknownNameError(
+            f"unknown {what} {short(name)}; closest {plural}: {close or 'none'}", close)
+    return idx
 
 
 def _index(names: Sequence[str]) -> dict[str, int]:
@@ -140,21 +152,13 @@ class Vocab:
         Raises:
             UnknownNameError: the name is unknown; the message lists the closest names.
         """
-        idx = self._obj_idx.get(name) if isinstance(name, str) else None
-        if idx is None or idx == self.image_idx:
-            close = _closest(name, self.user_object_names())
-            raise UnknownNameError(
-                f"unknown object name {short(name)}; closest names: {close or 'none'}", close)
-        return idx
+        return _lookup(self._obj_idx, name, self.image_idx, self.user_object_names,
+                       "object name", "names")
 
     def pred_idx(self, name: str) -> int:
         """Id of a predicate name that a user may use (``__in_image__`` is internal)."""
-        idx = self._pred_idx.get(name) if isinstance(name, str) else None
-        if idx is None or idx == self.in_image_idx:
-            close = _closest(name, self.user_pred_names())
-            raise UnknownNameError(
-                f"unknown predicate {short(name)}; closest predicates: {close or 'none'}", close)
-        return idx
+        return _lookup(self._pred_idx, name, self.in_image_idx, self.user_pred_names,
+                       "predicate", "predicates")
 
     def user_attribute_names(self) -> list[str]:
         return [n for n in self.attribute_names or () if n != NONE_NAME]

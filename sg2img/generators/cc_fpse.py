@@ -153,16 +153,7 @@ class WeightPredictionNetwork(nn.Module):
 class CCGenerator(StagedGenerator):
     """Noise -> image through conditional-convolution blocks (CC-FPSE's generator).
 
-    Args:
-        image_size: output H = W (a multiple of 16; of 32 for ``coarse_to_fine``).
-        noise_dim: width of ``z``.
-        cond_ch: channels of the conditioning map.
-        base_channels: width of the finest stage (coarse stages are up to 8x wider).
-        coarse_to_fine: the ``H/2`` stages plus an enhancer stage (see ``stage_channels``).
-
-    Shapes:
-        z (N, noise_dim), cond (N, cond_ch, H, W)
-        -> images (N, 3, H, W) in [-1, 1], features (N, base_channels, H, W)
+    Arguments and shapes as :class:`~sg2img.generators.global_affine.GlobalAffineGenerator`'s.
     """
 
     def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,

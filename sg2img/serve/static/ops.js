@@ -16,23 +16,19 @@ export function push(snap) {
   render();
 }
 
-export function undo() {
-  if (state.busy || !state.undo.length) return;
-  state.redo.push(state.cur);
-  state.cur = state.undo.pop();
+// Undo and redo move the current snapshot onto one stack and take the next from the other.
+function travel(from, to) {
+  if (state.busy || !from.length) return;
+  to.push(state.cur);
+  state.cur = from.pop();
   state.samples = null;
   clearErrors();
   render();
 }
 
-export function redo() {
-  if (state.busy || !state.redo.length) return;
-  state.undo.push(state.cur);
-  state.cur = state.redo.pop();
-  state.samples = null;
-  clearErrors();
-  render();
-}
+export function undo() { travel(state.undo, state.redo); }
+
+export function redo() { travel(state.redo, state.undo); }
 
 // ------------------------------------------------------------------ requests
 // Run one request; on error show it in `slot` (the element next to the field that caused it,
