@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .global_affine import StagedGenerator
+from .global_affine import StagedGenerator, condition_width
 
 
 def conditional_depthwise_conv(x: Tensor, kernels: Tensor, k: int) -> Tensor:
@@ -158,7 +158,7 @@ class CCGenerator(StagedGenerator):
 
     def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,
                  coarse_to_fine: bool = False):
-        guide_ch = min(max(2 * base_channels, 16), 128)
+        guide_ch = condition_width(base_channels)
         super().__init__(image_size, noise_dim, base_channels, coarse_to_fine,
                          lambda in_ch, out_ch: CCBlock(in_ch, out_ch, guide_ch))
         self.predictor = WeightPredictionNetwork(cond_ch, image_size, self.start, guide_ch)

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .global_affine import SPADEResBlock, StagedGenerator, cond_pyramid
+from .global_affine import SPADEResBlock, StagedGenerator, cond_pyramid, condition_width
 
 
 class LayoutPyramid(nn.Module):
@@ -79,7 +79,7 @@ class DualPyramidGenerator(StagedGenerator):
 
     def __init__(self, image_size: int, noise_dim: int, cond_ch: int, base_channels: int,
                  coarse_to_fine: bool = False):
-        width = min(max(2 * base_channels, 16), 128)
+        width = condition_width(base_channels)
         super().__init__(image_size, noise_dim, base_channels, coarse_to_fine,
                          lambda in_ch, out_ch: SPADEResBlock(in_ch, out_ch, width,
                                                              hidden=min(max(out_ch, 16), 128)))

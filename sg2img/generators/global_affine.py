@@ -105,6 +105,12 @@ def spade_block_reference(block: SPADEResBlock, x: Tensor, cond: Tensor) -> Tens
     return (x if block.conv_s is None else block.conv_s(x)) + dx
 
 
+def condition_width(base: int) -> int:
+    """Width of the conditioning features the CC-FPSE and DP-GAN generators compute from the
+    layout: twice the finest stage's width, kept within 16..128."""
+    return min(max(2 * base, 16), 128)
+
+
 def stage_channels(image_size: int, base: int,
                    coarse_to_fine: bool = False) -> list[tuple[int, int]]:
     """(resolution, channels) of each generator stage, coarsest first.
