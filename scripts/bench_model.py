@@ -118,7 +118,7 @@ def bench_layout_stage(name: str, repeats: int, layout_batch: int,
                                                       "inside", "surrounding"])
     fns: dict[str, dict[str, object]] = {}
     for head in ("regress", "sample"):
-        cfg = Config.from_preset(name, [*(overrides or []), f"model.layout_head={head}"])
+        cfg = Config.from_preset(name, [*(overrides or []), f"model.layout.head={head}"])
         mc = cfg.model
         torch.manual_seed(0)
         G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds,
@@ -177,7 +177,7 @@ def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -
     load hits both alike; the ratio is the median of the per-round ratios.
     """
     print(f"\n== local generator, same scenes, {image_size}x{image_size}, batch {batch_size}")
-    cfg = Config.from_preset("small", [f"model.image_size={image_size}"]).model
+    cfg = Config.from_preset("small", [f"model.renderer.image_size={image_size}"]).model
     fns = {}
     for c in (20, 184):
         vocab = numbered_vocab(c, 7)
@@ -224,7 +224,7 @@ def main() -> None:
                              "regress vs sample")
     parser.add_argument("--layout-batch", type=int, default=64)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for every preset, e.g. model.image_size=32")
+                        help="config override for every preset, e.g. model.renderer.image_size=32")
     args = parser.parse_args()
     set_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")

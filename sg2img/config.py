@@ -460,8 +460,9 @@ def _items(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple[str, Any]
             warned.add(key)
             warn_old_model_key(key.partition(".")[2])
         if new in by_new and by_new[new] != key:
-            raise ConfigError(f"{by_new[new]} and {key} are the same setting ({new}); give "
-                              f"only {new}")
+            old = key if new != key else by_new[new]
+            raise ConfigError(f"{old} and {new} are the same setting ({old} is its old "
+                              f"name); give only {new}")
         by_new[new] = key
         out.append((new, value))
     return out

@@ -61,7 +61,7 @@ INCLUDE_CHOICES = ("image", "layout", "graph", "sheet")
 DEFAULT_INCLUDE = ("image", "layout", "graph")
 # Features of this server; the page shows their controls only when they are true. A feature
 # that depends on the model is also reported per model (``GET /api/models``): resample_object
-# needs per-object noise (model.noise=spatial).
+# needs per-object noise (model.renderer.noise=spatial).
 FEATURES = {"resample_object": True}
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
@@ -245,7 +245,7 @@ def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -
                             f"object indices, got {short(value)}", "resample_object")
     if not served.model.object_noise_dim:
         noise = getattr(served.model.config.model, "noise", "vector")
-        raise APIError(400, f"resample_object needs a model trained with model.noise=spatial "
+        raise APIError(400, f"resample_object needs a model trained with model.renderer.noise=spatial "
                             f"(per-object noise); model {served.id!r} uses {noise!r} noise "
                             f"(GET /api/models says which models have resample_object)",
                        "resample_object")
@@ -426,7 +426,7 @@ def run_manipulate(p: _Parsed) -> dict[str, Any]:
                       "change_inside": None if math.isnan(inside) else round(inside, 5),
                       "change_outside": None if math.isnan(outside) else round(outside, 5)})
     out: dict[str, Any] = {"model": p.served.id, "seed": res.seed, "graph": final.to_dict(),
-                           "image_size": p.served.model.image_size, "steps": steps,
+                           "image_size": p.served.model.renderer.image_size, "steps": steps,
                            "objects": _objects(final, res.boxes[-1], vocab)}
     if "image" in p.include:
         out["image"] = _png(res.images[-1])
