@@ -1,13 +1,13 @@
 """How local is "same scene, another sheep"? Pixel change inside versus away from the object.
 
-For random scene graphs of a dataset split (the model's vocabulary), picks one object per
-graph at random and generates the scene plus K other looks of that object with
-``generate(..., resample_object=i)`` (a model trained with ``model.renderer.noise=spatial``). Measures
-the mean absolute pixel change (pixels in [0, 1]) between each look and the scene inside the
-object's box, outside it, and 3 px or more away from it; two seeds of the same graphs give
-the scale of a change that keeps nothing. ``--gt-boxes`` pins each graph's ground-truth boxes
-(locality apart from the box head's quality). ``--sheet`` also writes a sheet: per graph the
-layout, the scene and the looks. The measurement is ``sg2img.locality.resample_locality``.
+For random scene graphs of a dataset split (the model's vocabulary), picks one object per graph at
+random and generates the scene plus K other looks of that object with ``generate(...,
+resample_object=i)`` (a model trained with ``model.renderer.noise=spatial``). Measures the mean
+absolute pixel change (pixels in [0, 1]) between each look and the scene inside the object's box,
+outside it, and 3 px or more away from it; two seeds of the same graphs give the scale of a change
+that keeps nothing. ``--gt-boxes`` pins each graph's ground-truth boxes (locality apart from the box
+head's quality). ``--sheet`` also writes a sheet: per graph the layout, the scene and the looks. The
+measurement is ``sg2img.locality.resample_locality``.
 
 Usage::
 
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data_cfg = replace(cfg.data, root=str(args.data)) if args.data else cfg.data
     if not isinstance(data_cfg, DataConfig) or not data_cfg.root:
         raise SystemExit("give --data DIR (the procedural scenes, e.g. data/shapes64)")
-    dataset = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size, cfg.model.layout.mask_size)
+    dataset = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     rng = random.Random(args.seed)
     indices = rng.sample(range(len(dataset)), min(args.graphs, len(dataset)))
     graphs = [SceneGraph.from_sample(dataset[i], model.vocab, boxes=args.gt_boxes)

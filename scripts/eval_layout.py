@@ -110,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ignore_relations:
         gen.pred_codes = None
     data_cfg = replace(cfg.data, root=str(args.data))
-    val = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size, cfg.model.layout.mask_size)
-    train = build_dataset(data_cfg, "train", cfg.model.renderer.image_size, cfg.model.layout.mask_size)
+    val = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size,
+                        cfg.model.layout.mask_size)
+    train = build_dataset(data_cfg, "train", cfg.model.renderer.image_size,
+                          cfg.model.layout.mask_size)
     val.with_images = train.with_images = False
     if tuple(val.vocab.object_names) != tuple(vocab.object_names):
         raise SystemExit(f"{args.data} has another vocabulary than {args.checkpoint}")

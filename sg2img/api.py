@@ -96,9 +96,9 @@ class SG2ImgModel:
 
     @property
     def object_noise_dim(self) -> int:
-        """Per-object noise channels (``model.renderer.noise="spatial"``); 0 when the model has none."""
+        """Per-object noise channels (``model.renderer.noise="spatial"``); 0 without them."""
         return (int(self.config.model.renderer.layout_noise_dim)
-                if getattr(self.config.model, "noise", "vector") == "spatial" else 0)
+                if self.config.model.renderer.noise == "spatial" else 0)
 
     def to(self, device: str | torch.device) -> SG2ImgModel:
         """Move the generator to ``device`` (in place) and return ``self``."""
@@ -161,7 +161,8 @@ def load_model(checkpoint: str | PathLike | None = None,
     for p in generator.parameters():
         p.requires_grad_(False)
     logger.info("loaded %s (%s, %dx%d, %d object classes) on %s", path, ckpt.get("kind"),
-                config.model.renderer.image_size, config.model.renderer.image_size, vocab.num_objects, dev)
+                config.model.renderer.image_size, config.model.renderer.image_size,
+                vocab.num_objects, dev)
     return SG2ImgModel(generator, config, vocab, str(path))
 
 
@@ -313,9 +314,9 @@ def _merge_runs(runs: Sequence[_Run], order: Sequence[int]) -> _Run:
 
 def no_object_noise_message(model: SG2ImgModel, what: str) -> str:
     """Why ``what`` (``"resample_object"``, ``"resample"``) cannot run on ``model``."""
-    noise = getattr(model.config.model, "noise", "vector")
-    return (f"{what} needs a model trained with model.renderer.noise=spatial (per-object noise); this "
-            f"model ({model.source or 'in memory'}) uses {noise!r} noise")
+    noise = model.config.model.renderer.noise
+    return (f"{what} needs a model trained with model.renderer.noise=spatial (per-object "
+            f"noise); this model ({model.source or 'in memory'}) uses {noise!r} noise")
 
 
 

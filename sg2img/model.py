@@ -131,17 +131,19 @@ class GALSGenerator(nn.Module):
 
     The conditioning map shared by both branches (LGGAN's shared encoder ``E``) is a 1x1 conv
     over ``[semantic layout (C), embedding layout (gconv_dim), noise (layout_noise_dim)]``
-    that reduces the up to 184 + 128 + 32 channels to ``cfg.renderer.cond_dim``; the noise channels are
-    a linear map of ``z`` broadcast over the image, so ``z`` also varies the local branch.
+    that reduces the up to 184 + 128 + 32 channels to ``cfg.renderer.cond_dim``; the noise
+    channels are a linear map of ``z`` broadcast over the image, so ``z`` also varies the local
+    branch.
 
-    With ``model.renderer.noise="spatial"`` (OASIS's 3-D noise) the noise is instead a per-pixel map of
-    ``layout_noise_dim`` channels, one standard-normal vector per object region (see
-    ``sg2img.layout.object_noise_layout``), concatenated to the conditioning map after the
+    With ``model.renderer.noise="spatial"`` (OASIS's 3-D noise) the noise is instead a
+    per-pixel map of ``layout_noise_dim`` channels, one standard-normal vector per object region
+    (see ``sg2img.layout.object_noise_layout``), concatenated to the conditioning map after the
     encoder, so it reaches every conditioned layer of both branches unmixed; redrawing one
     object's vector (``resample_object_noise``) changes that object's region.
-    ``model.renderer.texture_noise_dim`` adds that many channels of per-pixel white noise made from the same
-    vectors (``sg2img.layout.texture_noise_layout``), for texture that varies pixel by pixel.
-    With ``model.renderer.use_instance_edges`` the instance boundary map is one more encoder input channel.
+    ``model.renderer.texture_noise_dim`` adds that many channels of per-pixel white noise made
+    from the same vectors (``sg2img.layout.texture_noise_layout``), for texture that varies
+    pixel by pixel. With ``model.renderer.use_instance_edges`` the instance boundary map is one
+    more encoder input channel.
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
@@ -172,9 +174,9 @@ class GALSGenerator(nn.Module):
             self.attr_cond = nn.Linear(self.num_attributes, ren.cond_dim, bias=False)
         self.gconv = GraphTripleConvNet(lay.embedding_dim, lay.gconv_dim, lay.gconv_hidden_dim,
                                         lay.num_gconv_layers)
-        # model.layout.use_own_gconv: the box and mask heads read a graph network of their own (over the
-        # same embeddings), so the layout can be trained further without moving the vectors
-        # the renderer was trained on.
+        # model.layout.use_own_gconv: the box and mask heads read a graph network of their own
+        # (over the same embeddings), so the layout can be trained further without moving the
+        # vectors the renderer was trained on.
         self.layout_gconv = (GraphTripleConvNet(lay.embedding_dim, lay.gconv_dim,
                                                 lay.gconv_hidden_dim, lay.num_gconv_layers)
                              if lay.use_own_gconv else None)
@@ -419,7 +421,8 @@ class GALSGenerator(nn.Module):
         """A copy of ``obj_noise`` with the rows of the objects in ``index`` redrawn.
 
         "Same scene, another sheep": pass the result as ``forward(obj_noise=...)`` with the
-        same ``z`` and graph, and only that object's region changes (``model.renderer.noise="spatial"``).
+        same ``z`` and graph, and only that object's region changes
+        (``model.renderer.noise="spatial"``).
 
         Args:
             obj_noise: (O, layout_noise_dim), e.g. ``GeneratorOutput.obj_noise``.
@@ -465,8 +468,9 @@ class GALSGenerator(nn.Module):
             boxes_override, masks_override: (O, 4), (O, M, M) used for objects where
                 ``override`` (O,) is True (graph manipulation keeps untouched objects fixed).
             override: (O,) bool.
-            obj_noise: (O, layout_noise_dim) per-object noise for ``model.renderer.noise="spatial"``;
-                drawn with ``rng`` (after ``z``) if None. Must be None with vector noise.
+            obj_noise: (O, layout_noise_dim) per-object noise for
+                ``model.renderer.noise="spatial"``; drawn with ``rng`` (after ``z``) if None.
+                Must be None with vector noise.
             layout_mode: "mode" (the most likely layout; deterministic) or "sample" (a layout
                 drawn from the head's distribution with ``layout_noise``, or with
                 ``rng`` when that is None). Only a ``layout_head="sample"`` model
@@ -528,8 +532,8 @@ class GALSGenerator(nn.Module):
                 noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
                                                 batch.obj_to_img, N, H, H)    # (N, Ln, H, W)
                 if self.cfg.renderer.texture_noise_dim > 0:
-                    noise_map = torch.cat([noise_map, texture_noise_layout(
-                        noise_map, self.cfg.renderer.texture_noise_dim)], dim=1)       # (N, Ln + P, H, W)
+                    texture = texture_noise_layout(noise_map, self.cfg.renderer.texture_noise_dim)
+                    noise_map = torch.cat([noise_map, texture], dim=1)  # (N, Ln + P, H, W)
                 cond = torch.cat([cond, noise_map.to(cond.dtype)], dim=1)
 
             global_images = global_feats = local = None

@@ -88,7 +88,8 @@ def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBat
 
 def _obj_attr(d_out: DiscriminatorOutput, batch: GraphBatch, loss_cfg: LossConfig) -> bool:
     """Whether the object-attribute term applies: the object discriminator has an attribute
-    head (``model.discriminator.classify_attributes``), the batch carries attributes, the weight is on."""
+    head (``model.discriminator.classify_attributes``), the batch carries attributes, the weight
+    is on."""
     return (d_out.obj_attr_logits is not None and batch.attributes is not None
             and _on(loss_cfg, "obj_attr"))
 

@@ -84,7 +84,8 @@ def build_datasets(cfg: Config, val_dataset: Dataset | None = None
     """The training split and (for sample grids) the val split, if the dataset has one."""
     from .data import build_dataset
 
-    dataset = build_dataset(cfg.data, "train", cfg.model.renderer.image_size, cfg.model.layout.mask_size)
+    dataset = build_dataset(cfg.data, "train", cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     if val_dataset is None:
         try:
             val_dataset = build_dataset(cfg.data, "val", cfg.model.renderer.image_size,
@@ -196,11 +197,11 @@ class Trainer:
     def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
         """Start a new run from another run's weights where names and shapes match.
 
-        pix2pixHD's coarse-to-fine schedule: a model trained at ``H/2`` initialises an ``H``
-        model with ``model.renderer.coarse_to_fine=true`` (every generator stage but the enhancer, the
-        graph network, the local generator and the fully convolutional discriminators carry
-        over). The step, optimizers and data order start afresh. Accepts a training checkpoint
-        or an inference export (generator only).
+        pix2pixHD's coarse-to-fine schedule: a model trained at ``H/2`` initialises an ``H`` model
+        with ``model.renderer.coarse_to_fine=true`` (every generator stage but the enhancer, the
+        graph network, the local generator and the fully convolutional discriminators carry over).
+        The step, optimizers and data order start afresh. Accepts a training checkpoint or an
+        inference export (generator only).
 
         Returns:
             ``{"loaded": [...], "new": [...]}``: generator parameter names taken from the
@@ -222,8 +223,8 @@ class Trainer:
 
         g_state, g_raw = start["generator_ema"], start["generator"]
         if getattr(self.G, "layout_gconv", None) is not None:
-            # model.layout.use_own_gconv from a model without one: the layout graph network starts as a
-            # copy of the graph network (the renderer's), then the two part ways.
+            # model.layout.use_own_gconv from a model without one: the layout graph network starts
+            # as a copy of the graph network (the renderer's), then the two part ways.
             g_state, g_raw = _seed_layout_gconv(g_state), _seed_layout_gconv(g_raw)
         loaded = copy_matching(self.G, g_raw or g_state)
         copy_matching(self.G_ema, g_state)

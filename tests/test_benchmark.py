@@ -73,7 +73,8 @@ def test_write_json_writes_indented_json_without_a_trailing_newline(tmp_path):
 
 def test_parse_variants_takes_a_precision_beside_config_overrides():
     variants, precisions = parse_variants(
-        ["bf16:precision=bf16", "w32:model.renderer.channels=32,precision=fp32,model.spade_kernel=1"])
+        ["bf16:precision=bf16",
+         "w32:model.renderer.channels=32,precision=fp32,model.spade_kernel=1"])
     assert variants == {"sg2img[bf16]": [],
                         "sg2img[w32]": ["model.renderer.channels=32", "model.spade_kernel=1"]}
     assert precisions == {"sg2img[bf16]": "bf16", "sg2img[w32]": "fp32"}

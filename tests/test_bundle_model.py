@@ -62,4 +62,4 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assert gt["use_gt_layout"] and set(gt["metrics"]) == {"fid", "obj_acc", "attr_acc"}
     assert (docs / "default_model_eval_gt.md").exists()
     ckpt = torch.load(assets / "default_model.pt", weights_only=True)
-    assert ckpt["config"]["model"]["layout_head"] == "sample"
+    assert ckpt["config"]["model"]["layout"]["head"] == "sample"

@@ -19,7 +19,8 @@ def test_presets_build_and_round_trip(name, tmp_path):
 
 def test_overrides_cast_to_field_type():
     cfg = Config.from_preset("tiny", ["model.layout.gconv_dim=32", "train.lr_g=0.5",
-                                      "model.discriminator.use_object_disc=false", "model.renderer.fusion=average"])
+                                      "model.discriminator.use_object_disc=false",
+                                      "model.renderer.fusion=average"])
     assert cfg.model.layout.gconv_dim == 32 and isinstance(cfg.model.layout.gconv_dim, int)
     assert cfg.train.lr_g == 0.5
     assert cfg.model.discriminator.use_object_disc is False
@@ -61,10 +62,13 @@ def test_defaults_are_the_recommended_model_and_presets_are_plain_literals():
 
 
 @pytest.mark.parametrize("overrides,key", [
-    (["model.renderer.global_generator=cc", "model.renderer.narrow_upsample=true"], "model.renderer.narrow_upsample"),
-    (["model.renderer.use_global=false", "model.renderer.narrow_upsample=true"], "model.renderer.narrow_upsample"),
+    (["model.renderer.global_generator=cc", "model.renderer.narrow_upsample=true"],
+     "model.renderer.narrow_upsample"),
+    (["model.renderer.use_global=false", "model.renderer.narrow_upsample=true"],
+     "model.renderer.narrow_upsample"),
     (["model.renderer.use_local=false", "model.renderer.fusion=average"], "model.renderer.fusion"),
-    (["model.renderer.use_local=false", "model.renderer.local_combine=sum"], "model.renderer.local_combine"),
+    (["model.renderer.use_local=false", "model.renderer.local_combine=sum"],
+     "model.renderer.local_combine"),
     (["model.layout.num_components=3"], "model.layout.num_components"),
     (["model.layout.sequential=false"], "model.layout.sequential"),
     (["loss.seg_weight=2"], "loss.seg_weight"),
@@ -91,7 +95,8 @@ def test_a_setting_the_architecture_ignores_is_an_error_that_names_the_fix(overr
 def test_defaults_are_never_ignored_settings_and_what_is_read_is_allowed():
     # Defaults of keys the chosen architecture ignores are not settings.
     for overrides in (["model.renderer.global_generator=cc"], ["model.renderer.use_local=false"],
-                      ["model.discriminator.use_object_disc=false"], ["model.discriminator.kind=fpse"]):
+                      ["model.discriminator.use_object_disc=false"],
+                      ["model.discriminator.kind=fpse"]):
         Config.from_preset("tiny", overrides)
     assert ignored_settings(Config().to_dict()) == []
     cfg = Config.from_preset("tiny", ["model.layout.head=sample", "model.layout.num_components=3",
@@ -101,10 +106,12 @@ def test_defaults_are_never_ignored_settings_and_what_is_read_is_allowed():
 
 def test_a_presets_setting_that_an_override_makes_pointless_goes_back_to_its_default():
     cfg = Config.from_preset("coco64", ["model.renderer.global_generator=dp"])
-    assert cfg.model.renderer.narrow_upsample is False and cfg.model.renderer.global_generator == "dp"
+    assert cfg.model.renderer.narrow_upsample is False
+    assert cfg.model.renderer.global_generator == "dp"
     assert Config.from_preset("coco64").model.renderer.narrow_upsample is True
     with pytest.raises(ConfigError, match="narrow_upsample"):      # given explicitly: an error
-        Config.from_preset("coco64", ["model.renderer.global_generator=dp", "model.renderer.narrow_upsample=true"])
+        Config.from_preset("coco64", ["model.renderer.global_generator=dp",
+                                      "model.renderer.narrow_upsample=true"])
 
 
 def _grouped_keys(section: dict, prefix: str = "") -> set[str]:

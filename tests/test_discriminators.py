@@ -72,6 +72,7 @@ def test_gals_discriminator_skips_image_objects(vocab):
     assert d(images, layout).obj_logits is None
     with pytest.raises(ValueError, match="objs and obj_to_img"):
         d(images, layout, boxes)
-    off = GALSDiscriminator(Config.from_preset("tiny", ["model.discriminator.use_object_disc=false"]).model,
+    off = GALSDiscriminator(Config.from_preset("tiny",
+                                               ["model.discriminator.use_object_disc=false"]).model,
                             vocab.num_objects)
     assert off.obj is None and off(images, layout, boxes, objs, objs).obj_logits is None

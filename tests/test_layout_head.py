@@ -141,7 +141,8 @@ def test_pinned_and_overridden_boxes_are_kept_and_condition_the_others(vocab):
         ov[4] = True
         boxes_ov = torch.zeros(batch.num_objects, 4)
         boxes_ov[4] = torch.tensor([0.1, 0.2, 0.3, 0.4])
-        masks_ov = torch.ones(batch.num_objects, cfg.model.layout.mask_size, cfg.model.layout.mask_size)
+        masks_ov = torch.ones(batch.num_objects, cfg.model.layout.mask_size,
+                              cfg.model.layout.mask_size)
         out = gen(unpinned(batch), override=ov, boxes_override=boxes_ov, masks_override=masks_ov,
                   layout_mode="sample", rng=torch.Generator().manual_seed(0))
         torch.testing.assert_close(out.boxes[4], boxes_ov[4])

@@ -19,7 +19,8 @@ from sg2img.testing import random_graph_batch
 def make_batch(vocab, cfg, num_objs=(3, 2), with_masks=True, seed=0):
     """A batch of random graphs with boxes, masks and images (image node appended)."""
     return random_graph_batch(vocab.num_objects, vocab.num_preds, num_objs,
-                              image_size=cfg.model.renderer.image_size, mask_size=cfg.model.layout.mask_size,
+                              image_size=cfg.model.renderer.image_size,
+                              mask_size=cfg.model.layout.mask_size,
                               seed=seed, with_masks=with_masks)
 
 
@@ -151,7 +152,8 @@ def _sample_of(batch, i):
 
 @pytest.mark.parametrize("overrides, present, absent", [
     (["model.renderer.use_global=false"], ["local_images"], ["global_images", "weight_map"]),
-    (["model.renderer.use_local=false"], ["global_images"], ["local_images", "weight_map", "class_ids"]),
+    (["model.renderer.use_local=false"], ["global_images"],
+     ["local_images", "weight_map", "class_ids"]),
     (["model.renderer.fusion=average"], ["global_images", "local_images"], ["weight_map"]),
     (["model.renderer.use_class_loss=false"], ["weight_map", "class_ids"], ["class_logits"]),
     (["model.renderer.local_combine=sum"], ["weight_map", "class_logits"], []),
@@ -173,7 +175,8 @@ def test_ablation_switches(vocab, overrides, present, absent):
         torch.testing.assert_close(out.images, out.global_images)
     terms = generator_loss_terms(out, GALSDiscriminator(cfg.model, vocab.num_objects), batch,
                                  cfg.loss)
-    assert ("class" in terms) == (cfg.model.renderer.use_local and cfg.model.renderer.use_class_loss)
+    renderer = cfg.model.renderer
+    assert ("class" in terms) == (renderer.use_local and renderer.use_class_loss)
     assert ("local_l1" in terms) == cfg.model.renderer.use_local
 
 
@@ -252,7 +255,8 @@ def test_zero_weights_skip_terms_and_vgg_needs_module(vocab):
 
 def test_image_sizes_64_and_128(vocab):
     for size, mask in ((64, 16), (128, 32)):
-        cfg = Config.from_preset("tiny", [f"model.renderer.image_size={size}", f"model.layout.mask_size={mask}"])
+        cfg = Config.from_preset("tiny", [f"model.renderer.image_size={size}",
+                                          f"model.layout.mask_size={mask}"])
         gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
         batch = make_batch(vocab, cfg, num_objs=(2,))
         with torch.no_grad():

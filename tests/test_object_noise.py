@@ -180,7 +180,8 @@ def test_resample_object_errors_name_the_graph(model):
 
 def test_resample_object_needs_a_spatial_noise_model(vector_model):
     assert vector_model.object_noise_dim == 0
-    with pytest.raises(GenerationError, match=r"needs a model trained with model.renderer.noise=spatial"
+    with pytest.raises(GenerationError,
+                       match=r"needs a model trained with model.renderer.noise=spatial"
                                               r".*uses 'vector' noise"):
         generate(GRAPH, vector_model, seed=0, num_samples=2, resample_object=2)
 
@@ -280,7 +281,8 @@ def test_resample_locality_measures_the_looks(tmp_path):
     spatial = load_model(export_inference(tmp_path / "spatial.pt", cfg, vocab, gen), "cpu")
     write_dataset(tmp_path / "data", size=32, num_images={"val": 3}, workers=1)
     data_cfg = Config.from_preset("tiny", [f"data.root={tmp_path / 'data'}"]).data
-    dataset = build_dataset(data_cfg, "val", cfg.model.renderer.image_size, cfg.model.layout.mask_size)
+    dataset = build_dataset(data_cfg, "val", cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     graphs = [SceneGraph.from_sample(dataset[i], vocab, boxes=True) for i in range(3)]
     figures, res = resample_locality(spatial, graphs, [0, 1, 0], looks=2, seed=0)
     assert list(figures) == ["seconds", "inside", "outside", "away", "box_share",

@@ -51,8 +51,10 @@ COMBINATIONS = [
 
 
 def options(g="spade", d="multiscale", noise="vector", edges=False, mode_seek=0.0):
-    return [f"model.renderer.global_generator={g}", f"model.discriminator.kind={d}", f"model.renderer.noise={noise}",
-            f"model.renderer.use_instance_edges={str(edges).lower()}", f"loss.mode_seek_weight={mode_seek}"]
+    return [f"model.renderer.global_generator={g}", f"model.discriminator.kind={d}",
+            f"model.renderer.noise={noise}",
+            f"model.renderer.use_instance_edges={str(edges).lower()}",
+            f"loss.mode_seek_weight={mode_seek}"]
 
 
 def test_combinations_cover_every_pair():
@@ -69,7 +71,8 @@ def test_config_validation_names_the_choices():
     with pytest.raises(ConfigError, match="model.discriminator.kind"):
         Config.from_preset("tiny", ["model.discriminator.kind=patch"])
     with pytest.raises(ConfigError, match="layout_noise_dim"):
-        Config.from_preset("tiny", ["model.renderer.noise=spatial", "model.renderer.layout_noise_dim=0"])
+        Config.from_preset("tiny", ["model.renderer.noise=spatial",
+                                    "model.renderer.layout_noise_dim=0"])
     with pytest.raises(ConfigError, match="mode_seek_weight"):
         Config.from_preset("tiny", ["loss.mode_seek_weight=-1"])
     with pytest.raises(ConfigError, match="loss.recon_noise must be one of .'same', 'zero'."):
@@ -323,8 +326,8 @@ def test_trainer_recon_noise_zero_runs_one_noise_free_forward(noise, mode_seek, 
 
 
 def test_texture_noise_is_white_per_pixel_and_follows_each_objects_vector():
-    """``model.renderer.texture_noise_dim``: inside a region with one standard-normal vector, every pixel
-    of every texture channel is standard normal; channel 0 is white (neighbours nearly
+    """``model.renderer.texture_noise_dim``: inside a region with one standard-normal vector, every
+    pixel of every texture channel is standard normal; channel 0 is white (neighbours nearly
     uncorrelated), channel p has a grain of 2**p pixels (pixels twice that apart nearly
     uncorrelated, neighbours correlated); the basis is the same on every rebuild; a new
     vector in one region redraws only there."""
@@ -363,13 +366,15 @@ def test_texture_noise_needs_spatial_noise():
     with pytest.raises(ConfigError, match="texture_noise needs model.renderer.noise=spatial"):
         Config.from_preset("tiny", ["model.renderer.texture_noise_dim=4"])
     with pytest.raises(ConfigError, match="texture_noise must be in"):
-        Config.from_preset("tiny", ["model.renderer.noise=spatial", "model.renderer.texture_noise_dim=-1"])
+        Config.from_preset("tiny", ["model.renderer.noise=spatial",
+                                    "model.renderer.texture_noise_dim=-1"])
 
 
 def test_texture_noise_trains_and_resamples_one_object(tmp_path, vocab):
-    """A trainer step with ``model.renderer.texture_noise_dim`` updates the generator and its checkpoint
-    loads; resampling one object still changes its region far more than the rest."""
-    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial", "model.renderer.texture_noise_dim=4"])
+    """A trainer step with ``model.renderer.texture_noise_dim`` updates the generator and its
+    checkpoint loads; resampling one object still changes its region far more than the rest."""
+    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial",
+                                      "model.renderer.texture_noise_dim=4"])
     ds = ToyScenes(n=4)
     trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ds)
     batch = collate_graphs([ds[0], ds[1]])
@@ -481,7 +486,8 @@ def test_old_checkpoints_without_the_new_keys_load_with_todays_behaviour(tmp_pat
     path = tmp_path / "old.pt"
     torch.save(state, path)
     model, loaded, _ = build_generator(load_checkpoint(path))
-    assert (loaded.model.renderer.global_generator, loaded.model.discriminator.kind, loaded.model.renderer.noise,
+    assert (loaded.model.renderer.global_generator, loaded.model.discriminator.kind,
+            loaded.model.renderer.noise,
             loaded.model.renderer.use_instance_edges, loaded.loss.mode_seek_weight) == (
         "spade", "multiscale", "vector", False, 0.0)
     batch = make_batch(vocab, cfg)

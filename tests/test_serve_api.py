@@ -304,8 +304,8 @@ def test_resample_edit_through_manipulate(spatial_client, spatial_model):
     ({"graph": SHEEP, "model": "/etc/passwd"}, "model", "unknown model"),
     ({"graph": SHEEP, "samples": 2}, "samples", "unknown keys ['samples']"),
     ({"graph": SHEEP, "resample_object": 1}, "resample_object",
-     "needs a model trained with model.renderer.noise=spatial (per-object noise); model 'tiny' uses "
-     "'vector' noise"),
+     "needs a model trained with model.renderer.noise=spatial (per-object noise); model 'tiny' "
+     "uses 'vector' noise"),
 ])
 def test_generate_errors_name_the_field(client, body, field, words):
     err = error_of(client.post("/api/generate", json=body), 400)

@@ -301,7 +301,7 @@ def test_coarse_to_fine_init_from_half_size_run(tmp_path):
     res = run_training(fine, tmp_path / "fine2", dataset=ToyScenes(size=64), device="cpu")
     assert res["step"] == 1
     out = load_checkpoint(tmp_path / "fine2/export.pt")
-    assert out["config"]["model"]["coarse_to_fine"] is True
+    assert out["config"]["model"]["renderer"]["coarse_to_fine"] is True
 
     # A run on another dataset cannot start from these weights.
     other = Vocab.from_names(["sky", "sea"], ["left of"])

@@ -183,9 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
     g.add_argument("--resample-object", type=_INDEX, nargs="+", default=None, metavar="I",
-                   help="with a model trained with model.renderer.noise=spatial: sample 0 is the scene, "
-                        "samples 1..K-1 redraw only these objects' noise (indices into each "
-                        "graph's objects) and keep everything else; needs --samples 2 or more")
+                   help="with a model trained with model.renderer.noise=spatial: sample 0 is "
+                        "the scene, samples 1..K-1 redraw only these objects' noise (indices "
+                        "into each graph's objects) and keep everything else; needs --samples "
+                        "2 or more")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16 renders the image under bfloat16 autocast (the layout stays "
                         "fp32): 1.8x faster on a CPU with AVX512-BF16, slower without it")

@@ -55,8 +55,8 @@ class DiscriminatorOutput:
 def build_image_discriminator(cfg: ModelConfig, num_objects: int) -> nn.Module:
     """The image discriminator ``cfg.discriminator.kind`` names.
 
-    Conditional ones see the semantic layout plus, with ``cfg.renderer.use_instance_edges``, the boundary
-    map (pix2pixHD feeds it to D too); DP-GAN's sees the image only.
+    Conditional ones see the semantic layout plus, with ``cfg.renderer.use_instance_edges``, the
+    boundary map (pix2pixHD feeds it to D too); DP-GAN's sees the image only.
     """
     layout_ch = num_objects + int(cfg.renderer.use_instance_edges)
     d = cfg.discriminator
@@ -114,8 +114,8 @@ class GALSDiscriminator(nn.Module):
                                       match=res.match)
         else:
             if (edges is not None) != self.instance_edges:
-                raise ValueError("pass edges exactly when model.renderer.use_instance_edges is on (this "
-                                 f"discriminator was built with instance_edges="
+                raise ValueError("pass edges exactly when model.renderer.use_instance_edges is "
+                                 f"on (this discriminator was built with instance_edges="
                                  f"{self.instance_edges})")
             if edges is not None:
                 layout = torch.cat([layout, edges.to(layout.dtype)], dim=1)
