@@ -252,7 +252,7 @@ class GALSGenerator(nn.Module):
 
     @property
     def samples_layout(self) -> bool:
-        """True when the layout head draws boxes from a distribution (``layout_head="sample"``)."""
+        """True when the layout head samples boxes (``model.layout.head="sample"``)."""
         return isinstance(self.box_head, MixtureBoxHead)
 
     def predict_boxes(self, batch: GraphBatch, obj_vecs: Tensor, pred_vecs: Tensor, *,
@@ -473,7 +473,7 @@ class GALSGenerator(nn.Module):
                 Must be None with vector noise.
             layout_mode: "mode" (the most likely layout; deterministic) or "sample" (a layout
                 drawn from the head's distribution with ``layout_noise``, or with
-                ``rng`` when that is None). Only a ``layout_head="sample"`` model
+                ``rng`` when that is None). Only a ``model.layout.head="sample"`` model
                 distinguishes them.
             layout_noise: (O, 5) per-object noise for "sample".
             training_outputs: False skips what only the training losses use (the local

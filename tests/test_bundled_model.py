@@ -77,8 +77,9 @@ def test_bundled_files_are_small_plain_and_documented():
     gan = [c for c in commands if "train.stage=layout" not in c]
     assert gan and commands[:len(gan)] == gan
     layout = commands[len(gan):]
-    assert "model.layout.head=regress" in layout[0] and "model.layout.head=sample" in layout[-1]
-    for option in ("model.layout.use_own_gconv=true", "train.layout_modules=heads"):
+    # The card records the commands as they were run, with sg2img 0.1.0's key names.
+    assert "model.layout_head=regress" in layout[0] and "model.layout_head=sample" in layout[-1]
+    for option in ("model.layout_gconv=true", "train.layout_modules=heads"):
         assert all(option in c for c in layout), option
     assert meta["dataset"]["version"] == 2
     assert meta["step"] == ckpt["step"]
