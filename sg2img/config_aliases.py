@@ -116,3 +116,17 @@ def warn_old_model_key(name: str) -> None:
     warnings.warn(f"model.{name} is a deprecated name (sg2img 0.2.0 grouped the model "
                   f"settings); use model.{MODEL_KEY_ALIASES[name]}. The old name stops working "
                   f"in the next release.", FutureWarning, stacklevel=4)
+
+
+def flat_model_section(nested: Mapping[str, Any]) -> dict[str, Any]:
+    """A grouped model section under 0.1.0's flat names (the inverse of ``nest_model_section``):
+    the form sg2img 0.1.0 wrote into its checkpoints.
+
+    Raises:
+        KeyError: ``nested`` lacks a grouped key.
+    """
+    out = {}
+    for old, new in MODEL_KEY_ALIASES.items():
+        section, _, key = new.partition(".")
+        out[old] = nested[section][key]
+    return out

@@ -270,7 +270,7 @@ class Trainer:
         """
         noise = {}
         if zero_noise:     # the anchored sample of loss.recon_noise="zero"
-            m = self.cfg.model
+            m = self.cfg.model.renderer
             noise["z"] = torch.zeros(batch.num_images, m.noise_dim, device=self.device)
             if m.noise == "spatial":
                 noise["obj_noise"] = torch.zeros(batch.num_objects, m.layout_noise_dim,

@@ -22,7 +22,7 @@ from sg2img.checkpoint import (
     upgrade_checkpoint,
 )
 from sg2img.config import Config
-from sg2img.config_aliases import MODEL_KEY_ALIASES
+from sg2img.config_aliases import MODEL_KEY_ALIASES, flat_model_section
 from sg2img.model import GALSDiscriminator, GALSGenerator
 from sg2img.scene_graph import encode_graphs
 from sg2img.vocab import Vocab
@@ -263,9 +263,7 @@ def test_a_format_1_setting_its_model_ignored_goes_back_to_the_default():
 def _flat_v1_config(cfg: Config) -> dict:
     """``cfg.to_dict()`` with the model section flat, under 0.1.0's key names."""
     d = cfg.to_dict()
-    d["model"] = {old: d["model"][sec][key] for old, (sec, _, key) in
-                  ((old, new.partition(".")) for old, new in MODEL_KEY_ALIASES.items())}
-    return d
+    return {**d, "model": flat_model_section(d["model"])}
 
 
 def test_a_format_1_model_section_is_grouped_on_load():

@@ -60,13 +60,13 @@ def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges, at
     # float64: the two are the same sums in another order, so they agree to rounding.
     G = GALSGenerator(cfg, 30, 5, num_attributes=attrs).double()
     assert (G.attr_cond is not None) == (attrs > 0)
-    batch = _batch(30, 5, cfg.mask_size, cfg.image_size)
+    batch = _batch(30, 5, cfg.layout.mask_size, cfg.renderer.image_size)
     boxes = batch.boxes.double()
-    N, H = batch.num_images, cfg.image_size
-    obj_vecs = torch.randn(len(batch.objs), cfg.gconv_dim, dtype=torch.float64,
+    N, H = batch.num_images, cfg.renderer.image_size
+    obj_vecs = torch.randn(len(batch.objs), cfg.layout.gconv_dim, dtype=torch.float64,
                            requires_grad=True)
     masks = batch.masks.double().requires_grad_(True)
-    z = torch.randn(N, cfg.noise_dim, dtype=torch.float64)
+    z = torch.randn(N, cfg.renderer.noise_dim, dtype=torch.float64)
     attributes = (torch.rand(len(batch.objs), attrs) < 0.3).double() if attrs else None
     grads = []
     for fn in (_dense_conditioning, GALSGenerator.encode_conditioning):
@@ -156,9 +156,9 @@ def test_paper_scale_presets_narrow_the_upsampling_and_small_does_not():
 
 def test_old_configs_keep_the_old_generator_and_bad_values_are_errors():
     d = Config.from_preset("small").to_dict()
-    d["model"].pop("narrow_upsample")
+    d["model"]["renderer"].pop("narrow_upsample")
     old = Config.from_dict(d).model            # a config written before the option
-    assert old.narrow_upsample is False
+    assert old.renderer.narrow_upsample is False
     with pytest.raises(ConfigError, match="spade_kernel"):     # removed: an unknown key
         Config.from_preset("tiny", ["model.spade_kernel=5"])
 

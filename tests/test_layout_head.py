@@ -64,9 +64,9 @@ def sequential(request):
 
 
 def test_config_checks_the_head_name():
-    with pytest.raises(ConfigError, match="layout_head"):
+    with pytest.raises(ConfigError, match=r"model\.layout\.head"):
         Config.from_preset("tiny", {"model.layout.head": "diffusion"})
-    with pytest.raises(ConfigError, match="layout_components"):
+    with pytest.raises(ConfigError, match=r"model\.layout\.num_components"):
         Config.from_preset("tiny", {"model.layout.num_components": 0})
     assert Config().model.layout.head == "regress"
 
@@ -153,8 +153,8 @@ def test_old_checkpoints_load_as_regress(tmp_path, vocab):
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     d = cfg.to_dict()
-    for key in ("layout_head", "layout_components", "layout_sequential"):
-        del d["model"][key]                              # a config from before issue 13
+    for key in ("head", "num_components", "sequential"):
+        del d["model"]["layout"][key]                    # a config from before the options
     export_inference(tmp_path / "old.pt", d, vocab, gen)
     loaded, loaded_cfg, _ = build_generator(load_checkpoint(tmp_path / "old.pt"))
     assert loaded_cfg.model.layout.head == "regress"

@@ -403,14 +403,15 @@ def test_layout_gconv_copy_of_gconv_changes_nothing():
     torch.manual_seed(0)
     cfg = tiny_cfg(**{"model.layout.head": "sample"}).model
     plain = GALSGenerator(cfg, VOCAB.num_objects, VOCAB.num_preds).eval()
-    own = GALSGenerator(replace(cfg, layout_gconv=True), VOCAB.num_objects,
-                        VOCAB.num_preds).eval()
+    own_cfg = replace(cfg, layout=replace(cfg.layout, use_own_gconv=True))
+    own = GALSGenerator(own_cfg, VOCAB.num_objects, VOCAB.num_preds).eval()
     state = plain.state_dict()
     own.load_state_dict({**state, **{"layout_" + k: v for k, v in state.items()
                                      if k.startswith("gconv.")}})
     batch = random_graph_batch(VOCAB.num_objects, VOCAB.num_preds, [3, 4, 2],
-                               image_size=cfg.image_size, mask_size=cfg.mask_size, seed=1)
-    z = torch.randn(3, cfg.noise_dim)
+                               image_size=cfg.renderer.image_size,
+                               mask_size=cfg.layout.mask_size, seed=1)
+    z = torch.randn(3, cfg.renderer.noise_dim)
     with torch.no_grad():
         a = plain(batch, z=z, rng=torch.Generator().manual_seed(0))
         b = own(batch, z=z, rng=torch.Generator().manual_seed(0))

@@ -426,7 +426,7 @@ def run_manipulate(p: _Parsed) -> dict[str, Any]:
                       "change_inside": None if math.isnan(inside) else round(inside, 5),
                       "change_outside": None if math.isnan(outside) else round(outside, 5)})
     out: dict[str, Any] = {"model": p.served.id, "seed": res.seed, "graph": final.to_dict(),
-                           "image_size": p.served.model.renderer.image_size, "steps": steps,
+                           "image_size": p.served.model.image_size, "steps": steps,
                            "objects": _objects(final, res.boxes[-1], vocab)}
     if "image" in p.include:
         out["image"] = _png(res.images[-1])
