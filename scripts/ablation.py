@@ -299,7 +299,7 @@ def picture(exports: dict[str, Path], args: argparse.Namespace, path: Path, n: i
         gen, cfg, _ = build_generator(export)
         if batch is None:
             data = build_dataset(replace(cfg.data, root=str(args.data)), "val",
-                                 cfg.model.image_size, cfg.model.mask_size)
+                                 cfg.model.renderer.image_size, cfg.model.layout.mask_size)
             batch = collate_graphs([data[i] for i in range(n)])
             rows.append(to_pil(batch.images))
             titles.append("real")
@@ -332,7 +332,7 @@ def samples_picture(exports: dict[str, Path], args: argparse.Namespace, path: Pa
         gen, cfg, _ = build_generator(export)
         if batch is None:
             data = build_dataset(replace(cfg.data, root=str(args.data)), "val",
-                                 cfg.model.image_size, cfg.model.mask_size)
+                                 cfg.model.renderer.image_size, cfg.model.layout.mask_size)
             batch = collate_graphs([data[graph]])
             rows.append(to_pil(batch.images))
             titles.append("real")
