@@ -9,12 +9,13 @@ with the same preset, seed, batch size and number of steps:
     avg_cls       both, averaged, with the classification loss (LGGAN "+ class loss")
     full          both, fused by the weight map, class loss    (GALS-GAN full; LGGAN "+ weight map")
     c2f           full, trained coarse-to-fine as in pix2pixHD: the first half of the steps at
-                  H/2, then ``model.coarse_to_fine`` at H (an enhancer stage on the H/2
+                  H/2, then ``model.renderer.coarse_to_fine`` at H (an enhancer stage on the
+                  H/2
                   generator) initialised from it with ``train.init_from``. Against ``full``,
                   which ends directly at H, this answers "coarse-to-fine or direct?".
-    narrow_up     full with ``model.narrow_upsample=true``
+    narrow_up     full with ``model.renderer.narrow_upsample=true``
     narrow_half   narrow_up with the global generator at half the preset's width
-                  (``model.gen_channels=8`` against the ``small`` preset's 16)
+                  (``model.renderer.channels=8`` against the ``small`` preset's 16)
 
 Renderer variants (not run by default, name them with ``--variants``), each the
 full model with one option changed:
@@ -32,23 +33,23 @@ full model with one option changed:
                   towards the one real image, which works against diversity)
     edges         pix2pixHD instance boundary map
     texture       spatial noise + per-pixel texture noise made from it
-                  (``model.texture_noise=4``), without the image L1 terms: the data's own
-                  variety at a fixed layout is mostly texture, which per-object vectors
-                  constant over a region cannot draw
+                  (``model.renderer.texture_noise_dim=4``), without the image L1 terms:
+                  the data's own variety at a fixed layout is mostly texture, which
+                  per-object vectors constant over a region cannot draw
     recon0        spatial noise; l1, local_l1 and feature matching score a second, noise-free
                   sample (``loss.recon_noise=zero``, BicycleGAN's split), so the random
                   samples answer only to the discriminators
     recon0_ms001  the same + mode seeking at 0.01 against the noise-free sample
-    recon0_texture recon0 + per-pixel texture noise (``model.texture_noise=4``)
+    recon0_texture recon0 + per-pixel texture noise (``model.renderer.texture_noise_dim=4``)
 
 Every preset turns the attribute options on, so on data with attributes ``full`` and every
 variant run with them (``attr_layout_d`` below is then ``full``). Attribute variants (need a
 dataset with attributes):
 
     attr_layout   each object's multi-hot attributes also painted into the layout as
-                  channels (``model.attribute_layout=true``)
+                  channels (``model.renderer.paint_attributes=true``)
     attr_layout_d attr_layout, and the object discriminator also names each crop's
-                  attributes (``model.object_disc_attributes=true``, ``loss.obj_attr``)
+                  attributes (``model.discriminator.classify_attributes=true``, ``loss.obj_attr``)
 
 The variants, the training, the scores and the files written are
 :mod:`sg2img.ablation`'s (``run_ablation``); this is its command line. Usage::

@@ -44,8 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     smp, scfg, _ = build_generator(args.sample)
     nochk, _, _ = build_generator(args.sample)
     nochk.pred_codes = None
-    val = build_dataset(replace(cfg.data, root=str(args.data)), "val", cfg.model.image_size,
-                        cfg.model.mask_size)
+    val = build_dataset(replace(cfg.data, root=str(args.data)), "val",
+                        cfg.model.renderer.image_size,
+                        cfg.model.layout.mask_size)
     val.with_images = False
     batch = collate_graphs([val[i] for i in range(args.batch_size)])
     batch = replace(batch, box_given=torch.zeros_like(batch.box_given))

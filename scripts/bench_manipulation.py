@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     data_cfg = replace(cfg.data, root=str(args.data)) if args.data else cfg.data
     if not isinstance(data_cfg, DataConfig) or not data_cfg.root:
         raise SystemExit("give --data DIR (the procedural scenes, e.g. data/shapes64)")
-    dataset = build_dataset(data_cfg, args.split, cfg.model.image_size, cfg.model.mask_size)
+    dataset = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     if tuple(dataset.vocab.object_names) != tuple(model.vocab.object_names):
         raise SystemExit(f"the dataset at {data_cfg.root} has another vocabulary than the model")
     t0 = time.perf_counter()

@@ -42,13 +42,14 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
                  data_root: str | None = None, overrides: list[str] | None = None) -> None:
     cfg = Config.from_preset(name, overrides or [])
     mc = cfg.model
+    size, mask_size = mc.renderer.image_size, mc.layout.mask_size
     vocab = numbered_vocab(*PRESET_VOCAB_SIZES[name])
     step_batch = None
     if data_root:
         from sg2img.data import build_dataset
 
         cfg = cfg.with_overrides({"data.root": data_root, "data.dataset": "coco"})
-        dataset = build_dataset(cfg.data, "train", mc.image_size, mc.mask_size)
+        dataset = build_dataset(cfg.data, "train", size, mask_size)
         vocab = dataset.vocab
         step_batch = collate_graphs([dataset[i] for i in range(cfg.train.batch_size)])
     vg = cfg.data.dataset == "vg"
@@ -56,14 +57,14 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
     G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds)
     D = GALSDiscriminator(mc, vocab.num_objects)
     label = " ".join([name, *(overrides or [])])
-    print(f"\n== {label}: {mc.image_size}x{mc.image_size}, C={vocab.num_objects}, "
+    print(f"\n== {label}: {size}x{size}, C={vocab.num_objects}, "
           f"G {count_parameters(G) / 1e6:.2f}M params "
           f"(global {_params(G.global_gen):.2f}M, local {_params(G.local_gen):.2f}M), "
           f"D {count_parameters(D) / 1e6:.2f}M params")
     if not step_only:
         recon = _recon_only(cfg)
         for bs in batch_sizes:
-            batch = random_scene_batch(vocab, bs, mc.image_size, mc.mask_size, vg=vg)
+            batch = random_scene_batch(vocab, bs, size, mask_size, vg=vg)
             G.eval()
 
             def fwd(batch=batch):
@@ -82,7 +83,7 @@ def bench_preset(name: str, repeats: int, batch_sizes: list[int], step_only: boo
             print(f"  batch {bs:3d}: G forward {t_f * 1000:8.1f} ms   "
                   f"G forward+backward {t_fb * 1000:8.1f} ms")
     bs = cfg.train.batch_size
-    batch = step_batch or random_scene_batch(vocab, bs, mc.image_size, mc.mask_size, seed=1, vg=vg)
+    batch = step_batch or random_scene_batch(vocab, bs, size, mask_size, seed=1, vg=vg)
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.999))
     G.train()
@@ -118,16 +119,17 @@ def bench_layout_stage(name: str, repeats: int, layout_batch: int,
                                                       "inside", "surrounding"])
     fns: dict[str, dict[str, object]] = {}
     for head in ("regress", "sample"):
-        cfg = Config.from_preset(name, [*(overrides or []), f"model.layout_head={head}"])
+        cfg = Config.from_preset(name, [*(overrides or []), f"model.layout.head={head}"])
         mc = cfg.model
+        size, mask_size = mc.renderer.image_size, mc.layout.mask_size
         torch.manual_seed(0)
         G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds,
                           pred_names=vocab.pred_names)
         anchor = GALSGenerator(mc, vocab.num_objects, vocab.num_preds).eval()
         anchor.load_state_dict(G.state_dict())
         opt = build_layout_optimizer(cfg, G)
-        batch = random_scene_batch(vocab, layout_batch, mc.image_size, mc.mask_size, seed=3)
-        gen_batch = random_scene_batch(vocab, 8, mc.image_size, mc.mask_size, seed=4)
+        batch = random_scene_batch(vocab, layout_batch, size, mask_size, seed=3)
+        gen_batch = random_scene_batch(vocab, 8, size, mask_size, seed=4)
 
         def step(G=G, anchor=anchor, opt=opt, batch=batch, cfg=cfg):
             G.train()
@@ -177,17 +179,17 @@ def bench_local_vocab(repeats: int, image_size: int = 64, batch_size: int = 8) -
     load hits both alike; the ratio is the median of the per-round ratios.
     """
     print(f"\n== local generator, same scenes, {image_size}x{image_size}, batch {batch_size}")
-    cfg = Config.from_preset("small", [f"model.image_size={image_size}"]).model
+    cfg = Config.from_preset("small", [f"model.renderer.image_size={image_size}"]).model
     fns = {}
     for c in (20, 184):
         vocab = numbered_vocab(c, 7)
         torch.manual_seed(0)
         G = GALSGenerator(cfg, vocab.num_objects, vocab.num_preds)
-        batch = random_scene_batch(vocab, batch_size, image_size, cfg.mask_size, seed=2,
+        batch = random_scene_batch(vocab, batch_size, image_size, cfg.layout.mask_size, seed=2,
                                    num_classes_used=20)
         with torch.no_grad():
             out = G(batch, use_gt_layout=True)
-        cond = torch.randn(batch_size, cfg.cond_dim, image_size, image_size)
+        cond = torch.randn(batch_size, cfg.renderer.cond_dim, image_size, image_size)
         layout = out.layout
 
         def fwd_bwd(G=G, cond=cond, layout=layout):
@@ -224,7 +226,7 @@ def main() -> None:
                              "regress vs sample")
     parser.add_argument("--layout-batch", type=int, default=64)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override for every preset, e.g. model.image_size=32")
+                        help="config override for every preset, e.g. model.renderer.image_size=32")
     args = parser.parse_args()
     set_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")

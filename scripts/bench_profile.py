@@ -45,7 +45,7 @@ def main() -> None:
     vocab = numbered_vocab(*PRESET_VOCAB_SIZES[args.preset])
     torch.manual_seed(0)
     G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds).eval()
-    batch = random_scene_batch(vocab, args.batch, mc.image_size, mc.mask_size,
+    batch = random_scene_batch(vocab, args.batch, mc.renderer.image_size, mc.layout.mask_size,
                                vg=cfg.data.dataset == "vg")
     with torch.inference_mode():
         with FlopCounterMode(display=False, depth=args.depth) as fc:

@@ -1,13 +1,13 @@
 """How local is "same scene, another sheep"? Pixel change inside versus away from the object.
 
-For random scene graphs of a dataset split (the model's vocabulary), picks one object per
-graph at random and generates the scene plus K other looks of that object with
-``generate(..., resample_object=i)`` (a model trained with ``model.noise=spatial``). Measures
-the mean absolute pixel change (pixels in [0, 1]) between each look and the scene inside the
-object's box, outside it, and 3 px or more away from it; two seeds of the same graphs give
-the scale of a change that keeps nothing. ``--gt-boxes`` pins each graph's ground-truth boxes
-(locality apart from the box head's quality). ``--sheet`` also writes a sheet: per graph the
-layout, the scene and the looks. The measurement is ``sg2img.locality.resample_locality``.
+For random scene graphs of a dataset split (the model's vocabulary), picks one object per graph at
+random and generates the scene plus K other looks of that object with ``generate(...,
+resample_object=i)`` (a model trained with ``model.renderer.noise=spatial``). Measures the mean
+absolute pixel change (pixels in [0, 1]) between each look and the scene inside the object's box,
+outside it, and 3 px or more away from it; two seeds of the same graphs give the scale of a change
+that keeps nothing. ``--gt-boxes`` pins each graph's ground-truth boxes (locality apart from the box
+head's quality). ``--sheet`` also writes a sheet: per graph the layout, the scene and the looks. The
+measurement is ``sg2img.locality.resample_locality``.
 
 Usage::
 
@@ -40,12 +40,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(args.checkpoint, args.device)
     if not model.object_noise_dim:
         raise SystemExit(f"{model.source} has no per-object noise; train one with "
-                         f"--set model.noise=spatial")
+                         f"--set model.renderer.noise=spatial")
     cfg = model.config
     data_cfg = replace(cfg.data, root=str(args.data)) if args.data else cfg.data
     if not isinstance(data_cfg, DataConfig) or not data_cfg.root:
         raise SystemExit("give --data DIR (the procedural scenes, e.g. data/shapes64)")
-    dataset = build_dataset(data_cfg, args.split, cfg.model.image_size, cfg.model.mask_size)
+    dataset = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     rng = random.Random(args.seed)
     indices = rng.sample(range(len(dataset)), min(args.graphs, len(dataset)))
     graphs = [SceneGraph.from_sample(dataset[i], model.vocab, boxes=args.gt_boxes)
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint or export of a model trained with model.noise=spatial")
+                   help="checkpoint or export of a model trained with model.renderer.noise=spatial")
     p.add_argument("--data", default=None,
                    help="dataset folder (default: the model config's data.root)")
     p.add_argument("--split", default="val")

@@ -45,7 +45,7 @@ def bench(preset: str, batch_size: int, rounds: int, backward: bool) -> dict:
     torch.manual_seed(0)
     G = GALSGenerator(mc, vocab.num_objects, vocab.num_preds)
     G.train(backward)
-    batch = random_scene_batch(vocab, batch_size, mc.image_size, mc.mask_size,
+    batch = random_scene_batch(vocab, batch_size, mc.renderer.image_size, mc.layout.mask_size,
                                vg=cfg.data.dataset == "vg")
     z = torch.randn(batch.num_images, G.noise_dim)
     fused = SPADEResBlock.forward

@@ -92,7 +92,7 @@ def bench(args: argparse.Namespace) -> dict:
     bs = tc.batch_size
     res: dict = _Results({"preset": args.preset, "overrides": overrides, "device": str(device),
                  "threads": torch.get_num_threads(), "batch_size": bs,
-                 "num_workers": cfg.data.num_workers, "image_size": cfg.model.image_size,
+                 "num_workers": cfg.data.num_workers, "image_size": cfg.model.renderer.image_size,
                  "build_s": build_s, "run_dir": str(run_dir)})
     if device.type == "cuda":
         res["gpu"] = torch.cuda.get_device_name(device)

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         ckpt["step"] = int(load_checkpoint(list_checkpoints(args.run)[-1])["step"])
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     t0 = time.time()
-    samples = ckpt["config"]["model"].get("layout_head", "regress") == "sample"
+    samples = ckpt["config"]["model"]["layout"]["head"] == "sample"
     layout_mode = "sample" if samples else "mode"
     report = evaluate_checkpoint(export, args.data, "val", layout_baseline=True,
                                  samples_per_graph=args.samples_per_graph, seed=args.seed,
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             commands += (folder / "command.txt").read_text().splitlines()
     data_info = json.loads((args.data / "info.json").read_text()) \
         if (args.data / "info.json").exists() else {}
-    size_px = data_info.get("image_size", ckpt["config"]["model"]["image_size"])
+    size_px = data_info.get("image_size", ckpt["config"]["model"]["renderer"]["image_size"])
     stats = [json.loads(line) for line in (args.run / "stats.jsonl").read_text().splitlines()]
     meta = {
         "description": "GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 "

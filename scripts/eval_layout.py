@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--ignore-relations", action="store_true",
                    help="lay out without checking the geometric triples during placement "
-                        "(as model.layout_respect_relations=false)")
+                        "(as model.layout.respect_relations=false)")
     args = p.parse_args(argv)
 
     import torch
@@ -110,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.ignore_relations:
         gen.pred_codes = None
     data_cfg = replace(cfg.data, root=str(args.data))
-    val = build_dataset(data_cfg, args.split, cfg.model.image_size, cfg.model.mask_size)
-    train = build_dataset(data_cfg, "train", cfg.model.image_size, cfg.model.mask_size)
+    val = build_dataset(data_cfg, args.split, cfg.model.renderer.image_size,
+                        cfg.model.layout.mask_size)
+    train = build_dataset(data_cfg, "train", cfg.model.renderer.image_size,
+                          cfg.model.layout.mask_size)
     val.with_images = train.with_images = False
     if tuple(val.vocab.object_names) != tuple(vocab.object_names):
         raise SystemExit(f"{args.data} has another vocabulary than {args.checkpoint}")
@@ -121,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         report = score_layouts(gen, val, class_boxes, seed=args.seed,
                                min_class_count=args.min_class_count)
     checks = gen.pred_codes is not None and gen.samples_layout
-    print(f"{args.checkpoint} (layout_head={cfg.model.layout_head}, K="
-          f"{cfg.model.layout_components}, sequential={cfg.model.layout_sequential}, "
+    print(f"{args.checkpoint} (layout_head={cfg.model.layout.head}, K="
+          f"{cfg.model.layout.num_components}, sequential={cfg.model.layout.sequential}, "
           f"relation checks={checks}) on {args.data} {args.split}:")
     print(format_report(report, args.per_class, args.diagnose))
     if args.json is not None:

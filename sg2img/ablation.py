@@ -60,59 +60,63 @@ class AblationSettings:
 
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
-    "global_only": ("global-affine only", ["model.use_local=false"]),
-    "local_only": ("local class-specific only", ["model.use_global=false"]),
+    "global_only": ("global-affine only", ["model.renderer.use_local=false"]),
+    "local_only": ("local class-specific only", ["model.renderer.use_global=false"]),
     "avg_no_cls": ("global + local, averaged, no class loss",
-                   ["model.fusion=average", "model.use_class_loss=false"]),
-    "avg_cls": ("global + local, averaged, class loss", ["model.fusion=average"]),
+                   ["model.renderer.fusion=average", "model.renderer.use_class_loss=false"]),
+    "avg_cls": ("global + local, averaged, class loss", ["model.renderer.fusion=average"]),
     "full": ("full: weight-map fusion + class loss", []),
-    "c2f": ("full, coarse-to-fine (32 then 64)", ["model.coarse_to_fine=true"]),
+    "c2f": ("full, coarse-to-fine (32 then 64)", ["model.renderer.coarse_to_fine=true"]),
     # Renderers of the seed papers, each on top of the full model.
-    "cc": ("CC-FPSE generator (conditional convolutions)", ["model.global_generator=cc"]),
-    "dp_gen": ("DP-GAN generator (dual pyramid)", ["model.global_generator=dp"]),
-    "fpse_d": ("CC-FPSE discriminator (feature pyramid)", ["model.discriminator=fpse"]),
-    "dp_d": ("DP-GAN discriminator (scale enhancement)", ["model.discriminator=dp"]),
-    "spatial": ("spatial noise (OASIS 3-D)", ["model.noise=spatial"]),
+    "cc": ("CC-FPSE generator (conditional convolutions)",
+           ["model.renderer.global_generator=cc"]),
+    "dp_gen": ("DP-GAN generator (dual pyramid)", ["model.renderer.global_generator=dp"]),
+    "fpse_d": ("CC-FPSE discriminator (feature pyramid)", ["model.discriminator.kind=fpse"]),
+    "dp_d": ("DP-GAN discriminator (scale enhancement)", ["model.discriminator.kind=dp"]),
+    "spatial": ("spatial noise (OASIS 3-D)", ["model.renderer.noise=spatial"]),
     "spatial_ms": ("spatial noise + mode seeking",
-                   ["model.noise=spatial", "loss.mode_seek_weight=1"]),
+                   ["model.renderer.noise=spatial", "loss.mode_seek_weight=1"]),
     "spatial_ms01": ("spatial noise + mode seeking at 0.1",
-                     ["model.noise=spatial", "loss.mode_seek_weight=0.1"]),
+                     ["model.renderer.noise=spatial", "loss.mode_seek_weight=0.1"]),
     "spatial_no_l1": ("spatial noise, no image L1",
-                      ["model.noise=spatial", "loss.l1_weight=0", "loss.local_l1_weight=0"]),
-    "edges": ("instance edges (pix2pixHD)", ["model.instance_edges=true"]),
+                      ["model.renderer.noise=spatial", "loss.l1_weight=0",
+                       "loss.local_l1_weight=0"]),
+    "edges": ("instance edges (pix2pixHD)", ["model.renderer.use_instance_edges=true"]),
     "spatial_ms001": ("spatial noise + mode seeking at 0.01",
-                      ["model.noise=spatial", "loss.mode_seek_weight=0.01"]),
+                      ["model.renderer.noise=spatial", "loss.mode_seek_weight=0.01"]),
     "spatial_ms0001": ("spatial noise + mode seeking at 0.001",
-                       ["model.noise=spatial", "loss.mode_seek_weight=0.001"]),
+                       ["model.renderer.noise=spatial", "loss.mode_seek_weight=0.001"]),
     "texture": ("spatial + texture noise, no image L1",
-                ["model.noise=spatial", "model.texture_noise=4", "loss.l1_weight=0",
-                 "loss.local_l1_weight=0"]),
+                ["model.renderer.noise=spatial", "model.renderer.texture_noise_dim=4",
+                 "loss.l1_weight=0", "loss.local_l1_weight=0"]),
     "recon0": ("spatial noise, reconstruction on a noise-free sample",
-               ["model.noise=spatial", "loss.recon_noise=zero"]),
+               ["model.renderer.noise=spatial", "loss.recon_noise=zero"]),
     "recon0_ms001": ("spatial noise, reconstruction on a noise-free sample, mode seeking 0.01",
-                     ["model.noise=spatial", "loss.recon_noise=zero",
+                     ["model.renderer.noise=spatial", "loss.recon_noise=zero",
                       "loss.mode_seek_weight=0.01"]),
     "recon0_texture": ("spatial + texture noise, reconstruction on a noise-free sample",
-                       ["model.noise=spatial", "model.texture_noise=4",
+                       ["model.renderer.noise=spatial", "model.renderer.texture_noise_dim=4",
                         "loss.recon_noise=zero"]),
     # Attributes painted into the layout as channels, besides the graph network's embedding
     # (both are on in every preset now, so on data with attributes these equal `full`).
     "attr_layout": ("full, attributes also painted into the layout",
-                    ["model.attribute_layout=true"]),
+                    ["model.renderer.paint_attributes=true"]),
     "attr_layout_d": ("full, attributes in the layout and named by the object discriminator",
-                      ["model.attribute_layout=true", "model.object_disc_attributes=true"]),
+                      ["model.renderer.paint_attributes=true",
+                       "model.discriminator.classify_attributes=true"]),
     # The width change before upsampling (the paper-scale presets' setting), against "full".
-    "narrow_up": ("full, width change before the upsampling", ["model.narrow_upsample=true"]),
+    "narrow_up": ("full, width change before the upsampling",
+                  ["model.renderer.narrow_upsample=true"]),
     # The global generator at half the `small` preset's width (16 -> 8), on top of narrow_up:
-    # the scaled-down form of `vg128` with model.gen_channels=32 (64 -> 32), the one option
-    # measured to clear 1.5x sg2im's speed at 128 px.
+    # the scaled-down form of `vg128` at half width (64 -> 32), the one option measured to
+    # clear 1.5x sg2im's speed at 128 px (it failed its quality gate).
     "narrow_half": ("full, narrow upsampling, global generator at half width",
-                    ["model.narrow_upsample=true", "model.gen_channels=8"]),
+                    ["model.renderer.narrow_upsample=true", "model.renderer.channels=8"]),
 }
 # What runs without naming variants: the generator ablation (GALS-GAN's Table 6).
 DEFAULT_VARIANTS = ["global_only", "local_only", "avg_no_cls", "avg_cls", "full", "c2f"]
 # Variants trained in two phases: the overrides of the first, half-size phase.
-COARSE_PHASE: dict[str, list[str]] = {"c2f": ["model.image_size=32"]}
+COARSE_PHASE: dict[str, list[str]] = {"c2f": ["model.renderer.image_size=32"]}
 
 
 def train_variant(name: str, settings: AblationSettings) -> Path:
@@ -268,7 +272,7 @@ def picture(exports: dict[str, Path], settings: AblationSettings, path: Path, n:
         gen, cfg, _ = build_generator(export)
         if batch is None:
             data = build_dataset(replace(cfg.data, root=str(settings.data)), "val",
-                                 cfg.model.image_size, cfg.model.mask_size)
+                                 cfg.model.renderer.image_size, cfg.model.layout.mask_size)
             batch = collate_graphs([data[i] for i in range(n)])
             rows.append(to_pil(batch.images))
             titles.append("real")
@@ -301,7 +305,7 @@ def samples_picture(exports: dict[str, Path], settings: AblationSettings, path: 
         gen, cfg, _ = build_generator(export)
         if batch is None:
             data = build_dataset(replace(cfg.data, root=str(settings.data)), "val",
-                                 cfg.model.image_size, cfg.model.mask_size)
+                                 cfg.model.renderer.image_size, cfg.model.layout.mask_size)
             batch = collate_graphs([data[graph]])
             rows.append(to_pil(batch.images))
             titles.append("real")

@@ -14,7 +14,7 @@ noise is drawn in ``sg2img.noise``, the per-graph arguments are checked in
 ``sg2img.generate_args`` and the result is ``sg2img.result.GenerationResult``; ``load_model``,
 ``generate`` and the generator runs that ``manipulate`` shares stay here.
 
-Image size: the model generates at the size it was trained for (``model.image_size``). An
+Image size: the model generates at the size it was trained for (``model.renderer.image_size``). An
 ``image_size`` other than that resizes the output images (bicubic, antialiased) and adds no
 detail; boxes stay in [0, 1] and layouts stay at the model's size.
 """
@@ -84,21 +84,21 @@ class SG2ImgModel:
     @property
     def image_size(self) -> int:
         """H = W of the images the generator makes."""
-        return int(self.config.model.image_size)
+        return int(self.config.model.renderer.image_size)
 
     @property
     def mask_size(self) -> int:
-        return int(self.config.model.mask_size)
+        return int(self.config.model.layout.mask_size)
 
     @property
     def noise_dim(self) -> int:
-        return int(self.config.model.noise_dim)
+        return int(self.config.model.renderer.noise_dim)
 
     @property
     def object_noise_dim(self) -> int:
-        """Per-object noise channels (``model.noise="spatial"``); 0 when the model has none."""
-        return (int(self.config.model.layout_noise_dim)
-                if getattr(self.config.model, "noise", "vector") == "spatial" else 0)
+        """Per-object noise channels (``model.renderer.noise="spatial"``); 0 without them."""
+        return (int(self.config.model.renderer.layout_noise_dim)
+                if self.config.model.renderer.noise == "spatial" else 0)
 
     def to(self, device: str | torch.device) -> SG2ImgModel:
         """Move the generator to ``device`` (in place) and return ``self``."""
@@ -161,7 +161,8 @@ def load_model(checkpoint: str | PathLike | None = None,
     for p in generator.parameters():
         p.requires_grad_(False)
     logger.info("loaded %s (%s, %dx%d, %d object classes) on %s", path, ckpt.get("kind"),
-                config.model.image_size, config.model.image_size, vocab.num_objects, dev)
+                config.model.renderer.image_size, config.model.renderer.image_size,
+                vocab.num_objects, dev)
     return SG2ImgModel(generator, config, vocab, str(path))
 
 
@@ -313,9 +314,9 @@ def _merge_runs(runs: Sequence[_Run], order: Sequence[int]) -> _Run:
 
 def no_object_noise_message(model: SG2ImgModel, what: str) -> str:
     """Why ``what`` (``"resample_object"``, ``"resample"``) cannot run on ``model``."""
-    noise = getattr(model.config.model, "noise", "vector")
-    return (f"{what} needs a model trained with model.noise=spatial (per-object noise); this "
-            f"model ({model.source or 'in memory'}) uses {noise!r} noise")
+    noise = model.config.model.renderer.noise
+    return (f"{what} needs a model trained with model.renderer.noise=spatial (per-object "
+            f"noise); this model ({model.source or 'in memory'}) uses {noise!r} noise")
 
 
 
@@ -375,13 +376,13 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         layout_mode: "sample" draws each image's layout from the model's layout distribution
             (from ``seed``: a new seed gives a new arrangement where the graph allows one);
             "mode" takes the most likely layout. ``None``: "sample" when the model's layout
-            head samples (``model.layout_head="sample"``), else "mode" (the only layout of a
+            head samples (``model.layout.head="sample"``), else "mode" (the only layout of a
             "regress" head).
         compile: run the generator through ``torch.compile`` (compiled once per loaded model
             and kept with it). The first call pays the compilation (minutes on a CPU, with a
             C++ compiler); see docs/reports/performance/README.md for when it pays off.
         resample_object: "same scene, another sheep", for models trained with
-            ``model.noise=spatial`` (per-object noise). An object index into a graph's
+            ``model.renderer.noise=spatial`` (per-object noise). An object index into a graph's
             ``objects`` or a list of indices, for every graph; or, for several graphs, one
             entry per graph (an index, a list of indices, or ``None`` for none). A flat list of
             integers always means those objects in every graph; give one index per graph as

@@ -128,7 +128,7 @@ def parse_variants(specs: Sequence[str], option: str = "--also"
     """Parse variant specs ``LABEL:KEY=VALUE[,KEY=VALUE...]`` of a benchmark against sg2im.
 
     ``precision=fp32|bf16`` is ``generate()``'s argument, not a config key; every other pair is
-    a config override (``model.gen_channels=32``).
+    a config override (``model.renderer.channels=32``).
 
     Args:
         specs: the specs as given on the command line.

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .config import Config, ConfigError, ignored_settings
+from .config_aliases import nest_model_section
 from .files import atomic_torch_save, load_torch_file, short
 from .vocab import Vocab, VocabError
 
@@ -42,7 +43,8 @@ class CheckpointError(ValueError):
 
 # ------------------------------------------------------------------------ format upgrades
 # Format 1 (sg2img 0.1.0): the config defaults of its ModelConfig where they differ from
-# format 2's. A format-1 config without one of these keys was trained with this value.
+# format 2's, under 0.1.0's flat key names (the model section is grouped after these steps).
+# A format-1 config without one of these keys was trained with this value.
 _V1_CHANGED_DEFAULTS = {"model": {"attribute_layout": False, "object_disc_attributes": False}}
 # Keys that format 2 no longer has: the value every format-1 model without that option
 # computed, and why the option left.
@@ -55,8 +57,9 @@ def _upgrade_v1_config(config: Mapping[str, Any]) -> dict[str, Any] | Any:
     """A format-1 config as format 2 reads it.
 
     Missing keys whose default changed get format 1's default; removed keys at the value
-    every model computes with go; settings the model ignored (format 1 did not check them)
-    go back to their default, which computes the same.
+    every model computes with go; the flat model section is grouped (``layout``, ``renderer``,
+    ``discriminator``: ``sg2img.config_aliases``); settings the model ignored (format 1 did
+    not check them) go back to their default, which computes the same.
 
     Raises:
         CheckpointError: the model was trained with a removed option set to another value.
@@ -75,18 +78,25 @@ def _upgrade_v1_config(config: Mapping[str, Any]) -> dict[str, Any] | Any:
                     f"this model was trained with {sec}.{key}={value!r}, an option removed in "
                     f"sg2img 0.2.0 ({why}); sg2img 0.1.0 is the last version that reads it "
                     f"(pip install 'sg2img==0.1.0')")
+    if isinstance(out.get("model"), dict):
+        out["model"] = nest_model_section(out["model"])[0]
     try:
         ignored = ignored_settings(out)
     except (AttributeError, TypeError, ValueError, RuntimeError):
         ignored = []        # a malformed config: Config.from_dict says what is wrong
     for key, _ in ignored:
-        sec, _, name = key.partition(".")
-        out[sec][name] = getattr(getattr(Config(), sec), name)
+        *sections, name = key.split(".")
+        default = Config()
+        target = out
+        for sec in sections:
+            target, default = target[sec], getattr(default, sec)
+        target[name] = getattr(default, name)
     return out
 
 
 def _upgrade_v1(ckpt: dict[str, Any]) -> dict[str, Any]:
-    """Format 1 -> 2: the config's defaults became the recommended model's."""
+    """Format 1 -> 2: the config's defaults became the recommended model's, and its model
+    section is grouped."""
     if isinstance(ckpt.get("config"), Mapping):
         ckpt = {**ckpt, "config": _upgrade_v1_config(ckpt["config"])}
     return {**ckpt, "format_version": 2}

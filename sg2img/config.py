@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .config_aliases import nest_model_section, new_model_key, warn_old_model_key
 from .files import short
 
 
@@ -34,110 +35,141 @@ RECON_NOISE_CHOICES = ("same", "zero")
 
 
 @dataclass
+class LayoutConfig:
+    """Scene graph -> layout: the embeddings, the graph network, the box and mask heads."""
+
+    embedding_dim: int = 128             # object / predicate embedding size
+    gconv_dim: int = 128                 # width of the graph convolution
+    gconv_hidden_dim: int = 512          # hidden width of each triple MLP
+    num_gconv_layers: int = 5
+    use_attributes: bool = True          # add embedded object attributes before the GCN
+    head: str = "regress"                # box head: "regress" (one box per object) | "sample"
+                                         # (boxes drawn from a learned mixture)
+    num_components: int = 5              # head=sample: mixture components K
+    sequential: bool = True              # head=sample: place objects one by one, each
+                                         # conditioned on the boxes already placed
+    respect_relations: bool = True       # head=sample: place objects one by one, keeping the
+                                         # mixture components whose box satisfies the graph's
+                                         # geometric triples with the objects already placed
+    use_own_gconv: bool = False          # a graph network of its own for the box and mask
+                                         # heads (same size as the main one), so that training
+                                         # the layout leaves the vectors the renderer reads alone
+    mask_size: int = 16                  # M: predicted masks are (M, M)
+
+    def __post_init__(self) -> None:
+        _check(self.head in ("regress", "sample"),
+               f"model.layout.head must be 'regress' (deterministic boxes) or 'sample' (boxes "
+               f"drawn from a learned mixture), got {self.head!r}")
+        _check(1 <= self.num_components <= 64,
+               f"model.layout.num_components must be in 1..64, got {self.num_components}")
+        _check(self.mask_size in (8, 16, 32, 64),
+               f"model.layout.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
+        for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim"):
+            _check(getattr(self, name) > 0, f"model.layout.{name} must be positive")
+        _check(self.num_gconv_layers >= 0, "model.layout.num_gconv_layers must be >= 0")
+
+
+@dataclass
+class RendererConfig:
+    """Layout -> image: size, noise, conditioning, the global and local generators, fusion."""
+
+    image_size: int = 64                 # output H = W; 64 or 128 (any multiple of 16 works)
+    noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
+    noise_dim: int = 64                  # z for the global generator
+    layout_noise_dim: int = 32           # per-image noise channels appended to the layout
+    # With noise=spatial: this many more conditioning channels of per-pixel (white) noise,
+    # made from each object's noise vector, so texture can vary from pixel to pixel and a
+    # resampled object gets a new texture. 0: none.
+    texture_noise_dim: int = 0
+    cond_dim: int = 128                  # conditioning map width (1x1 conv over the layouts)
+    use_instance_edges: bool = False     # pix2pixHD boundary map as an extra layout channel
+    # Also paint each object's multi-hot attributes into the layout as channels (through its
+    # mask, into the shared conditioning map), so colour reaches the renderer directly and
+    # not only through graph vectors that the layout losses train. Builds nothing for a
+    # vocabulary without attributes.
+    paint_attributes: bool = True
+    channels: int = 64                   # base width of the generators (coarsest stage x 8)
+    use_global: bool = True
+    global_generator: str = "spade"      # "spade" (SPADE) | "cc" (CC-FPSE) | "dp" (DP-GAN)
+    coarse_to_fine: bool = False         # global generator = H/2 generator + enhancer stage
+    narrow_upsample: bool = False        # SPADE global generator only: change width by a 1x1
+                                         # conv before each x2 upsampling (a quarter fewer
+                                         # FLOPs; the paper-scale presets set it)
+    use_local: bool = True
+    local_channels: int = 16             # per-class feature width in the local generator
+    local_combine: str = "conv"          # "conv" (LGGAN Eq. 4) | "sum" (Eq. 3)
+    use_class_loss: bool = True          # LGGAN's classification module on class features
+    fusion: str = "weight_map"           # "weight_map" | "average"; needs both generators
+
+    def __post_init__(self) -> None:
+        _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,
+               f"model.renderer.global_generator must be one of {GLOBAL_GENERATOR_CHOICES}, "
+               f"got {self.global_generator!r}")
+        _check(self.noise in NOISE_CHOICES,
+               f"model.renderer.noise must be one of {NOISE_CHOICES}, got {self.noise!r}")
+        _check(self.noise != "spatial" or self.layout_noise_dim > 0,
+               "model.renderer.noise=spatial needs model.renderer.layout_noise_dim > 0 (the "
+               "number of per-pixel noise channels)")
+        _check(0 <= self.texture_noise_dim <= 64,
+               f"model.renderer.texture_noise_dim must be in 0..64, got "
+               f"{self.texture_noise_dim}")
+        _check(self.texture_noise_dim == 0 or self.noise == "spatial",
+               "model.renderer.texture_noise_dim needs model.renderer.noise=spatial (the "
+               "texture is made from each object's noise vector)")
+        _check(self.image_size % 16 == 0 and self.image_size >= 32,
+               f"model.renderer.image_size must be a multiple of 16 and >= 32 (64 or 128), "
+               f"got {self.image_size}")
+        _check(not self.coarse_to_fine or self.image_size % 32 == 0,
+               f"model.renderer.coarse_to_fine needs model.renderer.image_size divisible by 32 "
+               f"(its coarse generator works at half size), got {self.image_size}")
+        _check(self.use_global or self.use_local,
+               "model.renderer.use_global and model.renderer.use_local cannot both be false")
+        _check(self.fusion in ("weight_map", "average"),
+               f"model.renderer.fusion must be 'weight_map' or 'average', got {self.fusion!r}")
+        _check(self.local_combine in ("conv", "sum"),
+               f"model.renderer.local_combine must be 'conv' or 'sum', got "
+               f"{self.local_combine!r}")
+        for name in ("cond_dim", "channels", "local_channels"):
+            _check(getattr(self, name) > 0, f"model.renderer.{name} must be positive")
+
+
+@dataclass
+class DiscriminatorConfig:
+    """The image discriminator and the object discriminator (training only)."""
+
+    kind: str = "multiscale"             # "multiscale" (pix2pixHD) | "fpse" (CC-FPSE) | "dp"
+    channels: int = 64
+    num_scales: int = 2                  # kind=multiscale: image scales judged
+    num_layers: int = 3
+    use_spectral_norm: bool = True
+    use_object_disc: bool = True         # judge and classify each object's crop
+    object_crop_size: int = 32           # object crops are resized to this (roi_align)
+    # The object discriminator also names each crop's attributes (multi-label, learned on
+    # real crops; the generator is scored on its fakes: loss.obj_attr_weight), as the class
+    # auxiliary classifier does for classes.
+    classify_attributes: bool = True
+
+    def __post_init__(self) -> None:
+        _check(self.kind in DISCRIMINATOR_CHOICES,
+               f"model.discriminator.kind must be one of {DISCRIMINATOR_CHOICES}, "
+               f"got {self.kind!r}")
+        for name in ("channels", "num_scales", "num_layers", "object_crop_size"):
+            _check(getattr(self, name) > 0, f"model.discriminator.{name} must be positive")
+
+
+@dataclass
 class ModelConfig:
     """Architecture of the generator (graph -> layout -> images) and the discriminators.
 
     The defaults are the recommended model (GALS-GAN with attributes painted into the layout
     and named by the object discriminator); a checkpoint written with older defaults is
-    upgraded when it loads (``sg2img.checkpoint.upgrade_checkpoint``).
+    upgraded when it loads (``sg2img.checkpoint.upgrade_checkpoint``). 0.1.0's flat names
+    are deprecated aliases (``sg2img.config_aliases``).
     """
 
-    image_size: int = 64                 # output H = W; 64 or 128 (any multiple of 16 works)
-    embedding_dim: int = 128             # object / predicate embedding size
-    gconv_dim: int = 128                 # width of the graph convolution
-    gconv_hidden_dim: int = 512          # hidden width of each triple MLP
-    gconv_num_layers: int = 5
-    mask_size: int = 16                  # M: predicted masks are (M, M)
-    layout_head: str = "regress"         # "regress" (one box per object) | "sample" (mixture)
-    layout_components: int = 5           # "sample": mixture components K
-    layout_sequential: bool = True       # "sample": place objects one by one, each conditioned
-                                         # on the boxes already placed
-    layout_respect_relations: bool = True  # "sample": place objects one by one, keeping the
-                                         # mixture components whose box satisfies the graph's
-                                         # geometric triples with the objects already placed
-    layout_gconv: bool = False           # a graph network of its own for the box and mask
-                                         # heads (same size as gconv), so that training the
-                                         # layout leaves the vectors the renderer reads alone
-    layout_noise_dim: int = 32           # per-image noise channels appended to the layout
-    noise_dim: int = 64                  # z for the global generator
-    cond_dim: int = 128                  # conditioning map width (1x1 conv over the layouts)
-    gen_channels: int = 64               # base width of the generators (coarsest stage x 8)
-    local_channels: int = 16             # per-class feature width in the local generator
-    use_global: bool = True
-    use_local: bool = True
-    fusion: str = "weight_map"           # "weight_map" | "average"; needs both generators
-    coarse_to_fine: bool = False         # global generator = H/2 generator + enhancer stage
-    narrow_upsample: bool = False        # SPADE global generator only: change width by a 1x1
-                                         # conv before each x2 upsampling (a quarter fewer
-                                         # FLOPs; the paper-scale presets set it)
-    local_combine: str = "conv"          # "conv" (LGGAN Eq. 4) | "sum" (Eq. 3)
-    use_class_loss: bool = True          # LGGAN's classification module on class features
-    disc_channels: int = 64
-    disc_num_scales: int = 2
-    disc_num_layers: int = 3
-    use_object_disc: bool = True
-    object_disc_size: int = 32           # object crops are resized to this (roi_align)
-    spectral_norm: bool = True
-    global_generator: str = "spade"      # "spade" (SPADE) | "cc" (CC-FPSE) | "dp" (DP-GAN)
-    discriminator: str = "multiscale"    # "multiscale" (pix2pixHD) | "fpse" (CC-FPSE) | "dp"
-    noise: str = "vector"                # "vector" (z broadcast) | "spatial" (OASIS 3-D noise)
-    # With noise=spatial: this many more conditioning channels of per-pixel (white) noise,
-    # made from each object's noise vector, so texture can vary from pixel to pixel and a
-    # resampled object gets a new texture. 0: none.
-    texture_noise: int = 0
-    instance_edges: bool = False         # pix2pixHD boundary map as an extra layout channel
-    use_attributes: bool = True          # add embedded object attributes before the GCN
-    # Also paint each object's multi-hot attributes into the layout as channels (through its
-    # mask, into the shared conditioning map), so colour reaches the renderer directly and
-    # not only through graph vectors that the layout losses train. Builds nothing for a
-    # vocabulary without attributes.
-    attribute_layout: bool = True
-    # The object discriminator also names each crop's attributes (multi-label, learned on
-    # real crops; the generator is scored on its fakes: loss.obj_attr_weight), as the class
-    # auxiliary classifier does for classes.
-    object_disc_attributes: bool = True
-
-    def __post_init__(self) -> None:
-        _check(self.global_generator in GLOBAL_GENERATOR_CHOICES,
-               f"model.global_generator must be one of {GLOBAL_GENERATOR_CHOICES}, "
-               f"got {self.global_generator!r}")
-        _check(self.discriminator in DISCRIMINATOR_CHOICES,
-               f"model.discriminator must be one of {DISCRIMINATOR_CHOICES}, "
-               f"got {self.discriminator!r}")
-        _check(self.noise in NOISE_CHOICES,
-               f"model.noise must be one of {NOISE_CHOICES}, got {self.noise!r}")
-        _check(self.noise != "spatial" or self.layout_noise_dim > 0,
-               "model.noise=spatial needs model.layout_noise_dim > 0 (the number of "
-               "per-pixel noise channels)")
-        _check(0 <= self.texture_noise <= 64,
-               f"model.texture_noise must be in 0..64, got {self.texture_noise}")
-        _check(self.texture_noise == 0 or self.noise == "spatial",
-               "model.texture_noise needs model.noise=spatial (the texture is made from each "
-               "object's noise vector)")
-        _check(self.image_size % 16 == 0 and self.image_size >= 32,
-               f"model.image_size must be a multiple of 16 and >= 32 (64 or 128), "
-               f"got {self.image_size}")
-        _check(not self.coarse_to_fine or self.image_size % 32 == 0,
-               f"model.coarse_to_fine needs model.image_size divisible by 32 (its coarse "
-               f"generator works at half size), got {self.image_size}")
-        _check(self.use_global or self.use_local,
-               "model.use_global and model.use_local cannot both be false")
-        _check(self.fusion in ("weight_map", "average"),
-               f"model.fusion must be 'weight_map' or 'average', got {self.fusion!r}")
-        _check(self.local_combine in ("conv", "sum"),
-               f"model.local_combine must be 'conv' or 'sum', got {self.local_combine!r}")
-        _check(self.layout_head in ("regress", "sample"),
-               f"model.layout_head must be 'regress' (deterministic boxes) or 'sample' (boxes "
-               f"drawn from a learned mixture), got {self.layout_head!r}")
-        _check(1 <= self.layout_components <= 64,
-               f"model.layout_components must be in 1..64, got {self.layout_components}")
-        _check(self.mask_size in (8, 16, 32, 64),
-               f"model.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
-        for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim", "cond_dim", "gen_channels",
-                     "local_channels", "disc_channels", "disc_num_scales", "disc_num_layers",
-                     "object_disc_size"):
-            _check(getattr(self, name) > 0, f"model.{name} must be positive")
-        _check(self.gconv_num_layers >= 0, "model.gconv_num_layers must be >= 0")
+    layout: LayoutConfig = field(default_factory=LayoutConfig)
+    renderer: RendererConfig = field(default_factory=RendererConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
 
 
 @dataclass
@@ -159,8 +191,8 @@ class LossConfig:
     obj_gan_weight: float = 0.1
     obj_aux_weight: float = 0.1          # auxiliary classification of object crops
     obj_attr_weight: float = 0.1         # attribute classification of object crops (only
-    #                                      with model.object_disc_attributes)
-    seg_weight: float = 1.0              # model.discriminator=dp: (N+1)-class pixel loss
+    #                                      with model.discriminator.classify_attributes)
+    seg_weight: float = 1.0              # model.discriminator.kind=dp: (N+1)-class pixel loss
     mode_seek_weight: float = 0.0        # MSGAN diversity term (a second G forward per step)
     recon_noise: str = "same"            # "same": l1 / local_l1 / feat_match / vgg score the
     #                                      sample the adversarial terms score; "zero": they score
@@ -226,9 +258,9 @@ class TrainConfig:
     layout_lr: float = 1e-3              # stage "layout": Adam learning rate
     layout_modules: str = "branch"       # stage "layout": "branch" (embeddings, graph network,
                                          # box and mask heads) | "heads" (box and mask heads,
-                                         # and model.layout_gconv's graph network: the vectors
-                                         # the renderer reads, and so the images drawn from a
-                                         # given layout, stay as they were)
+                                         # and model.layout.use_own_gconv's graph network:
+                                         # the vectors the renderer reads, and so the images
+                                         # drawn from a given layout, stay as they were)
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",
@@ -265,57 +297,46 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Config:
-        """Inverse of ``to_dict``; unknown sections or keys are errors."""
+        """Inverse of ``to_dict``; unknown sections or keys are errors.
+
+        A model section with 0.1.0 flat keys (``{"model": {"gconv_dim": 64}}``) is read with a
+        ``FutureWarning`` per old key naming its new place.
+        """
         if not isinstance(d, Mapping):
             raise ConfigError(f"a config must be a mapping, got {type(d).__name__}")
-        sections = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = set(d) - set(sections)
-        if unknown:
-            raise ConfigError(f"unknown config sections {short(sorted(map(str, unknown)))}; "
-                              f"known: {sorted(sections)}")
-        kwargs = {}
-        for name, sec in d.items():
-            sec_cls = _section_types()[name]
-            known = {f.name for f in dataclasses.fields(sec_cls)}
-            if not isinstance(sec, Mapping):
-                raise ConfigError(f"config section '{name}' must be a mapping, got "
-                                  f"{type(sec).__name__}")
-            bad = set(sec) - known
-            if bad:
-                raise ConfigError(f"unknown keys in config section '{name}': "
-                                  f"{short(sorted(map(str, bad)))}")
-            hints = typing.get_type_hints(sec_cls)
-            kwargs[name] = sec_cls(**{k: _checked(_coerce(v, hints[k]), hints[k], f"{name}.{k}")
-                                      for k, v in sec.items()})
-        return cls(**kwargs)
+        if isinstance(d.get("model"), Mapping):
+            d = {**d, "model": _nest_model(d["model"])}
+        return _build(cls, d, "")
 
     def __post_init__(self) -> None:
         ignored = ignored_settings(self.to_dict())
         if ignored:
             key, needs = ignored[0]
-            sec, _, name = key.partition(".")
-            default = getattr(_section_types()[sec](), name)
-            raise ConfigError(f"{key}={getattr(getattr(self, sec), name)!r} has no effect "
-                              f"unless {needs}; drop the setting (its default is {default!r}) "
+            path = key.split(".")
+            raise ConfigError(f"{key}={_lookup(self, path)!r} has no effect unless {needs}; "
+                              f"drop the setting (its default is {_lookup(_defaults(), path)!r}) "
                               f"or set {needs}")
 
     # ------------------------------------------------------------- overrides
     def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
         """A new config with ``section.key=value`` overrides applied (cast to the field type).
 
+        Keys of the model section name their group: ``model.layout.gconv_dim=64``. The 0.1.0
+        names (``model.gconv_dim``) still work, with a ``FutureWarning`` naming the new key.
+
         Raises:
-            ConfigError: unknown section or key, a value that does not parse, or a setting
-                that the chosen architecture does not read.
+            ConfigError: unknown section or key, a value that does not parse, an old name
+                given with its new one, or a setting the chosen architecture does not read.
         """
         return Config.from_dict(_apply(self.to_dict(), _items(overrides)))
 
     @classmethod
     def from_preset(cls, name: str, overrides: Iterable[str] | Mapping[str, Any] = ()) -> Config:
-        """The preset ``name`` with ``overrides`` on top.
+        """The preset ``name`` with ``overrides`` on top (keys as in ``with_overrides``).
 
         A preset's setting that the overrides make pointless (the paper-scale presets'
-        ``model.narrow_upsample`` with ``model.global_generator=cc``) goes back to its default;
-        the same setting given in ``overrides`` is an error.
+        ``model.renderer.narrow_upsample`` with ``model.renderer.global_generator=cc``) goes
+        back to its default; the same setting given in ``overrides`` is an error.
 
         Raises:
             ConfigError: unknown preset, key or value, or an override that the chosen
@@ -328,31 +349,25 @@ class Config:
         given = {key for key, _ in user}
         for key, _ in ignored_settings(d):
             if key in PRESETS[name] and key not in given:
-                sec, _, field_name = key.partition(".")
-                d[sec][field_name] = getattr(_section_types()[sec](), field_name)
+                path = key.split(".")
+                _lookup(d, path[:-1])[path[-1]] = _lookup(_defaults(), path)
         return Config.from_dict(d)
 
 
-# Settings that only some architectures read: (key, whether it is read, what it needs).
-_READ_ONLY_WITH = (
-    ("model.narrow_upsample",
-     lambda m: m["use_global"] and m["global_generator"] == "spade",
-     "model.global_generator=spade and model.use_global=true"),
-    ("model.fusion", lambda m: m["use_global"] and m["use_local"],
-     "model.use_global=true and model.use_local=true"),
-    ("model.local_combine", lambda m: m["use_local"], "model.use_local=true"),
-    ("model.layout_components", lambda m: m["layout_head"] == "sample",
-     "model.layout_head=sample"),
-    ("model.layout_sequential", lambda m: m["layout_head"] == "sample",
-     "model.layout_head=sample"),
-    ("model.layout_respect_relations", lambda m: m["layout_head"] == "sample",
-     "model.layout_head=sample"),
-    ("loss.seg_weight", lambda m: m["discriminator"] == "dp", "model.discriminator=dp"),
-    ("loss.obj_attr_weight",
-     lambda m: m["use_object_disc"] and m["object_disc_attributes"] and m["use_attributes"],
-     "model.use_object_disc=true, model.object_disc_attributes=true and "
-     "model.use_attributes=true"),
-)
+# Settings that only some architectures read: key -> the values it needs to be read.
+_READ_ONLY_WITH: dict[str, dict[str, Any]] = {
+    "model.renderer.narrow_upsample": {"model.renderer.global_generator": "spade",
+                                       "model.renderer.use_global": True},
+    "model.renderer.fusion": {"model.renderer.use_global": True, "model.renderer.use_local": True},
+    "model.renderer.local_combine": {"model.renderer.use_local": True},
+    "model.layout.num_components": {"model.layout.head": "sample"},
+    "model.layout.sequential": {"model.layout.head": "sample"},
+    "model.layout.respect_relations": {"model.layout.head": "sample"},
+    "loss.seg_weight": {"model.discriminator.kind": "dp"},
+    "loss.obj_attr_weight": {"model.discriminator.use_object_disc": True,
+                             "model.discriminator.classify_attributes": True,
+                             "model.layout.use_attributes": True},
+}
 
 
 def ignored_settings(config: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -361,46 +376,131 @@ def ignored_settings(config: Mapping[str, Mapping[str, Any]]) -> list[tuple[str,
     Only a value that differs from the default counts as set: a default is never an error.
 
     Args:
-        config: sections mapping keys to values; a missing key is its default.
+        config: sections mapping keys to values (the model section grouped); a missing key
+            is its default.
 
     Returns:
         ``(key, what it needs)`` for each ignored setting, e.g.
-        ``("model.narrow_upsample", "model.global_generator=spade and ...")``.
+        ``("model.renderer.narrow_upsample", "model.renderer.global_generator=spade and ...")``.
     """
-    full = {name: {**asdict(sec()), **config.get(name, {})}
-            for name, sec in _section_types().items()}
+    defaults = _defaults()
+    full = _merged(defaults, config)
     out = []
-    for key, is_read, needs in _READ_ONLY_WITH:
-        sec, _, name = key.partition(".")
-        default = getattr(_section_types()[sec](), name)
-        if full[sec][name] != default and not is_read(full["model"]):
-            out.append((key, needs))
+    for key, needs in _READ_ONLY_WITH.items():
+        path = key.split(".")
+        if (_lookup(full, path) != _lookup(defaults, path)
+                and any(_lookup(full, k.split(".")) != v for k, v in needs.items())):
+            said = [f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in needs.items()]
+            out.append((key, " and ".join([", ".join(said[:-1]), said[-1]] if len(said) > 2
+                                          else said)))
     return out
 
 
+def _defaults() -> dict[str, Any]:
+    """``Config().to_dict()`` without the cross-option checks (which read these defaults)."""
+    return {f.name: asdict(f.default_factory()) for f in dataclasses.fields(Config)}
+
+
+def _merged(defaults: dict[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` (nested dicts) with the values of ``given`` on top, section by section."""
+    return {**defaults, **{k: _merged(defaults[k], v) if isinstance(defaults.get(k), dict)
+                           and isinstance(v, Mapping) else v for k, v in given.items()}}
+
+
+def _lookup(obj: Any, path: Iterable[str]) -> Any:
+    """The value at ``path`` in nested dicts or dataclasses."""
+    for name in path:
+        obj = obj[name] if isinstance(obj, Mapping) else getattr(obj, name)
+    return obj
+
+
+def _build(cls: type, d: Any, where: str) -> Any:
+    """The dataclass ``cls`` from its dict form ``d``, nested sections included."""
+    what = f"config section '{where}'" if where else "a config"
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"{what} must be a mapping, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    unknown = set(d) - set(hints)
+    if unknown:
+        names = short(sorted(map(str, unknown)))
+        raise ConfigError(f"unknown keys in {what}: {names}" if where else
+                          f"unknown config sections {names}; known: {sorted(hints)}")
+    kwargs = {}
+    for name, value in d.items():
+        key = f"{where}.{name}" if where else name
+        typ = hints[name]
+        kwargs[name] = (_build(typ, value, key) if dataclasses.is_dataclass(typ)
+                        else _checked(_coerce(value, typ), typ, key))
+    return cls(**kwargs)
+
+
+def _nest_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """The model section grouped, with a FutureWarning per 0.1.0 flat key found."""
+    try:
+        nested, old = nest_model_section(model)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    for name in old:
+        warn_old_model_key(name)
+    return nested
+
+
 def _items(overrides: Iterable[str] | Mapping[str, Any]) -> list[tuple[str, Any]]:
-    return list(overrides.items() if isinstance(overrides, Mapping) else map(_split, overrides))
+    """``(key, value)`` pairs with old model names replaced by the new ones (warned once each).
 
-
-def _apply(d: dict[str, dict[str, Any]], items: Iterable[tuple[str, Any]]
-           ) -> dict[str, dict[str, Any]]:
-    """``d`` (``Config.to_dict()`` form) with ``section.key`` values set, cast to field types."""
-    hints_by_sec = {n: typing.get_type_hints(t) for n, t in _section_types().items()}
+    Raises:
+        ConfigError: an override that is not ``key=value``, or an old name and its new one
+            both given.
+    """
+    items = list(overrides.items() if isinstance(overrides, Mapping) else map(_split, overrides))
+    out, warned, by_new = [], set(), {}
     for key, value in items:
-        sec, _, name = key.partition(".")
-        if sec not in d or not name:
-            raise ConfigError(f"unknown config key {key!r}; keys look like 'model.gconv_dim' "
-                              f"with sections {sorted(d)}")
-        if name not in d[sec]:
-            close = [k for k in d[sec] if name.split("_")[0] in k]
-            raise ConfigError(f"unknown config key {key!r}; section '{sec}' has "
-                              f"{close or sorted(d[sec])}")
-        d[sec][name] = _parse(value, hints_by_sec[sec][name], key)
+        new = new_model_key(key, value)
+        if new != key and key not in warned:
+            warned.add(key)
+            warn_old_model_key(key.partition(".")[2])
+        if new in by_new and by_new[new] != key:
+            old = key if new != key else by_new[new]
+            raise ConfigError(f"{old} and {new} are the same setting ({old} is its old "
+                              f"name); give only {new}")
+        by_new[new] = key
+        out.append((new, value))
+    return out
+
+
+def _apply(d: dict[str, Any], items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
+    """``d`` (``Config.to_dict()`` form) with ``section.key`` values set, cast to field types."""
+    for key, value in items:
+        path = key.split(".")
+        if path[0] not in d or len(path) < 2:
+            raise ConfigError(f"unknown config key {key!r}; keys look like "
+                              f"'train.batch_size' or 'model.layout.gconv_dim', with sections "
+                              f"{sorted(d)}")
+        parent, cls = d, Config
+        for i, name in enumerate(path[:-1]):
+            hints = typing.get_type_hints(cls)
+            if name not in hints or not dataclasses.is_dataclass(hints[name]):
+                raise ConfigError(f"unknown config key {key!r}; "
+                                  f"{'.'.join(path[:i]) or 'the config'} has no section "
+                                  f"{name!r}")
+            parent, cls = parent[name], hints[name]
+        hints, name = typing.get_type_hints(cls), path[-1]
+        if name not in hints:
+            leaves = _leaf_keys(parent)
+            close = [k for k in leaves if name.split("_")[0] in k.rpartition(".")[2]]
+            raise ConfigError(f"unknown config key {key!r}; section '{'.'.join(path[:-1])}' "
+                              f"has {close or leaves}")
+        if dataclasses.is_dataclass(hints[name]):
+            raise ConfigError(f"{key} is a section; set one of its keys, e.g. "
+                              f"{key}.{next(iter(parent[name]))}=...")
+        parent[name] = _parse(value, hints[name], key)
     return d
 
 
-def _section_types() -> dict[str, type]:
-    return {"model": ModelConfig, "loss": LossConfig, "data": DataConfig, "train": TrainConfig}
+def _leaf_keys(section: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The sorted keys of ``section``, those of its sub-sections as ``sub.key``."""
+    return sorted(k for name, v in section.items() for k in (
+        _leaf_keys(v, f"{prefix}{name}.") if isinstance(v, Mapping) else [prefix + name]))
 
 
 def _split(item: str) -> tuple[str, str]:
@@ -459,34 +559,41 @@ def _coerce(value: Any, typ: Any) -> Any:
 PRESETS: dict[str, dict[str, Any]] = {
     # Tests: a forward/backward step well under a second on CPU.
     "tiny": {
-        "model.image_size": 32, "model.embedding_dim": 16, "model.gconv_dim": 16,
-        "model.gconv_hidden_dim": 32, "model.gconv_num_layers": 2, "model.mask_size": 8,
-        "model.layout_noise_dim": 4, "model.noise_dim": 8, "model.cond_dim": 8,
-        "model.gen_channels": 8, "model.local_channels": 4, "model.disc_channels": 8,
-        "model.disc_num_layers": 2, "model.object_disc_size": 16,
+        "model.layout.embedding_dim": 16, "model.layout.gconv_dim": 16,
+        "model.layout.gconv_hidden_dim": 32, "model.layout.num_gconv_layers": 2,
+        "model.layout.mask_size": 8,
+        "model.renderer.image_size": 32, "model.renderer.layout_noise_dim": 4,
+        "model.renderer.noise_dim": 8, "model.renderer.cond_dim": 8,
+        "model.renderer.channels": 8, "model.renderer.local_channels": 4,
+        "model.discriminator.channels": 8, "model.discriminator.num_layers": 2,
+        "model.discriminator.object_crop_size": 16,
         "train.batch_size": 2, "train.num_steps": 4, "train.log_every": 1,
         "train.sample_every": 2, "train.checkpoint_every": 2, "data.num_workers": 0,
     },
     # Trainable on the procedural scenes on 2 CPU cores in about an hour.
     "small": {
-        "model.image_size": 64, "model.embedding_dim": 64, "model.gconv_dim": 64,
-        "model.gconv_hidden_dim": 128, "model.gconv_num_layers": 3, "model.mask_size": 16,
-        "model.layout_noise_dim": 8, "model.noise_dim": 32, "model.cond_dim": 32,
-        "model.gen_channels": 16, "model.local_channels": 8, "model.disc_channels": 16,
-        "model.disc_num_layers": 3, "model.object_disc_size": 32,
+        "model.layout.embedding_dim": 64, "model.layout.gconv_dim": 64,
+        "model.layout.gconv_hidden_dim": 128, "model.layout.num_gconv_layers": 3,
+        "model.layout.mask_size": 16,
+        "model.renderer.image_size": 64, "model.renderer.layout_noise_dim": 8,
+        "model.renderer.noise_dim": 32, "model.renderer.cond_dim": 32,
+        "model.renderer.channels": 16, "model.renderer.local_channels": 8,
+        "model.discriminator.channels": 16, "model.discriminator.num_layers": 3,
+        "model.discriminator.object_crop_size": 32,
         "train.batch_size": 16, "train.num_steps": 6000, "train.log_every": 25,
         "train.sample_every": 500, "train.checkpoint_every": 250,
     },
     # Paper scale (GPU). Narrow upsampling: a quarter fewer generator FLOPs for FID within
     # the run-to-run noise (docs/reports/performance/README.md);
-    # --set model.narrow_upsample=false gives the paper's SPADE generator.
-    "coco64": {"model.image_size": 64, "model.narrow_upsample": True, "data.dataset": "coco",
-               "train.batch_size": 32},
-    "coco128": {"model.image_size": 128, "model.mask_size": 32, "model.disc_num_scales": 3,
-                "model.narrow_upsample": True, "data.dataset": "coco", "train.batch_size": 16},
-    "vg64": {"model.image_size": 64, "model.narrow_upsample": True, "data.dataset": "vg",
-             "data.max_objects": 10, "train.batch_size": 32},
-    "vg128": {"model.image_size": 128, "model.mask_size": 32, "model.disc_num_scales": 3,
-              "model.narrow_upsample": True, "data.dataset": "vg", "data.max_objects": 10,
-              "train.batch_size": 16},
+    # --set model.renderer.narrow_upsample=false gives the paper's SPADE generator.
+    "coco64": {"model.renderer.image_size": 64, "model.renderer.narrow_upsample": True,
+               "data.dataset": "coco", "train.batch_size": 32},
+    "coco128": {"model.renderer.image_size": 128, "model.layout.mask_size": 32,
+                "model.discriminator.num_scales": 3, "model.renderer.narrow_upsample": True,
+                "data.dataset": "coco", "train.batch_size": 16},
+    "vg64": {"model.renderer.image_size": 64, "model.renderer.narrow_upsample": True,
+             "data.dataset": "vg", "data.max_objects": 10, "train.batch_size": 32},
+    "vg128": {"model.renderer.image_size": 128, "model.layout.mask_size": 32,
+              "model.discriminator.num_scales": 3, "model.renderer.narrow_upsample": True,
+              "data.dataset": "vg", "data.max_objects": 10, "train.batch_size": 16},
 }

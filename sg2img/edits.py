@@ -39,7 +39,7 @@ predicate edit says which end is laid out again: ``"subject"`` (default), ``"obj
 ``"both"``. ``"attributes"`` replaces the object's attribute list ("make the car red": its
 old colour goes); it needs a model whose vocabulary has attributes. ``"resample"`` redraws the
 object's per-object noise ("same scene, another sheep"); it needs a model trained with
-``model.noise=spatial``.
+``model.renderer.noise=spatial``.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class EditResult:
         keep_layout: new index -> old index for touched objects that keep the old object's box
             and mask (only their look changes), e.g. an object with new attributes.
         redraw_noise: new indices whose per-object noise is drawn afresh rather than carried
-            over (models with ``model.noise=spatial``), e.g. a resampled object.
+            over (models with ``model.renderer.noise=spatial``), e.g. a resampled object.
         removed: old indices that were removed.
         description: a short human-readable summary, e.g. ``"replace 0 sheep -> cow"``.
     """
@@ -405,7 +405,7 @@ class SetAttributes:
 class ResampleObject:
     """Give an object another look: new per-object noise, same box, mask and graph.
 
-    Only for models trained with ``model.noise=spatial`` (``manipulate`` checks it before
+    Only for models trained with ``model.renderer.noise=spatial`` (``manipulate`` checks it before
     generating anything); every other object keeps its layout and its noise.
 
     Args:

@@ -275,7 +275,7 @@ def _texture_basis(D: int, P: int, H: int, W: int, device: str, dtype: torch.dty
 
 
 def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
-    """Per-pixel white noise made from the painted per-object noise (``model.texture_noise``).
+    """Per-pixel white noise made from the painted per-object noise (texture channels).
 
     Pixel (y, x) of channel p is ``sum_k noise_map[k, y, x] * B[k, p, y, x]`` with a fixed
     noise basis B whose channel p has a grain of ``2**p`` pixels at 64 px (channel 0 is white

@@ -168,7 +168,7 @@ def resample_locality(model: SG2ImgModel, graphs: Sequence[SceneGraph], objects:
     or more away from it.
 
     Args:
-        model: a model with per-object noise (trained with ``model.noise=spatial``).
+        model: a model with per-object noise (trained with ``model.renderer.noise=spatial``).
         graphs: the scene graphs.
         objects: per graph the index of the object to resample.
         looks: other looks per object.

@@ -131,7 +131,7 @@ def _carry_object_noise(old: Tensor, old_to_new: Sequence[int | None], num_new: 
 
 def check_edits_fit_model(steps: Sequence[EditResult], model: SG2ImgModel) -> None:
     """Raise ``EditError`` for the first edit the model cannot make: one that redraws
-    per-object noise (``"resample"``) on a model without it (not ``model.noise=spatial``).
+    per-object noise (``"resample"``) on a model without it (not ``model.renderer.noise=spatial``).
 
     Raises:
         EditError: ``edit k (resample): ...``, naming the model's noise.
@@ -187,7 +187,7 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     the boxes and masks they had in the previous image exactly; a replaced object keeps its
     box (new mask), a moved object keeps its mask (new box), an object with new attributes
     keeps both, an added object and the moved end of a changed relationship are laid out by
-    the model (see ``sg2img.edits``). With per-object noise (``model.noise=spatial``) every
+    the model (see ``sg2img.edits``). With per-object noise (``model.renderer.noise=spatial``) every
     object keeps its noise too, except a ``"resample"``d object, which keeps its box and
     mask and draws new noise (another look), and added objects, which draw theirs.
 

@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["GLOBAL_GENERATORS", "DiscriminatorOutput", "GALSDiscriminator", "GALSGenerator",
            "GeneratorOutput", "count_parameters"]
 
-# ``model.global_generator`` -> the global branch; every one takes
+# ``model.renderer.global_generator`` -> the global branch; every one takes
 # (image_size, noise_dim, cond_ch, base_channels, coarse_to_fine) and returns (images, features).
 GLOBAL_GENERATORS: dict[str, type[nn.Module]] = {
     "spade": GlobalAffineGenerator,      # SPADE residual blocks (GALS-GAN's global-affine)
@@ -75,9 +75,9 @@ class GeneratorOutput:
         class_images (K, 3, H, W), class_masks (K, 1, H, W), class_ids (K,), class_to_img (K,),
         class_logits (K, C): the local branch's per-(image, class) tensors (None without it;
         class_logits None without the classification module);
-        obj_noise (O, layout_noise_dim): the per-object noise of ``model.noise="spatial"``
+        obj_noise (O, layout_noise_dim): the per-object noise of ``model.renderer.noise="spatial"``
         (None with vector noise); edges (N, 1, H, W) in {0, 1}: the instance boundary map
-        (None without ``model.instance_edges``).
+        (None without ``model.renderer.use_instance_edges``).
         box_mixture: a "sample" head's (O, K) mixture given the true boxes of a random
         subset of the other objects (teacher forcing; for the box NLL term), computed in
         training mode when the batch has boxes, else None.
@@ -106,11 +106,11 @@ class GeneratorOutput:
 
 def _build_box_head(cfg: ModelConfig) -> nn.Module:
     builders = {
-        "regress": lambda: BoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim),
-        "sample": lambda: MixtureBoxHead(cfg.gconv_dim, cfg.gconv_hidden_dim,
-                                         cfg.layout_components, cfg.layout_sequential),
+        "regress": lambda: BoxHead(cfg.layout.gconv_dim, cfg.layout.gconv_hidden_dim),
+        "sample": lambda: MixtureBoxHead(cfg.layout.gconv_dim, cfg.layout.gconv_hidden_dim,
+                                         cfg.layout.num_components, cfg.layout.sequential),
     }
-    return builders[cfg.layout_head]()
+    return builders[cfg.layout.head]()
 
 
 class GALSGenerator(nn.Module):
@@ -121,93 +121,96 @@ class GALSGenerator(nn.Module):
         num_objects: C, object vocabulary size (``vocab.num_objects``).
         num_preds: P, predicate vocabulary size (``vocab.num_preds``).
         num_attributes: A, attribute vocabulary size (``vocab.num_attributes``); with A > 0
-            and ``cfg.use_attributes`` each object's multi-hot attributes (O, A) are embedded
+            and ``cfg.layout.use_attributes`` each object's multi-hot attributes (O, A) are embedded
             and added to its object embedding before the graph convolution. A = 0 (a
             vocabulary without attributes, every checkpoint from before them) builds no
             attribute embedding.
         pred_names: the P predicate names (``vocab.pred_names``); with them a "sample"
             layout head checks the geometric triples (left of, inside, ...) while it
-            places objects (``model.layout_respect_relations``). Not stored in the weights.
+            places objects (``model.layout.respect_relations``). Not stored in the weights.
 
     The conditioning map shared by both branches (LGGAN's shared encoder ``E``) is a 1x1 conv
     over ``[semantic layout (C), embedding layout (gconv_dim), noise (layout_noise_dim)]``
-    that reduces the up to 184 + 128 + 32 channels to ``cfg.cond_dim``; the noise channels are
-    a linear map of ``z`` broadcast over the image, so ``z`` also varies the local branch.
+    that reduces the up to 184 + 128 + 32 channels to ``cfg.renderer.cond_dim``; the noise
+    channels are a linear map of ``z`` broadcast over the image, so ``z`` also varies the local
+    branch.
 
-    With ``model.noise="spatial"`` (OASIS's 3-D noise) the noise is instead a per-pixel map of
-    ``layout_noise_dim`` channels, one standard-normal vector per object region (see
-    ``sg2img.layout.object_noise_layout``), concatenated to the conditioning map after the
+    With ``model.renderer.noise="spatial"`` (OASIS's 3-D noise) the noise is instead a
+    per-pixel map of ``layout_noise_dim`` channels, one standard-normal vector per object region
+    (see ``sg2img.layout.object_noise_layout``), concatenated to the conditioning map after the
     encoder, so it reaches every conditioned layer of both branches unmixed; redrawing one
     object's vector (``resample_object_noise``) changes that object's region.
-    ``model.texture_noise`` adds that many channels of per-pixel white noise made from the same
-    vectors (``sg2img.layout.texture_noise_layout``), for texture that varies pixel by pixel.
-    With ``model.instance_edges`` the instance boundary map is one more encoder input channel.
+    ``model.renderer.texture_noise_dim`` adds that many channels of per-pixel white noise made
+    from the same vectors (``sg2img.layout.texture_noise_layout``), for texture that varies
+    pixel by pixel. With ``model.renderer.use_instance_edges`` the instance boundary map is one
+    more encoder input channel.
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
                  num_attributes: int = 0, pred_names: Sequence[str] | None = None):
         super().__init__()
         self.cfg = cfg
+        lay, ren = cfg.layout, cfg.renderer
         self.num_objects = num_objects
         self.num_preds = num_preds
-        self.num_attributes = num_attributes if cfg.use_attributes else 0
-        self.image_size = cfg.image_size
-        self.mask_size = cfg.mask_size
-        self.noise_dim = cfg.noise_dim
+        self.num_attributes = num_attributes if lay.use_attributes else 0
+        self.image_size = ren.image_size
+        self.mask_size = lay.mask_size
+        self.noise_dim = ren.noise_dim
 
-        self.obj_embeddings = nn.Embedding(num_objects, cfg.embedding_dim)
-        self.pred_embeddings = nn.Embedding(num_preds, cfg.embedding_dim)
+        self.obj_embeddings = nn.Embedding(num_objects, lay.embedding_dim)
+        self.pred_embeddings = nn.Embedding(num_preds, lay.embedding_dim)
         # Multi-hot (O, A) @ (A, E): the sum of the object's attribute embeddings, each
         # initialised like an nn.Embedding row.
         self.attr_embeddings = None
         if self.num_attributes > 0:
-            self.attr_embeddings = nn.Linear(self.num_attributes, cfg.embedding_dim, bias=False)
+            self.attr_embeddings = nn.Linear(self.num_attributes, lay.embedding_dim, bias=False)
             nn.init.normal_(self.attr_embeddings.weight)
-        # model.attribute_layout: A more layout channels, the multi-hot attributes painted
+        # model.renderer.paint_attributes: A more layout channels, the multi-hot attributes painted
         # through each object's mask, and their columns of the conditioning encoder's 1x1
         # conv. Applied as in ``encode_conditioning``: projected per object, then painted.
         self.attr_cond = None
-        if self.num_attributes > 0 and cfg.attribute_layout:
-            self.attr_cond = nn.Linear(self.num_attributes, cfg.cond_dim, bias=False)
-        self.gconv = GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim, cfg.gconv_hidden_dim,
-                                        cfg.gconv_num_layers)
-        # model.layout_gconv: the box and mask heads read a graph network of their own (over the
-        # same embeddings), so the layout can be trained further without moving the vectors
-        # the renderer was trained on.
-        self.layout_gconv = (GraphTripleConvNet(cfg.embedding_dim, cfg.gconv_dim,
-                                                cfg.gconv_hidden_dim, cfg.gconv_num_layers)
-                             if cfg.layout_gconv else None)
+        if self.num_attributes > 0 and ren.paint_attributes:
+            self.attr_cond = nn.Linear(self.num_attributes, ren.cond_dim, bias=False)
+        self.gconv = GraphTripleConvNet(lay.embedding_dim, lay.gconv_dim, lay.gconv_hidden_dim,
+                                        lay.num_gconv_layers)
+        # model.layout.use_own_gconv: the box and mask heads read a graph network of their own
+        # (over the same embeddings), so the layout can be trained further without moving the
+        # vectors the renderer was trained on.
+        self.layout_gconv = (GraphTripleConvNet(lay.embedding_dim, lay.gconv_dim,
+                                                lay.gconv_hidden_dim, lay.num_gconv_layers)
+                             if lay.use_own_gconv else None)
         self.box_head = _build_box_head(cfg)
         self.pred_codes: Tensor | None
         if pred_names is not None and len(pred_names) != num_preds:
             raise ValueError(f"pred_names has {len(pred_names)} names for {num_preds} predicates")
         self.register_buffer("pred_codes", geometric_codes(pred_names)
-                             if pred_names is not None and cfg.layout_respect_relations
+                             if pred_names is not None and lay.respect_relations
                              else None, persistent=False)
-        self.mask_head = MaskHead(cfg.gconv_dim, cfg.mask_size)
+        self.mask_head = MaskHead(lay.gconv_dim, lay.mask_size)
 
-        spatial = cfg.noise == "spatial"
-        self.noise_proj = (nn.Linear(cfg.noise_dim, cfg.layout_noise_dim)
-                           if cfg.layout_noise_dim > 0 and not spatial else None)
-        in_ch = (num_objects + cfg.gconv_dim + (0 if spatial else cfg.layout_noise_dim)
-                 + int(cfg.instance_edges))
-        self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, cfg.cond_dim, 1), nn.LeakyReLU(0.2))
-        cond_ch = cfg.cond_dim + (cfg.layout_noise_dim + cfg.texture_noise if spatial else 0)
+        spatial = ren.noise == "spatial"
+        self.noise_proj = (nn.Linear(ren.noise_dim, ren.layout_noise_dim)
+                           if ren.layout_noise_dim > 0 and not spatial else None)
+        in_ch = (num_objects + lay.gconv_dim + (0 if spatial else ren.layout_noise_dim)
+                 + int(ren.use_instance_edges))
+        self.cond_encoder = nn.Sequential(nn.Conv2d(in_ch, ren.cond_dim, 1), nn.LeakyReLU(0.2))
+        cond_ch = ren.cond_dim + (ren.layout_noise_dim + ren.texture_noise_dim if spatial else 0)
 
-        global_kwargs = ({"narrow_upsample": cfg.narrow_upsample}
-                         if cfg.global_generator == "spade" else {})
-        self.global_gen = (GLOBAL_GENERATORS[cfg.global_generator](
-            cfg.image_size, cfg.noise_dim, cond_ch, cfg.gen_channels, cfg.coarse_to_fine,
-            **global_kwargs) if cfg.use_global else None)
-        self.local_gen = (LocalClassGenerator(num_objects, cond_ch, cfg.local_channels,
-                                              combine=cfg.local_combine,
-                                              use_class_loss=cfg.use_class_loss)
-                          if cfg.use_local else None)
+        global_kwargs = ({"narrow_upsample": ren.narrow_upsample}
+                         if ren.global_generator == "spade" else {})
+        self.global_gen = (GLOBAL_GENERATORS[ren.global_generator](
+            ren.image_size, ren.noise_dim, cond_ch, ren.channels, ren.coarse_to_fine,
+            **global_kwargs) if ren.use_global else None)
+        self.local_gen = (LocalClassGenerator(num_objects, cond_ch, ren.local_channels,
+                                              combine=ren.local_combine,
+                                              use_class_loss=ren.use_class_loss)
+                          if ren.use_local else None)
         self.weight_map = None
-        if cfg.use_global and cfg.use_local and cfg.fusion == "weight_map":
+        if ren.use_global and ren.use_local and ren.fusion == "weight_map":
             self.weight_map = WeightMapPredictor(
                 self.global_gen.out_channels + self.local_gen.out_channels,
-                hidden=max(8, cfg.local_channels))
+                hidden=max(8, ren.local_channels))
 
     # ------------------------------------------------------------------ pieces
     def encode_graph(self, batch: GraphBatch,
@@ -227,7 +230,7 @@ class GALSGenerator(nn.Module):
                        embedded: tuple[Tensor, Tensor, Tensor] | None = None,
                        render_vecs: tuple[Tensor, Tensor] | None = None
                        ) -> tuple[Tensor, Tensor]:
-        """The vectors the box and mask heads read: with ``model.layout_gconv`` those of the
+        """The vectors the box and mask heads read: with ``model.layout.use_own_gconv`` those of the
         layout graph network, otherwise ``encode_graph``'s (``render_vecs`` when the caller
         already has them). ``embedded``: ``_embed(batch)`` when the caller already has it."""
         if self.layout_gconv is not None:
@@ -249,7 +252,7 @@ class GALSGenerator(nn.Module):
 
     @property
     def samples_layout(self) -> bool:
-        """True when the layout head draws boxes from a distribution (``layout_head="sample"``)."""
+        """True when the layout head samples boxes (``model.layout.head="sample"``)."""
         return isinstance(self.box_head, MixtureBoxHead)
 
     def predict_boxes(self, batch: GraphBatch, obj_vecs: Tensor, pred_vecs: Tensor, *,
@@ -379,7 +382,7 @@ class GALSGenerator(nn.Module):
           the weight equals painting the already projected vectors (``masks_to_layout`` is
           linear in the vectors);
         * noise: constant over the image, so it is a per-image bias;
-        * attribute layout (``model.attribute_layout``): the object's multi-hot attributes
+        * attribute layout (``model.renderer.paint_attributes``): the object's multi-hot attributes
           painted through its mask, by the same argument as the embedding layout.
 
         Shapes:
@@ -418,7 +421,8 @@ class GALSGenerator(nn.Module):
         """A copy of ``obj_noise`` with the rows of the objects in ``index`` redrawn.
 
         "Same scene, another sheep": pass the result as ``forward(obj_noise=...)`` with the
-        same ``z`` and graph, and only that object's region changes (``model.noise="spatial"``).
+        same ``z`` and graph, and only that object's region changes
+        (``model.renderer.noise="spatial"``).
 
         Args:
             obj_noise: (O, layout_noise_dim), e.g. ``GeneratorOutput.obj_noise``.
@@ -428,9 +432,9 @@ class GALSGenerator(nn.Module):
         Raises:
             ValueError: vector noise, or an index out of range.
         """
-        if self.cfg.noise != "spatial":
-            raise ValueError("per-object noise needs model.noise=spatial (this model uses "
-                             f"{self.cfg.noise!r} noise)")
+        if self.cfg.renderer.noise != "spatial":
+            raise ValueError("per-object noise needs model.renderer.noise=spatial (this model uses "
+                             f"{self.cfg.renderer.noise!r} noise)")
         O = obj_noise.shape[0]
         if isinstance(index, Tensor) and index.dtype == torch.bool:
             if index.shape != (O,):
@@ -464,11 +468,12 @@ class GALSGenerator(nn.Module):
             boxes_override, masks_override: (O, 4), (O, M, M) used for objects where
                 ``override`` (O,) is True (graph manipulation keeps untouched objects fixed).
             override: (O,) bool.
-            obj_noise: (O, layout_noise_dim) per-object noise for ``model.noise="spatial"``;
-                drawn with ``rng`` (after ``z``) if None. Must be None with vector noise.
+            obj_noise: (O, layout_noise_dim) per-object noise for
+                ``model.renderer.noise="spatial"``; drawn with ``rng`` (after ``z``) if None.
+                Must be None with vector noise.
             layout_mode: "mode" (the most likely layout; deterministic) or "sample" (a layout
                 drawn from the head's distribution with ``layout_noise``, or with
-                ``rng`` when that is None). Only a ``layout_head="sample"`` model
+                ``rng`` when that is None). Only a ``model.layout.head="sample"`` model
                 distinguishes them.
             layout_noise: (O, 5) per-object noise for "sample".
             training_outputs: False skips what only the training losses use (the local
@@ -518,7 +523,7 @@ class GALSGenerator(nn.Module):
             layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N,
                                      self.num_objects, H, H)                  # (N, C, H, W)
             edges = None
-            if self.cfg.instance_edges:
+            if self.cfg.renderer.use_instance_edges:
                 edges = instance_edges(batch.objs, boxes, masks, batch.obj_to_img, N, H, H)
             cond = self.encode_conditioning(layout, obj_vecs, boxes, masks, batch.obj_to_img,
                                             z, edges, batch.attributes)       # (N, cond, H, W)
@@ -526,9 +531,9 @@ class GALSGenerator(nn.Module):
             if obj_noise is not None:
                 noise_map = object_noise_layout(obj_noise, batch.objs, boxes, masks,
                                                 batch.obj_to_img, N, H, H)    # (N, Ln, H, W)
-                if self.cfg.texture_noise > 0:
-                    noise_map = torch.cat([noise_map, texture_noise_layout(
-                        noise_map, self.cfg.texture_noise)], dim=1)       # (N, Ln + P, H, W)
+                if self.cfg.renderer.texture_noise_dim > 0:
+                    texture = texture_noise_layout(noise_map, self.cfg.renderer.texture_noise_dim)
+                    noise_map = torch.cat([noise_map, texture], dim=1)  # (N, Ln + P, H, W)
                 cond = torch.cat([cond, noise_map.to(cond.dtype)], dim=1)
 
             global_images = global_feats = local = None
@@ -563,12 +568,12 @@ class GALSGenerator(nn.Module):
     def _spatial_noise(self, obj_noise: Tensor | None, batch: GraphBatch,
                        rng: torch.Generator | None, dtype: torch.dtype) -> Tensor | None:
         """The (O, layout_noise_dim) per-object noise of spatial mode (None in vector mode)."""
-        if self.cfg.noise != "spatial":
+        if self.cfg.renderer.noise != "spatial":
             if obj_noise is not None:
-                raise ValueError("obj_noise is for model.noise=spatial; this model uses "
-                                 f"{self.cfg.noise!r} noise (pass z instead)")
+                raise ValueError("obj_noise is for model.renderer.noise=spatial; this model uses "
+                                 f"{self.cfg.renderer.noise!r} noise (pass z instead)")
             return None
-        shape = (batch.num_objects, self.cfg.layout_noise_dim)
+        shape = (batch.num_objects, self.cfg.renderer.layout_noise_dim)
         if obj_noise is None:
             obj_noise = torch.randn(shape, generator=rng, device=batch.objs.device)
         if tuple(obj_noise.shape) != shape:

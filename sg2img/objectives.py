@@ -3,7 +3,7 @@
 Terms are keyed by their ``LossConfig`` weight name without ``_weight`` (``gan``,
 ``feat_match``, ``l1``, ``vgg``, ``box`` (L1, "regress" layout head), ``box_nll`` (mixture NLL,
 "sample" layout head), ``mask``, ``local_l1``, ``class``, ``obj_gan``, ``obj_aux``,
-``obj_attr`` (crops' attributes, ``model.object_disc_attributes``), ``layout_anchor``); a
+``obj_attr`` (crops' attributes, ``model.discriminator.classify_attributes``), ``layout_anchor``); a
 term whose weight is 0, or whose inputs are missing (no masks in Visual Genome, no local
 branch), is not computed. ``weighted_total`` applies the weights in one place.
 
@@ -88,7 +88,8 @@ def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBat
 
 def _obj_attr(d_out: DiscriminatorOutput, batch: GraphBatch, loss_cfg: LossConfig) -> bool:
     """Whether the object-attribute term applies: the object discriminator has an attribute
-    head (``model.object_disc_attributes``), the batch carries attributes, the weight is on."""
+    head (``model.discriminator.classify_attributes``), the batch carries attributes, the weight
+    is on."""
     return (d_out.obj_attr_logits is not None and batch.attributes is not None
             and _on(loss_cfg, "obj_attr"))
 

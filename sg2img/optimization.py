@@ -14,7 +14,8 @@ LAYOUT_MODULES = ("obj_embeddings", "pred_embeddings", "attr_embeddings", "gconv
 """The generator's scene-graph-to-layout branch: what ``train.stage="layout"`` trains."""
 LAYOUT_HEADS = ("layout_gconv", "box_head", "mask_head")
 """What it trains with ``train.layout_modules="heads"``: the box and mask heads and, with
-``model.layout_gconv``, their graph network; the vectors the renderer reads stay as they were."""
+``model.layout.use_own_gconv``, their graph network; the vectors the renderer reads stay as
+they were."""
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:

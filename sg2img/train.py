@@ -84,11 +84,12 @@ def build_datasets(cfg: Config, val_dataset: Dataset | None = None
     """The training split and (for sample grids) the val split, if the dataset has one."""
     from .data import build_dataset
 
-    dataset = build_dataset(cfg.data, "train", cfg.model.image_size, cfg.model.mask_size)
+    dataset = build_dataset(cfg.data, "train", cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     if val_dataset is None:
         try:
-            val_dataset = build_dataset(cfg.data, "val", cfg.model.image_size,
-                                        cfg.model.mask_size)
+            val_dataset = build_dataset(cfg.data, "val", cfg.model.renderer.image_size,
+                                        cfg.model.layout.mask_size)
         except (FileNotFoundError, ValueError) as e:
             logger.warning("no val split for sample grids (%s); using train items", e)
     return dataset, val_dataset
@@ -164,7 +165,7 @@ class Trainer:
         self.command: str | None = None
         self._stop_signal: int | None = None
         self._fixed_batch = self.sample_batch(val_dataset or dataset)
-        self._fixed_z = torch.randn(self._fixed_batch.num_images, cfg.model.noise_dim,
+        self._fixed_z = torch.randn(self._fixed_batch.num_images, cfg.model.renderer.noise_dim,
                                     generator=torch.Generator().manual_seed(cfg.train.seed))
         # Re-seed: building modules and the fixed batch must not shift the training RNG streams.
         torch.manual_seed(cfg.train.seed + 1)
@@ -196,11 +197,11 @@ class Trainer:
     def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
         """Start a new run from another run's weights where names and shapes match.
 
-        pix2pixHD's coarse-to-fine schedule: a model trained at ``H/2`` initialises an ``H``
-        model with ``model.coarse_to_fine=true`` (every generator stage but the enhancer, the
-        graph network, the local generator and the fully convolutional discriminators carry
-        over). The step, optimizers and data order start afresh. Accepts a training checkpoint
-        or an inference export (generator only).
+        pix2pixHD's coarse-to-fine schedule: a model trained at ``H/2`` initialises an ``H`` model
+        with ``model.renderer.coarse_to_fine=true`` (every generator stage but the enhancer, the
+        graph network, the local generator and the fully convolutional discriminators carry over).
+        The step, optimizers and data order start afresh. Accepts a training checkpoint or an
+        inference export (generator only).
 
         Returns:
             ``{"loaded": [...], "new": [...]}``: generator parameter names taken from the
@@ -222,8 +223,8 @@ class Trainer:
 
         g_state, g_raw = start["generator_ema"], start["generator"]
         if getattr(self.G, "layout_gconv", None) is not None:
-            # model.layout_gconv from a model without one: the layout graph network starts as a
-            # copy of the graph network (the renderer's), then the two part ways.
+            # model.layout.use_own_gconv from a model without one: the layout graph network starts
+            # as a copy of the graph network (the renderer's), then the two part ways.
             g_state, g_raw = _seed_layout_gconv(g_state), _seed_layout_gconv(g_raw)
         loaded = copy_matching(self.G, g_raw or g_state)
         copy_matching(self.G_ema, g_state)
@@ -269,7 +270,7 @@ class Trainer:
         """
         noise = {}
         if zero_noise:     # the anchored sample of loss.recon_noise="zero"
-            m = self.cfg.model
+            m = self.cfg.model.renderer
             noise["z"] = torch.zeros(batch.num_images, m.noise_dim, device=self.device)
             if m.noise == "spatial":
                 noise["obj_noise"] = torch.zeros(batch.num_objects, m.layout_noise_dim,

@@ -74,7 +74,8 @@ def test_attribute_embedding_changes_the_output(avocab):
     gen, cfg = _gen(avocab)
     assert gen.attr_embeddings is not None
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3, 2),
-                               image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                               image_size=cfg.model.renderer.image_size,
+                               mask_size=cfg.model.layout.mask_size,
                                num_attributes=avocab.num_attributes)
     a, vecs = _outputs(gen, cfg, batch), gen.encode_graph(batch)[0]
     batch.attributes = torch.roll(batch.attributes, 1, dims=1)
@@ -86,10 +87,11 @@ def test_attribute_embedding_changes_the_output(avocab):
 
 
 def test_use_attributes_false_ignores_them(avocab):
-    gen, cfg = _gen(avocab, "model.use_attributes=false")
+    gen, cfg = _gen(avocab, "model.layout.use_attributes=false")
     assert gen.attr_embeddings is None
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3, 2),
-                               image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                               image_size=cfg.model.renderer.image_size,
+                               mask_size=cfg.model.layout.mask_size,
                                num_attributes=avocab.num_attributes)
     a = _outputs(gen, cfg, batch)
     batch.attributes = torch.roll(batch.attributes, 1, dims=1)
@@ -102,7 +104,8 @@ def test_attribute_gradients_and_shape_check(avocab):
     gen, cfg = _gen(avocab)
     gen.train()
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3,),
-                               image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                               image_size=cfg.model.renderer.image_size,
+                               mask_size=cfg.model.layout.mask_size,
                                num_attributes=avocab.num_attributes)
     gen(batch, use_gt_layout=True).images.mean().backward()
     assert gen.attr_embeddings.weight.grad.abs().sum() > 0
@@ -347,7 +350,7 @@ def test_attribute_metrics_need_attributes(vocab, avocab):
     assert not set(ATTRIBUTE_METRICS) & set(DEFAULT_METRICS)
     assert default_metrics(vocab) == DEFAULT_METRICS
     assert default_metrics(avocab) == DEFAULT_METRICS + ATTRIBUTE_METRICS
-    gen, _ = _gen(avocab, "model.use_attributes=false")
+    gen, _ = _gen(avocab, "model.layout.use_attributes=false")
     assert default_metrics(avocab, gen) == DEFAULT_METRICS
     data = _CarScenes(avocab)
     data.vocab = vocab
@@ -384,11 +387,11 @@ def test_checkpoint_without_attribute_weights_loads(avocab, tmp_path):
     old = GALSGenerator(cfg.model, avocab.num_objects, avocab.num_preds)   # no attributes
     path = export_inference(tmp_path / "old.pt", cfg, avocab, old)
     ck = load_checkpoint(path)
-    del ck["config"]["model"]["use_attributes"]
+    del ck["config"]["model"]["layout"]["use_attributes"]
     gen, config, vocab = build_generator(ck)
     assert gen.attr_embeddings is None and vocab.attribute_names == ATTRS
     batch = encode_graphs(CARS, vocab)
-    z = torch.zeros(1, cfg.model.noise_dim)
+    z = torch.zeros(1, cfg.model.renderer.noise_dim)
     with torch.no_grad():
         torch.testing.assert_close(gen(batch, z=z).images, old.eval()(batch, z=z).images)
     new = GALSGenerator(cfg.model, avocab.num_objects, avocab.num_preds, avocab.num_attributes)
@@ -423,24 +426,25 @@ def test_evaluate_checkpoint_on_procedural_attributes(tmp_path):
 
 
 def test_attribute_layout_paints_attributes_inside_the_object_only(avocab):
-    """model.attribute_layout: an object's attributes reach the conditioning map through its
-    own mask (the graph vectors held fixed), and nowhere else; gradients reach the weights."""
-    gen, cfg = _gen(avocab, "model.attribute_layout=true")
+    """model.renderer.paint_attributes: an object's attributes reach the conditioning map through
+    its own mask (the graph vectors held fixed), and nowhere else; gradients reach the weights."""
+    gen, cfg = _gen(avocab, "model.renderer.paint_attributes=true")
     assert gen.attr_cond is not None
-    assert _gen(avocab, "model.attribute_layout=false")[0].attr_cond is None
-    assert Config().model.attribute_layout       # the recommended model paints them
+    assert _gen(avocab, "model.renderer.paint_attributes=false")[0].attr_cond is None
+    assert Config().model.renderer.paint_attributes       # the recommended model paints them
     torch.manual_seed(1)
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3,),
-                               image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                               image_size=cfg.model.renderer.image_size,
+                               mask_size=cfg.model.layout.mask_size,
                                num_attributes=avocab.num_attributes)
-    H = cfg.model.image_size
+    H = cfg.model.renderer.image_size
     box = torch.tensor([0.25, 0.25, 0.75, 0.75])
     boxes = torch.stack([box] * batch.num_objects)
     boxes[0] = torch.tensor([0.0, 0.0, 0.25, 0.25])       # object 0 alone in the top-left
-    masks = torch.ones(batch.num_objects, cfg.model.mask_size, cfg.model.mask_size)
-    obj_vecs = torch.zeros(batch.num_objects, cfg.model.gconv_dim)
+    masks = torch.ones(batch.num_objects, cfg.model.layout.mask_size, cfg.model.layout.mask_size)
+    obj_vecs = torch.zeros(batch.num_objects, cfg.model.layout.gconv_dim)
     layout = torch.zeros(1, avocab.num_objects, H, H)
-    z = torch.zeros(1, cfg.model.noise_dim)
+    z = torch.zeros(1, cfg.model.renderer.noise_dim)
 
     def cond(attributes):
         with torch.no_grad():
@@ -462,23 +466,26 @@ def test_attribute_layout_paints_attributes_inside_the_object_only(avocab):
 
 
 def test_object_discriminator_names_attributes(avocab):
-    """model.object_disc_attributes: the object discriminator has an attribute head; the D step
-    trains it on real crops' attributes, the G step scores fakes with it (obj_attr), and the
+    """model.discriminator.classify_attributes: the object discriminator has an attribute head; the
+    D step trains it on real crops' attributes, the G step scores fakes with it (obj_attr), and the
     generator's attribute path gets that gradient. Turned off: no head."""
     from sg2img.model import GALSDiscriminator
     from sg2img.objectives import discriminator_loss_terms, generator_loss_terms, weighted_total
 
-    gen, cfg = _gen(avocab, "model.object_disc_attributes=true", "model.attribute_layout=true")
+    gen, cfg = _gen(avocab, "model.discriminator.classify_attributes=true",
+                    "model.renderer.paint_attributes=true")
     torch.manual_seed(0)
     disc = GALSDiscriminator(cfg.model, avocab.num_objects, avocab.num_attributes)
     assert disc.obj.attr_classifier.out_features == avocab.num_attributes
-    assert Config.from_preset("tiny").model.object_disc_attributes     # presets train with it
-    off = GALSDiscriminator(Config.from_preset("tiny", ["model.object_disc_attributes=false"])
+    assert Config.from_preset("tiny").model.discriminator.classify_attributes  # presets train it
+    off = GALSDiscriminator(Config.from_preset("tiny",
+                                               ["model.discriminator.classify_attributes=false"])
                             .model, avocab.num_objects, avocab.num_attributes)
     assert off.obj.attr_classifier is None
     gen.train()
     batch = random_graph_batch(avocab.num_objects, avocab.num_preds, (3, 2),
-                               image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                               image_size=cfg.model.renderer.image_size,
+                               mask_size=cfg.model.layout.mask_size,
                                num_attributes=avocab.num_attributes)
     assert batch.attributes.sum() > 0
     out = gen(batch, use_gt_layout=True)

@@ -73,12 +73,13 @@ def test_write_json_writes_indented_json_without_a_trailing_newline(tmp_path):
 
 def test_parse_variants_takes_a_precision_beside_config_overrides():
     variants, precisions = parse_variants(
-        ["bf16:precision=bf16", "w32:model.gen_channels=32,precision=fp32,model.spade_kernel=1"])
+        ["bf16:precision=bf16",
+         "w32:model.renderer.channels=32,precision=fp32,model.spade_kernel=1"])
     assert variants == {"sg2img[bf16]": [],
-                        "sg2img[w32]": ["model.gen_channels=32", "model.spade_kernel=1"]}
+                        "sg2img[w32]": ["model.renderer.channels=32", "model.spade_kernel=1"]}
     assert precisions == {"sg2img[bf16]": "bf16", "sg2img[w32]": "fp32"}
     for bad, words in [("x:precision=fp16", "fp32 or bf16"), ("sg2im:a=1", "LABEL:KEY"),
-                       ("x:model.gen_channels", "not KEY=VALUE"), ("nolabel", "LABEL:KEY")]:
+                       ("x:model.renderer.channels", "not KEY=VALUE"), ("nolabel", "LABEL:KEY")]:
         with pytest.raises(ValueError, match=words):
             parse_variants([bad])
     with pytest.raises(ValueError, match="--also 'a:y=2': .*given twice"):

@@ -25,11 +25,11 @@ def test_bundle_a_layout_stage_run(tmp_path):
     _run(ROOT / "data_tools" / "make_shapes.py", "--out", data, "--size", 64, "--num-train", 6,
          "--num-val", 4, "--num-test", 2, "--workers", 1, cwd=tmp_path)
     common = ["-m", "sg2img", "train", "--preset", "tiny", "--data", data, "--device", "cpu",
-              "--set", "model.image_size=64", "--set", "train.sample_every=100"]
+              "--set", "model.renderer.image_size=64", "--set", "train.sample_every=100"]
     _run(*common, "--out", tmp_path / "gan", "--set", "train.num_steps=2", cwd=ROOT)
     _run(*common, "--out", tmp_path / "layout", "--set", "train.num_steps=2",
          "--set", "train.stage=layout", "--set", f"train.init_from={tmp_path / 'gan/export.pt'}",
-         "--set", "model.layout_head=sample", cwd=ROOT)
+         "--set", "model.layout.head=sample", cwd=ROOT)
     assets, docs = tmp_path / "assets", tmp_path / "docs"
     out = _run(ROOT / "scripts" / "bundle_model.py", tmp_path / "gan", "--data", data,
                "--export", tmp_path / "layout" / "export.pt", "--assets", assets, "--docs", docs,
@@ -62,4 +62,4 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assert gt["use_gt_layout"] and set(gt["metrics"]) == {"fid", "obj_acc", "attr_acc"}
     assert (docs / "default_model_eval_gt.md").exists()
     ckpt = torch.load(assets / "default_model.pt", weights_only=True)
-    assert ckpt["config"]["model"]["layout_head"] == "sample"
+    assert ckpt["config"]["model"]["layout"]["head"] == "sample"

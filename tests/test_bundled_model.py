@@ -77,6 +77,7 @@ def test_bundled_files_are_small_plain_and_documented():
     gan = [c for c in commands if "train.stage=layout" not in c]
     assert gan and commands[:len(gan)] == gan
     layout = commands[len(gan):]
+    # The card records the commands as they were run, with sg2img 0.1.0's key names.
     assert "model.layout_head=regress" in layout[0] and "model.layout_head=sample" in layout[-1]
     for option in ("model.layout_gconv=true", "train.layout_modules=heads"):
         assert all(option in c for c in layout), option
@@ -91,7 +92,7 @@ def test_bundled_model_vocabulary_is_the_procedural_one(model):
     assert model.vocab.object_names == vocab.object_names
     assert model.vocab.pred_names == vocab.pred_names
     assert model.vocab.attribute_names == vocab.attribute_names
-    assert model.config.model.image_size == 64
+    assert model.config.model.renderer.image_size == 64
     assert model.generator.samples_layout              # the sampling layout head
 
 

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from sg2img.checkpoint import (
     upgrade_checkpoint,
 )
 from sg2img.config import Config
+from sg2img.config_aliases import MODEL_KEY_ALIASES, flat_model_section
 from sg2img.model import GALSDiscriminator, GALSGenerator
 from sg2img.scene_graph import encode_graphs
 from sg2img.vocab import Vocab
@@ -77,7 +79,7 @@ def test_export_and_build_generator_give_same_images(tmp_path, vocab, parts):
     batch = encode_graphs({"objects": ["sky", "grass", "sheep"],
                            "relationships": [[2, "standing on", 1]]}, vocab)
     gen.eval()
-    z = torch.randn(1, cfg.model.noise_dim)
+    z = torch.randn(1, cfg.model.renderer.noise_dim)
     with torch.no_grad():
         assert torch.equal(gen(batch, z=z).images, model(batch, z=z).images)
 
@@ -85,7 +87,7 @@ def test_export_and_build_generator_give_same_images(tmp_path, vocab, parts):
 def test_build_generator_prefers_ema(vocab, parts):
     cfg, gen, _ = parts
     ema = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    ck = {"format_version": 1, "config": cfg.to_dict(), "vocab": vocab.to_dict(),
+    ck = {"format_version": FORMAT_VERSION, "config": cfg.to_dict(), "vocab": vocab.to_dict(),
           "generator": gen.state_dict(), "generator_ema": ema.state_dict()}
     model, _, _ = build_generator(ck)
     for k, v in ema.state_dict().items():
@@ -132,12 +134,13 @@ def test_load_errors(tmp_path, vocab, parts):
         load_checkpoint(tmp_path / "new.pt")
     assert isinstance(CheckpointError("x"), ValueError)
     other_vocab = Vocab.from_names(["a"], ["b"])
-    bad = {"format_version": 1, "config": cfg.to_dict(), "vocab": other_vocab.to_dict(),
+    bad = {"format_version": FORMAT_VERSION, "config": cfg.to_dict(),
+           "vocab": other_vocab.to_dict(),
            "generator": gen.state_dict()}
     with pytest.raises(CheckpointError, match="do not match"):
         build_generator(bad)
     with pytest.raises(CheckpointError, match="no generator"):
-        build_generator({"format_version": 1, "config": cfg.to_dict(),
+        build_generator({"format_version": FORMAT_VERSION, "config": cfg.to_dict(),
                          "vocab": vocab.to_dict()})
 
 
@@ -209,25 +212,27 @@ def test_a_format_1_training_checkpoint_restores_into_a_run():
 def test_a_key_missing_from_a_format_1_config_means_format_1s_default(tmp_path):
     """The attribute options were off in 0.1.0's ModelConfig and are on in 0.2.0's."""
     vocab = Vocab.from_names(["sky", "sheep"], ["above"], ["white"])
-    old = Config.from_preset("tiny", ["model.attribute_layout=false",
-                                      "model.object_disc_attributes=false"])
+    old = Config.from_preset("tiny", ["model.renderer.paint_attributes=false",
+                                      "model.discriminator.classify_attributes=false"])
     torch.manual_seed(0)
     gen = GALSGenerator(old.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
-    d = old.to_dict()
+    d = _flat_v1_config(old)
     for key in ("attribute_layout", "object_disc_attributes"):
         del d["model"][key]                                  # written before the options
     state = {"format_version": 1, "kind": "inference", "config": d, "vocab": vocab.to_dict(),
              "generator": gen.state_dict()}
     torch.save(state, tmp_path / "old.pt")
     model, cfg, _ = build_generator(tmp_path / "old.pt")
-    assert not cfg.model.attribute_layout and not cfg.model.object_disc_attributes
+    assert not cfg.model.renderer.paint_attributes
+    assert not cfg.model.discriminator.classify_attributes
     batch = encode_graphs({"objects": ["sky", "sheep"], "relationships": [[0, "above", 1]],
                            "attributes": [[], ["white"]]}, vocab)
-    z = torch.randn(1, old.model.noise_dim)
+    z = torch.randn(1, old.model.renderer.noise_dim)
     with torch.no_grad():
         assert torch.equal(model(batch, z=z).images, gen.eval()(batch, z=z).images)
-    # The same config read as format 2 takes today's defaults, which this model lacks.
-    with pytest.raises(CheckpointError, match="do not match"):
+    # The same config read as format 2 takes today's defaults, which this model lacks (and
+    # its flat keys are the deprecated names).
+    with pytest.warns(FutureWarning), pytest.raises(CheckpointError, match="do not match"):
         build_generator({**state, "format_version": 2})
 
 
@@ -246,12 +251,36 @@ def test_a_removed_option_names_the_last_version_that_reads_it(tmp_path):
 def test_a_format_1_setting_its_model_ignored_goes_back_to_the_default():
     """0.1.0 did not check settings against the architecture; 0.2.0 refuses them, so the
     upgrade resets the ones the model never read (the same model either way)."""
-    d = Config.from_preset("tiny", ["model.global_generator=cc"]).to_dict()
+    d = _flat_v1_config(Config.from_preset("tiny", ["model.renderer.global_generator=cc"]))
     d["model"]["narrow_upsample"] = True
     d["loss"]["seg_weight"] = 5.0
     up = upgrade_checkpoint({"format_version": 1, "config": d})["config"]
-    assert up["model"]["narrow_upsample"] is False and up["loss"]["seg_weight"] == 1.0
+    assert up["model"]["renderer"]["narrow_upsample"] is False
+    assert up["loss"]["seg_weight"] == 1.0
     Config.from_dict(up)
+
+
+def _flat_v1_config(cfg: Config) -> dict:
+    """``cfg.to_dict()`` with the model section flat, under 0.1.0's key names."""
+    d = cfg.to_dict()
+    return {**d, "model": flat_model_section(d["model"])}
+
+
+def test_a_format_1_model_section_is_grouped_on_load():
+    """0.1.0 wrote the model section flat; the upgrade nests every key without a warning,
+    and the grouped config is the one a flat config given to ``Config.from_dict`` gives."""
+    ck = torch.load(FIXTURES / "tiny_v1.pt", weights_only=True)
+    assert "gconv_dim" in ck["config"]["model"]
+    up = upgrade_checkpoint(ck)["config"]
+    assert set(up["model"]) == {"layout", "renderer", "discriminator"}
+    cfg = Config.from_dict(up)
+    assert cfg.model.renderer.channels == 2 and cfg.model.discriminator.kind == "multiscale"
+    flat = _flat_v1_config(cfg)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert Config.from_dict(flat) == cfg
+    assert len(caught) == len(MODEL_KEY_ALIASES)
+    assert all(w.category is FutureWarning for w in caught)
 
 
 # Hash of generate()'s pixels from the bundled model, recorded with sg2img 0.1.0 (checkpoint

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from sg2img.config import PRESETS, Config, ConfigError, ignored_settings
+from sg2img.config_aliases import MODEL_KEY_ALIASES
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -17,13 +18,14 @@ def test_presets_build_and_round_trip(name, tmp_path):
 
 
 def test_overrides_cast_to_field_type():
-    cfg = Config.from_preset("tiny", ["model.gconv_dim=32", "train.lr_g=0.5",
-                                      "model.use_object_disc=false", "model.fusion=average"])
-    assert cfg.model.gconv_dim == 32 and isinstance(cfg.model.gconv_dim, int)
+    cfg = Config.from_preset("tiny", ["model.layout.gconv_dim=32", "train.lr_g=0.5",
+                                      "model.discriminator.use_object_disc=false",
+                                      "model.renderer.fusion=average"])
+    assert cfg.model.layout.gconv_dim == 32 and isinstance(cfg.model.layout.gconv_dim, int)
     assert cfg.train.lr_g == 0.5
-    assert cfg.model.use_object_disc is False
-    assert cfg.model.fusion == "average"
-    assert Config.from_preset("tiny").model.use_local is True
+    assert cfg.model.discriminator.use_object_disc is False
+    assert cfg.model.renderer.fusion == "average"
+    assert Config.from_preset("tiny").model.renderer.use_local is True
 
 
 def test_bad_overrides_and_values():
@@ -34,13 +36,13 @@ def test_bad_overrides_and_values():
     with pytest.raises(ConfigError, match="unknown config key 'modle.x'"):
         Config.from_preset("tiny", ["modle.x=3"])
     with pytest.raises(ConfigError, match="cannot read 'abc' as int"):
-        Config.from_preset("tiny", ["model.gconv_dim=abc"])
+        Config.from_preset("tiny", ["model.layout.gconv_dim=abc"])
     with pytest.raises(ConfigError, match="section.key=value"):
-        Config.from_preset("tiny", ["model.gconv_dim"])
+        Config.from_preset("tiny", ["model.layout.gconv_dim"])
     with pytest.raises(ConfigError, match="cannot both be false"):
-        Config.from_preset("tiny", ["model.use_local=0", "model.use_global=0"])
+        Config.from_preset("tiny", ["model.renderer.use_local=0", "model.renderer.use_global=0"])
     with pytest.raises(ConfigError, match="fusion"):
-        Config.from_preset("tiny", ["model.fusion=max"])
+        Config.from_preset("tiny", ["model.renderer.fusion=max"])
     with pytest.raises(ConfigError, match="unknown keys in config section 'train'"):
         Config.from_dict({"train": {"nope": 1}})
     assert isinstance(ConfigError("x"), ValueError)
@@ -48,26 +50,30 @@ def test_bad_overrides_and_values():
 
 def test_defaults_are_the_recommended_model_and_presets_are_plain_literals():
     model = Config().model
-    assert model.attribute_layout and model.object_disc_attributes
-    assert (model.global_generator, model.discriminator, model.noise) == (
+    assert model.renderer.paint_attributes and model.discriminator.classify_attributes
+    assert (model.renderer.global_generator, model.discriminator.kind, model.renderer.noise) == (
         "spade", "multiscale", "vector")
-    assert not model.narrow_upsample             # the paper's SPADE generator
+    assert not model.renderer.narrow_upsample    # the paper's SPADE generator
     assert not hasattr(model, "spade_kernel")    # failed its quality gate: removed
     for name, preset in PRESETS.items():
         assert all(isinstance(v, (int, float, bool, str)) for v in preset.values()), name
     for name in ("coco64", "coco128", "vg64", "vg128"):
-        assert PRESETS[name]["model.narrow_upsample"] is True
+        assert PRESETS[name]["model.renderer.narrow_upsample"] is True
 
 
 @pytest.mark.parametrize("overrides,key", [
-    (["model.global_generator=cc", "model.narrow_upsample=true"], "model.narrow_upsample"),
-    (["model.use_global=false", "model.narrow_upsample=true"], "model.narrow_upsample"),
-    (["model.use_local=false", "model.fusion=average"], "model.fusion"),
-    (["model.use_local=false", "model.local_combine=sum"], "model.local_combine"),
-    (["model.layout_components=3"], "model.layout_components"),
-    (["model.layout_sequential=false"], "model.layout_sequential"),
+    (["model.renderer.global_generator=cc", "model.renderer.narrow_upsample=true"],
+     "model.renderer.narrow_upsample"),
+    (["model.renderer.use_global=false", "model.renderer.narrow_upsample=true"],
+     "model.renderer.narrow_upsample"),
+    (["model.renderer.use_local=false", "model.renderer.fusion=average"], "model.renderer.fusion"),
+    (["model.renderer.use_local=false", "model.renderer.local_combine=sum"],
+     "model.renderer.local_combine"),
+    (["model.layout.num_components=3"], "model.layout.num_components"),
+    (["model.layout.sequential=false"], "model.layout.sequential"),
     (["loss.seg_weight=2"], "loss.seg_weight"),
-    (["model.object_disc_attributes=false", "loss.obj_attr_weight=1"], "loss.obj_attr_weight"),
+    (["model.discriminator.classify_attributes=false", "loss.obj_attr_weight=1"],
+     "loss.obj_attr_weight"),
 ])
 def test_a_setting_the_architecture_ignores_is_an_error_that_names_the_fix(overrides, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".* has no effect unless"):
@@ -76,8 +82,11 @@ def test_a_setting_the_architecture_ignores_is_an_error_that_names_the_fix(overr
     d = Config.from_preset("tiny").to_dict()
     for item in overrides:
         k, v = item.split("=")
-        sec, _, name = k.partition(".")
-        d[sec][name] = (v == "true") if v in ("true", "false") else type(d[sec][name])(v)
+        *secs, name = k.split(".")
+        sec = d
+        for part in secs:
+            sec = sec[part]
+        sec[name] = (v == "true") if v in ("true", "false") else type(sec[name])(v)
     assert [k for k, _ in ignored_settings(d)] == [key]
     with pytest.raises(ConfigError, match="drop the setting"):
         Config.from_dict(d)
@@ -85,18 +94,78 @@ def test_a_setting_the_architecture_ignores_is_an_error_that_names_the_fix(overr
 
 def test_defaults_are_never_ignored_settings_and_what_is_read_is_allowed():
     # Defaults of keys the chosen architecture ignores are not settings.
-    for overrides in (["model.global_generator=cc"], ["model.use_local=false"],
-                      ["model.use_object_disc=false"], ["model.discriminator=fpse"]):
+    for overrides in (["model.renderer.global_generator=cc"], ["model.renderer.use_local=false"],
+                      ["model.discriminator.use_object_disc=false"],
+                      ["model.discriminator.kind=fpse"]):
         Config.from_preset("tiny", overrides)
     assert ignored_settings(Config().to_dict()) == []
-    cfg = Config.from_preset("tiny", ["model.layout_head=sample", "model.layout_components=3",
-                                      "model.discriminator=dp", "loss.seg_weight=2"])
-    assert cfg.model.layout_components == 3 and cfg.loss.seg_weight == 2
+    cfg = Config.from_preset("tiny", ["model.layout.head=sample", "model.layout.num_components=3",
+                                      "model.discriminator.kind=dp", "loss.seg_weight=2"])
+    assert cfg.model.layout.num_components == 3 and cfg.loss.seg_weight == 2
 
 
 def test_a_presets_setting_that_an_override_makes_pointless_goes_back_to_its_default():
-    cfg = Config.from_preset("coco64", ["model.global_generator=dp"])
-    assert cfg.model.narrow_upsample is False and cfg.model.global_generator == "dp"
-    assert Config.from_preset("coco64").model.narrow_upsample is True
+    cfg = Config.from_preset("coco64", ["model.renderer.global_generator=dp"])
+    assert cfg.model.renderer.narrow_upsample is False
+    assert cfg.model.renderer.global_generator == "dp"
+    assert Config.from_preset("coco64").model.renderer.narrow_upsample is True
     with pytest.raises(ConfigError, match="narrow_upsample"):      # given explicitly: an error
-        Config.from_preset("coco64", ["model.global_generator=dp", "model.narrow_upsample=true"])
+        Config.from_preset("coco64", ["model.renderer.global_generator=dp",
+                                      "model.renderer.narrow_upsample=true"])
+
+
+def _grouped_keys(section: dict, prefix: str = "") -> set[str]:
+    return {k for name, v in section.items() for k in (
+        _grouped_keys(v, f"{prefix}{name}.") if isinstance(v, dict) else [prefix + name])}
+
+
+def test_every_model_key_is_grouped_and_every_old_name_has_one_new_place():
+    model = Config().to_dict()["model"]
+    assert set(model) == {"layout", "renderer", "discriminator"}
+    assert sorted(MODEL_KEY_ALIASES.values()) == sorted(_grouped_keys(model))
+
+
+@pytest.mark.parametrize("old,new", sorted(MODEL_KEY_ALIASES.items()))
+def test_an_old_model_key_still_works_with_a_warning_naming_the_new_one(old, new):
+    value = Config().to_dict()["model"]
+    for part in new.split("."):
+        value = value[part]
+    with pytest.warns(FutureWarning, match=rf"model\.{old} is a deprecated name.*"
+                                           rf"use model\.{new.replace('.', r'[.]')}\b"):
+        cfg = Config.from_preset("tiny", {f"model.{old}": value})
+    assert cfg == Config.from_preset("tiny", {f"model.{new}": value})
+
+
+def test_old_names_on_the_command_line_in_files_and_with_overrides():
+    with pytest.warns(FutureWarning) as caught:
+        cfg = Config.from_preset("tiny", ["model.discriminator=fpse", "model.gconv_dim=32"])
+    assert "use model.discriminator.kind" in str(caught[0].message)
+    assert cfg.model.discriminator.kind == "fpse" and cfg.model.layout.gconv_dim == 32
+    with pytest.warns(FutureWarning, match="use model.renderer.use_local"):
+        assert not cfg.with_overrides(["model.use_local=false"]).model.renderer.use_local
+    flat = {"model": {"layout_head": "sample", "discriminator": "dp",
+                      "renderer": {"image_size": 32}}}
+    with pytest.warns(FutureWarning) as caught:
+        cfg = Config.from_dict(flat)
+    assert len(caught) == 2
+    assert (cfg.model.layout.head, cfg.model.discriminator.kind) == ("sample", "dp")
+    assert cfg.model.renderer.image_size == 32
+
+
+def test_an_old_name_with_its_new_one_is_an_error():
+    with pytest.warns(FutureWarning), pytest.raises(ConfigError, match=(
+            r"model\.gconv_dim and model\.layout\.gconv_dim are the same setting")):
+        Config.from_preset("tiny", ["model.layout.gconv_dim=8", "model.gconv_dim=16"])
+    with pytest.raises(ConfigError, match=r"model\.noise and model\.renderer\.noise"):
+        Config.from_dict({"model": {"noise": "spatial", "renderer": {"noise": "vector"}}})
+
+
+def test_grouped_keys_errors_name_the_section_and_close_keys():
+    with pytest.raises(ConfigError, match=r"section 'model' has \['layout.gconv_dim'"):
+        Config.from_preset("tiny", ["model.gconv_dimm=3"])
+    with pytest.raises(ConfigError, match="model.layout is a section"):
+        Config.from_preset("tiny", ["model.layout=3"])
+    with pytest.raises(ConfigError, match="model has no section 'decoder'"):
+        Config.from_preset("tiny", ["model.decoder.width=3"])
+    with pytest.raises(ConfigError, match="unknown keys in config section 'model.renderer'"):
+        Config.from_dict({"model": {"renderer": {"nope": 1}}})

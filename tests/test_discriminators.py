@@ -66,12 +66,13 @@ def test_gals_discriminator_skips_image_objects(vocab):
     objs = torch.tensor([1, 2, 0, 3, 0])
     boxes = torch.tensor([[0.1, 0.1, 0.5, 0.5]] * 5)
     out = d(images, layout, boxes, objs, torch.tensor([0, 0, 0, 1, 1]))
-    assert len(out.patch) == cfg.model.disc_num_scales
+    assert len(out.patch) == cfg.model.discriminator.num_scales
     assert out.obj_index.tolist() == [0, 1, 3]
     assert out.obj_logits.shape == (3,) and out.obj_class_logits.shape == (3, vocab.num_objects)
     assert d(images, layout).obj_logits is None
     with pytest.raises(ValueError, match="objs and obj_to_img"):
         d(images, layout, boxes)
-    off = GALSDiscriminator(Config.from_preset("tiny", ["model.use_object_disc=false"]).model,
+    off = GALSDiscriminator(Config.from_preset("tiny",
+                                               ["model.discriminator.use_object_disc=false"]).model,
                             vocab.num_objects)
     assert off.obj is None and off(images, layout, boxes, objs, objs).obj_logits is None

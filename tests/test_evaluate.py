@@ -527,7 +527,7 @@ def test_evaluate_checkpoint_with_the_real_model(tmp_path, monkeypatch):
     from sg2img.model import GALSGenerator
 
     cfg = Config.from_preset("tiny")
-    assert cfg.model.image_size == 32
+    assert cfg.model.renderer.image_size == 32
     torch.manual_seed(0)
     model = GALSGenerator(cfg.model, VOCAB.num_objects, VOCAB.num_preds)
     export_inference(tmp_path / "export.pt", cfg, VOCAB, model)
@@ -542,7 +542,7 @@ def test_evaluate_checkpoint_with_the_real_model(tmp_path, monkeypatch):
     report = evaluate_checkpoint(tmp_path / "export.pt", "DATA", "test", out=tmp_path / "rep",
                                  feature_net=feat, classifier=clf, batch_size=4,
                                  samples_per_graph=2, is_splits=2, progress=False)
-    assert seen == {"root": "DATA", "split": "test", "size": 32, "mask": cfg.model.mask_size}
+    assert seen == {"root": "DATA", "split": "test", "size": 32, "mask": cfg.model.layout.mask_size}
     assert report["checkpoint"] == str(tmp_path / "export.pt") and report["data"] == "DATA"
     assert report["split"] == "test" and report["num_generated_images"] == 12
     m = report["metrics"]
@@ -691,7 +691,7 @@ def test_sg2img_evaluate_command(tmp_path, shapes64, capsys, monkeypatch):
 
     vocab = shapes_vocab()
     cfg = Config.from_preset("tiny").with_overrides(
-        {"model.image_size": 64, "data.root": str(shapes64)})
+        {"model.renderer.image_size": 64, "data.root": str(shapes64)})
     torch.manual_seed(0)
     export_inference(tmp_path / "export.pt", cfg, vocab,
                      GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds))

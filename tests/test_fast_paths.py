@@ -34,10 +34,10 @@ def _batch(num_objects, num_preds, mask_size, image_size, n=3, seed=0):
 
 def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z, edges=None,
                         attributes=None):
-    """The conditioning as it was computed before issue 18: one 1x1 conv over the
-    concatenated semantic layout, embedding layout, broadcast noise (and instance edges); with
-    ``model.attribute_layout`` also the multi-hot attributes painted as (N, A, H, W) channels
-    through their own 1x1 conv columns."""
+    """The conditioning as it was computed before issue 18: one 1x1 conv over the concatenated
+    semantic layout, embedding layout, broadcast noise (and instance edges); with
+    ``model.renderer.paint_attributes`` also the multi-hot attributes painted as (N, A, H, W)
+    channels through their own 1x1 conv columns."""
     N, _, H, W = layout.shape
     parts = [layout, embedding_layout(obj_vecs, boxes, masks, obj_to_img, N, H, W)]
     if G.noise_proj is not None:
@@ -54,19 +54,19 @@ def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z, edges=
 @pytest.mark.parametrize("noise,edges,attrs", [(4, False, 0), (0, False, 0), (4, True, 0),
                                                (4, False, 6)])
 def test_conditioning_equals_the_dense_one_forward_and_backward(noise, edges, attrs):
-    cfg = Config.from_preset("tiny", [f"model.layout_noise_dim={noise}",
-                                      f"model.instance_edges={edges}"]).model
+    cfg = Config.from_preset("tiny", [f"model.renderer.layout_noise_dim={noise}",
+                                      f"model.renderer.use_instance_edges={edges}"]).model
     torch.manual_seed(0)
     # float64: the two are the same sums in another order, so they agree to rounding.
     G = GALSGenerator(cfg, 30, 5, num_attributes=attrs).double()
     assert (G.attr_cond is not None) == (attrs > 0)
-    batch = _batch(30, 5, cfg.mask_size, cfg.image_size)
+    batch = _batch(30, 5, cfg.layout.mask_size, cfg.renderer.image_size)
     boxes = batch.boxes.double()
-    N, H = batch.num_images, cfg.image_size
-    obj_vecs = torch.randn(len(batch.objs), cfg.gconv_dim, dtype=torch.float64,
+    N, H = batch.num_images, cfg.renderer.image_size
+    obj_vecs = torch.randn(len(batch.objs), cfg.layout.gconv_dim, dtype=torch.float64,
                            requires_grad=True)
     masks = batch.masks.double().requires_grad_(True)
-    z = torch.randn(N, cfg.noise_dim, dtype=torch.float64)
+    z = torch.randn(N, cfg.renderer.noise_dim, dtype=torch.float64)
     attributes = (torch.rand(len(batch.objs), attrs) < 0.3).double() if attrs else None
     grads = []
     for fn in (_dense_conditioning, GALSGenerator.encode_conditioning):
@@ -88,7 +88,7 @@ def test_bundled_model_images_unchanged_by_the_fast_conditioning(monkeypatch):
     """The bundled checkpoint (the `small` preset: 3x3 SPADE, no narrow upsampling) builds
     that architecture and gives the same images as with the old dense conditioning."""
     model = api.load_model(device="cpu")
-    assert not model.config.model.narrow_upsample
+    assert not model.config.model.renderer.narrow_upsample
     assert model.generator.global_gen.blocks[-1].norm_0.gamma_beta.kernel_size == (3, 3)
     files = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.json"))[:2]
     fast = api.generate(files, model, seed=5).tensors
@@ -149,16 +149,16 @@ def test_cheap_generator_options_shapes_and_cost():
 def test_paper_scale_presets_narrow_the_upsampling_and_small_does_not():
     for name in ("coco64", "coco128", "vg64", "vg128"):
         model = Config.from_preset(name).model
-        assert model.narrow_upsample, name
+        assert model.renderer.narrow_upsample, name
     for name in ("tiny", "small"):
-        assert not Config.from_preset(name).model.narrow_upsample, name
+        assert not Config.from_preset(name).model.renderer.narrow_upsample, name
 
 
 def test_old_configs_keep_the_old_generator_and_bad_values_are_errors():
     d = Config.from_preset("small").to_dict()
-    d["model"].pop("narrow_upsample")
+    d["model"]["renderer"].pop("narrow_upsample")
     old = Config.from_dict(d).model            # a config written before the option
-    assert old.narrow_upsample is False
+    assert old.renderer.narrow_upsample is False
     with pytest.raises(ConfigError, match="spade_kernel"):     # removed: an unknown key
         Config.from_preset("tiny", ["model.spade_kernel=5"])
 

@@ -1,4 +1,4 @@
-"""The stochastic layout head (model.layout_head="sample") and its wiring (issue 13)."""
+"""The stochastic layout head (model.layout.head="sample") and its wiring (issue 13)."""
 
 import math
 from dataclasses import replace
@@ -29,7 +29,7 @@ from sg2img.scene_graph import GraphSample, collate_graphs
 def make_batch(vocab, cfg, num_objs=(3, 2, 4), seed=0):
     """Random graphs with boxes, masks and images, a chain of 'left of' triples each."""
     g = torch.Generator().manual_seed(seed)
-    H, M = cfg.model.image_size, cfg.model.mask_size
+    H, M = cfg.model.renderer.image_size, cfg.model.layout.mask_size
     samples = []
     for n in num_objs:
         objs = torch.randint(1, vocab.num_objects, (n,), generator=g)
@@ -48,9 +48,9 @@ def unpinned(batch):
 
 
 def sample_cfg(sequential=True, k=3):
-    return Config.from_preset("tiny", {"model.layout_head": "sample",
-                                       "model.layout_components": k,
-                                       "model.layout_sequential": sequential})
+    return Config.from_preset("tiny", {"model.layout.head": "sample",
+                                       "model.layout.num_components": k,
+                                       "model.layout.sequential": sequential})
 
 
 def make_gen(cfg, vocab):
@@ -64,11 +64,11 @@ def sequential(request):
 
 
 def test_config_checks_the_head_name():
-    with pytest.raises(ConfigError, match="layout_head"):
-        Config.from_preset("tiny", {"model.layout_head": "diffusion"})
-    with pytest.raises(ConfigError, match="layout_components"):
-        Config.from_preset("tiny", {"model.layout_components": 0})
-    assert Config().model.layout_head == "regress"
+    with pytest.raises(ConfigError, match=r"model\.layout\.head"):
+        Config.from_preset("tiny", {"model.layout.head": "diffusion"})
+    with pytest.raises(ConfigError, match=r"model\.layout\.num_components"):
+        Config.from_preset("tiny", {"model.layout.num_components": 0})
+    assert Config().model.layout.head == "regress"
 
 
 def test_shapes_and_boxes_inside_the_image(vocab, sequential):
@@ -141,7 +141,8 @@ def test_pinned_and_overridden_boxes_are_kept_and_condition_the_others(vocab):
         ov[4] = True
         boxes_ov = torch.zeros(batch.num_objects, 4)
         boxes_ov[4] = torch.tensor([0.1, 0.2, 0.3, 0.4])
-        masks_ov = torch.ones(batch.num_objects, cfg.model.mask_size, cfg.model.mask_size)
+        masks_ov = torch.ones(batch.num_objects, cfg.model.layout.mask_size,
+                              cfg.model.layout.mask_size)
         out = gen(unpinned(batch), override=ov, boxes_override=boxes_ov, masks_override=masks_ov,
                   layout_mode="sample", rng=torch.Generator().manual_seed(0))
         torch.testing.assert_close(out.boxes[4], boxes_ov[4])
@@ -152,11 +153,11 @@ def test_old_checkpoints_load_as_regress(tmp_path, vocab):
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     d = cfg.to_dict()
-    for key in ("layout_head", "layout_components", "layout_sequential"):
-        del d["model"][key]                              # a config from before issue 13
+    for key in ("head", "num_components", "sequential"):
+        del d["model"]["layout"][key]                    # a config from before the options
     export_inference(tmp_path / "old.pt", d, vocab, gen)
     loaded, loaded_cfg, _ = build_generator(load_checkpoint(tmp_path / "old.pt"))
-    assert loaded_cfg.model.layout_head == "regress"
+    assert loaded_cfg.model.layout.head == "regress"
     assert isinstance(loaded.box_head, BoxHead) and not loaded.samples_layout
     batch = unpinned(make_batch(vocab, cfg))
     with torch.no_grad():
@@ -367,7 +368,7 @@ def test_models_built_from_checkpoints_check_relations(tmp_path, vocab):
     export_inference(tmp_path / "s.pt", cfg, vocab, make_gen(cfg, vocab))
     loaded, _, _ = build_generator(tmp_path / "s.pt")
     assert loaded.pred_codes is not None and len(loaded.pred_codes) == vocab.num_preds
-    off = cfg.with_overrides({"model.layout_respect_relations": False})
+    off = cfg.with_overrides({"model.layout.respect_relations": False})
     export_inference(tmp_path / "off.pt", off, vocab, make_gen(off, vocab))
     assert build_generator(tmp_path / "off.pt")[0].pred_codes is None
 

@@ -26,7 +26,8 @@ def model_and_data(tmp_path_factory):
     model = load_model(export_inference(tmp / "tiny.pt", cfg, vocab, gen), "cpu")
     write_dataset(tmp / "data", size=32, num_images={"val": 4}, workers=1)
     data_cfg = Config.from_preset("tiny", [f"data.root={tmp / 'data'}"]).data
-    return model, build_dataset(data_cfg, "val", cfg.model.image_size, cfg.model.mask_size)
+    return model, build_dataset(data_cfg, "val", cfg.model.renderer.image_size,
+                                cfg.model.layout.mask_size)
 
 
 def test_edit_locality_measures_every_kind(model_and_data):

@@ -19,7 +19,8 @@ from sg2img.testing import random_graph_batch
 def make_batch(vocab, cfg, num_objs=(3, 2), with_masks=True, seed=0):
     """A batch of random graphs with boxes, masks and images (image node appended)."""
     return random_graph_batch(vocab.num_objects, vocab.num_preds, num_objs,
-                              image_size=cfg.model.image_size, mask_size=cfg.model.mask_size,
+                              image_size=cfg.model.renderer.image_size,
+                              mask_size=cfg.model.layout.mask_size,
                               seed=seed, with_masks=with_masks)
 
 
@@ -37,7 +38,7 @@ def gen(cfg, vocab):
 def test_output_shapes_and_ranges(cfg, vocab, gen):
     batch = make_batch(vocab, cfg)
     out = gen(batch, use_gt_layout=True)
-    N, H, M, C = 2, cfg.model.image_size, cfg.model.mask_size, vocab.num_objects
+    N, H, M, C = 2, cfg.model.renderer.image_size, cfg.model.layout.mask_size, vocab.num_objects
     O = batch.num_objects
     for name in ("images", "global_images", "local_images"):
         t = getattr(out, name)
@@ -53,7 +54,7 @@ def test_output_shapes_and_ranges(cfg, vocab, gen):
     assert (b[:, 3] > b[:, 1]).all()
     assert out.layout.shape == (N, C, H, H)
     assert out.layout.min() >= 0 and out.layout.max() <= 1
-    assert out.z.shape == (N, cfg.model.noise_dim)
+    assert out.z.shape == (N, cfg.model.renderer.noise_dim)
     K = out.class_ids.shape[0]
     assert out.class_images.shape == (K, 3, H, H) and out.class_masks.shape == (K, 1, H, H)
     assert out.class_logits.shape == (K, C) and out.class_to_img.shape == (K,)
@@ -112,24 +113,24 @@ def test_graphs_without_relationships_or_boxes(cfg, vocab, gen):
 def test_deterministic_given_z(cfg, vocab, gen):
     batch = make_batch(vocab, cfg)
     gen.eval()
-    z = torch.randn(2, cfg.model.noise_dim)
+    z = torch.randn(2, cfg.model.renderer.noise_dim)
     with torch.no_grad():
         a = gen(batch, z=z).images
         b = gen(batch, z=z).images
-        c = gen(batch, z=torch.randn(2, cfg.model.noise_dim)).images
+        c = gen(batch, z=torch.randn(2, cfg.model.renderer.noise_dim)).images
         d = gen(batch, rng=torch.Generator().manual_seed(3)).images
         e = gen(batch, rng=torch.Generator().manual_seed(3)).images
     assert torch.equal(a, b) and torch.equal(d, e)
     assert not torch.allclose(a, c)
     with pytest.raises(ValueError, match="z must have shape"):
-        gen(batch, z=torch.randn(3, cfg.model.noise_dim))
+        gen(batch, z=torch.randn(3, cfg.model.renderer.noise_dim))
 
 
 def test_an_image_does_not_depend_on_its_batch(cfg, vocab, gen):
     gen.eval()
     batch = make_batch(vocab, cfg, num_objs=(3, 2))
     single = make_batch(vocab, cfg, num_objs=(3, 2))
-    z = torch.randn(2, cfg.model.noise_dim)
+    z = torch.randn(2, cfg.model.renderer.noise_dim)
     with torch.no_grad():
         both = gen(batch, z=z, use_gt_layout=True).images
         first = collate_graphs([_sample_of(single, 0)])
@@ -150,11 +151,12 @@ def _sample_of(batch, i):
 
 
 @pytest.mark.parametrize("overrides, present, absent", [
-    (["model.use_global=false"], ["local_images"], ["global_images", "weight_map"]),
-    (["model.use_local=false"], ["global_images"], ["local_images", "weight_map", "class_ids"]),
-    (["model.fusion=average"], ["global_images", "local_images"], ["weight_map"]),
-    (["model.use_class_loss=false"], ["weight_map", "class_ids"], ["class_logits"]),
-    (["model.local_combine=sum"], ["weight_map", "class_logits"], []),
+    (["model.renderer.use_global=false"], ["local_images"], ["global_images", "weight_map"]),
+    (["model.renderer.use_local=false"], ["global_images"],
+     ["local_images", "weight_map", "class_ids"]),
+    (["model.renderer.fusion=average"], ["global_images", "local_images"], ["weight_map"]),
+    (["model.renderer.use_class_loss=false"], ["weight_map", "class_ids"], ["class_logits"]),
+    (["model.renderer.local_combine=sum"], ["weight_map", "class_logits"], []),
 ])
 def test_ablation_switches(vocab, overrides, present, absent):
     cfg = Config.from_preset("tiny", overrides)
@@ -167,14 +169,15 @@ def test_ablation_switches(vocab, overrides, present, absent):
         assert getattr(out, name) is not None, name
     for name in absent:
         assert getattr(out, name) is None, name
-    if cfg.model.fusion == "average":
+    if cfg.model.renderer.fusion == "average":
         torch.testing.assert_close(out.images, (out.global_images + out.local_images) / 2)
-    if not cfg.model.use_local:
+    if not cfg.model.renderer.use_local:
         torch.testing.assert_close(out.images, out.global_images)
     terms = generator_loss_terms(out, GALSDiscriminator(cfg.model, vocab.num_objects), batch,
                                  cfg.loss)
-    assert ("class" in terms) == (cfg.model.use_local and cfg.model.use_class_loss)
-    assert ("local_l1" in terms) == cfg.model.use_local
+    renderer = cfg.model.renderer
+    assert ("class" in terms) == (renderer.use_local and renderer.use_class_loss)
+    assert ("local_l1" in terms) == cfg.model.renderer.use_local
 
 
 def test_full_step_reaches_every_parameter(cfg, vocab, gen):
@@ -187,7 +190,7 @@ def test_full_step_reaches_every_parameter(cfg, vocab, gen):
     terms = generator_loss_terms(out, disc, batch, cfg.loss)
     # box_nll needs layout_head="sample"; layout_anchor belongs to the layout-only step;
     # seg and mode_seek to the dp discriminator and the mode-seeking option; obj_attr to
-    # model.object_disc_attributes (tests/test_attributes.py).
+    # model.discriminator.classify_attributes (tests/test_attributes.py).
     assert set(terms) == set(TERM_NAMES) - {"vgg", "box_nll", "layout_anchor", "seg",
                                             "mode_seek", "obj_attr"}
     assert all(t.dim() == 0 and torch.isfinite(t) for t in terms.values())
@@ -252,7 +255,8 @@ def test_zero_weights_skip_terms_and_vgg_needs_module(vocab):
 
 def test_image_sizes_64_and_128(vocab):
     for size, mask in ((64, 16), (128, 32)):
-        cfg = Config.from_preset("tiny", [f"model.image_size={size}", f"model.mask_size={mask}"])
+        cfg = Config.from_preset("tiny", [f"model.renderer.image_size={size}",
+                                          f"model.layout.mask_size={mask}"])
         gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
         batch = make_batch(vocab, cfg, num_objs=(2,))
         with torch.no_grad():

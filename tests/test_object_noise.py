@@ -34,7 +34,7 @@ SMALL = {"objects": ["grass", "sheep", "sheep"],
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     path = export_inference(tmp_path_factory.mktemp("m") / "spatial.pt", cfg, vocab, gen)
@@ -42,7 +42,7 @@ def model(tmp_path_factory):
 
 
 def test_a_seed_fixes_images_of_a_spatial_noise_model(model):
-    assert model.object_noise_dim == model.config.model.layout_noise_dim > 0
+    assert model.object_noise_dim == model.config.model.renderer.layout_noise_dim > 0
     torch.manual_seed(123)                      # the global RNG must not matter
     a = generate(GRAPH, model, seed=5).tensors
     torch.manual_seed(456)
@@ -147,8 +147,8 @@ def test_resample_object_forms_per_graph(model):
 
 
 def test_resample_object_with_a_sampling_layout_head_keeps_the_layout(tmp_path_factory):
-    sampler = _make(tmp_path_factory, "sampler", ["model.noise=spatial",
-                                                  "model.layout_head=sample"])
+    sampler = _make(tmp_path_factory, "sampler", ["model.renderer.noise=spatial",
+                                                  "model.layout.head=sample"])
     plain = generate(GRAPH, sampler, seed=2)
     res = generate(GRAPH, sampler, seed=2, num_samples=3, resample_object=1)
     assert torch.equal(res.tensors[0], plain.tensors[0])
@@ -180,7 +180,8 @@ def test_resample_object_errors_name_the_graph(model):
 
 def test_resample_object_needs_a_spatial_noise_model(vector_model):
     assert vector_model.object_noise_dim == 0
-    with pytest.raises(GenerationError, match=r"needs a model trained with model.noise=spatial"
+    with pytest.raises(GenerationError,
+                       match=r"needs a model trained with model.renderer.noise=spatial"
                                               r".*uses 'vector' noise"):
         generate(GRAPH, vector_model, seed=0, num_samples=2, resample_object=2)
 
@@ -220,7 +221,7 @@ def test_cli_resample_object_end_to_end(model, vector_model, tmp_path, capsys):
     fails(["--resample-object", "1"], model.source, "give --samples 2 or more")
     fails(["--samples", "2", "--resample-object", "x"], model.source, "expected an integer")
     fails(["--samples", "2", "--resample-object", "1"], vector_model.source,
-          "needs a model trained with model.noise=spatial")
+          "needs a model trained with model.renderer.noise=spatial")
 
 
 def test_manipulate_resample_redraws_one_object_and_keeps_the_rest(model):
@@ -259,7 +260,7 @@ def test_manipulate_resample_needs_a_spatial_noise_model(vector_model, monkeypat
 
     monkeypatch.setattr(manipulation, "run_generator", no_generation)
     with pytest.raises(EditError, match=r"edit 1 \(resample\): resample needs a model trained "
-                                        r"with model.noise=spatial.*uses 'vector' noise"):
+                                        r"with model.renderer.noise=spatial.*uses 'vector' noise"):
         manipulate(GRAPH, [{"op": "remove", "index": 3}, {"op": "resample", "index": 0}],
                    vector_model, seed=0)
 
@@ -274,13 +275,14 @@ def test_resample_locality_measures_the_looks(tmp_path):
     from sg2img.scene_graph import SceneGraph
 
     vocab = shapes_vocab()
-    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     spatial = load_model(export_inference(tmp_path / "spatial.pt", cfg, vocab, gen), "cpu")
     write_dataset(tmp_path / "data", size=32, num_images={"val": 3}, workers=1)
     data_cfg = Config.from_preset("tiny", [f"data.root={tmp_path / 'data'}"]).data
-    dataset = build_dataset(data_cfg, "val", cfg.model.image_size, cfg.model.mask_size)
+    dataset = build_dataset(data_cfg, "val", cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
     graphs = [SceneGraph.from_sample(dataset[i], vocab, boxes=True) for i in range(3)]
     figures, res = resample_locality(spatial, graphs, [0, 1, 0], looks=2, seed=0)
     assert list(figures) == ["seconds", "inside", "outside", "away", "box_share",

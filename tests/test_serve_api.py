@@ -205,7 +205,7 @@ def test_manipulate_matches_the_library(client, tiny_model):
 @pytest.fixture(scope="module")
 def spatial_model(tmp_path_factory):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     path = export_inference(tmp_path_factory.mktemp("model3") / "spatial.pt", cfg, vocab, gen)
@@ -272,7 +272,7 @@ def test_resample_edit_through_manipulate(spatial_client, spatial_model):
     assert body["steps"][0]["description"] == "resample 2 sheep (another look)"
     err = error_of(spatial_client.post("/api/manipulate", json={
         "graph": SHEEP, "edits": edits, "model": "tiny"}), 400)
-    assert err["field"] == "edits[0]" and "model.noise=spatial" in err["message"]
+    assert err["field"] == "edits[0]" and "model.renderer.noise=spatial" in err["message"]
     err = error_of(spatial_client.post("/api/layout", json={"graph": SHEEP,
                                                             "resample_object": 1}), 400)
     assert "unknown keys ['resample_object']" in err["message"]
@@ -304,8 +304,8 @@ def test_resample_edit_through_manipulate(spatial_client, spatial_model):
     ({"graph": SHEEP, "model": "/etc/passwd"}, "model", "unknown model"),
     ({"graph": SHEEP, "samples": 2}, "samples", "unknown keys ['samples']"),
     ({"graph": SHEEP, "resample_object": 1}, "resample_object",
-     "needs a model trained with model.noise=spatial (per-object noise); model 'tiny' uses "
-     "'vector' noise"),
+     "needs a model trained with model.renderer.noise=spatial (per-object noise); model 'tiny' "
+     "uses 'vector' noise"),
 ])
 def test_generate_errors_name_the_field(client, body, field, words):
     err = error_of(client.post("/api/generate", json=body), 400)

@@ -72,8 +72,8 @@ def server(tmp_path_factory):
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     tiny = export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen)
-    # A model with per-object noise (model.noise=spatial): its objects get "another look".
-    cfg = Config.from_preset("tiny", ["model.noise=spatial"])
+    # A model with per-object noise (model.renderer.noise=spatial): its objects get "another look".
+    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     spatial = export_inference(tmp_path_factory.mktemp("model") / "spatial.pt", cfg, vocab, gen)

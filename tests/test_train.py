@@ -266,7 +266,7 @@ def test_train_command_round_trips_through_the_parser():
     from sg2img.cli import build_parser, train_command
 
     argv = ["train", "--preset", "tiny", "--data", "my data", "--set", "train.num_steps=5",
-            "--set", "model.use_local=false", "--out", "runs/x", "--resume", "auto"]
+            "--set", "model.renderer.use_local=false", "--out", "runs/x", "--resume", "auto"]
     args = build_parser().parse_args(argv)
     line = train_command(args)
     assert line.startswith("sg2img train ")
@@ -282,7 +282,7 @@ def test_coarse_to_fine_init_from_half_size_run(tmp_path):
     run_training(coarse, tmp_path / "coarse", dataset=ToyScenes(size=32), device="cpu")
     ckpt = tmp_path / "coarse/checkpoints/ckpt_00000002.pt"
 
-    fine = tiny_cfg(**{"model.image_size": 64, "model.coarse_to_fine": True,
+    fine = tiny_cfg(**{"model.renderer.image_size": 64, "model.renderer.coarse_to_fine": True,
                        "train.num_steps": 1, "train.init_from": str(ckpt)})
     trainer = Trainer(fine, tmp_path / "fine", device="cpu", dataset=ToyScenes(size=64))
     info = trainer.init_from(ckpt)
@@ -301,7 +301,7 @@ def test_coarse_to_fine_init_from_half_size_run(tmp_path):
     res = run_training(fine, tmp_path / "fine2", dataset=ToyScenes(size=64), device="cpu")
     assert res["step"] == 1
     out = load_checkpoint(tmp_path / "fine2/export.pt")
-    assert out["config"]["model"]["coarse_to_fine"] is True
+    assert out["config"]["model"]["renderer"]["coarse_to_fine"] is True
 
     # A run on another dataset cannot start from these weights.
     other = Vocab.from_names(["sky", "sea"], ["left of"])
@@ -318,7 +318,7 @@ def test_coarse_to_fine_needs_size_divisible_by_32():
     from sg2img.config import ConfigError
 
     with pytest.raises(ConfigError, match="coarse_to_fine"):
-        tiny_cfg(**{"model.image_size": 48, "model.coarse_to_fine": True})
+        tiny_cfg(**{"model.renderer.image_size": 48, "model.renderer.coarse_to_fine": True})
 
 
 def test_ema_decay_ramps_up_then_holds():
@@ -347,7 +347,7 @@ def test_layout_stage_trains_the_layout_branch_only_and_resumes_exactly(tmp_path
     run_training(gan, tmp_path / "gan", dataset=ToyScenes(), device="cpu")
     start = tmp_path / "gan/checkpoints/ckpt_00000002.pt"
     over = {"train.stage": "layout", "train.init_from": str(start), "train.num_steps": 4,
-            "train.checkpoint_every": 2, "model.layout_head": "sample"}
+            "train.checkpoint_every": 2, "model.layout.head": "sample"}
     cfg = tiny_cfg(**over)
     res = run_training(cfg, tmp_path / "lay", dataset=ToyScenes(), device="cpu")
     assert res["step"] == 4
@@ -370,7 +370,7 @@ def test_layout_stage_trains_the_layout_branch_only_and_resumes_exactly(tmp_path
 def test_layout_stage_heads_only_keeps_the_object_vectors(tmp_path):
     """``train.layout_modules=heads``: only the box and mask heads learn, so the vectors the
     renderer reads (embeddings, graph convolution) are the starting model's exactly. With
-    ``model.layout_gconv`` the heads' own graph network starts as a copy of the renderer's
+    ``model.layout.use_own_gconv`` the heads' own graph network starts as a copy of the renderer's
     and learns too."""
     from sg2img.optimization import LAYOUT_HEADS
 
@@ -382,8 +382,8 @@ def test_layout_stage_heads_only_keeps_the_object_vectors(tmp_path):
     for own_gconv in (False, True):
         cfg = tiny_cfg(**{"train.stage": "layout", "train.init_from": str(start),
                           "train.num_steps": 2, "train.checkpoint_every": 2,
-                          "model.layout_head": "sample", "train.layout_modules": "heads",
-                          "model.layout_gconv": own_gconv})
+                          "model.layout.head": "sample", "train.layout_modules": "heads",
+                          "model.layout.use_own_gconv": own_gconv})
         run = tmp_path / f"lay{int(own_gconv)}"
         run_training(cfg, run, dataset=ToyScenes(), device="cpu")
         after = _state(run / "checkpoints/ckpt_00000002.pt")
@@ -401,16 +401,17 @@ def test_layout_gconv_copy_of_gconv_changes_nothing():
     from sg2img.testing import random_graph_batch
 
     torch.manual_seed(0)
-    cfg = tiny_cfg(**{"model.layout_head": "sample"}).model
+    cfg = tiny_cfg(**{"model.layout.head": "sample"}).model
     plain = GALSGenerator(cfg, VOCAB.num_objects, VOCAB.num_preds).eval()
-    own = GALSGenerator(replace(cfg, layout_gconv=True), VOCAB.num_objects,
-                        VOCAB.num_preds).eval()
+    own_cfg = replace(cfg, layout=replace(cfg.layout, use_own_gconv=True))
+    own = GALSGenerator(own_cfg, VOCAB.num_objects, VOCAB.num_preds).eval()
     state = plain.state_dict()
     own.load_state_dict({**state, **{"layout_" + k: v for k, v in state.items()
                                      if k.startswith("gconv.")}})
     batch = random_graph_batch(VOCAB.num_objects, VOCAB.num_preds, [3, 4, 2],
-                               image_size=cfg.image_size, mask_size=cfg.mask_size, seed=1)
-    z = torch.randn(3, cfg.noise_dim)
+                               image_size=cfg.renderer.image_size,
+                               mask_size=cfg.layout.mask_size, seed=1)
+    z = torch.randn(3, cfg.renderer.noise_dim)
     with torch.no_grad():
         a = plain(batch, z=z, rng=torch.Generator().manual_seed(0))
         b = own(batch, z=z, rng=torch.Generator().manual_seed(0))

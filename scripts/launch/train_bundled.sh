@@ -18,7 +18,7 @@
 #   kept and the learning curve is scored in docs/reports/bundled-model/README.md. There is no learning-rate
 #   schedule, so STEPS=12000 continues the same run (then delete RUN_layout to redo stage 2);
 # - stage 2, the layout stage, renderer frozen, batch 64. The layout heads read a graph
-#   network of their own (model.layout_gconv, a copy of stage 1's to start) and only they train
+#   network of their own (model.layout.use_own_gconv, a copy of stage 1's to start) and only they train
 #   (train.layout_modules=heads): training stage 1's graph network instead moved the vectors the
 #   renderer reads and took its ground-truth-layout FID from 0.36 to 4.84. In two steps:
 #   2a, the regress head, 2,000 steps, so the graph network learns where things go; 2b, the
@@ -45,13 +45,13 @@ fi
     --set train.keep_checkpoints=1000 "${RENDERER[@]}"
 # Stage 2a: the layout heads' own graph network with the regress head, renderer frozen.
 LAYOUT=(--preset small --data "$DATA" --set data.num_workers=0 --set train.stage=layout
-        --set model.layout_gconv=true --set train.layout_modules=heads --set train.batch_size=64
+        --set model.layout.use_own_gconv=true --set train.layout_modules=heads --set train.batch_size=64
         --set train.ema_decay=0.99 --set train.keep_checkpoints=20)
-"$PY" -m sg2img train "${LAYOUT[@]}" --set model.layout_head=regress \
+"$PY" -m sg2img train "${LAYOUT[@]}" --set model.layout.head=regress \
     --set train.num_steps="$LAYOUT_REGRESS_STEPS" --set train.init_from="$RUN/export.pt" \
     --out "${RUN}_layout_regress" --resume auto "${RENDERER[@]}"
 # Stage 2b: the sampling layout head on top of it.
-"$PY" -m sg2img train "${LAYOUT[@]}" --set model.layout_head=sample \
+"$PY" -m sg2img train "${LAYOUT[@]}" --set model.layout.head=sample \
     --set train.num_steps="$LAYOUT_STEPS" --set train.init_from="${RUN}_layout_regress/export.pt" \
     --out "${RUN}_layout" --resume auto "${RENDERER[@]}"
 # Ship it with both evaluations (writes sg2img/assets/default_model.{pt,json} and

@@ -36,7 +36,7 @@ examples:
   sg2img generate examples/*.json --out outputs/demo --seed 1 --samples 4 --save-layout
   sg2img generate my_graphs.json --checkpoint runs/small/export.pt --size 128 --device cuda
   sg2img generate sheep.json --checkpoint runs/spatial/export.pt --samples 4 --resample-object 2
-    (a model trained with model.noise=spatial: _s0 is the scene, _s1.._s3 other looks of
+    (a model trained with model.renderer.noise=spatial: _s0 is the scene, _s1.._s3 other looks of
     object 2, everything else kept)
 """
 
@@ -58,7 +58,7 @@ EDITS.json is a list of edits; indices refer to the graph as left by the previou
    {"op": "resample", "index": 2}]
 ("attributes" needs a model trained with attributes; the object keeps its box and mask.
 "resample" gives the object another look, new noise in the same box and mask; it needs a
-model trained with model.noise=spatial.)
+model trained with model.renderer.noise=spatial.)
 
 examples:
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
@@ -177,15 +177,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sheet", action="store_true",
                    help="also write one sheet per file with rows of graph | layout | image")
     g.add_argument("--layout-mode", choices=("sample", "mode"), default=None,
-                   help="with a sampling layout head (model.layout_head=sample): 'sample' draws "
+                   help="with a sampling layout head (model.layout.head=sample): 'sample' draws "
                         "each image's layout from --seed (the default), 'mode' takes the most "
                         "likely layout for every image; a regress head has one layout")
     g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
     g.add_argument("--resample-object", type=_INDEX, nargs="+", default=None, metavar="I",
-                   help="with a model trained with model.noise=spatial: sample 0 is the scene, "
-                        "samples 1..K-1 redraw only these objects' noise (indices into each "
-                        "graph's objects) and keep everything else; needs --samples 2 or more")
+                   help="with a model trained with model.renderer.noise=spatial: sample 0 is "
+                        "the scene, samples 1..K-1 redraw only these objects' noise (indices "
+                        "into each graph's objects) and keep everything else; needs --samples "
+                        "2 or more")
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16 renders the image under bfloat16 autocast (the layout stays "
                         "fp32): 1.8x faster on a CPU with AVX512-BF16, slower without it")
@@ -214,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", default=None, metavar="DIR",
                    help="dataset folder (sets data.root)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="config override such as model.gconv_dim=64 (repeatable)")
+                   help="config override such as model.layout.gconv_dim=64 (repeatable)")
     t.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder")
     t.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT|auto",
                    help="resume from a checkpoint, or the run folder's latest with 'auto'")

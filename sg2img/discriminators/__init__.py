@@ -1,6 +1,6 @@
 """Discriminators: the image discriminators, the object discriminator and their wrapper.
 
-The image discriminator ``model.discriminator`` names: pix2pixHD's multi-scale PatchGANs on
+The image discriminator ``model.discriminator.kind`` names: pix2pixHD's multi-scale PatchGANs on
 (image, layout) (``multiscale.py``, the default), CC-FPSE's feature-pyramid
 semantics-embedding discriminator (``fpse.py``) or DP-GAN's scale-enhancement U-Net
 (``dp.py``). The object discriminator (``objects.py``) judges and classifies object crops and
@@ -38,9 +38,9 @@ class DiscriminatorOutput:
         obj_logits (K,), obj_class_logits (K, C), obj_index (K,) long: the objects that were
         judged (indices into the ``objs`` given; ``__image__`` objects are left out), or None
         when the object discriminator is off or no boxes were given; obj_attr_logits (K, A)
-        with ``model.object_disc_attributes`` (else None);
+        with ``model.discriminator.classify_attributes`` (else None);
         seg_logits (B, C + 1, H, W) and match (decoder features, each (B, c_i, h_i, w_i)):
-        the pixel- and feature-level outputs of ``model.discriminator="dp"`` (else None).
+        the pixel- and feature-level outputs of ``model.discriminator.kind="dp"`` (else None).
     """
 
     patch: list[list[Tensor]]
@@ -53,22 +53,22 @@ class DiscriminatorOutput:
 
 
 def build_image_discriminator(cfg: ModelConfig, num_objects: int) -> nn.Module:
-    """The image discriminator ``cfg.discriminator`` names.
+    """The image discriminator ``cfg.discriminator.kind`` names.
 
-    Conditional ones see the semantic layout plus, with ``cfg.instance_edges``, the boundary
-    map (pix2pixHD feeds it to D too); DP-GAN's sees the image only.
+    Conditional ones see the semantic layout plus, with ``cfg.renderer.use_instance_edges``, the
+    boundary map (pix2pixHD feeds it to D too); DP-GAN's sees the image only.
     """
-    layout_ch = num_objects + int(cfg.instance_edges)
+    layout_ch = num_objects + int(cfg.renderer.use_instance_edges)
+    d = cfg.discriminator
     builders = {
-        "multiscale": lambda: MultiScaleDiscriminator(layout_ch, cfg.disc_channels,
-                                                      cfg.disc_num_layers, cfg.disc_num_scales,
-                                                      cfg.spectral_norm),
-        "fpse": lambda: FPSEDiscriminator(layout_ch, cfg.disc_channels, cfg.disc_num_layers,
-                                          cfg.spectral_norm),
-        "dp": lambda: ScaleEnhancementDiscriminator(num_objects, cfg.disc_channels,
-                                                    cfg.disc_num_layers, cfg.spectral_norm),
+        "multiscale": lambda: MultiScaleDiscriminator(layout_ch, d.channels, d.num_layers,
+                                                      d.num_scales, d.use_spectral_norm),
+        "fpse": lambda: FPSEDiscriminator(layout_ch, d.channels, d.num_layers,
+                                          d.use_spectral_norm),
+        "dp": lambda: ScaleEnhancementDiscriminator(num_objects, d.channels, d.num_layers,
+                                                    d.use_spectral_norm),
     }
-    return builders[cfg.discriminator]()
+    return builders[d.kind]()
 
 
 class GALSDiscriminator(nn.Module):
@@ -77,21 +77,22 @@ class GALSDiscriminator(nn.Module):
     Args:
         cfg: the model section of the config.
         num_objects: C (layout channels and classifier classes).
-        num_attributes: A, the attribute vocabulary; with ``cfg.object_disc_attributes``
-            (and ``cfg.use_attributes``) the object discriminator also classifies each crop's
+        num_attributes: A, the attribute vocabulary; with ``cfg.discriminator.classify_attributes``
+            (and ``cfg.layout.use_attributes``) the object discriminator also classifies each crop's
             attributes. 0 (no attributes) builds no attribute head.
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_attributes: int = 0):
         super().__init__()
         self.num_objects = num_objects
-        self.kind = cfg.discriminator
-        self.instance_edges = cfg.instance_edges
+        self.kind = cfg.discriminator.kind
+        self.instance_edges = cfg.renderer.use_instance_edges
         self.patch = build_image_discriminator(cfg, num_objects)
-        attrs = (num_attributes if cfg.object_disc_attributes and cfg.use_attributes else 0)
-        self.obj = (ObjectDiscriminator(num_objects, cfg.disc_channels, cfg.object_disc_size,
-                                        cfg.spectral_norm, attrs)
-                    if cfg.use_object_disc else None)
+        d = cfg.discriminator
+        attrs = num_attributes if d.classify_attributes and cfg.layout.use_attributes else 0
+        self.obj = (ObjectDiscriminator(num_objects, d.channels, d.object_crop_size,
+                                        d.use_spectral_norm, attrs)
+                    if d.use_object_disc else None)
 
     def forward(self, images: Tensor, layout: Tensor, boxes: Tensor | None = None,
                 objs: Tensor | None = None,
@@ -105,7 +106,7 @@ class GALSDiscriminator(nn.Module):
             boxes: (O, 4) in [0, 1], objs (O,), obj_to_img (O,) in [0, B): objects to crop;
                 leave None to skip the object discriminator.
             edges: (B, 1, H, W) instance boundary map, appended to the layout
-                (``model.instance_edges``).
+                (``model.renderer.use_instance_edges``).
         """
         if self.kind == "dp":
             res = self.patch(images)
@@ -113,8 +114,8 @@ class GALSDiscriminator(nn.Module):
                                       match=res.match)
         else:
             if (edges is not None) != self.instance_edges:
-                raise ValueError("pass edges exactly when model.instance_edges is on (this "
-                                 f"discriminator was built with instance_edges="
+                raise ValueError("pass edges exactly when model.renderer.use_instance_edges is "
+                                 f"on (this discriminator was built with instance_edges="
                                  f"{self.instance_edges})")
             if edges is not None:
                 layout = torch.cat([layout, edges.to(layout.dtype)], dim=1)

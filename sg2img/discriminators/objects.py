@@ -24,8 +24,8 @@ class ObjectDiscriminator(nn.Module):
         crop_size: side of the crops (a power of two >= 8).
         spectral_norm: wrap every layer in spectral normalization.
         num_attributes: A > 0 adds a third head, one logit per attribute (multi-label,
-            ``model.object_disc_attributes``): the crop's attributes, learned on real crops,
-            so that the generator is told when a "red car" does not look red.
+            ``model.discriminator.classify_attributes``): the crop's attributes, learned on
+            real crops, so that the generator is told when a "red car" does not look red.
 
     Shapes:
         images (B, 3, H, W), boxes (K, 4) in [0, 1], box_to_img (K,)

@@ -311,7 +311,8 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     generator, config, vocab = build_generator(checkpoint, map_location=device)
     data_cfg = config.data if data_root is None else replace(config.data, root=str(data_root))
-    dataset = build_dataset(data_cfg, split, config.model.image_size, config.model.mask_size)
+    dataset = build_dataset(data_cfg, split, config.model.renderer.image_size,
+                            config.model.layout.mask_size)
     data_vocab = getattr(dataset, "vocab", None)
     if data_vocab is not None and tuple(data_vocab.object_names) != tuple(vocab.object_names):
         raise ValueError(f"the dataset at {data_cfg.root} has another object vocabulary "
@@ -327,7 +328,8 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
     report = evaluate(generator.to(device), dataset, options)
     report = {"checkpoint": str(checkpoint), "data": str(data_cfg.root), **report}
     if layout_baseline:
-        train = build_dataset(data_cfg, "train", config.model.image_size, config.model.mask_size)
+        train = build_dataset(data_cfg, "train", config.model.renderer.image_size,
+                              config.model.layout.mask_size)
         class_boxes = mean_class_boxes(train, vocab.num_objects)
         report["metrics"]["layout_recall_baseline"] = mean_class_box_recall(
             class_boxes, dataset, options.recall_thresholds)

@@ -61,7 +61,7 @@ INCLUDE_CHOICES = ("image", "layout", "graph", "sheet")
 DEFAULT_INCLUDE = ("image", "layout", "graph")
 # Features of this server; the page shows their controls only when they are true. A feature
 # that depends on the model is also reported per model (``GET /api/models``): resample_object
-# needs per-object noise (model.noise=spatial).
+# needs per-object noise (model.renderer.noise=spatial).
 FEATURES = {"resample_object": True}
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
@@ -244,11 +244,11 @@ def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -
         raise APIError(400, f"resample_object must be an object index or a non-empty list of "
                             f"object indices, got {short(value)}", "resample_object")
     if not served.model.object_noise_dim:
-        noise = getattr(served.model.config.model, "noise", "vector")
-        raise APIError(400, f"resample_object needs a model trained with model.noise=spatial "
-                            f"(per-object noise); model {served.id!r} uses {noise!r} noise "
-                            f"(GET /api/models says which models have resample_object)",
-                       "resample_object")
+        noise = served.model.config.model.renderer.noise
+        raise APIError(400, f"resample_object needs a model trained with "
+                            f"model.renderer.noise=spatial (per-object noise); model "
+                            f"{served.id!r} uses {noise!r} noise (GET /api/models says which "
+                            f"models have resample_object)", "resample_object")
     n = len(graph.objects)
     for v in items:
         if not 0 <= v < n:

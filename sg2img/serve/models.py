@@ -40,7 +40,7 @@ class ServedModel:
                 "num_objects": len(m.vocab.user_object_names()),
                 "num_predicates": len(m.vocab.user_pred_names()),
                 "device": str(m.device),
-                # Per-object noise (model.noise=spatial): "another look" for one object.
+                # Per-object noise (model.renderer.noise=spatial): "another look" for one object.
                 "resample_object": m.object_noise_dim > 0}
 
 
