@@ -10,9 +10,8 @@ with the same preset, seed, batch size and number of steps:
     full          both, fused by the weight map, class loss    (GALS-GAN full; LGGAN "+ weight map")
     c2f           full, trained coarse-to-fine as in pix2pixHD: the first half of the steps at
                   H/2, then ``model.renderer.coarse_to_fine`` at H (an enhancer stage on the
-                  H/2
-                  generator) initialised from it with ``train.init_from``. Against ``full``,
-                  which ends directly at H, this answers "coarse-to-fine or direct?".
+                  H/2 generator) initialised from it with ``train.init_from``. Against
+                  ``full``, which ends directly at H, this answers "coarse-to-fine or direct?".
     narrow_up     full with ``model.renderer.narrow_upsample=true``
     narrow_half   narrow_up with the global generator at half the preset's width
                   (``model.renderer.channels=8`` against the ``small`` preset's 16)
