@@ -20,6 +20,7 @@ from sg2img.config import (
     Config,
     ConfigError,
 )
+from sg2img.config_aliases import flat_model_section
 from sg2img.discriminators import FPSEDiscriminator, ScaleEnhancementDiscriminator
 from sg2img.generators.cc_fpse import CCGenerator, conditional_depthwise_conv
 from sg2img.generators.dp_gan import DualPyramidGenerator
@@ -51,8 +52,10 @@ COMBINATIONS = [
 
 
 def options(g="spade", d="multiscale", noise="vector", edges=False, mode_seek=0.0):
-    return [f"model.global_generator={g}", f"model.discriminator={d}", f"model.noise={noise}",
-            f"model.instance_edges={str(edges).lower()}", f"loss.mode_seek_weight={mode_seek}"]
+    return [f"model.renderer.global_generator={g}", f"model.discriminator.kind={d}",
+            f"model.renderer.noise={noise}",
+            f"model.renderer.use_instance_edges={str(edges).lower()}",
+            f"loss.mode_seek_weight={mode_seek}"]
 
 
 def test_combinations_cover_every_pair():
@@ -65,11 +68,12 @@ def test_combinations_cover_every_pair():
 
 def test_config_validation_names_the_choices():
     with pytest.raises(ConfigError, match="'spade', 'cc', 'dp'"):
-        Config.from_preset("tiny", ["model.global_generator=ccfpse"])
-    with pytest.raises(ConfigError, match="model.discriminator"):
-        Config.from_preset("tiny", ["model.discriminator=patch"])
+        Config.from_preset("tiny", ["model.renderer.global_generator=ccfpse"])
+    with pytest.raises(ConfigError, match="model.discriminator.kind"):
+        Config.from_preset("tiny", ["model.discriminator.kind=patch"])
     with pytest.raises(ConfigError, match="layout_noise_dim"):
-        Config.from_preset("tiny", ["model.noise=spatial", "model.layout_noise_dim=0"])
+        Config.from_preset("tiny", ["model.renderer.noise=spatial",
+                                    "model.renderer.layout_noise_dim=0"])
     with pytest.raises(ConfigError, match="mode_seek_weight"):
         Config.from_preset("tiny", ["loss.mode_seek_weight=-1"])
     with pytest.raises(ConfigError, match="loss.recon_noise must be one of .'same', 'zero'."):
@@ -80,14 +84,14 @@ def test_config_validation_names_the_choices():
 def test_every_preset_accepts_every_option(preset, vocab):
     for g, d, noise, edges in COMBINATIONS:
         cfg = Config.from_preset(preset, options(g, d, noise, edges, 1.0))
-        assert (cfg.model.global_generator, cfg.model.discriminator) == (g, d)
+        assert (cfg.model.renderer.global_generator, cfg.model.discriminator.kind) == (g, d)
     # The paper-scale models build with every option (on the meta device: no memory;
     # without spectral norm, whose initial power iteration takes seconds there and changes
     # no shape).
     with torch.device("meta"):
         for g, d in zip(GLOBAL_GENERATOR_CHOICES, DISCRIMINATOR_CHOICES, strict=True):
             cfg = Config.from_preset(preset, options(g, d, "spatial", True)
-                                     + ["model.spectral_norm=false"])
+                                     + ["model.discriminator.use_spectral_norm=false"])
             GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
             GALSDiscriminator(cfg.model, vocab.num_objects)
 
@@ -210,12 +214,12 @@ def test_output_shapes(g, d, noise, edges, vocab):
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     batch = make_batch(vocab, cfg)
     out = gen(batch, use_gt_layout=True)
-    N, H, O = 2, cfg.model.image_size, batch.num_objects
+    N, H, O = 2, cfg.model.renderer.image_size, batch.num_objects
     assert out.images.shape == out.global_images.shape == out.local_images.shape == (N, 3, H, H)
     assert out.weight_map.shape == (N, 2, H, H)
     assert (out.obj_noise is None) == (noise == "vector")
     if noise == "spatial":
-        assert out.obj_noise.shape == (O, cfg.model.layout_noise_dim)
+        assert out.obj_noise.shape == (O, cfg.model.renderer.layout_noise_dim)
     assert (out.edges is None) == (not edges)
     if edges:
         assert out.edges.shape == (N, 1, H, H)
@@ -323,8 +327,8 @@ def test_trainer_recon_noise_zero_runs_one_noise_free_forward(noise, mode_seek, 
 
 
 def test_texture_noise_is_white_per_pixel_and_follows_each_objects_vector():
-    """``model.texture_noise``: inside a region with one standard-normal vector, every pixel
-    of every texture channel is standard normal; channel 0 is white (neighbours nearly
+    """``model.renderer.texture_noise_dim``: inside a region with one standard-normal vector, every
+    pixel of every texture channel is standard normal; channel 0 is white (neighbours nearly
     uncorrelated), channel p has a grain of 2**p pixels (pixels twice that apart nearly
     uncorrelated, neighbours correlated); the basis is the same on every rebuild; a new
     vector in one region redraws only there."""
@@ -360,16 +364,18 @@ def test_texture_noise_is_white_per_pixel_and_follows_each_objects_vector():
 
 
 def test_texture_noise_needs_spatial_noise():
-    with pytest.raises(ConfigError, match="texture_noise needs model.noise=spatial"):
-        Config.from_preset("tiny", ["model.texture_noise=4"])
-    with pytest.raises(ConfigError, match="texture_noise must be in"):
-        Config.from_preset("tiny", ["model.noise=spatial", "model.texture_noise=-1"])
+    with pytest.raises(ConfigError, match="texture_noise_dim needs model.renderer.noise=spatial"):
+        Config.from_preset("tiny", ["model.renderer.texture_noise_dim=4"])
+    with pytest.raises(ConfigError, match="texture_noise_dim must be in"):
+        Config.from_preset("tiny", ["model.renderer.noise=spatial",
+                                    "model.renderer.texture_noise_dim=-1"])
 
 
 def test_texture_noise_trains_and_resamples_one_object(tmp_path, vocab):
-    """A trainer step with ``model.texture_noise`` updates the generator and its checkpoint
-    loads; resampling one object still changes its region far more than the rest."""
-    cfg = Config.from_preset("tiny", ["model.noise=spatial", "model.texture_noise=4"])
+    """A trainer step with ``model.renderer.texture_noise_dim`` updates the generator and its
+    checkpoint loads; resampling one object still changes its region far more than the rest."""
+    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial",
+                                      "model.renderer.texture_noise_dim=4"])
     ds = ToyScenes(n=4)
     trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ds)
     batch = collate_graphs([ds[0], ds[1]])
@@ -379,7 +385,7 @@ def test_texture_noise_trains_and_resamples_one_object(tmp_path, vocab):
     assert all(math.isfinite(v) for v in logs.values()), logs
     trainer.step = 1
     gen, loaded_cfg, _ = build_generator(load_checkpoint(trainer.save()))
-    assert loaded_cfg.model.texture_noise == 4
+    assert loaded_cfg.model.renderer.texture_noise_dim == 4
     gen.eval()
     graph = collate_graphs([_two_sheep()])
     with torch.no_grad():
@@ -423,11 +429,11 @@ def test_noise_arguments_are_checked(vocab):
     cfg = Config.from_preset("tiny")
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     batch = make_batch(vocab, cfg)
-    with pytest.raises(ValueError, match="model.noise=spatial"):
+    with pytest.raises(ValueError, match="model.renderer.noise=spatial"):
         gen(batch, obj_noise=torch.zeros(batch.num_objects, 4))
-    with pytest.raises(ValueError, match="model.noise=spatial"):
+    with pytest.raises(ValueError, match="model.renderer.noise=spatial"):
         gen.resample_object_noise(torch.zeros(batch.num_objects, 4), 0)
-    spatial = GALSGenerator(Config.from_preset("tiny", ["model.noise=spatial"]).model,
+    spatial = GALSGenerator(Config.from_preset("tiny", ["model.renderer.noise=spatial"]).model,
                             vocab.num_objects, vocab.num_preds)
     with pytest.raises(ValueError, match="obj_noise must have shape"):
         spatial(batch, obj_noise=torch.zeros(1, 4))
@@ -460,8 +466,8 @@ def test_training_step_and_checkpoint_round_trip(g, d, noise, edges, tmp_path, v
     disc.load_state_dict(raw["discriminator"])
     export, _, _ = build_generator(tmp_path / "export.pt")
     one = collate_graphs([ds[2]])
-    z = torch.randn(1, cfg.model.noise_dim)
-    kw = {"obj_noise": torch.randn(one.num_objects, cfg.model.layout_noise_dim)} \
+    z = torch.randn(1, cfg.model.renderer.noise_dim)
+    kw = {"obj_noise": torch.randn(one.num_objects, cfg.model.renderer.layout_noise_dim)} \
         if noise == "spatial" else {}
     with torch.no_grad():
         assert torch.isfinite(export(one, z=z, **kw).images).all()
@@ -472,6 +478,7 @@ def test_old_checkpoints_without_the_new_keys_load_with_todays_behaviour(tmp_pat
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds).eval()
     old_cfg = cfg.to_dict()
+    old_cfg["model"] = flat_model_section(old_cfg["model"])       # as sg2img 0.1.0 wrote it
     for key in ("global_generator", "discriminator", "noise", "instance_edges"):
         del old_cfg["model"][key]
     for key in ("seg_weight", "mode_seek_weight"):
@@ -481,11 +488,12 @@ def test_old_checkpoints_without_the_new_keys_load_with_todays_behaviour(tmp_pat
     path = tmp_path / "old.pt"
     torch.save(state, path)
     model, loaded, _ = build_generator(load_checkpoint(path))
-    assert (loaded.model.global_generator, loaded.model.discriminator, loaded.model.noise,
-            loaded.model.instance_edges, loaded.loss.mode_seek_weight) == (
+    renderer = loaded.model.renderer
+    assert (renderer.global_generator, loaded.model.discriminator.kind, renderer.noise,
+            renderer.use_instance_edges, loaded.loss.mode_seek_weight) == (
         "spade", "multiscale", "vector", False, 0.0)
     batch = make_batch(vocab, cfg)
-    z = torch.randn(2, cfg.model.noise_dim)
+    z = torch.randn(2, cfg.model.renderer.noise_dim)
     with torch.no_grad():
         assert torch.equal(model(batch, use_gt_layout=True, z=z).images,
                            gen(batch, use_gt_layout=True, z=z).images)
