@@ -90,3 +90,18 @@ def random_scene_batch(vocab: Vocab, n: int, image_size: int, mask_size: int, se
                                     num_triples=int(torch.randint(0, k + 1, (1,), generator=rng)),
                                     with_masks=not vg, max_class=num_classes_used))
     return collate_graphs(samples)
+
+
+def random_model_export(path, vocab: Vocab, overrides: Sequence[str] = (), *,
+                        preset: str = "tiny", seed: int = 0):
+    """An inference export of an untrained generator (``preset`` with ``overrides``, weights
+    drawn after ``torch.manual_seed(seed)``) for ``vocab``, written to ``path``; returns the
+    path. What tests load as a model when the pixels need not mean anything."""
+    from .checkpoint import export_inference
+    from .config import Config
+    from .model import GALSGenerator
+
+    cfg = Config.from_preset(preset, overrides)
+    torch.manual_seed(seed)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    return export_inference(path, cfg, vocab, gen)

@@ -11,11 +11,10 @@ from PIL import Image
 from sg2img import api
 from sg2img.api import GenerationError, generate, load_model
 from sg2img.checkpoint import CheckpointError, export_inference
-from sg2img.config import Config
 from sg2img.edits import EditError
 from sg2img.manipulation import manipulate
-from sg2img.model import GALSGenerator
 from sg2img.scene_graph import SceneGraph, SceneGraphError
+from sg2img.testing import random_model_export
 from sg2img.vocab import Vocab
 
 NAMES = ["sky", "grass", "sheep", "tree", "water", "boat"]
@@ -25,10 +24,7 @@ PREDS = ["left of", "right of", "above", "below", "standing on", "inside", "surr
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny")
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    return export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen)
+    return random_model_export(tmp_path_factory.mktemp("model") / "tiny.pt", vocab)
 
 
 @pytest.fixture(scope="module")

@@ -28,21 +28,31 @@ def test_overrides_cast_to_field_type():
     assert Config.from_preset("tiny").model.renderer.use_local is True
 
 
-def test_bad_overrides_and_values():
+BAD_OVERRIDES = [   # (preset overrides, what the error must say)
+    (["model.gconv_dimm=3"], "unknown config key 'model.gconv_dimm'"),
+    (["modle.x=3"], "unknown config key 'modle.x'"),
+    (["model.layout.gconv_dim=abc"], "cannot read 'abc' as int"),
+    (["model.layout.gconv_dim"], "section.key=value"),
+    (["model.renderer.use_local=0", "model.renderer.use_global=0"], "cannot both be false"),
+    (["model.renderer.fusion=max"], "fusion"),
+    # Choices are named in the message.
+    (["model.renderer.global_generator=ccfpse"], "'spade', 'cc', 'dp'"),
+    (["model.discriminator.kind=patch"], "model.discriminator.kind"),
+    (["model.renderer.noise=spatial", "model.renderer.layout_noise_dim=0"], "layout_noise_dim"),
+    (["loss.mode_seek_weight=-1"], "mode_seek_weight"),
+    (["loss.recon_noise=mean"], "loss.recon_noise must be one of .'same', 'zero'."),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_OVERRIDES)
+def test_bad_overrides_and_values_name_the_problem(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_preset("tiny", overrides)
+
+
+def test_bad_presets_sections_and_error_type():
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         Config.from_preset("huge")
-    with pytest.raises(ConfigError, match="unknown config key 'model.gconv_dimm'"):
-        Config.from_preset("tiny", ["model.gconv_dimm=3"])
-    with pytest.raises(ConfigError, match="unknown config key 'modle.x'"):
-        Config.from_preset("tiny", ["modle.x=3"])
-    with pytest.raises(ConfigError, match="cannot read 'abc' as int"):
-        Config.from_preset("tiny", ["model.layout.gconv_dim=abc"])
-    with pytest.raises(ConfigError, match="section.key=value"):
-        Config.from_preset("tiny", ["model.layout.gconv_dim"])
-    with pytest.raises(ConfigError, match="cannot both be false"):
-        Config.from_preset("tiny", ["model.renderer.use_local=0", "model.renderer.use_global=0"])
-    with pytest.raises(ConfigError, match="fusion"):
-        Config.from_preset("tiny", ["model.renderer.fusion=max"])
     with pytest.raises(ConfigError, match="unknown keys in config section 'train'"):
         Config.from_dict({"train": {"nope": 1}})
     assert isinstance(ConfigError("x"), ValueError)

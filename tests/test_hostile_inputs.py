@@ -18,6 +18,7 @@ import signal
 import struct
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -438,40 +439,38 @@ def test_nan_images_are_refused_before_writing(ckpt, model, tmp_path, monkeypatc
 
 
 # ------------------------------------------------------------------------ edits
+# kind: (the edits file's content, what the error says besides the file's name)
+EDIT_FILES = {
+    "op_is_list": ([{"op": ["add"], "object": "boat"}], "unknown edit op ['add']"),
+    "deep_json": (DEEP, "nested too deeply"),
+    "duplicate_keys": ('[{"op": "remove", "index": 0, "index": 1}]', "duplicate key 'index'"),
+    "too_many": ([{"op": "replace", "index": 0, "object": "sky"}] * (MAX_EDITS + 1),
+                 f"more than the maximum of {MAX_EDITS}"),
+    "fifo": (None, "not a regular file"),                    # a named pipe, not a file
+    "index_long_int": ('[{"op": "remove", "index": ' + LONG_INT + "}]", "number too long"),
+    "huge_object_name": ([{"op": "replace", "index": 0, "object": "z" * 5_000_000}],
+                         "unknown object name"),
+    "relationships_not_lists": ([{"op": "add", "object": "boat", "relationships": [5]}],
+                                "must be a list of [subject, predicate, object]"),
+    # grows the 3-object graph past max_objects
+    "add_70": ([{"op": "add", "object": "boat", "relationship": ["new", "above", 0]}] * 70,
+               f"the maximum a scene graph may have ({DEFAULT_MAX_OBJECTS})"),
+}
+EDIT_CASES = list(EDIT_FILES)
+
+
+def _hostile_file(path: Path, content: Any, message: str) -> tuple[str, list[str]]:
+    """Write ``content`` to ``path`` (a named pipe when None); the path and what the error
+    about it must contain."""
+    if content is None:
+        os.mkfifo(path)
+    else:
+        _write(path, content)
+    return str(path), [str(path), message]
+
+
 def _edit_case(kind: str, tmp_path: Path) -> tuple[str, list[str]]:
-    e = tmp_path / "e.json"
-    if kind == "op_is_list":
-        _write(e, [{"op": ["add"], "object": "boat"}])
-        return str(e), [str(e), "unknown edit op ['add']"]
-    if kind == "deep_json":
-        _write(e, DEEP)
-        return str(e), [str(e), "nested too deeply"]
-    if kind == "duplicate_keys":
-        _write(e, '[{"op": "remove", "index": 0, "index": 1}]')
-        return str(e), [str(e), "duplicate key 'index'"]
-    if kind == "too_many":
-        _write(e, [{"op": "replace", "index": 0, "object": "sky"}] * (MAX_EDITS + 1))
-        return str(e), [str(e), f"more than the maximum of {MAX_EDITS}"]
-    if kind == "fifo":
-        os.mkfifo(e)
-        return str(e), [str(e), "not a regular file"]
-    if kind == "index_long_int":
-        _write(e, '[{"op": "remove", "index": ' + LONG_INT + "}]")
-        return str(e), [str(e), "number too long"]
-    if kind == "huge_object_name":
-        _write(e, [{"op": "replace", "index": 0, "object": "z" * 5_000_000}])
-        return str(e), [str(e), "unknown object name"]
-    if kind == "relationships_not_lists":
-        _write(e, [{"op": "add", "object": "boat", "relationships": [5]}])
-        return str(e), [str(e), "must be a list of [subject, predicate, object]"]
-    if kind == "add_70":  # grows the 3-object graph past max_objects
-        _write(e, [{"op": "add", "object": "boat", "relationship": ["new", "above", 0]}] * 70)
-        return str(e), [str(e), f"the maximum a scene graph may have ({DEFAULT_MAX_OBJECTS})"]
-    raise AssertionError(kind)
-
-
-EDIT_CASES = ["op_is_list", "deep_json", "duplicate_keys", "too_many", "fifo",
-              "index_long_int", "huge_object_name", "relationships_not_lists", "add_70"]
+    return _hostile_file(tmp_path / "e.json", *EDIT_FILES[kind])
 
 
 @pytest.mark.parametrize("kind", EDIT_CASES)
@@ -619,27 +618,18 @@ def test_decompression_bomb_in_the_warning_band_is_refused(tmp_path, monkeypatch
 
 
 # ------------------------------------------------------------------------ box files
+BOX_FILES = {   # kind: (the box file's content, what the error says besides its name)
+    "inverted": ({**GOOD_BOXES, "5": [[0.5, 0.2, 0.2, 0.6]] * 3}, "inverted"),
+    "nan": (json.dumps(GOOD_BOXES).replace("0.3", "NaN", 1), "finite"),
+    "deep_json": (DEEP, "nested too deeply"),
+    "duplicate_keys": ('{"1": [], "1": []}', "duplicate key '1'"),
+    "huge_number": ('{"1": [[0, 0, 1' + "0" * 400 + ", 1]]}", "too large"),
+}
+BOX_CASES = list(BOX_FILES)
+
+
 def _box_case(kind: str, tmp_path: Path) -> tuple[str, list[str]]:
-    b = tmp_path / "boxes.json"
-    if kind == "inverted":
-        _write(b, {**GOOD_BOXES, "5": [[0.5, 0.2, 0.2, 0.6]] * 3})
-        return str(b), [str(b), "inverted"]
-    if kind == "nan":
-        _write(b, json.dumps(GOOD_BOXES).replace("0.3", "NaN", 1))
-        return str(b), [str(b), "finite"]
-    if kind == "deep_json":
-        _write(b, DEEP)
-        return str(b), [str(b), "nested too deeply"]
-    if kind == "duplicate_keys":
-        _write(b, '{"1": [], "1": []}')
-        return str(b), [str(b), "duplicate key '1'"]
-    if kind == "huge_number":
-        _write(b, '{"1": [[0, 0, 1' + "0" * 400 + ", 1]]}")
-        return str(b), [str(b), "too large"]
-    raise AssertionError(kind)
-
-
-BOX_CASES = ["inverted", "nan", "deep_json", "duplicate_keys", "huge_number"]
+    return _hostile_file(tmp_path / "boxes.json", *BOX_FILES[kind])
 
 
 @pytest.mark.parametrize("kind", BOX_CASES)

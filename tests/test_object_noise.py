@@ -11,12 +11,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from sg2img.api import GenerationError, generate, load_model
-from sg2img.checkpoint import export_inference
 from sg2img.cli import main
 from sg2img.config import Config
 from sg2img.edits import EditError
 from sg2img.manipulation import _carry_object_noise, boxes_region, manipulate
-from sg2img.model import GALSGenerator
+from sg2img.testing import random_model_export
 from sg2img.vocab import Vocab
 
 NAMES = ["sky", "grass", "sheep", "tree"]
@@ -34,10 +33,8 @@ SMALL = {"objects": ["grass", "sheep", "sheep"],
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    path = export_inference(tmp_path_factory.mktemp("m") / "spatial.pt", cfg, vocab, gen)
+    path = random_model_export(tmp_path_factory.mktemp("m") / "spatial.pt", vocab,
+                               ["model.renderer.noise=spatial"])
     return load_model(path, "cpu")
 
 
@@ -65,10 +62,7 @@ def test_manipulation_with_spatial_noise_is_deterministic(model):
 
 def _make(tmp_path_factory, name, overrides):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny", overrides)
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    path = export_inference(tmp_path_factory.mktemp("m") / f"{name}.pt", cfg, vocab, gen)
+    path = random_model_export(tmp_path_factory.mktemp("m") / f"{name}.pt", vocab, overrides)
     return load_model(path, "cpu")
 
 
@@ -275,13 +269,11 @@ def test_resample_locality_measures_the_looks(tmp_path):
     from sg2img.scene_graph import SceneGraph
 
     vocab = shapes_vocab()
-    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    spatial = load_model(export_inference(tmp_path / "spatial.pt", cfg, vocab, gen), "cpu")
+    spatial = load_model(random_model_export(tmp_path / "spatial.pt", vocab,
+                                             ["model.renderer.noise=spatial"]), "cpu")
     write_dataset(tmp_path / "data", size=32, num_images={"val": 3}, workers=1)
-    data_cfg = Config.from_preset("tiny", [f"data.root={tmp_path / 'data'}"]).data
-    dataset = build_dataset(data_cfg, "val", cfg.model.renderer.image_size,
+    cfg = Config.from_preset("tiny", [f"data.root={tmp_path / 'data'}"])
+    dataset = build_dataset(cfg.data, "val", cfg.model.renderer.image_size,
                             cfg.model.layout.mask_size)
     graphs = [SceneGraph.from_sample(dataset[i], vocab, boxes=True) for i in range(3)]
     figures, res = resample_locality(spatial, graphs, [0, 1, 0], looks=2, seed=0)

@@ -9,7 +9,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 pytest.importorskip("starlette", reason="the serve extra is not installed: pip install "
@@ -19,15 +18,13 @@ httpx = pytest.importorskip("httpx2", reason="the test client needs httpx2 (the 
 from starlette.testclient import TestClient  # noqa: E402
 
 from sg2img import cli, generate, load_model, manipulate  # noqa: E402
-from sg2img.checkpoint import export_inference  # noqa: E402
-from sg2img.config import Config  # noqa: E402
 from sg2img.edits import EditError, apply_edits  # noqa: E402
-from sg2img.model import GALSGenerator  # noqa: E402
 from sg2img.scene_graph import SceneGraph, SceneGraphError  # noqa: E402
 from sg2img.serve import Limits, ModelRegistry, ServedModel, create_app, is_loopback  # noqa: E402
 from sg2img.serve import app as app_module  # noqa: E402
 from sg2img.serve.errors import edit_error, scene_graph_error  # noqa: E402
 from sg2img.serve.queue import InferenceQueue, QueueFull  # noqa: E402
+from sg2img.testing import random_model_export  # noqa: E402
 from sg2img.vocab import Vocab  # noqa: E402
 
 NAMES = ["sky", "grass", "sheep", "tree", "water", "boat"]
@@ -39,20 +36,14 @@ SHEEP = {"objects": ["sky", "grass", "sheep"],
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny")
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    path = export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen)
+    path = random_model_export(tmp_path_factory.mktemp("model") / "tiny.pt", vocab)
     return load_model(path, "cpu")
 
 
 @pytest.fixture(scope="module")
 def other_model(tmp_path_factory):
     vocab = Vocab.from_names(["cow", "grass", "sky"], ["above", "below"])
-    cfg = Config.from_preset("tiny")
-    torch.manual_seed(1)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    path = export_inference(tmp_path_factory.mktemp("model2") / "other.pt", cfg, vocab, gen)
+    path = random_model_export(tmp_path_factory.mktemp("model2") / "other.pt", vocab, seed=1)
     return load_model(path, "cpu")
 
 
@@ -205,10 +196,8 @@ def test_manipulate_matches_the_library(client, tiny_model):
 @pytest.fixture(scope="module")
 def spatial_model(tmp_path_factory):
     vocab = Vocab.from_names(NAMES, PREDS)
-    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    path = export_inference(tmp_path_factory.mktemp("model3") / "spatial.pt", cfg, vocab, gen)
+    path = random_model_export(tmp_path_factory.mktemp("model3") / "spatial.pt", vocab,
+                               ["model.renderer.noise=spatial"])
     return load_model(path, "cpu")
 
 
