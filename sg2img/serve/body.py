@@ -67,14 +67,15 @@ async def read_json_body(request: Request, limit: int) -> dict[str, Any]:
 
 def json_depth(value: Any) -> int:
     """How many arrays and objects are nested in ``value`` at most (``{}`` is 1, ``1`` is 0),
-    counted without recursion."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (item.values() if isinstance(item, dict)
-                    else item if isinstance(item, list) else None)
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    counted level by level, without recursion."""
+    depth, level = 0, [value]
+    while True:
+        # Keep the containers of this level; list.extend collects the next one in C.
+        level = [v for v in level if isinstance(v, (dict, list))]
+        if not level:
+            return depth
+        depth += 1
+        children: list[Any] = []
+        for item in level:
+            children.extend(item.values() if isinstance(item, dict) else item)
+        level = children
