@@ -193,7 +193,7 @@ def _pinned(data: Mapping[str, Any], graph: Any) -> Any:
         err.field = err.field or "boxes"
         raise err from None
     except TypeError as e:
-        text = short(str(e), 300)[1:-1]
+        text = str(e) if len(str(e)) <= 300 else str(e)[:297] + "..."
         raise APIError(400, text, "boxes", detail=text) from None
 
 
