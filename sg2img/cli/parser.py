@@ -281,11 +281,18 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the scene graph editor page and its JSON API "
                                    "(needs: pip install 'sg2img[serve]').",
                        epilog="examples:\n  sg2img serve\n"
-                              "  sg2img serve --checkpoint runs/small/export.pt --port 8080\n")
+                              "  sg2img serve --checkpoint runs/small/export.pt --port 8080\n"
+                              "  sg2img serve --allowed-host sg2img.example.org  # behind a "
+                              "proxy\n")
     v.add_argument("--checkpoint", action="append", default=[], metavar="CKPT",
                    help="also offer this checkpoint (repeatable); the bundled model is first")
     v.add_argument("--host", default="127.0.0.1",
                    help="address to bind; anything but loopback lets other machines in")
+    v.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests for this host name, as clients write it "
+                        "(NAME or NAME:PORT; repeatable); the server always answers its "
+                        "bound address and localhost, 127.0.0.1 and [::1]; other Host and "
+                        "Origin headers are refused")
     v.add_argument("--port", type=int, default=8000, help="port to bind (0: a free one)")
     v.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")

@@ -7,9 +7,10 @@ Needs the optional extra ``pip install 'sg2img[serve]'`` (Starlette and uvicorn)
     make_server(host="127.0.0.1", port=8000).run()
 """
 
-from .app import Limits, create_app, is_loopback
+from .app import Limits, create_app
+from .hosts import AllowedHosts, is_loopback
 from .models import ModelRegistry, ServedModel, load_registry
 from .server import EditorServer, make_server
 
-__all__ = ["EditorServer", "Limits", "ModelRegistry", "ServedModel", "create_app",
+__all__ = ["AllowedHosts", "EditorServer", "Limits", "ModelRegistry", "ServedModel", "create_app",
            "is_loopback", "load_registry", "make_server"]

@@ -28,8 +28,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
-import ipaddress
-import json
 import logging
 import math
 import uuid
@@ -41,14 +39,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..files import short
-from .errors import APIError, edit_error, scene_graph_error
+from .body import read_json_body
+from .errors import APIError, edit_error, scene_graph_error, without_paths
+from .guard import GuardMiddleware
+from .hosts import AllowedHosts
 from .models import ModelRegistry, ServedModel
 from .queue import InferenceQueue, QueueFull
 
@@ -56,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_SEED = 2**53 - 1          # exact in JavaScript numbers
+MAX_FIELD = 80                # characters of a request's key named as an error's field
 LAYOUT_SIZE = 256
 INCLUDE_CHOICES = ("image", "layout", "graph", "sheet")
 DEFAULT_INCLUDE = ("image", "layout", "graph")
@@ -63,7 +64,6 @@ DEFAULT_INCLUDE = ("image", "layout", "graph")
 # that depends on the model is also reported per model (``GET /api/models``): resample_object
 # needs per-object noise (model.renderer.noise=spatial).
 FEATURES = {"resample_object": True}
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -94,51 +94,14 @@ class Limits:
                 raise ValueError(f"Limits.{name} must be positive, got {value!r}")
 
 
-def is_loopback(host: str) -> bool:
-    """True when ``host`` only accepts connections from this machine."""
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 # --------------------------------------------------------------------------- request parsing
-async def _read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The request body as a JSON object, read no further than ``limit`` bytes."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        # Also keeps other web sites out: a cross-site form or fetch cannot send this type
-        # without the browser asking first, and the server never says yes.
-        raise APIError(415, f"send the request body as JSON with 'Content-Type: "
-                            f"application/json' (got {ctype or 'no content type'!r})")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise APIError(413, f"the request body has {int(declared)} bytes, more than the limit "
-                            f"of {limit}", limit=limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise APIError(413, f"the request body is larger than the limit of {limit} bytes",
-                           limit=limit)
-        chunks.append(chunk)
-    try:
-        data = json.loads(b"".join(chunks))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise APIError(400, f"the request body is not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise APIError(400, f"the request body must be a JSON object, got "
-                            f"{type(data).__name__}")
-    return data
-
-
 def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], endpoint: str) -> None:
     unknown = sorted(set(data) - set(allowed))
     if unknown:
-        raise APIError(400, f"unknown keys {unknown} for {endpoint}; it takes "
-                            f"{sorted(allowed)}", unknown[0])
+        shown = ", ".join(short(k) for k in unknown[:5])
+        more = f", ... {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise APIError(400, f"unknown keys [{shown}{more}] for {endpoint}; it takes "
+                            f"{sorted(allowed)}", unknown[0][:MAX_FIELD])
 
 
 def _int_field(data: Mapping[str, Any], key: str, default: int | None, lo: int, hi: int,
@@ -147,9 +110,9 @@ def _int_field(data: Mapping[str, Any], key: str, default: int | None, lo: int, 
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise APIError(400, f"{key} must be an integer {what}, got {value!r}", key)
+        raise APIError(400, f"{key} must be an integer {what}, got {short(value)}", key)
     if not lo <= value <= hi:
-        raise APIError(400, f"{key} must be between {lo} and {hi}, got {value}", key,
+        raise APIError(400, f"{key} must be between {lo} and {hi}, got {short(value)}", key,
                        limit=hi)
     return value
 
@@ -158,10 +121,10 @@ def _include(data: Mapping[str, Any]) -> tuple[str, ...]:
     inc = data.get("include", list(DEFAULT_INCLUDE))
     if not isinstance(inc, list) or not all(isinstance(x, str) for x in inc):
         raise APIError(400, f"include must be a list of names from {list(INCLUDE_CHOICES)}, "
-                            f"got {inc!r}", "include")
+                            f"got {short(inc)}", "include")
     bad = [x for x in inc if x not in INCLUDE_CHOICES]
     if bad:
-        raise APIError(400, f"include: unknown parts {bad}; choose from "
+        raise APIError(400, f"include: unknown parts {short(bad)}; choose from "
                             f"{list(INCLUDE_CHOICES)}", "include")
     return tuple(inc)
 
@@ -177,11 +140,11 @@ class _Parsed:
 def _model(registry: ModelRegistry, data: Mapping[str, Any]) -> ServedModel:
     mid = data.get("model")
     if mid is not None and not isinstance(mid, str):
-        raise APIError(400, f"model must be a model id string, got {mid!r}", "model")
+        raise APIError(400, f"model must be a model id string, got {short(mid)}", "model")
     served = registry.get(mid)
     if served is None:
-        raise APIError(400, f"unknown model {mid!r}; this server has {registry.ids}", "model",
-                       choices=registry.ids)
+        raise APIError(400, f"unknown model {short(mid)}; this server has {registry.ids}",
+                       "model", choices=registry.ids)
     return served
 
 
@@ -230,7 +193,8 @@ def _pinned(data: Mapping[str, Any], graph: Any) -> Any:
         err.field = err.field or "boxes"
         raise err from None
     except TypeError as e:
-        raise APIError(400, str(e), "boxes", detail=str(e)) from None
+        text = str(e) if len(str(e)) <= 300 else str(e)[:297] + "..."
+        raise APIError(400, text, "boxes", detail=text) from None
 
 
 def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -> list[int] | None:
@@ -440,25 +404,32 @@ def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
     return JSONResponse(body, status, headers={"Cache-Control": "no-store", **(headers or {})})
 
 
-def _error(err: APIError) -> Response:
+def _error(err: APIError, paths: Mapping[str, str]) -> Response:
+    err = without_paths(err, paths)
     return _json(err.body(), err.status, err.headers)
 
 
 def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
-               allowed_hosts: Sequence[str] | None = None) -> Starlette:
+               allowed_hosts: Sequence[str] | AllowedHosts | None = None) -> Starlette:
     """The ASGI app serving the editor page and the JSON API.
 
     Args:
         registry: the models to offer (``load_registry``).
         limits: request limits; the defaults of ``Limits`` when None.
-        allowed_hosts: ``Host`` header values to answer; None accepts any. A server bound
-            to loopback passes the loopback names, so a web page cannot reach it through a
-            DNS name that points at 127.0.0.1.
+        allowed_hosts: the hosts to answer (``NAME`` or ``NAME:PORT``, see
+            ``hosts.AllowedHosts``); requests with another ``Host``, or an ``Origin`` from
+            another host, are refused, so that no other web page can drive the server (DNS
+            rebinding). None accepts any, for a caller whose own server checks them;
+            ``EditorServer`` passes ``AllowedHosts.for_binding`` for every binding.
 
     Returns:
         A Starlette app; ``app.state.queues`` maps each device to its ``InferenceQueue``.
     """
     limits = limits or Limits()
+    if allowed_hosts is not None and not isinstance(allowed_hosts, AllowedHosts):
+        allowed_hosts = AllowedHosts(allowed_hosts)
+    # Error messages name the models' files (for the command line); clients see the labels.
+    paths = {m.model.source: m.label for m in registry if m.model.source}
     queues = {dev: InferenceQueue(dev, limits.max_waiting, limits.timeout_s)
               for dev in registry.devices}
 
@@ -472,14 +443,14 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
         try:
             return _json(await queue.run(fn))
         except EditError as e:
-            return _error(edit_error(e))
+            return _error(edit_error(e), paths)
         except SceneGraphError as e:
-            return _error(scene_graph_error(e))
+            return _error(scene_graph_error(e), paths)
         except (GenerationError, CheckpointError) as e:
-            return _error(APIError(400, str(e)))
+            return _error(APIError(400, str(e)), paths)
         except QueueFull as e:
             return _error(APIError(503, str(e), retry_after=e.retry_after,
-                                   headers={"Retry-After": str(e.retry_after)}))
+                                   headers={"Retry-After": str(e.retry_after)}), paths)
 
     async def page(request: Request) -> Response:
         return FileResponse(STATIC_DIR / "index.html", headers=_PAGE_HEADERS)
@@ -500,25 +471,28 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
                       else list(v.attribute_names)})
 
     async def generate_ep(request: Request) -> Response:
-        p = parse_generate(await _read_json(request, limits.max_body_bytes), registry, limits)
+        p = parse_generate(await read_json_body(request, limits.max_body_bytes), registry,
+                           limits)
         return await queued(p.served, lambda: run_generate(p))
 
     async def layout_ep(request: Request) -> Response:
-        p = parse_generate(await _read_json(request, limits.max_body_bytes), registry, limits,
-                           "/api/layout")
+        p = parse_generate(await read_json_body(request, limits.max_body_bytes), registry,
+                           limits, "/api/layout")
         return await queued(p.served, lambda: run_generate(p, layout_only=True))
 
     async def manipulate_ep(request: Request) -> Response:
-        p = parse_manipulate(await _read_json(request, limits.max_body_bytes), registry,
+        p = parse_manipulate(await read_json_body(request, limits.max_body_bytes), registry,
                              limits)
         return await queued(p.served, lambda: run_manipulate(p))
 
     async def api_error(request: Request, exc: APIError) -> Response:
-        return _error(exc)
+        return _error(exc, paths)
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        msg = {404: f"no such page or endpoint: {request.url.path}",
-               405: f"{request.method} is not allowed on {request.url.path}"}
+        path = request.url.path
+        where = path if len(path) <= MAX_FIELD else path[:MAX_FIELD - 3] + "..."
+        msg = {404: f"no such page or endpoint: {where}",
+               405: f"{request.method[:MAX_FIELD]} is not allowed on {where}"}
         return _json({"error": {"message": msg.get(exc.status_code, str(exc.detail)),
                                 "field": None}}, exc.status_code, exc.headers)
 
@@ -538,9 +512,8 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
         Route("/api/manipulate", manipulate_ep, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
-    middleware = []
-    if allowed_hosts is not None:
-        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    middleware = [Middleware(GuardMiddleware, allowed=allowed_hosts)]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         yield
@@ -556,16 +529,5 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
     return app
 
 
-# The page loads nothing from other hosts (works offline, and a CDN could not change it).
-_PAGE_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
-                               "style-src 'self'; script-src 'self'; connect-src 'self'; "
-                               "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
-
-
-def loopback_hosts() -> list[str]:
-    """``Host`` header values a loopback-bound server answers."""
-    return ["localhost", "127.0.0.1", "[::1]", "::1"]
+# The page's Content-Security-Policy and nosniff are on every response (guard.py).
+_PAGE_HEADERS = {"Cache-Control": "no-cache"}

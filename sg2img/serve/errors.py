@@ -8,17 +8,20 @@ request field that caused it (``"graph.objects[2]"``, ``"graph.relationships[0].
 
 Graph and edit errors come from the library's ``SceneGraphError`` / ``EditError``, whose
 ``field``, ``suggestions`` and ``detail`` attributes say all this; the message is passed on
-as it is.
+as it is, except that the server names a model by its label, never by its file
+(:func:`without_paths`), and no message is longer than :data:`MAX_MESSAGE` characters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..edits import EditError
     from ..scene_graph import SceneGraphError
 
+MAX_MESSAGE = 1000   # characters of an error message or detail; user values inside are shorter
 
 class APIError(Exception):
     """A request the server refuses; becomes ``status`` with a JSON error body.
@@ -68,3 +71,25 @@ def edit_error(error: EditError) -> APIError:
     """A 400 for an edit that is malformed or does not fit the graph; the field is the
     edit's (``"edits[2].box"``), or ``"edits"`` for the list as a whole."""
     return _library_error(error, error.field or "edits")
+
+
+def without_paths(error: APIError, paths: Mapping[str, str]) -> APIError:
+    """``error`` with each file path of ``paths`` replaced by its label, and its message and
+    detail cut to :data:`MAX_MESSAGE` characters.
+
+    The library's messages name a model by its file (``"this model (/home/alice/x.pt)"``),
+    which helps on the command line; a client of the server gets the label the page shows.
+
+    Args:
+        error: the error to answer with (changed in place and returned).
+        paths: file path -> label, e.g. ``{"/home/alice/runs/x.pt": "x.pt"}``.
+    """
+    def clean(text: str) -> str:
+        for path in sorted(paths, key=len, reverse=True):
+            text = text.replace(path, paths[path])
+        return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
+
+    error.message = clean(error.message)
+    if isinstance(error.extra.get("detail"), str):
+        error.extra["detail"] = clean(error.extra["detail"])
+    return error

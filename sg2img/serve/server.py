@@ -7,7 +7,8 @@ import threading
 from collections.abc import Sequence
 from os import PathLike
 
-from .app import Limits, create_app, is_loopback, loopback_hosts
+from .app import Limits, create_app
+from .hosts import AllowedHosts, check_host_names
 from .models import ModelRegistry, load_registry
 
 
@@ -20,18 +21,22 @@ class EditorServer:
         port: port to bind; 0 picks a free one (``self.port`` tells which).
         limits: request limits.
         log_level: uvicorn's log level (``"info"`` logs every request).
+        allowed_hosts: names clients may use besides the bound address and the loopback
+            names (``--allowed-host``; ``AllowedHosts.for_binding``).
 
     Raises:
         OSError: the address cannot be bound (port taken, unknown host).
-        ValueError: a port outside 0..65535.
+        ValueError: a port outside 0..65535, or an allowed host that is not a host name.
     """
 
     def __init__(self, registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8000,
-                 limits: Limits | None = None, log_level: str = "warning") -> None:
+                 limits: Limits | None = None, log_level: str = "warning",
+                 allowed_hosts: Sequence[str] = ()) -> None:
         import uvicorn
 
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535 (0 picks a free port), got {port!r}")
+        check_host_names(allowed_hosts)  # before binding
         self.host = host
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
@@ -45,8 +50,8 @@ class EditorServer:
             self.socket.close()
             raise
         self.port = self.socket.getsockname()[1]
-        self.app = create_app(registry, limits,
-                              allowed_hosts=loopback_hosts() if is_loopback(host) else None)
+        self.allowed_hosts = AllowedHosts.for_binding(host, self.port, allowed_hosts)
+        self.app = create_app(registry, limits, allowed_hosts=self.allowed_hosts)
         config = uvicorn.Config(self.app, log_level=log_level, timeout_graceful_shutdown=5)
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
@@ -81,7 +86,7 @@ class EditorServer:
 
 def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.0.0.1",
                 port: int = 8000, device: str | None = None, limits: Limits | None = None,
-                log_level: str = "warning") -> EditorServer:
+                log_level: str = "warning", allowed_hosts: Sequence[str] = ()) -> EditorServer:
     """Load the models and bind the editor server (``sg2img serve``).
 
     Args:
@@ -90,10 +95,14 @@ def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None picks CUDA when available.
         limits: request limits.
         log_level: uvicorn's log level.
+        allowed_hosts: names clients may use besides the bound address and the loopback
+            names (``sg2img serve --allowed-host``).
 
     Raises:
         CheckpointError: a checkpoint cannot be loaded.
         OSError: the address cannot be bound.
+        ValueError: an allowed host that is not a host name.
     """
+    check_host_names(allowed_hosts)  # before loading the models
     registry = load_registry(checkpoints, device)
-    return EditorServer(registry, host, port, limits, log_level)
+    return EditorServer(registry, host, port, limits, log_level, allowed_hosts)
