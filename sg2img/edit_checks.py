@@ -95,17 +95,19 @@ def check_box(box: Any, op: str) -> Box:
 def check_edit_size(op: str, num_objects: int, num_relationships: int,
                     max_objects: int = DEFAULT_MAX_OBJECTS,
                     max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> None:
-    """Refuse a graph an edit would make (or made) of more objects or relationships than
-    the limits (a loaded graph's by default).
+    """Refuse the graph an edit that grows a graph would make (or made) when it has more
+    objects or relationships than the limits (a loaded graph's by default).
 
     Raises:
         EditError: naming the count and the limit, with ``limit`` set and no field (the edit
             as a whole is at fault).
     """
-    if num_objects > max_objects:
-        raise edit_err(op, f"the graph would have {num_objects} objects, more than the limit "
-                           f"of {max_objects}; remove an object first", None, limit=max_objects)
+    if num_objects > max_objects:       # only "add" grows a graph, by one object
+        raise edit_err(op, f"the graph already has {num_objects - 1} objects, the maximum a "
+                           f"scene graph may have ({max_objects}); remove an object first",
+                       None, limit=max_objects)
     if num_relationships > max_relationships:
         raise edit_err(op, f"the graph would have {num_relationships} relationships, more "
-                           f"than the limit of {max_relationships}; give fewer relationships "
-                           f"or remove some first", None, limit=max_relationships)
+                           f"than the maximum a scene graph may have ({max_relationships}); "
+                           f"give fewer relationships or remove some first", None,
+                       limit=max_relationships)

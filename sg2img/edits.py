@@ -406,8 +406,9 @@ def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, 
         raise EditError(f"expected an edit ({', '.join(t.__name__ for t in EDIT_TYPES.values())}"
                         f") or its JSON dict, got {type(edit).__name__}")
     res = edit.apply(graph, vocab)
-    check_edit_size(edit.op, len(res.graph.objects), len(res.graph.relationships),
-                    max_objects, max_relationships)
+    n_obj, n_rel = len(res.graph.objects), len(res.graph.relationships)
+    if n_obj > len(graph.objects) or n_rel > len(graph.relationships):  # grown (an "add")
+        check_edit_size(edit.op, n_obj, n_rel, max_objects, max_relationships)
     return res
 
 
