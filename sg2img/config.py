@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .config_aliases import nest_model_section, new_model_key, warn_old_model_key
+from .config_bounds import config_problem
 from .files import short
 
 
@@ -60,8 +61,6 @@ class LayoutConfig:
         _check(self.head in ("regress", "sample"),
                f"model.layout.head must be 'regress' (deterministic boxes) or 'sample' (boxes "
                f"drawn from a learned mixture), got {self.head!r}")
-        _check(1 <= self.num_components <= 64,
-               f"model.layout.num_components must be in 1..64, got {self.num_components}")
         _check(self.mask_size in (8, 16, 32, 64),
                f"model.layout.mask_size must be 8, 16, 32 or 64, got {self.mask_size}")
         for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim"):
@@ -110,9 +109,6 @@ class RendererConfig:
         _check(self.noise != "spatial" or self.layout_noise_dim > 0,
                "model.renderer.noise=spatial needs model.renderer.layout_noise_dim > 0 (the "
                "number of per-pixel noise channels)")
-        _check(0 <= self.texture_noise_dim <= 64,
-               f"model.renderer.texture_noise_dim must be in 0..64, got "
-               f"{self.texture_noise_dim}")
         _check(self.texture_noise_dim == 0 or self.noise == "spatial",
                "model.renderer.texture_noise_dim needs model.renderer.noise=spatial (the "
                "texture is made from each object's noise vector)")
@@ -309,7 +305,9 @@ class Config:
         return _build(cls, d, "")
 
     def __post_init__(self) -> None:
-        ignored = ignored_settings(self.to_dict())
+        d = self.to_dict()
+        _check(not (problem := config_problem(d)), problem)    # config_bounds.py
+        ignored = ignored_settings(d)
         if ignored:
             key, needs = ignored[0]
             path = key.split(".")

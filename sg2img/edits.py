@@ -50,6 +50,16 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .edit_checks import (
+    LINK_RULE,
+    EditError,
+    check_box,
+    check_edit_size,
+    check_index,
+    check_known,
+    edit_err,
+    edit_located,
+)
 from .files import read_json, short
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
@@ -57,39 +67,12 @@ from .scene_graph import (
     Box,
     SceneGraph,
     SceneGraphError,
-    join_field,
-    validate_box,
 )
 from .vocab import UnknownNameError, Vocab, VocabError
 
 NEW = "new"
 # Edits per file or call: each edit regenerates the image and adds a row to the sheet.
 MAX_EDITS = 100
-
-
-class EditError(SceneGraphError):
-    """An edit is malformed or does not fit the graph; the message names the edit and value.
-
-    ``edit`` is the edit's position in the list once the error names it; ``field`` is then a
-    path into the list (``"edits[2].box"``), before that a key of the edit (``"box"``).
-    """
-
-    def __init__(self, message: str, *, edit: int | None = None, **attrs: Any) -> None:
-        super().__init__(message, **attrs)
-        self.edit = edit
-
-
-def _err(op: str, detail: str, field: str | None,
-         suggestions: Sequence[str] = ()) -> EditError:
-    """An ``EditError`` reading ``op: detail``."""
-    return EditError(f"{op}: {detail}", field=field, suggestions=suggestions, detail=detail)
-
-
-def edit_located(error: SceneGraphError, k: int, where: str) -> EditError:
-    """``error`` (any ``SceneGraphError``) as an error of edit ``k``: ``where: `` before its
-    message, ``edits[k]`` before its field, ``edit`` set to ``k``."""
-    return EditError(f"{where}: {error}", field=join_field(f"edits[{k}]", error.field),
-                     suggestions=error.suggestions, detail=error.detail, edit=k)
 
 
 @dataclass(frozen=True)
@@ -130,39 +113,6 @@ class EditResult:
                 if n is not None and n not in self.touched}
 
 
-def _check_index(index: Any, graph: SceneGraph, op: str, what: str, field: str) -> int:
-    """``index`` as an object index of ``graph``; errors read ``op: what ...``."""
-    if not isinstance(index, int) or isinstance(index, bool):
-        raise _err(op, f"{what} must be an integer object index, got {short(index)}", field)
-    n = len(graph.objects)
-    if not 0 <= index < n:
-        raise _err(op, f"{what} {short(index)} is out of range; the graph has {n} objects "
-                       f"(0..{n - 1})", field)
-    return index
-
-
-def _check_known(name: Any, vocab: Vocab | None, kind: str, op: str, what: str,
-                 field: str) -> str:
-    """An ``"object"`` or ``"predicate"`` name (``kind``), in ``vocab`` when one is given;
-    errors read ``op: what ...``."""
-    if not isinstance(name, str) or not name:
-        raise _err(op, f"{what} must be a non-empty {kind} name, got {short(name)}", field)
-    if vocab is not None:
-        try:
-            vocab.object_idx(name) if kind == "object" else vocab.pred_idx(name)
-        except UnknownNameError as e:
-            raise EditError(f"{op}: {what}: {e}", field=field, suggestions=e.suggestions,
-                            detail=str(e)) from None
-    return name
-
-
-def _box(box: Any, op: str) -> Box:
-    try:
-        return validate_box(box, f"{op}: 'box'", field="box")
-    except SceneGraphError as e:
-        raise EditError(str(e), field=e.field, detail=e.detail) from None
-
-
 def _with(graph: SceneGraph, objects: Sequence[str], relationships: Sequence[tuple],
           boxes: Sequence[Box | None] | None, attributes: Sequence[tuple] | None) -> SceneGraph:
     # Drop an all-None boxes list so graphs without pinned boxes stay without.
@@ -181,7 +131,8 @@ class AddObject:
     Args:
         name: the new object's class name.
         relationships: triples ``(subject, predicate, object)`` where one end (or both) is
-            ``"new"``, the added object, and the other an index into the current graph.
+            ``"new"``, the added object, and the other an index into the current graph; at
+            least one links the new object to the graph (a self-loop alone does not).
         box: ``(x0, y0, x1, y1)`` in [0, 1] to pin the new object's box, or ``None`` to let
             the model place it.
     """
@@ -200,34 +151,35 @@ class AddObject:
             object.__setattr__(self, "box", tuple(self.box))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        name = _check_known(self.name, vocab, "object", "add", "'object'", "object")
+        name = check_known(self.name, vocab, "object", "add", "'object'", "object")
         new = len(graph.objects)
-        # A graph grown by edits obeys the limits a loaded graph does.
-        if new >= DEFAULT_MAX_OBJECTS:
-            raise _err("add", f"the graph already has {new} objects, the maximum a scene "
-                              f"graph may have ({DEFAULT_MAX_OBJECTS}); remove an object first",
-                       None)
-        if not isinstance(self.relationships, tuple) or (
-                len(graph.relationships) + len(self.relationships) > DEFAULT_MAX_RELATIONSHIPS):
-            raise _err("add", f"the graph would have more than {DEFAULT_MAX_RELATIONSHIPS} "
-                              f"relationships, the maximum a scene graph may have", None)
+        if not isinstance(self.relationships, tuple):
+            raise edit_err("add", f"'relationships' must be a list of [subject, predicate, "
+                                  f"object] triples, got {short(self.relationships)}",
+                           "relationships")
+        # Before reading the triples: a graph grown by edits obeys a loaded graph's limits
+        # (apply_edit checks a caller's lower ones on the graph made).
+        check_edit_size("add", new + 1, len(graph.relationships) + len(self.relationships))
         rels = []
         for k, rel in enumerate(self.relationships):
             where = f"relationships[{k}]"
             if not isinstance(rel, (list, tuple)) or len(rel) != 3:
-                raise _err("add", f"{where} must be [subject, predicate, object], "
-                                  f"got {short(rel)}", where)
+                raise edit_err("add", f"{where} must be [subject, predicate, object], "
+                                      f"got {short(rel)}", where)
             s, p, o = rel
             if NEW not in (s, o):
-                raise _err("add", f"{where} must have \"new\" (the added object) as its "
-                                  f"subject or object, got {short(list(rel))}", where)
-            s = new if s == NEW else _check_index(s, graph, "add", f"{where} subject",
-                                                  f"{where}.subject")
-            o = new if o == NEW else _check_index(o, graph, "add", f"{where} object",
-                                                  f"{where}.object")
-            rels.append((s, _check_known(p, vocab, "predicate", "add", f"{where} predicate",
-                                         f"{where}.predicate"), o))
-        box = None if self.box is None else _box(self.box, "add")
+                raise edit_err("add", f"{where} must have \"new\" (the added object) as its "
+                                      f"subject or object, got {short(list(rel))}", where)
+            s = new if s == NEW else check_index(s, graph, "add", f"{where} subject",
+                                                 f"{where}.subject")
+            o = new if o == NEW else check_index(o, graph, "add", f"{where} object",
+                                                 f"{where}.object")
+            rels.append((s, check_known(p, vocab, "predicate", "add", f"{where} predicate",
+                                       f"{where}.predicate"), o))
+        if all(s == o for s, _, o in rels):     # none, or only self-loops ["new", p, "new"]
+            raise edit_err("add", LINK_RULE + ("; a self-loop [\"new\", p, \"new\"] alone does "
+                                               "not" if rels else ""), "relationships")
+        box = None if self.box is None else check_box(self.box, "add")
         boxes = None
         if graph.boxes is not None or box is not None:
             boxes = list(graph.boxes or (None,) * new) + [box]
@@ -251,9 +203,9 @@ class RemoveObject:
     op: ClassVar[str] = "remove"
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "remove", "'index'", "index")
+        i = check_index(self.index, graph, "remove", "'index'", "index")
         if len(graph.objects) == 1:
-            raise _err("remove", "cannot remove the only object of the graph", None)
+            raise edit_err("remove", "cannot remove the only object of the graph", None)
         old_to_new = tuple(None if j == i else j - (j > i) for j in range(len(graph.objects)))
         rels = [(old_to_new[s], p, old_to_new[o]) for s, p, o in graph.relationships
                 if s != i and o != i]
@@ -279,9 +231,9 @@ class ReplaceObject:
     op: ClassVar[str] = "replace"
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "replace", "'index'", "index")
-        name = _check_known(self.name, vocab, "object", "replace", "'object'",
-                            "object")
+        i = check_index(self.index, graph, "replace", "'index'", "index")
+        name = check_known(self.name, vocab, "object", "replace", "'object'",
+                           "object")
         objects = list(graph.objects)
         objects[i] = name
         out = _with(graph, objects, graph.relationships, graph.boxes, graph.attributes)
@@ -310,17 +262,17 @@ class ChangePredicate:
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
         k, n = self.rel_index, len(graph.relationships)
         if not isinstance(k, int) or isinstance(k, bool):
-            raise _err("predicate", f"'relationship' must be an integer index into the "
-                                    f"relationships, got {short(k)}", "relationship")
+            raise edit_err("predicate", f"'relationship' must be an integer index into the "
+                                        f"relationships, got {short(k)}", "relationship")
         if not 0 <= k < n:
-            raise _err("predicate", f"relationship {short(k)} is out of range; the graph has "
-                                    f"{n} relationships" + (f" (0..{n - 1})" if n else ""),
-                       "relationship")
-        pred = _check_known(self.predicate, vocab, "predicate", "predicate", "'predicate'",
-                            "predicate")
+            raise edit_err("predicate", f"relationship {short(k)} is out of range; the graph has "
+                                        f"{n} relationships" + (f" (0..{n - 1})" if n else ""),
+                           "relationship")
+        pred = check_known(self.predicate, vocab, "predicate", "predicate", "'predicate'",
+                           "predicate")
         if self.move not in _MOVE_ENDS:
-            raise _err("predicate", f"'move' must be one of {list(_MOVE_ENDS)}, "
-                                    f"got {short(self.move)}", "move")
+            raise edit_err("predicate", f"'move' must be one of {list(_MOVE_ENDS)}, "
+                                        f"got {short(self.move)}", "move")
         s, old_p, o = graph.relationships[k]
         rels = list(graph.relationships)
         rels[k] = (s, pred, o)
@@ -350,8 +302,8 @@ class MoveObject:
             object.__setattr__(self, "box", tuple(self.box))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "move", "'index'", "index")
-        box = _box(self.box, "move")
+        i = check_index(self.index, graph, "move", "'index'", "index")
+        box = check_box(self.box, "move")
         boxes = list(graph.boxes or (None,) * len(graph.objects))
         boxes[i] = box
         out = _with(graph, graph.objects, graph.relationships, boxes, graph.attributes)
@@ -379,18 +331,19 @@ class SetAttributes:
             object.__setattr__(self, "attributes", tuple(self.attributes))
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "attributes", "'index'", "index")
+        i = check_index(self.index, graph, "attributes", "'index'", "index")
         attrs = self.attributes
         if not isinstance(attrs, tuple) or not all(isinstance(a, str) and a for a in attrs):
-            raise _err("attributes", f"'attributes' must be a list of attribute names, "
-                                     f"got {attrs!r}", "attributes")
+            raise edit_err("attributes", f"'attributes' must be a list of attribute names, "
+                                         f"got {short(attrs)}", "attributes")
         if vocab is not None:
-            for a in attrs:
+            for j, a in enumerate(attrs):
                 try:
                     vocab.attribute_idx(a)
-                except VocabError as e:
-                    raise _err("attributes", str(e), "attributes",
-                               getattr(e, "suggestions", ())) from None
+                except VocabError as e:     # an unknown name: its place; no attributes: all
+                    where = f"attributes[{j}]" if isinstance(e, UnknownNameError) else None
+                    raise edit_err("attributes", str(e), where or "attributes",
+                                   getattr(e, "suggestions", ())) from None
         n = len(graph.objects)
         attributes = list(graph.attributes or ((),) * n)
         old, attributes[i] = attributes[i], attrs
@@ -416,7 +369,7 @@ class ResampleObject:
     op: ClassVar[str] = "resample"
 
     def apply(self, graph: SceneGraph, vocab: Vocab | None = None) -> EditResult:
-        i = _check_index(self.index, graph, "resample", "'index'", "index")
+        i = check_index(self.index, graph, "resample", "'index'", "index")
         n = len(graph.objects)
         return EditResult(graph, tuple(range(n)), frozenset({i}), keep_layout={i: i},
                           redraw_noise=frozenset({i}),
@@ -431,16 +384,20 @@ EDIT_TYPES: dict[str, type] = {e.op: e for e in (AddObject, RemoveObject, Replac
 
 
 def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, Any],
-               vocab: Vocab | None = None) -> EditResult:
+               vocab: Vocab | None = None, *, max_objects: int = DEFAULT_MAX_OBJECTS,
+               max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> EditResult:
     """Apply one edit (an edit object or its JSON dict) to a graph without modifying it.
 
     Args:
         graph: a ``SceneGraph`` or its JSON dict.
         edit: an edit, e.g. ``RemoveObject(2)`` or ``{"op": "remove", "index": 2}``.
         vocab: when given, new object and predicate names are checked against it.
+        max_objects, max_relationships: limits of the graph the edit makes; a loaded
+            graph's by default (a caller such as the server may set lower ones).
 
     Raises:
-        EditError: the edit is malformed or does not fit the graph.
+        EditError: the edit is malformed, does not fit the graph or makes a graph past a
+            limit (``limit`` set).
     """
     graph = graph if isinstance(graph, SceneGraph) else SceneGraph.from_dict(graph)
     if isinstance(edit, Mapping):
@@ -448,13 +405,21 @@ def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, 
     if not isinstance(edit, tuple(EDIT_TYPES.values())):
         raise EditError(f"expected an edit ({', '.join(t.__name__ for t in EDIT_TYPES.values())}"
                         f") or its JSON dict, got {type(edit).__name__}")
-    return edit.apply(graph, vocab)
+    res = edit.apply(graph, vocab)
+    n_obj, n_rel = len(res.graph.objects), len(res.graph.relationships)
+    if n_obj > len(graph.objects) or n_rel > len(graph.relationships):  # grown (an "add")
+        check_edit_size(edit.op, n_obj, n_rel, max_objects, max_relationships)
+    return res
 
 
 def apply_edits(graph: SceneGraph | Mapping[str, Any],
                 edits: Sequence[Edit | Mapping[str, Any]],
-                vocab: Vocab | None = None) -> list[EditResult]:
+                vocab: Vocab | None = None, *, max_objects: int = DEFAULT_MAX_OBJECTS,
+                max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> list[EditResult]:
     """Apply edits one after another; edit k sees the graph left by edit k - 1.
+
+    Every graph an edit makes obeys ``max_objects`` and ``max_relationships`` (as in
+    ``apply_edit``).
 
     Returns:
         One ``EditResult`` per edit.
@@ -466,7 +431,8 @@ def apply_edits(graph: SceneGraph | Mapping[str, Any],
     out = []
     for k, edit in enumerate(edits):
         try:
-            res = apply_edit(graph, edit, vocab)
+            res = apply_edit(graph, edit, vocab, max_objects=max_objects,
+                             max_relationships=max_relationships)
         except SceneGraphError as e:
             op = edit.get("op") if isinstance(edit, Mapping) else getattr(edit, "op", "?")
             raise edit_located(e, k, f"edit {k} ({op})") from None
@@ -504,22 +470,20 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
     takes = f"it takes {sorted(required)}" + (f" and optionally {sorted(optional)}"
                                               if optional else "")
     if missing := required - keys:
-        raise _err(op, f"missing {sorted(map(str, missing))}; {takes}", min(missing))
+        raise edit_err(op, f"missing {sorted(map(str, missing))}; {takes}", min(missing))
     if unknown := keys - required - optional:
         names = sorted(map(str, unknown))
-        raise _err(op, f"unknown keys {short(names)}; {takes}", names[0])
+        raise edit_err(op, f"unknown keys {short(names)}; {takes}", names[0])
     if op == "add":
         if "relationship" in d and "relationships" in d:
-            raise _err("add", "give 'relationship' (one triple) or 'relationships' (a list), "
-                              "not both", "relationship")
+            raise edit_err("add", "give 'relationship' (one triple) or 'relationships' (a list), "
+                                  "not both", "relationship")
         rels = [d["relationship"]] if "relationship" in d else d.get("relationships", [])
         if not isinstance(rels, list) or not all(isinstance(r, list) for r in rels):
-            raise _err("add", f"'relationships' must be a list of [subject, predicate, "
-                              f"object] triples, got {short(rels)}", "relationships")
+            raise edit_err("add", f"'relationships' must be a list of [subject, predicate, "
+                                  f"object] triples, got {short(rels)}", "relationships")
         if not rels:
-            raise _err("add", "give at least one relationship that links the new object to "
-                              "the graph, e.g. \"relationship\": [\"new\", \"above\", 0]",
-                       "relationships")
+            raise edit_err("add", LINK_RULE, "relationships")
         return AddObject(d["object"], tuple(tuple(r) for r in rels), d.get("box"))
     if op == "remove":
         return RemoveObject(d["index"])
@@ -532,8 +496,8 @@ def edit_from_dict(d: Mapping[str, Any]) -> Edit:
     if op == "attributes":
         attrs = d["attributes"]
         if not isinstance(attrs, list):
-            raise _err("attributes", f"'attributes' must be a list of attribute names, "
-                                     f"got {attrs!r}", "attributes")
+            raise edit_err("attributes", f"'attributes' must be a list of attribute names, "
+                                         f"got {short(attrs)}", "attributes")
         return SetAttributes(d["index"], tuple(attrs))
     return MoveObject(d["index"], d["box"])
 

@@ -254,15 +254,14 @@ def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
                             f"a new chain", "edits", limit=limits.max_edits)
     try:
         edit_list = load_edits(edits)
-        steps = apply_edits(graph, edit_list, served.model.vocab)
+        steps = apply_edits(graph, edit_list, served.model.vocab, max_objects=limits.max_objects,
+                            max_relationships=limits.max_relationships)
         check_edits_fit_model(steps, served.model)
     except EditError as e:
-        raise edit_error(e) from None
-    for k, step in enumerate(steps):
-        if len(step.graph.objects) > limits.max_objects:
-            raise APIError(400, f"edit {k} makes the graph {len(step.graph.objects)} objects, "
-                                f"more than this server's limit of {limits.max_objects}",
-                           f"edits[{k}]", limit=limits.max_objects)
+        err = edit_error(e)
+        if e.limit is not None:     # an edit made a graph past this server's limits
+            err.extra["limit"] = e.limit
+        raise err from None
     return _Parsed(served, graph, edits=edit_list,
                    seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
                    include=_include(data))
