@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -206,6 +207,35 @@ def train_command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+class _HeldUntilExists(logging.handlers.MemoryHandler):
+    """Holds log records until ``folder`` exists (or 1,000 are held), then passes them on.
+
+    A daemon thread looks for the folder every 0.2 s, so held lines come out when it appears
+    rather than with the next record; ``stop()`` ends the thread.
+    """
+
+    def __init__(self, folder: Path, target: logging.Handler) -> None:
+        import threading
+
+        super().__init__(1000, flushLevel=logging.CRITICAL + 1, target=target,
+                         flushOnClose=False)
+        self.folder = folder
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, name="sg2img-log-hold", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            if self.folder.exists():
+                self.flush()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def shouldFlush(self, record: logging.LogRecord) -> bool:
+        return super().shouldFlush(record) or self.folder.exists()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``sg2img train``: train (or resume) a run; exit 128+N when stopped by signal N."""
     from ..config import Config
@@ -215,10 +245,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data:
         overrides.append(f"data.root={args.data}")
     cfg = Config.from_preset(args.preset, overrides)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    summary = run_training(cfg, args.out, resume=args.resume, device=args.device,
-                           command=train_command(args))
+    held = None
+    root = logging.getLogger()
+    if not root.handlers:
+        # Setup's log lines are held until the run folder exists (run_training creates it only
+        # once the data and model have loaded), so a bad-input error is the only line.
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        held = _HeldUntilExists(Path(args.out), stream)
+        root.setLevel(logging.INFO)
+        root.addHandler(held)
+    try:
+        summary = run_training(cfg, args.out, resume=args.resume, device=args.device,
+                               command=train_command(args))
+    except BaseException:
+        if held is not None:
+            held.buffer.clear()         # the error line says what went wrong
+        raise
+    finally:
+        if held is not None:
+            held.stop()
+            held.flush()
+            root.removeHandler(held)
+            root.addHandler(held.target)
     if summary["is_main"]:
         print(f"trained to step {summary['step']}; run directory: {args.out}")
     if summary["stopped_by_signal"] is not None:
