@@ -396,6 +396,7 @@ class StagedOutput:
         self._old_handlers: dict[int, Any] = {}
         self._defer = False
         self._pending: int | None = None
+        self._keep_staging = False
 
     def __enter__(self) -> StagedOutput:
         self.out = check_output_folder(self.out)
@@ -445,13 +446,21 @@ class StagedOutput:
                 moved.append((final, had_old, False))
                 os.replace(self.tmp / final.name, final)
                 moved[-1] = (final, had_old, True)
-        except BaseException:
+        except BaseException as e:
+            lost = []
             for final, had_old, placed in reversed(moved):
-                with contextlib.suppress(OSError):
+                try:
                     if had_old:
                         os.replace(backup / final.name, final)
                     elif placed:
                         os.unlink(final)
+                except OSError:
+                    lost.append(final.name)
+            if lost:        # keep the previous files where they are, and say where
+                self._keep_staging = True
+                raise OutputError(f"moving the files into {self.out} failed ({e}), and "
+                                  f"putting back {', '.join(lost)} failed too; the previous "
+                                  f"versions are in {backup}") from e
             raise
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -466,8 +475,9 @@ class StagedOutput:
             failed = True
             raise
         finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if failed and self.created:
+            if not self._keep_staging:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            if failed and self.created and not self._keep_staging:
                 shutil.rmtree(self.out, ignore_errors=True)
             import signal
 
