@@ -148,6 +148,7 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
     from ..manipulation import manipulate
     from ..scene_graph import SceneGraphError, load_scene_graphs
 
+    check_output_folder(args.out)
     graphs = load_scene_graphs(args.graph)
     if args.index is None:
         if len(graphs) != 1:
