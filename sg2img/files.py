@@ -17,6 +17,8 @@ Every file sg2img reads may come from a stranger. The rules, kept here once:
 * Files are written atomically (:func:`atomic_write`): a temp file in the same folder, fsync,
   ``os.replace``; a full disk becomes a one-line :class:`DiskFullError` and leaves any previous
   file intact. :func:`remove_stale_temp_files` cleans what a killed writer left.
+* A set of files goes into a folder all or nothing (:class:`StagedOutput`): staged in a hidden
+  folder, moved into place together, restored if a move fails, removed on SIGTERM/SIGINT.
 
 Errors are raised as the caller's error class (a ``ValueError`` subclass such as
 ``SceneGraphError``), so that every module keeps its documented exceptions.
