@@ -35,7 +35,13 @@ from torch import Tensor
 from . import vis
 from .checkpoint import CheckpointError, build_generator, generator_state, load_checkpoint
 from .config import Config
-from .generate_args import GenerationError, apply_attributes, apply_boxes, resample_rows
+from .generate_args import (
+    GenerationError,
+    apply_attributes,
+    apply_boxes,
+    check_image_count,
+    resample_rows,
+)
 from .layout_head import LAYOUT_MODES, draw_layout_noise
 from .model import PRECISIONS
 from .noise import draw_noise, draw_object_noise, redraw_rows
@@ -359,7 +365,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         model: a loaded model (``load_model``), a checkpoint path, or ``None`` for the
             bundled default model.
         seed: seed for the noise; ``None`` draws a fresh one (stored in the result).
-        num_samples: images per graph (each with its own noise).
+        num_samples: images per graph (each with its own noise); graphs x ``num_samples`` is
+            at most ``$SG2IMG_MAX_IMAGES`` (2048), since every image is held until the end.
         image_size: output size in pixels; the model's size when ``None``. Other sizes resize
             the model's output (bicubic, antialiased).
         device: ``"cpu"`` / ``"cuda"``; ``None`` keeps a loaded model where it is, else picks
@@ -420,7 +427,9 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
-    graph_list = apply_boxes(load_scene_graphs(graphs, max_objects=max_objects), boxes)
+    graph_list = load_scene_graphs(graphs, max_objects=max_objects)
+    check_image_count(len(graph_list), num_samples)
+    graph_list = apply_boxes(graph_list, boxes)
     graph_list = apply_attributes(graph_list, attributes)
     resample = resample_rows(resample_object, graph_list)
     mdl = resolve_model(model, device)

@@ -17,6 +17,8 @@ Every file sg2img reads may come from a stranger. The rules, kept here once:
 * Files are written atomically (:func:`atomic_write`): a temp file in the same folder, fsync,
   ``os.replace``; a full disk becomes a one-line :class:`DiskFullError` and leaves any previous
   file intact. :func:`remove_stale_temp_files` cleans what a killed writer left.
+* A set of files goes into a folder all or nothing (:class:`StagedOutput`): staged in a hidden
+  folder, moved into place together, restored if a move fails, removed on SIGTERM/SIGINT.
 
 Errors are raised as the caller's error class (a ``ValueError`` subclass such as
 ``SceneGraphError``), so that every module keeps its documented exceptions.
@@ -331,3 +333,162 @@ def remove_stale_temp_files(folder: str | os.PathLike, min_age_s: float = 60.0,
         except OSError:
             continue
     return removed
+
+
+# --------------------------------------------------------------------------- staged output
+class OutputError(ValueError):
+    """An output folder that cannot be written as asked (empty name, dangling link, a folder
+    in the way of a file)."""
+
+
+class StoppedBySignal(BaseException):
+    """SIGTERM or SIGINT arrived while :class:`StagedOutput` was open.
+
+    A ``BaseException`` (like ``KeyboardInterrupt``) so that no ``except Exception`` swallows it.
+    ``written`` is False when nothing was written (the usual case) and True when the signal
+    came during the final moves, which were finished first.
+    """
+
+    def __init__(self, signum: int, written: bool = False) -> None:
+        super().__init__(signum)
+        self.signum, self.written = signum, written
+
+
+def check_output_folder(out: str | os.PathLike) -> Path:
+    """``out`` as a folder files may be written into (existing or to be created).
+
+    Raises:
+        OutputError: an empty name, a symbolic link to nothing, or an existing non-folder.
+    """
+    if not os.fspath(out):
+        raise OutputError("the output folder is an empty name; give a folder (. for the "
+                          "current one)")
+    path = Path(out)
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"output folder {path} is a symbolic link to "
+                          f"{os.readlink(path)}, which does not exist; create that folder "
+                          f"or give another")
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"output folder {path} exists and is not a folder")
+    return path
+
+
+class StagedOutput:
+    """Write a set of files into ``out`` all or nothing.
+
+    ``path(name)`` hands out where to write ``name`` now: inside a hidden ``.sg2img-*``
+    staging folder in ``out``. When the block ends without an error, every file is moved into
+    place; names that already exist in ``out`` are replaced only then, and if a move fails
+    half-way the files already moved are taken back and the previous ones restored. On any
+    error, and on SIGTERM or SIGINT (raised as :class:`StoppedBySignal`, when opened in the
+    main thread), the staging folder is removed, and ``out`` too when this block created it:
+    ``out`` holds what it held before. A signal during the final moves waits until they are
+    done. A full disk raises :class:`DiskFullError` naming the file. SIGKILL can leave the
+    staging folder; :func:`remove_stale_temp_files` removes it on a later run.
+
+    Attributes:
+        out: the output folder.
+        paths: the final paths of the files handed out, in order.
+    """
+
+    def __init__(self, out: str | os.PathLike, *, catch_signals: bool = True) -> None:
+        self.out = check_output_folder(out)
+        self.paths: list[Path] = []
+        self._catch = catch_signals
+        self._old_handlers: dict[int, Any] = {}
+        self._defer = False
+        self._pending: int | None = None
+        self._keep_staging = False
+
+    def __enter__(self) -> StagedOutput:
+        self.out = check_output_folder(self.out)
+        self.created = not self.out.exists()
+        self.out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.out)   # a killed run's staging folder, not ones in use
+        self.tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.out))
+        if self._catch:
+            import signal
+
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+                except ValueError:  # not the main thread: Python cannot install handlers
+                    break
+        return self
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._defer:
+            self._pending = signum
+        else:
+            raise StoppedBySignal(signum)
+
+    def path(self, name: str) -> Path:
+        """Where to write ``name`` now (inside the staging folder)."""
+        final = self.out / name
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise OutputError(f"{name!r} is not a plain file name")
+        if final in self.paths:
+            raise OutputError(f"{final} would be written twice")
+        self.paths.append(final)
+        return self.tmp / name
+
+    def _commit(self) -> None:
+        for final in self.paths:
+            if final.is_dir() and not final.is_symlink():
+                raise OutputError(f"cannot write {final}: a folder of that name is in the "
+                                  f"way; move it or choose another output folder")
+        backup = self.tmp / f"{TEMP_PREFIX}replaced"
+        backup.mkdir()
+        moved: list[tuple[Path, bool, bool]] = []   # (final, had an old file, new one placed)
+        try:
+            for final in self.paths:
+                had_old = os.path.lexists(final)
+                if had_old:
+                    os.replace(final, backup / final.name)
+                moved.append((final, had_old, False))
+                os.replace(self.tmp / final.name, final)
+                moved[-1] = (final, had_old, True)
+        except BaseException as e:
+            lost = []
+            for final, had_old, placed in reversed(moved):
+                try:
+                    if had_old:
+                        os.replace(backup / final.name, final)
+                    elif placed:
+                        os.unlink(final)
+                except OSError:
+                    lost.append(final.name)
+            if lost:        # keep the previous files where they are, and say where
+                self._keep_staging = True
+                raise OutputError(f"moving the files into {self.out} failed ({e}), and "
+                                  f"putting back {', '.join(lost)} failed too; the previous "
+                                  f"versions are in {backup}") from e
+            raise
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        import shutil
+
+        self._defer = True      # a signal from here on waits until the folder is consistent
+        failed = exc_type is not None
+        try:
+            if not failed:
+                self._commit()
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            if not self._keep_staging:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            if failed and self.created and not self._keep_staging:
+                shutil.rmtree(self.out, ignore_errors=True)
+            import signal
+
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
+            self._old_handlers.clear()
+            if failed and _is_disk_full(exc if exc is not None else Exception()):
+                last = self.paths[-1] if self.paths else self.out
+                raise DiskFullError(errno.ENOSPC, f"disk full while writing {last}; nothing "
+                                    f"was written to {self.out}") from None
+        if self._pending is not None:
+            raise StoppedBySignal(self._pending, written=True)

@@ -8,13 +8,19 @@ error of a bad argument to ``generate`` / ``manipulate``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 from .files import short
 from .scene_graph import SceneGraph, SceneGraphError
 
-__all__ = ["GenerationError", "apply_attributes", "apply_boxes", "resample_rows"]
+__all__ = ["DEFAULT_MAX_IMAGES", "MAX_IMAGES_ENV", "GenerationError", "apply_attributes",
+           "apply_boxes", "check_image_count", "max_images", "resample_rows"]
+
+MAX_IMAGES_ENV = "SG2IMG_MAX_IMAGES"
+DEFAULT_MAX_IMAGES = 2048
+"""Images (graphs x samples) one ``generate`` call makes: all are held until it returns."""
 
 
 class GenerationError(ValueError):
@@ -29,6 +35,37 @@ class GenerationError(ValueError):
     def __init__(self, message: str, *, graph: int | None = None) -> None:
         super().__init__(message)
         self.graph = graph
+
+
+def max_images() -> int:
+    """The most images one ``generate`` call makes: ``$SG2IMG_MAX_IMAGES`` (default 2048)."""
+    raw = os.environ.get(MAX_IMAGES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_IMAGES
+    try:
+        value = int(raw)
+    except ValueError:
+        raise GenerationError(f"${MAX_IMAGES_ENV} must be a whole number of images, got "
+                              f"{short(raw)}") from None
+    if value < 1:
+        raise GenerationError(f"${MAX_IMAGES_ENV} must be positive, got {short(raw)}")
+    return value
+
+
+def check_image_count(num_graphs: int, num_samples: int, samples_flag: str = "num_samples"
+                      ) -> None:
+    """Raise ``GenerationError`` when ``num_graphs * num_samples`` is over :func:`max_images`.
+
+    Every image of a call is held in memory until it returns, so the count is bounded before
+    anything is generated. ``samples_flag`` names the samples argument in the message.
+    """
+    limit, total = max_images(), num_graphs * num_samples
+    if total > limit:
+        raise GenerationError(
+            f"{num_graphs} graph{'s' * (num_graphs != 1)} x {num_samples} sample"
+            f"{'s' * (num_samples != 1)} make {total} images, more than the {limit} one call "
+            f"holds in memory; split the graphs over several calls, lower {samples_flag}, or "
+            f"raise the limit with ${MAX_IMAGES_ENV}")
 
 
 def _is_index(x: Any) -> bool:

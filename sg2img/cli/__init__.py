@@ -17,6 +17,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from ..files import StoppedBySignal
 from .commands import COMMANDS, train_command
 from .parser import EXIT_INTERNAL, EXIT_USAGE, PROG, build_parser
 
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         0 on success, 2 on bad input or usage, 1 on an unexpected internal error, 130 when
-        interrupted.
+        interrupted, 128+N when stopped by signal N while writing output.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -81,6 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except StoppedBySignal as e:
+        # Output folders are written all or nothing: a signal while writing leaves none.
+        done = ("the output was complete and is in place" if e.written else
+                f"nothing written to {getattr(args, 'out', None) or 'the output folder'}")
+        print(f"{PROG}: stopped by signal {e.signum}; {done}", file=sys.stderr)
+        return 128 + e.signum
     except Exception as e:
         if debug:
             raise

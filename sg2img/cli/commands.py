@@ -10,57 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
+import logging.handlers
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..files import StagedOutput, check_output_folder
 from .parser import EXIT_USAGE, PROG
 
 
 # --------------------------------------------------------------------------- output
-class _Staging:
-    """Write files into a hidden temp folder inside ``out``, then move them all into place.
-
-    On an error nothing is left behind: the temp folder goes, and so does ``out`` when this
-    run created it.
-    """
-
-    def __init__(self, out: str | os.PathLike):
-        self.out = Path(out)
-        self.paths: list[Path] = []
-
-    def __enter__(self) -> _Staging:
-        if self.out.exists() and not self.out.is_dir():
-            raise NotADirectoryError(f"--out {self.out} exists and is not a folder")
-        self.created = not self.out.exists()
-        self.out.mkdir(parents=True, exist_ok=True)
-        from ..files import TEMP_PREFIX, remove_stale_temp_files
-
-        # A run killed mid-write left its staging folder; clean it now (not ones in use).
-        remove_stale_temp_files(self.out)
-        self.tmp = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=self.out))
-        return self
-
-    def path(self, name: str) -> Path:
-        """Where to write ``name`` now (inside the temp folder)."""
-        self.paths.append(self.out / name)
-        return self.tmp / name
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                for final in self.paths:
-                    os.replace(self.tmp / final.name, final)
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            if exc_type is not None and self.created:
-                shutil.rmtree(self.out, ignore_errors=True)
-
-
 def _report(files: Sequence[Path], out: Path) -> None:
     print(f"wrote {len(files)} file{'s' * (len(files) != 1)} to {out}/")
     for f in files:
@@ -90,12 +50,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise _UsageError("--resample-object shows the new looks in samples 1..K-1; give "
                           "--samples 2 or more (sample 0 is the scene itself)")
     from ..api import GenerationError, generate, load_model
+    from ..generate_args import check_image_count
     from ..scene_graph import SceneGraphError, load_scene_graphs
 
-    # Read and check every file before the model loads or anything is written.
+    # Read and check every file and bound before the model loads or anything is written.
+    check_output_folder(args.out)
     per_file = [load_scene_graphs(p) for p in args.graphs]
-    model = load_model(args.checkpoint, args.device)
     graphs = [g for gs in per_file for g in gs]
+    check_image_count(len(graphs), args.samples, "--samples")
+    if args.sheet:
+        _check_sheets(args.graphs, per_file, args.samples)
+    model = load_model(args.checkpoint, args.device)
     try:
         result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
                           image_size=args.size, batch_size=args.batch_size,
@@ -108,7 +73,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         if e.graph is None:
             raise
         raise GenerationError(_locate(e, args.graphs, per_file)) from None
-    with _Staging(args.out) as stage:
+    with StagedOutput(args.out) as stage:
         k = 0
         for stem, gs in zip(stems, per_file, strict=True):
             first = k
@@ -143,6 +108,22 @@ def _locate(error: Any, paths: Sequence[str], per_file: Sequence[Sequence[Any]])
     return msg
 
 
+def _check_sheets(paths: Sequence[str], per_file: Sequence[Sequence[Any]], samples: int) -> None:
+    """Refuse ``--sheet`` for a file whose sheet would pass the sheet size limit, before any
+    image is made (the graph drawings' widths are not known yet: 1 pixel is a lower bound)."""
+    from ..vis import MAX_SHEET_PIXELS, sheet_rows_that_fit
+
+    cell = 256                                     # make_sheet's default, as _file_sheet uses
+    fit = sheet_rows_that_fit([1] + [cell] * (1 + samples), titles=True, row_titles=True,
+                              cell_height=cell)
+    for path, gs in zip(paths, per_file, strict=True):
+        if len(gs) > fit:
+            raise _UsageError(f"--sheet: {path} holds {len(gs)} graphs, more than the {fit} "
+                              f"rows one sheet of at most {MAX_SHEET_PIXELS / 1e6:g} megapixels "
+                              f"holds with {samples} sample{'s' * (samples != 1)}; split the "
+                              f"file or leave out --sheet")
+
+
 def _file_sheet(result: Any, lo: int, hi: int, samples: int, looks: bool = False) -> Any:
     """Rows graph | layout | samples; with ``looks`` (--resample-object) the samples are
     titled as the scene and its other looks."""
@@ -167,6 +148,7 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
     from ..manipulation import manipulate
     from ..scene_graph import SceneGraphError, load_scene_graphs
 
+    check_output_folder(args.out)
     graphs = load_scene_graphs(args.graph)
     if args.index is None:
         if len(graphs) != 1:
@@ -199,7 +181,7 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
                         description=res.steps[k - 1].description,
                         change_inside=_finite(inside), change_outside=_finite(outside))
         steps.append(step)
-    with _Staging(args.out) as stage:
+    with StagedOutput(args.out) as stage:
         for k, im in enumerate(res.images):
             im.save(stage.path(f"{stem}_step{k:02d}.png"))
         res.sheet().save(stage.path(f"{stem}_manipulation.png"))
@@ -226,6 +208,35 @@ def train_command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+class _HeldUntilExists(logging.handlers.MemoryHandler):
+    """Holds log records until ``folder`` exists (or 1,000 are held), then passes them on.
+
+    A daemon thread looks for the folder every 0.2 s, so held lines come out when it appears
+    rather than with the next record; ``stop()`` ends the thread.
+    """
+
+    def __init__(self, folder: Path, target: logging.Handler) -> None:
+        import threading
+
+        super().__init__(1000, flushLevel=logging.CRITICAL + 1, target=target,
+                         flushOnClose=False)
+        self.folder = folder
+        self._done = threading.Event()
+        threading.Thread(target=self._watch, name="sg2img-log-hold", daemon=True).start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.2):
+            if self.folder.exists():
+                self.flush()
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+    def shouldFlush(self, record: logging.LogRecord) -> bool:
+        return super().shouldFlush(record) or self.folder.exists()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """``sg2img train``: train (or resume) a run; exit 128+N when stopped by signal N."""
     from ..config import Config
@@ -235,10 +246,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.data:
         overrides.append(f"data.root={args.data}")
     cfg = Config.from_preset(args.preset, overrides)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    summary = run_training(cfg, args.out, resume=args.resume, device=args.device,
-                           command=train_command(args))
+    held = None
+    root = logging.getLogger()
+    if not root.handlers:
+        # Setup's log lines are held until the run folder exists (run_training creates it only
+        # once the data and model have loaded), so a bad-input error is the only line.
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        held = _HeldUntilExists(Path(args.out), stream)
+        root.setLevel(logging.INFO)
+        root.addHandler(held)
+    try:
+        summary = run_training(cfg, args.out, resume=args.resume, device=args.device,
+                               command=train_command(args))
+    except BaseException:
+        if held is not None:
+            held.buffer.clear()         # the error line says what went wrong
+        raise
+    finally:
+        if held is not None:
+            held.stop()
+            held.flush()
+            root.removeHandler(held)
+            root.addHandler(held.target)
     if summary["is_main"]:
         print(f"trained to step {summary['step']}; run directory: {args.out}")
     if summary["stopped_by_signal"] is not None:

@@ -1,4 +1,5 @@
-"""Image sheets: images in a grid with column and row titles (``make_sheet``)."""
+"""Image sheets: images in a grid with column and row titles (``make_sheet``), and the rows
+one may hold (``sheet_rows_that_fit``), to check before making the images."""
 
 from __future__ import annotations
 
@@ -24,6 +25,34 @@ def _fit(im: Image.Image, height: int) -> Image.Image:
     # Upscaling small generated images: nearest keeps their pixels honest.
     resample = Image.NEAREST if im.height < height and im.height <= 128 else Image.LANCZOS
     return im.convert("RGB").resize((w, height), resample)
+
+
+def _text_height(cell_height: int) -> int:
+    font = load_font(max(12, cell_height // 16))
+    return ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox((0, 0), "Ag", font=font)[3] + 4
+
+
+def _geometry(num_rows: int, col_widths: Sequence[int], titles: bool, row_titles: bool,
+              cell_height: int, pad: int) -> tuple[int, int, int, int]:
+    """(title band height, row height, sheet width, sheet height) of a sheet."""
+    text_h = _text_height(cell_height)
+    head = text_h + pad if titles else 0
+    row_h = cell_height + (text_h if row_titles else 0) + pad
+    width = sum(col_widths) + pad * (len(col_widths) + 1)
+    return head, row_h, width, head + num_rows * row_h + pad
+
+
+def sheet_rows_that_fit(col_widths: Sequence[int], *, titles: bool = False,
+                        row_titles: bool = False, cell_height: int = 256, pad: int = 8,
+                        max_pixels: int = MAX_SHEET_PIXELS) -> int:
+    """How many rows a :func:`make_sheet` sheet may have before it passes ``max_pixels``.
+
+    Lets a caller check a sheet before making its images: with ``col_widths`` the columns'
+    widths after scaling to ``cell_height`` (or lower bounds of them, giving an upper bound
+    of the rows), ``titles`` / ``row_titles`` whether they are given.
+    """
+    head, row_h, width, _ = _geometry(0, col_widths, titles, row_titles, cell_height, pad)
+    return max(0, (max_pixels // width - head - pad) // row_h)
 
 
 def make_sheet(rows: Sequence[Sequence[Image.Image | None]],
@@ -72,19 +101,17 @@ def make_sheet(rows: Sequence[Sequence[Image.Image | None]],
     col_w = [max([_fit_width(r[c], cell_height) for r in rows if c < len(r) and r[c] is not None]
                  or [cell_height]) for c in range(ncols)]
     font = load_font(max(12, cell_height // 16))
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    text_h = probe.textbbox((0, 0), "Ag", font=font)[3] + 4
-    head = text_h + pad if titles else 0
-    row_head = text_h if row_titles else 0
-    width = sum(col_w) + pad * (ncols + 1)
-    row_h = cell_height + row_head + pad
-    height = head + len(rows) * row_h + pad
+    head, row_h, width, height = _geometry(len(rows), col_w, bool(titles), bool(row_titles),
+                                           cell_height, pad)
     if width * height > max_pixels:
-        fit = max(0, (max_pixels // width - head - pad) // row_h)
+        fit = sheet_rows_that_fit(col_w, titles=bool(titles), row_titles=bool(row_titles),
+                                  cell_height=cell_height,
+                                  pad=pad, max_pixels=max_pixels)
         raise ValueError(f"make_sheet: {len(rows)} rows make a {width} x {height} sheet "
                          f"({width * height / 1e6:.0f} megapixels), more than max_pixels="
                          f"{max_pixels} ({max_pixels / 1e6:.0f} megapixels); about {fit} such "
                          f"rows fit: split the rows over several sheets or lower cell_height")
+    row_head = row_h - cell_height - pad
     fitted = [[None if im is None else _fit(im, cell_height) for im in r] for r in rows]
     sheet = Image.new("RGB", (width, height), background)
     draw = ImageDraw.Draw(sheet)
