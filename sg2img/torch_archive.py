@@ -36,13 +36,12 @@ if TYPE_CHECKING:  # torch is imported where it is used: files.py imports this m
 
 ZIP_MAGIC = b"PK\x03\x04"    # what torch.load looks for to read a file as a zip archive
 MAX_RECORDS = 100_000        # one per tensor storage: a training checkpoint has a few thousand
-MAX_NAME_CHARS = 256
+MAX_NAME_CHARS = 512         # a file name (255 bytes) and the record inside its folder
 MAX_METADATA_BYTES = 4096    # version, byteorder, alignment, serialization id: a few bytes each
 # Records under the archive's folder besides data.pkl and data/<n>.
 _METADATA = {"version", "byteorder", ".format_version", ".storage_alignment", ".data/version",
              ".data/serialization_id"}
 _STORAGE = re.compile(r"data/[0-9]{1,20}")
-_NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-]+")
 # Largest magnitude a weight may have. Trained weights stay within a few hundred; 1e8 leaves
 # room for any real model, while 3e38 (the float32 maximum) overflows the first layer.
 MAX_ABS_WEIGHT = 1e8
@@ -102,7 +101,7 @@ def check_torch_archive(path: str | Path, what: str, error: type[Exception],
             raise error(f"{bad}: the record {shown} appears twice")
         seen.add(name)
         top, _, inner = name.partition("/")
-        if top != folder or not _NAME_CHARS.fullmatch(top):
+        if top != folder or not inner:  # the folder is the saved file's name: any characters
             raise error(f"{bad}: the record {shown} is outside the archive's folder {folder!r}")
         if inner in ("code", "constants.pkl") or inner.startswith("code/"):
             raise error(f"{bad}: it is a TorchScript archive (torch.jit.save); sg2img reads "

@@ -136,7 +136,7 @@ def test_uncompressed_size_counts_against_the_limit(export, tmp_path, monkeypatc
     ({"code/__torch__.py": b"x"}, "TorchScript"),
     ({"data/0": b"x"}, "appears twice"),
     ({".data/version": b"3\n" * 3000}, "metadata record"),
-    ({"x" * 300: b""}, "over 256 characters"),
+    ({"x" * 600: b""}, "over 512 characters"),
 ])
 def test_records_a_torch_file_does_not_have(export, tmp_path, extra, needle):
     path = rewrite_archive(export, tmp_path / "x.pt", extra=extra)
@@ -174,7 +174,8 @@ def test_clean_files_still_load(export, tmp_path):
     state = {"w": torch.ones(3)}
     torch.save(state, tmp_path / "zip.pth")
     torch.save(state, tmp_path / "legacy.pth", _use_new_zipfile_serialization=False)
-    for name in ("zip.pth", "legacy.pth"):
+    torch.save(state, tmp_path / "my model (2).pth")   # the archive's folder is "my model (2)"
+    for name in ("zip.pth", "legacy.pth", "my model (2).pth"):
         assert torch.equal(load_torch_file(tmp_path / name, "w", ValueError)["w"], state["w"])
     stored = rewrite_archive(export, tmp_path / "stored.pt")   # re-zipped, still STORED
     load_model(stored, "cpu")
