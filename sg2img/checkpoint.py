@@ -26,6 +26,7 @@ from torch import nn
 from .config import Config, ConfigError, ignored_settings
 from .config_aliases import nest_model_section
 from .files import atomic_torch_save, load_torch_file, short
+from .torch_archive import tensor_problem
 from .vocab import Vocab, VocabError
 
 logger = logging.getLogger(__name__)
@@ -114,8 +115,9 @@ def upgrade_checkpoint(ckpt: Mapping[str, Any]) -> dict[str, Any]:
             checkpoint that a step refuses (an option this version no longer has).
     """
     version = ckpt.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise CheckpointError(f"not an sg2img checkpoint (format_version {short(version)})")
+    if type(version) is not int or version < 1:  # not True, 2.0, a tensor or an int subclass
+        raise CheckpointError(f"not an sg2img checkpoint (format_version {short(version)}, "
+                              f"where sg2img writes a whole number from 1 to {FORMAT_VERSION})")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint format version {version} is newer than this sg2img "
                               f"reads ({FORMAT_VERSION}); upgrade sg2img")
@@ -156,10 +158,6 @@ def load_checkpoint(path: str | os.PathLike,
     ckpt = load_torch_file(path, "checkpoint", CheckpointError, map_location)
     if not isinstance(ckpt, dict) or "format_version" not in ckpt:
         raise CheckpointError(f"{path} is not an sg2img checkpoint (no 'format_version')")
-    version = ckpt["format_version"]
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {version!r}, newer than "
-                              f"this sg2img reads ({FORMAT_VERSION}); upgrade sg2img")
     try:
         return upgrade_checkpoint(ckpt)
     except CheckpointError as e:
@@ -223,18 +221,24 @@ def generator_state(ckpt: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def check_weights(state: Mapping[str, Any], what: str) -> None:
-    """Raise ``CheckpointError`` unless ``state`` maps names to tensors, all finite.
+    """Raise ``CheckpointError`` unless ``state`` maps names to dense, real, finite tensors.
 
     NaN or infinite weights would make black images (or a training run that skips every
-    step) without any error; they are refused when the checkpoint loads.
+    step) without any error; they are refused when the checkpoint loads, and so are sparse,
+    meta, complex and absurdly large ones (``sg2img.torch_archive.tensor_problem``). Run
+    ``check_fits`` first where a module is known, so that unexpected entries are refused by
+    name before their values are scanned.
     """
     for key, value in state.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise CheckpointError(f"{what} weights: entry {short(key)} is not a tensor")
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise CheckpointError(f"{what} weights hold NaN or infinite values (tensor "
-                                  f"{short(key)}); the run diverged before this checkpoint: "
-                                  f"use an earlier one")
+        if not isinstance(key, str):
+            raise CheckpointError(f"{what} weights: entry {short(key)} is not named by a string")
+        problem = tensor_problem(value)
+        if problem is None:
+            continue
+        hint = ("the run diverged before this checkpoint: use an earlier one"
+                if problem.startswith("holds NaN") else
+                "the file is damaged or was not written by sg2img")
+        raise CheckpointError(f"{what} weights: tensor {short(key)} {problem}; {hint}")
 
 
 def check_fits(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
@@ -246,11 +250,13 @@ def check_fits(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
-    if missing or extra or wrong:
+    leaves = [k for k in own if k in state and not isinstance(state[k], torch.Tensor)]
+    wrong = [k for k in own if k in state and k not in leaves
+             and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or extra or leaves or wrong:
         parts = [f"{name}: {', '.join(map(short, keys[:3]))}" + (" ..." if len(keys) > 3 else "")
                  for name, keys in (("missing", missing), ("unexpected", extra),
-                                    ("wrong shape", wrong)) if keys]
+                                    ("not a tensor", leaves), ("wrong shape", wrong)) if keys]
         raise CheckpointError(f"{what} weights do not match the checkpoint's config ("
                               f"{'; '.join(parts)})")
 
@@ -283,14 +289,14 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     except (ConfigError, VocabError) as e:
         raise CheckpointError(f"checkpoint config or vocab is invalid: {e}") from None
     state = generator_state(ckpt)
-    check_weights(state, "generator")
     # Weights from before attributes (e.g. a Visual Genome model whose vocabulary lists
     # attributes it never used) have no attribute embedding: build the model without one.
     num_attributes = vocab.num_attributes if "attr_embeddings.weight" in state else 0
     with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
         model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
                               num_attributes, pred_names=vocab.pred_names)
-    check_fits(model, state, "generator")
+    check_fits(model, state, "generator")  # names and shapes first: no junk is scanned
+    check_weights(state, "generator")
     # Now that the weights fit, the real model is no bigger than the file. It is built afresh
     # (not moved off the meta device) so that buffers kept out of the state dict, such as
     # tables computed from the vocabulary, are computed again.
@@ -352,9 +358,14 @@ def training_state(*, step: int, config: Config, vocab: Vocab, generator: nn.Mod
     }
 
 
-def check_training_state(ckpt: Mapping[str, Any], vocab: Vocab) -> None:
+def check_training_state(ckpt: Mapping[str, Any], vocab: Vocab,
+                         modules: Mapping[str, nn.Module] | None = None) -> None:
     """Raise ``CheckpointError`` unless ``ckpt`` is a training checkpoint a run on ``vocab``
     can resume from: every entry there, the same vocabulary, finite weights.
+
+    Args:
+        modules: the run's ``generator``, ``generator_ema`` and ``discriminator`` (any of them):
+            their weights are checked to fit (``check_fits``) before their values are scanned.
 
     Raises:
         CheckpointError: an inference export, missing entries, another vocabulary, or weights
@@ -373,6 +384,8 @@ def check_training_state(ckpt: Mapping[str, Any], vocab: Vocab) -> None:
     for key in ("generator", "generator_ema", "discriminator"):
         if not isinstance(ckpt[key], dict):
             raise CheckpointError(f"the checkpoint's {key!r} is not a state dict")
+        if modules and key in modules:
+            check_fits(modules[key], ckpt[key], key)  # another config's weights, by name
         check_weights(ckpt[key], key)
 
 
@@ -398,14 +411,12 @@ def restore_training_state(ckpt: Mapping[str, Any], *, vocab: Vocab, generator: 
         CheckpointError: what ``check_training_state`` refuses, weights of another config,
             or damaged optimizer, step or RNG state.
     """
-    check_training_state(ckpt, vocab)
+    check_training_state(ckpt, vocab, {"generator": generator, "generator_ema": generator_ema,
+                                       "discriminator": discriminator})
     ws = ckpt["data_state"].get("world_size", 1)
     if ws != world_size:
         logger.warning("resuming with %d processes, checkpoint had %d: data order differs",
                        world_size, ws)
-    for key, module in (("generator", generator), ("generator_ema", generator_ema),
-                        ("discriminator", discriminator)):
-        check_fits(module, ckpt[key], key)  # a clear error for another config's weights
     try:
         generator.load_state_dict(ckpt["generator"])
         generator_ema.load_state_dict(ckpt["generator_ema"])

@@ -5,7 +5,8 @@ Every file sg2img reads may come from a stranger. The rules, kept here once:
 * Only regular files are read. A FIFO, a device such as ``/dev/zero`` or a directory is
   refused before it is opened, so nothing hangs or grows without bound.
 * Sizes are bounded before reading: JSON files (scene graphs, edits, box files, vocabularies,
-  dataset annotations) by :func:`max_json_bytes`, torch files by :func:`max_torch_bytes`.
+  dataset annotations) by :func:`max_json_bytes`, torch files by :func:`max_torch_bytes`,
+  counted uncompressed from the zip directory before ``torch.load`` inflates anything.
   Both are documented in the README and overridable with the environment variables
   ``SG2IMG_MAX_JSON_MB`` and ``SG2IMG_MAX_WEIGHTS_MB``.
 * JSON duplicate keys are an error (the last one silently winning hides mistakes), and JSON
@@ -34,6 +35,7 @@ import pickle
 import stat
 import tempfile
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -179,18 +181,34 @@ def load_torch_file(path: str | os.PathLike, what: str, error: type[Exception],
                     map_location: str | torch.device = "cpu") -> Any:
     """``torch.load(path, weights_only=True)`` of an untrusted file, with clean errors.
 
+    A zip archive (torch's format) passes :func:`sg2img.torch_archive.check_torch_archive`
+    first: only STORED records, the records a ``torch.save`` file has, their uncompressed
+    sizes summed against :func:`max_torch_bytes`, so a compression bomb is refused unread.
+
     Raises:
-        error: the file is missing, not a regular file, over :func:`max_torch_bytes`, or is
-            truncated, corrupt or holds more than tensors and plain containers (a pickle that
-            would run code is refused here, never executed).
+        error: the file is missing, not a regular file, over :func:`max_torch_bytes` (on disk
+            or uncompressed), a zip archive torch.save would not write (compressed records,
+            unexpected records), or is truncated, corrupt or holds more than tensors and plain
+            containers (a pickle that would run code is refused here, never executed).
     """
     import torch
 
-    path = check_regular_file(path, what, error, max_torch_bytes(), WEIGHTS_LIMIT_ENV)
+    from .torch_archive import check_torch_archive, is_zip_torch_file
+
+    limit = max_torch_bytes()
+    path = check_regular_file(path, what, error, limit, WEIGHTS_LIMIT_ENV)
     if path.stat().st_size == 0:
         raise error(f"{what} {path} is empty (0 bytes)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        zipped = is_zip_torch_file(path)
+    except OSError as e:
+        raise error(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if zipped:  # the zip directory first: nothing is inflated, sizes count uncompressed
+        check_torch_archive(path, what, error, limit, WEIGHTS_LIMIT_ENV)
+    try:
+        with warnings.catch_warnings():  # the error, if any, is the one line users get
+            warnings.filterwarnings("ignore", message="Validating sparse tensor invariants")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for damaged files: all mean "bad file"
         if isinstance(e, (MemoryError, KeyboardInterrupt)):
             raise
@@ -218,22 +236,32 @@ def load_state_dict_file(path: str | os.PathLike, what: str, error: type[Excepti
         nested_key: accept ``{nested_key: state_dict}`` too (e.g. ``"state_dict"``).
 
     Raises:
-        error: not a mapping of names to finite tensors.
+        error: not a mapping of names to dense, real, finite tensors (:func:`check_state_dict`).
     """
-    import torch
-
     state = load_torch_file(path, what, error)
     if nested_key and isinstance(state, Mapping) and isinstance(state.get(nested_key), Mapping):
         state = state[nested_key]
+    return check_state_dict(state, f"{what} {path}", error)
+
+
+def check_state_dict(state: Any, what: str, error: type[Exception]) -> dict[str, torch.Tensor]:
+    """``state`` as a dict if it maps names to tensors fit to load, else raise ``error``.
+
+    Each tensor passes :func:`sg2img.torch_archive.tensor_problem`: dense, real, finite,
+    not absurdly large. ``what`` starts the message ("VGG19 weights x.pth").
+    """
+    from .torch_archive import tensor_problem
+
     if not isinstance(state, Mapping) or not state:
-        raise error(f"{what} {path} is not a state dict (a mapping of names to tensors)")
+        raise error(f"{what} is not a state dict (a mapping of names to tensors)")
     out = {}
     for key, value in state.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise error(f"{what} {path} is not a state dict: entry {short(key)} is a "
-                        f"{type(value).__name__}, not a tensor")
-        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
-            raise error(f"{what} {path}: tensor {short(key)} holds NaN or infinite values")
+        if not isinstance(key, str):
+            raise error(f"{what} is not a state dict: entry {short(key)} is not named by a "
+                        f"string")
+        problem = tensor_problem(value)
+        if problem is not None:
+            raise error(f"{what}: entry {short(key)} {problem}")
         out[key] = value
     return out
 

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import layout
-from ..files import atomic_torch_save, load_state_dict_file, load_torch_file
+from ..files import atomic_torch_save, check_state_dict, load_state_dict_file, load_torch_file
 from .boxes import real_object_mask
 
 logger = logging.getLogger(__name__)
@@ -249,8 +249,10 @@ def load_eval_net(path: str | PathLike, kind: str | None = None,
                          f"'kind' in {sorted(EVAL_NETS)})")
     if kind is not None and state["kind"] != kind:
         raise ValueError(f"{path} holds a {state['kind']}, expected a {kind}")
+    weights = check_state_dict(state.get("state_dict"), f"evaluation network weights {path}",
+                               ValueError)
     net = EVAL_NETS[state["kind"]](**state["args"])
-    net.load_state_dict(state["state_dict"])
+    net.load_state_dict(weights)
     net.meta = dict(state.get("meta", {}))
     return net.eval()
 

@@ -99,6 +99,8 @@ def class_conv(x: Tensor, weight_bank: Tensor, bias_bank: Tensor | None,
     K, in_ch, H, W = x.shape
     k = weight_bank.shape[-1]
     out_ch = weight_bank.shape[0] // num_classes
+    if K == 0:  # no class present (a layout of NaN): conv2d refuses groups=0
+        return x.new_zeros(0, out_ch, H, W)
     bank = weight_bank.reshape(num_classes, out_ch, in_ch, k, k)              # (C, out, in, k, k)
     weight = bank[class_ids].reshape(K * out_ch, in_ch, k, k)                # (K*out, in, k, k)
     bias = None if bias_bank is None else bias_bank[class_ids].reshape(K * out_ch)
