@@ -10,6 +10,7 @@ Needs the optional extra ``pip install 'sg2img[serve]'`` (Starlette and uvicorn)
 from .app import Limits, create_app, is_loopback
 from .models import ModelRegistry, ServedModel, load_registry
 from .server import EditorServer, make_server
+from .transport import ConnectionLimits
 
-__all__ = ["EditorServer", "Limits", "ModelRegistry", "ServedModel", "create_app",
-           "is_loopback", "load_registry", "make_server"]
+__all__ = ["ConnectionLimits", "EditorServer", "Limits", "ModelRegistry", "ServedModel",
+           "create_app", "is_loopback", "load_registry", "make_server"]

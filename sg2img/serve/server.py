@@ -9,6 +9,7 @@ from os import PathLike
 
 from .app import Limits, create_app, is_loopback, loopback_hosts
 from .models import ModelRegistry, load_registry
+from .transport import ConnectionLimits, GuardedSocket, effective_limits, guarded_protocol
 
 
 class EditorServer:
@@ -20,6 +21,9 @@ class EditorServer:
         port: port to bind; 0 picks a free one (``self.port`` tells which).
         limits: request limits.
         log_level: uvicorn's log level (``"info"`` logs every request).
+        connections: read deadlines and the connection cap (default: ``ConnectionLimits``
+            from the ``SG2IMG_SERVE_*`` environment variables); the cap is lowered to fit
+            the open-file limit.
 
     Raises:
         OSError: the address cannot be bound (port taken, unknown host).
@@ -27,14 +31,18 @@ class EditorServer:
     """
 
     def __init__(self, registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8000,
-                 limits: Limits | None = None, log_level: str = "warning") -> None:
+                 limits: Limits | None = None, log_level: str = "warning",
+                 connections: ConnectionLimits | None = None) -> None:
         import uvicorn
 
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535 (0 picks a free port), got {port!r}")
         self.host = host
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        conns = connections if connections is not None else ConnectionLimits.from_env()
+        # With every protection off this is plain uvicorn (the baseline the benchmark compares).
+        self.socket = (GuardedSocket if conns.guarded else socket.socket)(family,
+                                                                          socket.SOCK_STREAM)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((host.strip("[]"), port))
@@ -47,7 +55,11 @@ class EditorServer:
         self.port = self.socket.getsockname()[1]
         self.app = create_app(registry, limits,
                               allowed_hosts=loopback_hosts() if is_loopback(host) else None)
-        config = uvicorn.Config(self.app, log_level=log_level, timeout_graceful_shutdown=5)
+        self.connections = effective_limits(conns)
+        config = uvicorn.Config(
+            self.app, log_level=log_level, timeout_graceful_shutdown=5,
+            http=guarded_protocol(self.connections) if conns.guarded else "h11",
+            timeout_keep_alive=self.connections.idle_timeout_s)  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -81,7 +93,8 @@ class EditorServer:
 
 def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.0.0.1",
                 port: int = 8000, device: str | None = None, limits: Limits | None = None,
-                log_level: str = "warning") -> EditorServer:
+                log_level: str = "warning",
+                connections: ConnectionLimits | None = None) -> EditorServer:
     """Load the models and bind the editor server (``sg2img serve``).
 
     Args:
@@ -90,10 +103,11 @@ def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None picks CUDA when available.
         limits: request limits.
         log_level: uvicorn's log level.
+        connections: read deadlines and the connection cap (default: from the environment).
 
     Raises:
         CheckpointError: a checkpoint cannot be loaded.
         OSError: the address cannot be bound.
     """
     registry = load_registry(checkpoints, device)
-    return EditorServer(registry, host, port, limits, log_level)
+    return EditorServer(registry, host, port, limits, log_level, connections)
