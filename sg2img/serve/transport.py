@@ -1,9 +1,10 @@
 """Slow and surplus clients: read deadlines, a connection cap, and a listener that sheds load.
 
-uvicorn's keep-alive timer restarts on every byte and nothing times the request headers or
-body, so one client per socket can hold a connection open for ever by sending a byte now and
-then; a thousand of them exhaust the file descriptors, and asyncio then logs a traceback per
-failed ``accept``. This module closes that hole at the protocol layer, under the app:
+uvicorn's only timer is the keep-alive one, armed after a response and cancelled by the next
+byte: nothing times a new connection, the request headers or the body, so a client can hold a
+connection open for ever by sending a byte now and then. A thousand of them exhaust the file
+descriptors, and asyncio then logs a traceback per failed ``accept``. This module closes that
+hole at the protocol layer, under the app:
 
 - ``GuardedH11Protocol`` (uvicorn's h11 protocol with deadlines): the request headers must
   arrive within ``header_timeout_s`` of the connection (or of the request's first byte on a
@@ -22,6 +23,7 @@ Closures are logged as one warning per kind and minute, so an attack cannot fill
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
@@ -42,6 +44,7 @@ IDLE_TIMEOUT_ENV = "SG2IMG_SERVE_IDLE_TIMEOUT"
 MAX_CONNECTIONS_ENV = "SG2IMG_SERVE_MAX_CONNECTIONS"
 FD_RESERVE = 32           # descriptors kept free for files, pipes and the spare
 NOTICE_INTERVAL_S = 60.0  # at most one warning per kind of closure per minute
+ACCEPT_BATCH = 64         # connections accepted per event loop iteration
 
 _ENV = {"header_timeout_s": HEADER_TIMEOUT_ENV, "body_timeout_s": BODY_TIMEOUT_ENV,
         "idle_timeout_s": IDLE_TIMEOUT_ENV, "max_connections": MAX_CONNECTIONS_ENV}
@@ -334,6 +337,18 @@ class GuardedSocket(socket.socket):
         super().__init__(*args, **kwargs)
         self._spare: int | None = self._open_spare()
         self._notices = _Notices()
+        self._batch = 0
+
+    def _count_batch(self) -> None:
+        if self._batch == 0:
+            try:
+                asyncio.get_running_loop().call_soon(self._reset_batch)
+            except RuntimeError:  # accepted outside an event loop: no batches
+                return
+        self._batch += 1
+
+    def _reset_batch(self) -> None:
+        self._batch = 0
 
     @staticmethod
     def _open_spare() -> int | None:
@@ -343,11 +358,19 @@ class GuardedSocket(socket.socket):
             return None
 
     def accept(self) -> tuple[socket.socket, Any]:
+        if self._batch >= ACCEPT_BATCH:
+            # asyncio accepts up to its whole backlog in one go, before any of them reaches
+            # ``connection_made`` and the cap: a burst would take every descriptor. Accept a
+            # batch per loop iteration; the rest wait in the kernel's backlog meanwhile.
+            raise BlockingIOError(errno.EAGAIN, "accept batch done for this loop iteration")
         try:
-            return super().accept()
+            conn = super().accept()
         except OSError as exc:
             if exc.errno not in (errno.EMFILE, errno.ENFILE):
                 raise
+        else:
+            self._count_batch()
+            return conn
         self._shed()
         # asyncio reads this as "the backlog is empty" and waits for the next readiness.
         raise BlockingIOError(errno.EAGAIN, "out of file descriptors; connection shed")
