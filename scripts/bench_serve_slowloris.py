@@ -4,7 +4,8 @@ Starts the real server (``python -m sg2img serve --port 0``, the bundled model, 
 127.0.0.1 with its open-file limit lowered (``--nofile``, as ``prlimit --nofile`` would), then:
 
 1. opens ``--connections`` sockets that each send the start of a request
-   (``GET / HTTP/1.1``, a Host header, half a header) and stop: a slowloris;
+   (``GET / HTTP/1.1``, a Host header, half a header) and stop: a slowloris; with
+   ``--half body``, the whole headers of a POST and the first of its 1000 body bytes;
 2. times one normal ``POST /api/generate`` (timeout ``--request-timeout``);
 3. watches the half-sent sockets for ``--watch`` seconds: when the last one was closed by the
    server (or how many are still open);
@@ -37,7 +38,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HALF = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: "
+HALF = {"headers": b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: ",
+        "body": b"POST /api/generate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"}
 GRAPH = {"graph": json.loads((ROOT / "examples" / "sheep.json").read_text()), "seed": 0}
 UNGUARDED = ["--header-timeout", "0", "--body-timeout", "0", "--max-connections", "0"]
 
@@ -82,14 +85,14 @@ def post_generate(port: int, timeout: float) -> tuple[int | str, float]:
     return status, time.perf_counter() - t0
 
 
-def open_slow(port: int, n: int) -> list[socket.socket]:
+def open_slow(port: int, n: int, half: bytes) -> list[socket.socket]:
     socks = []
     for _ in range(n):
         s = socket.socket()
         s.settimeout(5)
         try:
             s.connect(("127.0.0.1", port))
-            s.sendall(HALF)
+            s.sendall(half)
         except OSError:
             s.close()
             continue
@@ -129,7 +132,7 @@ def run(label: str, extra: list[str], args: argparse.Namespace) -> dict:
             before = log.stat().st_size
             status0, t_alone = post_generate(port, args.request_timeout)
             t0 = time.monotonic()
-            socks = open_slow(port, args.connections)
+            socks = open_slow(port, args.connections, HALF[args.half])
             t_open = time.monotonic() - t0
             status, t_req = post_generate(port, args.request_timeout)
             closed_after, still_open = watch_closed(socks, args.watch)
@@ -143,7 +146,8 @@ def run(label: str, extra: list[str], args: argparse.Namespace) -> dict:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    return {"run": label, "flags": extra, "connections_opened": len(socks),
+    return {"run": label, "flags": extra, "half_sent": args.half,
+            "connections_opened": len(socks),
             "open_seconds": round(t_open, 2),
             "generate_alone": {"status": status0, "seconds": round(t_alone, 3)},
             "generate_during": {"status": status, "seconds": round(t_req, 3)},
@@ -160,6 +164,9 @@ def main() -> int:
                    help="seconds to wait for the server to close the slow connections")
     p.add_argument("--request-timeout", type=float, default=20.0,
                    help="timeout of the normal request, seconds")
+    p.add_argument("--half", choices=sorted(HALF), default="headers",
+                   help="what the slow clients leave unfinished: the headers, or the body "
+                        "(headers sent, 1 of 1000 body bytes)")
     p.add_argument("--compare", action="store_true",
                    help="also run with the protections off (plain uvicorn)")
     args = p.parse_args()

@@ -9,7 +9,13 @@ from os import PathLike
 
 from .app import Limits, create_app, is_loopback, loopback_hosts
 from .models import ModelRegistry, load_registry
-from .transport import ConnectionLimits, GuardedSocket, effective_limits, guarded_protocol
+from .transport import (
+    ConnectionLimits,
+    GuardedSocket,
+    client_gone,
+    effective_limits,
+    guarded_protocol,
+)
 
 
 class EditorServer:
@@ -34,6 +40,7 @@ class EditorServer:
                  limits: Limits | None = None, log_level: str = "warning",
                  connections: ConnectionLimits | None = None) -> None:
         import uvicorn
+        from starlette.requests import ClientDisconnect
 
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535 (0 picks a free port), got {port!r}")
@@ -55,6 +62,8 @@ class EditorServer:
         self.port = self.socket.getsockname()[1]
         self.app = create_app(registry, limits,
                               allowed_hosts=loopback_hosts() if is_loopback(host) else None)
+        # A body cut short (a slow client closed, or one that left) is not an internal error.
+        self.app.add_exception_handler(ClientDisconnect, client_gone)
         self.connections = effective_limits(conns)
         config = uvicorn.Config(
             self.app, log_level=log_level, timeout_graceful_shutdown=5,
