@@ -62,7 +62,8 @@ class ConnectionLimits:
         body_timeout_s: seconds from the end of the headers to the end of the body; 0: off.
         idle_timeout_s: seconds a kept-alive connection may wait for its next request (> 0).
         max_connections: open connections at most (lowered to fit the open-file limit);
-            0: no cap. With the two timeouts and the cap all 0 the server is plain uvicorn.
+            0: only the open-file limit caps. With the two timeouts and the cap all 0 the
+            server is plain uvicorn.
     """
 
     header_timeout_s: float = 10.0
