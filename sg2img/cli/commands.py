@@ -325,13 +325,16 @@ def _finite(x: float) -> float | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        from ..serve import Limits, is_loopback, make_server
+        from ..serve import ConnectionLimits, Limits, is_loopback, make_server
         from ..serve.hosts import check_host_names
     except ImportError as e:
         print(f"{PROG}: error: 'sg2img serve' needs the serve extra ({e}); install it with: "
               f"pip install 'sg2img[serve]'", file=sys.stderr)
         return EXIT_USAGE
     check_host_names(args.allowed_host)
+    connections = ConnectionLimits.from_env(
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        idle_timeout_s=args.idle_timeout, max_connections=args.max_connections)
     if not is_loopback(args.host):
         print(f"{PROG}: warning: serving on {args.host}, not loopback: anyone who can reach "
               f"this address can use the server; it has no authentication (put a reverse "
@@ -341,7 +344,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     server = make_server(args.checkpoint, host=args.host, port=args.port, device=args.device,
                          limits=Limits(max_waiting=args.queue_size),
                          log_level="info" if getattr(args, "verbose", False) else "warning",
-                         allowed_hosts=args.allowed_host)
+                         allowed_hosts=args.allowed_host, connections=connections)
     print(f"{PROG}: serving the scene graph editor at {server.url} (Ctrl+C to stop)",
           file=sys.stderr)
     server.run()

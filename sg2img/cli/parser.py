@@ -298,7 +298,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cpu, cuda or cuda:N (default: CUDA when available)")
     v.add_argument("--queue-size", type=int, default=8, metavar="N",
                    help="requests that may wait while one runs; more get 503")
+    _connection_args(v)
     return parser
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {shown!r}") from None
+    if not 0 <= value <= 10**6:
+        raise argparse.ArgumentTypeError(f"must be in 0..1e6 seconds, got {text}")
+    return value
+
+
+_seconds.__name__ = "seconds"
+
+
+def _connection_args(v: argparse.ArgumentParser) -> None:
+    """The serve flags of ``sg2img.serve.ConnectionLimits``; unset ones come from the
+    environment (``SG2IMG_SERVE_*``), then the defaults."""
+    v.add_argument("--header-timeout", type=_seconds, default=None, metavar="S",
+                   help="seconds a client has to send the request headers, then 408 and close; "
+                        "0: no limit (default: $SG2IMG_SERVE_HEADER_TIMEOUT or 10)")
+    v.add_argument("--body-timeout", type=_seconds, default=None, metavar="S",
+                   help="seconds a client has to send the request body after its headers; "
+                        "0: no limit (default: $SG2IMG_SERVE_BODY_TIMEOUT or 20)")
+    v.add_argument("--idle-timeout", type=_seconds, default=None, metavar="S",
+                   help="seconds a kept-alive connection may wait for its next request "
+                        "(default: $SG2IMG_SERVE_IDLE_TIMEOUT or 5)")
+    v.add_argument("--max-connections", type=_bounded_int(0), default=None, metavar="N",
+                   help="open connections at most; beyond, the longest-waiting slow or idle "
+                        "one is closed; 0: only the open-file limit caps "
+                        "(default: $SG2IMG_SERVE_MAX_CONNECTIONS or 256)")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:

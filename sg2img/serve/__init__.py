@@ -11,6 +11,7 @@ from .app import Limits, create_app
 from .hosts import AllowedHosts, is_loopback
 from .models import ModelRegistry, ServedModel, load_registry
 from .server import EditorServer, make_server
+from .transport import ConnectionLimits
 
-__all__ = ["AllowedHosts", "EditorServer", "Limits", "ModelRegistry", "ServedModel", "create_app",
-           "is_loopback", "load_registry", "make_server"]
+__all__ = ["AllowedHosts", "ConnectionLimits", "EditorServer", "Limits", "ModelRegistry",
+           "ServedModel", "create_app", "is_loopback", "load_registry", "make_server"]

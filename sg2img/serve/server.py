@@ -10,6 +10,13 @@ from os import PathLike
 from .app import Limits, create_app
 from .hosts import AllowedHosts, check_host_names
 from .models import ModelRegistry, load_registry
+from .transport import (
+    ConnectionLimits,
+    GuardedSocket,
+    client_gone,
+    effective_limits,
+    guarded_protocol,
+)
 
 
 class EditorServer:
@@ -23,6 +30,9 @@ class EditorServer:
         log_level: uvicorn's log level (``"info"`` logs every request).
         allowed_hosts: names clients may use besides the bound address and the loopback
             names (``--allowed-host``; ``AllowedHosts.for_binding``).
+        connections: read deadlines and the connection cap (default: ``ConnectionLimits``
+            from the ``SG2IMG_SERVE_*`` environment variables); the cap is lowered to fit
+            the open-file limit.
 
     Raises:
         OSError: the address cannot be bound (port taken, unknown host).
@@ -31,15 +41,20 @@ class EditorServer:
 
     def __init__(self, registry: ModelRegistry, host: str = "127.0.0.1", port: int = 8000,
                  limits: Limits | None = None, log_level: str = "warning",
-                 allowed_hosts: Sequence[str] = ()) -> None:
+                 allowed_hosts: Sequence[str] = (),
+                 connections: ConnectionLimits | None = None) -> None:
         import uvicorn
+        from starlette.requests import ClientDisconnect
 
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535 (0 picks a free port), got {port!r}")
         check_host_names(allowed_hosts)  # before binding
         self.host = host
         family = socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET
-        self.socket = socket.socket(family, socket.SOCK_STREAM)
+        conns = connections if connections is not None else ConnectionLimits.from_env()
+        # With every protection off this is plain uvicorn (the baseline the benchmark compares).
+        self.socket = (GuardedSocket if conns.guarded else socket.socket)(family,
+                                                                          socket.SOCK_STREAM)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((host.strip("[]"), port))
@@ -52,7 +67,13 @@ class EditorServer:
         self.port = self.socket.getsockname()[1]
         self.allowed_hosts = AllowedHosts.for_binding(host, self.port, allowed_hosts)
         self.app = create_app(registry, limits, allowed_hosts=self.allowed_hosts)
-        config = uvicorn.Config(self.app, log_level=log_level, timeout_graceful_shutdown=5)
+        # A body cut short (a slow client closed, or one that left) is not an internal error.
+        self.app.add_exception_handler(ClientDisconnect, client_gone)
+        self.connections = effective_limits(conns)
+        config = uvicorn.Config(
+            self.app, log_level=log_level, timeout_graceful_shutdown=5,
+            http=guarded_protocol(self.connections) if conns.guarded else "h11",
+            timeout_keep_alive=self.connections.idle_timeout_s)  # type: ignore[arg-type]
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 
@@ -86,7 +107,8 @@ class EditorServer:
 
 def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.0.0.1",
                 port: int = 8000, device: str | None = None, limits: Limits | None = None,
-                log_level: str = "warning", allowed_hosts: Sequence[str] = ()) -> EditorServer:
+                log_level: str = "warning", allowed_hosts: Sequence[str] = (),
+                connections: ConnectionLimits | None = None) -> EditorServer:
     """Load the models and bind the editor server (``sg2img serve``).
 
     Args:
@@ -97,6 +119,7 @@ def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.
         log_level: uvicorn's log level.
         allowed_hosts: names clients may use besides the bound address and the loopback
             names (``sg2img serve --allowed-host``).
+        connections: read deadlines and the connection cap (default: from the environment).
 
     Raises:
         CheckpointError: a checkpoint cannot be loaded.
@@ -105,4 +128,4 @@ def make_server(checkpoints: Sequence[str | PathLike] = (), *, host: str = "127.
     """
     check_host_names(allowed_hosts)  # before loading the models
     registry = load_registry(checkpoints, device)
-    return EditorServer(registry, host, port, limits, log_level, allowed_hosts)
+    return EditorServer(registry, host, port, limits, log_level, allowed_hosts, connections)
