@@ -7,16 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from sg2img.checkpoint import export_inference
 from sg2img.cli import build_parser, main
-from sg2img.config import Config
 from sg2img.data.shapes import shapes_vocab
 from sg2img.edits import apply_edits, load_edits
-from sg2img.model import GALSGenerator
 from sg2img.scene_graph import load_scene_graphs
+from sg2img.testing import random_model_export
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -25,11 +22,7 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> str:
     """A random tiny model with the procedural scenes' vocabulary (what the examples use)."""
-    vocab = shapes_vocab()
-    cfg = Config.from_preset("tiny")
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    return str(export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen))
+    return str(random_model_export(tmp_path_factory.mktemp("model") / "tiny.pt", shapes_vocab()))
 
 
 SHEEP = {"objects": ["sky", "grass", "sheep"],

@@ -18,14 +18,11 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 from data_fixtures import write_tiny_coco
 from PIL import Image
 
 from sg2img.api import GenerationError, generate
-from sg2img.checkpoint import export_inference
 from sg2img.cli import main
-from sg2img.config import Config
 from sg2img.data.shapes import shapes_vocab
 from sg2img.files import (
     TEMP_PREFIX,
@@ -36,7 +33,7 @@ from sg2img.files import (
     check_output_folder,
 )
 from sg2img.generate_args import DEFAULT_MAX_IMAGES, MAX_IMAGES_ENV, check_image_count
-from sg2img.model import GALSGenerator
+from sg2img.testing import random_model_export
 from sg2img.vis import make_sheet, sheet_rows_that_fit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,11 +43,7 @@ SHEEP = {"objects": ["sky", "grass", "sheep"],
 
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> str:
-    vocab = shapes_vocab()
-    cfg = Config.from_preset("tiny")
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    return str(export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen))
+    return str(random_model_export(tmp_path_factory.mktemp("model") / "tiny.pt", shapes_vocab()))
 
 
 def _graphs(path: Path, n: int = 1) -> str:
