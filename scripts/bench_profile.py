@@ -6,7 +6,7 @@ Usage::
 
     python scripts/bench_profile.py --preset coco64 --threads 1
     python scripts/bench_profile.py --preset vg128 --depth 4 --min-share 1.5 \\
-        --set model.spade_kernel=1
+        --set model.renderer.narrow_upsample=true
     python scripts/bench_profile.py --preset coco64 --threads 2 --channels-last 7
         # also: contiguous vs channels-last forward, 7 interleaved rounds
 """

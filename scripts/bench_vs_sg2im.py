@@ -6,10 +6,10 @@ https://github.com/google/sg2im DIR``); nothing of it is copied into this projec
 
     python scripts/bench_vs_sg2im.py --sg2im DIR                    # 5 rounds, 2 threads
     python scripts/bench_vs_sg2im.py --sg2im DIR --rounds 7 --json out.json
-    python scripts/bench_vs_sg2im.py --sg2im DIR --set model.spade_kernel=1 \\
-        --set model.renderer.narrow_upsample=true                           # the cheaper generator
     python scripts/bench_vs_sg2im.py --sg2im DIR \\
-        --also light:model.spade_kernel=1,model.renderer.narrow_upsample=true   # both, same rounds
+        --set model.renderer.narrow_upsample=true                    # the cheaper generator
+    python scripts/bench_vs_sg2im.py --sg2im DIR \\
+        --also narrow:model.renderer.narrow_upsample=true            # both, same rounds
     python scripts/bench_vs_sg2im.py --sg2im DIR --precision bf16  # both under bf16 autocast
     python scripts/bench_vs_sg2im.py --sg2im DIR --precision bf16 --sg2im-precision fp32
     python scripts/bench_vs_sg2im.py --sg2im DIR --also bf16:precision=bf16  # fp32 and bf16

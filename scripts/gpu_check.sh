@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-command GPU check (issue 18): procedural data at 128 px, a few hundred training steps of
+# One-command GPU check: procedural data at 128 px, a few hundred training steps of
 # coco128 and vg128 with bf16 autocast and channels-last (the trainer's defaults on CUDA),
 # it/s, images/s, peak GPU memory, achieved TFLOP/s and MFU, whether the loader keeps up, then
 # generation and evaluation of a few graphs. Sized to finish in under 8 minutes on one GPU.

@@ -372,7 +372,7 @@ class GALSGenerator(nn.Module):
         """The shared conditioning map: ``cond_encoder`` (a 1x1 conv + LeakyReLU) over
         ``[semantic layout, embedding layout, projected noise broadcast over the image]``.
 
-        Computed without building that up-to-344-channel input (issue 18); the same
+        Computed without building that up-to-344-channel input (for speed); the same
         arithmetic up to float rounding, term by term, because a 1x1 conv is linear:
 
         * semantic layout: only the class channels that are nonzero somewhere in the batch

@@ -34,7 +34,7 @@ def _batch(num_objects, num_preds, mask_size, image_size, n=3, seed=0):
 
 def _dense_conditioning(G, layout, obj_vecs, boxes, masks, obj_to_img, z, edges=None,
                         attributes=None):
-    """The conditioning as it was computed before issue 18: one 1x1 conv over the concatenated
+    """The conditioning as it was computed before the fused path: one 1x1 conv over the concatenated
     semantic layout, embedding layout, broadcast noise (and instance edges); with
     ``model.renderer.paint_attributes`` also the multi-hot attributes painted as (N, A, H, W)
     channels through their own 1x1 conv columns."""
