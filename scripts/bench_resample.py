@@ -21,7 +21,6 @@ import argparse
 import logging
 import random
 import sys
-import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -128,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cell", type=int, default=160, help="sheet cell height in pixels")
     p.add_argument("--out", default=None, help="write the figures as JSON here")
     args = p.parse_args(argv)
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     summary = run(args)
     print(markdown(summary))

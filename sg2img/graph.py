@@ -9,10 +9,16 @@ object vectors.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
+
+with warnings.catch_warnings():
+    # torch-geometric's import calls torch.jit.script, which warns that it is deprecated;
+    # users of sg2img cannot act on that, so the warning stays here.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    from torch_geometric.utils import scatter
 
 logger = logging.getLogger(__name__)
 

@@ -32,14 +32,20 @@ Shapes (``MixtureBoxHead``):
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.utils import scatter
 
 from .graph import build_mlp
+
+with warnings.catch_warnings():
+    # torch-geometric's import calls torch.jit.script, which warns that it is deprecated;
+    # users of sg2img cannot act on that, so the warning stays here.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+    from torch_geometric.utils import scatter
 from .vocab import COCO_PREDICATES
 
 LAYOUT_MODES = ("sample", "mode")

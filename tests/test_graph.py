@@ -65,3 +65,16 @@ def test_mask_head_shapes(size):
 def test_build_mlp_rejects_single_width():
     with pytest.raises(ValueError, match="at least"):
         build_mlp([3])
+
+
+def test_importing_the_model_does_not_warn_about_torch_jit_script():
+    """torch-geometric's import warns that torch.jit.script is deprecated; sg2img keeps that
+    from its users (every command and script printed it)."""
+    import subprocess
+    import sys
+
+    code = "import sg2img.model, sg2img.layout_head, sg2img.graph"
+    out = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "jit" not in out.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import warnings
 from collections.abc import Sequence
 
 from ..files import StoppedBySignal
@@ -68,10 +67,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, usage errors: argparse has printed them
         return e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_USAGE)
     debug = bool(getattr(args, "debug", False))
-    if not debug:
-        # torch-geometric's import warns about torch.jit.script; users cannot act on it.
-        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*",
-                                category=FutureWarning)
     if getattr(args, "verbose", False) or debug:
         logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s")
