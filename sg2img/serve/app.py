@@ -39,7 +39,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -408,6 +408,14 @@ def _error(err: APIError, paths: Mapping[str, str]) -> Response:
     return _json(err.body(), err.status, err.headers)
 
 
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client left (or was closed for being slow) before its whole body arrived: nobody is
+    left to answer, and it is no server error, so a debug line and no traceback."""
+    logger.debug("client left before sending its whole body: %s %s", request.method,
+                 request.url.path)
+    return Response(status_code=400)
+
+
 def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
                allowed_hosts: Sequence[str] | AllowedHosts | None = None) -> Starlette:
     """The ASGI app serving the editor page and the JSON API.
@@ -521,6 +529,7 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
 
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={APIError: api_error, HTTPException: http_error,
+                                        ClientDisconnect: client_gone,
                                         Exception: internal_error})
     app.state.queues = queues
     app.state.registry = registry

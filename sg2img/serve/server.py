@@ -13,7 +13,6 @@ from .models import ModelRegistry, load_registry
 from .transport import (
     ConnectionLimits,
     GuardedSocket,
-    client_gone,
     effective_limits,
     guarded_protocol,
 )
@@ -44,7 +43,6 @@ class EditorServer:
                  allowed_hosts: Sequence[str] = (),
                  connections: ConnectionLimits | None = None) -> None:
         import uvicorn
-        from starlette.requests import ClientDisconnect
 
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be 0..65535 (0 picks a free port), got {port!r}")
@@ -67,8 +65,6 @@ class EditorServer:
         self.port = self.socket.getsockname()[1]
         self.allowed_hosts = AllowedHosts.for_binding(host, self.port, allowed_hosts)
         self.app = create_app(registry, limits, allowed_hosts=self.allowed_hosts)
-        # A body cut short (a slow client closed, or one that left) is not an internal error.
-        self.app.add_exception_handler(ClientDisconnect, client_gone)
         self.connections = effective_limits(conns)
         config = uvicorn.Config(
             self.app, log_level=log_level, timeout_graceful_shutdown=5,

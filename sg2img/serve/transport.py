@@ -315,17 +315,6 @@ class GuardedH11Protocol(H11Protocol):
             self._deadline = None
 
 
-async def client_gone(request: Any, exc: Exception) -> Any:
-    """Starlette handler for ``ClientDisconnect``: the client left (or was closed for being
-    slow) before its body arrived. Nobody is left to answer, and it is no server error: no
-    traceback, a debug line only."""
-    from starlette.responses import Response
-
-    logger.debug("client left before sending its whole body: %s %s", request.method,
-                 request.url.path)
-    return Response(status_code=400)
-
-
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedH11Protocol]:
     """A ``GuardedH11Protocol`` subclass whose connections share ``limits`` (one per server);
     pass it as uvicorn's ``http`` protocol class."""
