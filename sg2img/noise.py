@@ -32,8 +32,8 @@ from .generate_args import GenerationError
 from .layout_head import NOISE_DIM as LAYOUT_NOISE_DIM
 from .layout_head import draw_layout_noise
 
-__all__ = ["MAX_SEED", "SampleNoise", "check_seed", "draw_sample_noise", "graph_key",
-           "graph_keys", "carry_rows", "redraw_rows", "stream"]
+__all__ = ["MAX_SEED", "SampleNoise", "batch_noise", "carry_rows", "check_seed",
+           "draw_sample_noise", "graph_key", "graph_keys", "redraw_rows", "stream"]
 
 MAX_SEED = 2**64 - 1
 
@@ -153,3 +153,22 @@ def carry_rows(old: Tensor, old_to_new: Sequence[int | None], num_new: int,
     kept[num_new - 1] = len(old) - 1
     return torch.stack([old[kept[n]] if n in kept else draw_row().reshape(old.shape[1])
                         for n in range(num_new)])
+
+
+def batch_noise(objs: Tensor, triples: Tensor, obj_to_img: Tensor, num_images: int, *,
+                seed: int, sample: int, noise_dim: int, object_noise_dim: int = 0,
+                layout: bool = False) -> dict[str, Tensor]:
+    """The seed rule's noise for every graph of a collated batch, as keyword arguments of
+    ``GALSGenerator.forward``: ``z`` (N, noise_dim), and ``obj_noise`` (O, D) and
+    ``layout_noise`` (O, 5) over the batch's objects when asked for. Graph i's noise is
+    sample ``sample`` of its own content, whatever else is in the batch."""
+    keys = graph_keys(objs, triples, obj_to_img, num_images)
+    counts = torch.bincount(obj_to_img.cpu(), minlength=num_images).tolist()
+    draws = [draw_sample_noise(seed, key, sample, n, noise_dim, object_noise_dim, layout)
+             for key, n in zip(keys, counts, strict=True)]
+    out = {"z": torch.stack([d.z for d in draws])}
+    if object_noise_dim:
+        out["obj_noise"] = torch.cat([d.objects for d in draws])
+    if layout:
+        out["layout_noise"] = torch.cat([d.layout for d in draws])
+    return out
