@@ -131,3 +131,18 @@ def test_bad_sample_numbers_are_refused(model):
             generate(SHEEP, model, seed=0, first_sample=bad)
     with pytest.raises(GenerationError, match="sample must be a sample number"):
         manipulate(SHEEP, [{"op": "remove", "index": 3}], model, seed=0, sample=-2)
+
+
+def test_cli_a_file_gives_the_same_pictures_with_other_files_beside_it(model, tmp_path):
+    import json
+
+    (tmp_path / "a.json").write_text(json.dumps([OTHER, THIRD]))
+    (tmp_path / "b.json").write_text(json.dumps(SHEEP))
+    ck = model.source
+    assert main(["generate", str(tmp_path / "b.json"), "--checkpoint", ck, "--seed", "7",
+                 "--out", str(tmp_path / "alone")]) == 0
+    assert main(["generate", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--checkpoint",
+                 ck, "--seed", "7", "--out", str(tmp_path / "both")]) == 0
+    alone = np.asarray(Image.open(tmp_path / "alone" / "b_000_s0.png"), dtype=int)
+    both = np.asarray(Image.open(tmp_path / "both" / "b_000_s0.png"), dtype=int)
+    assert np.abs(alone - both).max() <= 1
