@@ -40,11 +40,12 @@ from .generate_args import (
     apply_attributes,
     apply_boxes,
     check_image_count,
+    check_sample_number,
     resample_rows,
 )
-from .layout_head import LAYOUT_MODES, draw_layout_noise
+from .layout_head import LAYOUT_MODES
 from .model import PRECISIONS
-from .noise import draw_noise, draw_object_noise, redraw_rows
+from .noise import SampleNoise, check_seed, draw_sample_noise, graph_key, redraw_rows
 from .result import GenerationResult
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
@@ -305,17 +306,15 @@ def run_generator(model: SG2ImgModel, samples: Sequence[Any], z: Tensor, *,
     return _Run(torch.cat(images), boxes, masks, torch.cat(layouts) if keep_layout else None)
 
 
-def _merge_runs(runs: Sequence[_Run], order: Sequence[int]) -> _Run:
-    """One ``_Run`` from runs over the images ``order`` lists (run after run), in image
-    order."""
-    where = sorted(range(len(order)), key=order.__getitem__)   # position of image k
-    images = torch.cat([r.images for r in runs])[where]
-    boxes = [b for r in runs for b in r.boxes]
-    masks = [m for r in runs for m in r.masks]
-    layout = (None if runs[0].layout is None
-              else torch.cat([r.layout for r in runs])[where])
-    return _Run(images, [boxes[j] for j in where], [masks[j] for j in where], layout)
-
+def default_layout_mode(model: SG2ImgModel, layout_mode: str | None) -> str:
+    """``layout_mode``, or for None the model's own: "sample" when its layout head samples
+    (``model.layout.head="sample"``), else "mode"."""
+    if layout_mode is not None:
+        if layout_mode not in LAYOUT_MODES:
+            raise GenerationError(f"layout_mode must be one of {LAYOUT_MODES} or None, got "
+                                  f"{layout_mode!r}")
+        return layout_mode
+    return "sample" if getattr(model.generator, "samples_layout", False) else "mode"
 
 
 def no_object_noise_message(model: SG2ImgModel, what: str) -> str:
@@ -347,7 +346,7 @@ def resize_images(images: Tensor, size: int | None, model_size: int) -> Tensor:
 
 def generate(graphs: GraphLike | Sequence[GraphLike],
              model: SG2ImgModel | str | PathLike | None = None, *, seed: int | None = None,
-             num_samples: int = 1, image_size: int | None = None,
+             num_samples: int = 1, first_sample: int = 0, image_size: int | None = None,
              device: str | torch.device | None = None, boxes: Any = None,
              attributes: Any = None, return_layout: bool = False,
              batch_size: int = DEFAULT_BATCH_SIZE, max_objects: int = DEFAULT_MAX_OBJECTS,
@@ -356,8 +355,11 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     """Generate images from scene graphs.
 
     All graphs (of any sizes) go through the generator together, ``batch_size`` images per
-    forward pass. The noise is drawn on the CPU from ``seed``, so a seed gives the same
-    images on the same device; image k uses row k of the noise.
+    forward pass. The seed rule (``sg2img.noise``): sample k of a graph under seed s depends
+    only on the model, the graph's objects and relationships, s and k; never on the other
+    graphs in the call, on ``num_samples`` or on ``batch_size`` (which may change float
+    rounding, not the noise). The noise is drawn on the CPU, so a seed gives the same images
+    on the same device.
 
     Args:
         graphs: one graph (a dict in sg2im's JSON form, a ``SceneGraph``, or a path to a JSON
@@ -367,6 +369,9 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         seed: seed for the noise; ``None`` draws a fresh one (stored in the result).
         num_samples: images per graph (each with its own noise); graphs x ``num_samples`` is
             at most ``$SG2IMG_MAX_IMAGES`` (2048), since every image is held until the end.
+        first_sample: the number of the first sample: the images of each graph are samples
+            ``first_sample .. first_sample + num_samples - 1`` (``first_sample=3`` alone
+            redraws sample 3 of a ``num_samples=4`` call).
         image_size: output size in pixels; the model's size when ``None``. Other sizes resize
             the model's output (bicubic, antialiased).
         device: ``"cpu"`` / ``"cuda"``; ``None`` keeps a loaded model where it is, else picks
@@ -381,7 +386,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         batch_size: images per forward pass.
         max_objects: most objects a graph may have.
         layout_mode: "sample" draws each image's layout from the model's layout distribution
-            (from ``seed``: a new seed gives a new arrangement where the graph allows one);
+            (from the seed and sample: another sample or seed gives another arrangement where
+            the graph allows one);
             "mode" takes the most likely layout. ``None``: "sample" when the model's layout
             head samples (``model.layout.head="sample"``), else "mode" (the only layout of a
             "regress" head).
@@ -397,7 +403,7 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
             ``generate(graphs, seed=seed)`` (one sample) gives for that graph, and samples
             1..num_samples-1 keep that image's ``z``, layout (and layout noise) and every other
             object's noise, redrawing only the chosen objects' noise (from the seed, the
-            graph's position and the sample number): ``generate(g, seed=3, num_samples=4,
+            graph's content and the sample number): ``generate(g, seed=3, num_samples=4,
             resample_object=2)`` is the scene and three looks of object 2. A graph whose entry
             is ``None`` gets copies of its sample 0.
         precision: "fp32" (exact; the default) or "bf16": render the image under bfloat16
@@ -427,6 +433,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
         raise GenerationError(f"num_samples must be a positive integer, got {num_samples!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise GenerationError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_sample_number(first_sample, num_samples)
+    seed = check_seed(seed)
     graph_list = load_scene_graphs(graphs, max_objects=max_objects)
     check_image_count(len(graph_list), num_samples)
     graph_list = apply_boxes(graph_list, boxes)
@@ -440,65 +448,33 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     samples = encode_each(graph_list, mdl.vocab)
     if image_size is not None:
         resize_images(torch.zeros(1, 3, 8, 8), image_size, -1)  # validate before the slow part
+    mode = default_layout_mode(mdl, layout_mode)
+    keys = [graph_key(s.objs, s.triples) for s in samples]
     graph_index = [i for i in range(len(graph_list)) for _ in range(num_samples)]
-    sample_index = [s for _ in graph_list for s in range(num_samples)]
-    # The noise is drawn for ``drawn`` images (graph ids) and image k takes draw pick[k]:
-    # one draw per image, or with resample_object one per graph (a num_samples=1 call's
-    # draws), shared by that graph's samples.
-    drawn, pick = graph_index, list(range(len(graph_index)))
-    if resample is not None:
-        drawn, pick = list(range(len(graph_list))), graph_index
-    z, seed = draw_noise(len(drawn), mdl.noise_dim, seed)
-    z = z[pick]
-    mode = layout_mode or ("sample" if getattr(mdl.generator, "samples_layout", False)
-                           else "mode")
-    layout_noise = None
-    if mode == "sample":
-        # Its own stream (seed + 2**32), one draw per image: image k's layout depends only
-        # on the seed and the graphs before it, not on batch_size.
-        g = torch.Generator().manual_seed((seed + 2**32) % 2**64)
-        drawn_layout = [draw_layout_noise(len(samples[i].objs), g) for i in drawn]
-        layout_noise = [drawn_layout[p] for p in pick]
-    all_samples = [samples[i] for i in graph_index]
-    obj_noise = draw_object_noise([samples[i] for i in drawn], mdl.object_noise_dim, seed)
-    if obj_noise is not None:
-        obj_noise = [obj_noise[p] for p in pick]
-        if resample is not None:
-            obj_noise = [redraw_rows(n, resample[i], seed, i, s) if s else n
-                         for n, i, s in zip(obj_noise, graph_index, sample_index, strict=True)]
+    sample_index = [first_sample + j for _ in graph_list for j in range(num_samples)]
+    drawn: dict[tuple[int, int], SampleNoise] = {}
 
-    def run_images(ks: list[int], layout_of: _Run | None = None) -> _Run:
-        ov: dict[str, Tensor] = {}
-        if layout_of is not None:  # image ks[j] takes the boxes and masks of layout_of's j
-            M = mdl.mask_size
-            ov = {"boxes_override": torch.cat([torch.cat([b, b.new_tensor([[0, 0, 1, 1]])])
-                                               for b in layout_of.boxes]),
-                  "masks_override": torch.cat([torch.cat([m, m.new_ones(1, M, M)])
-                                               for m in layout_of.masks])}
-            ov["override"] = torch.ones(len(ov["boxes_override"]), dtype=torch.bool)
-        return run_generator(
-            mdl, [all_samples[k] for k in ks], z[ks],
-            obj_noise=None if obj_noise is None else [obj_noise[k] for k in ks],
-            keep_layout=return_layout, batch_size=batch_size, layout_mode=mode,
-            layout_noise=None if layout_noise is None
-            else torch.cat([layout_noise[k] for k in ks]), precision=precision, **ov)
+    def noise_of(i: int, k: int) -> SampleNoise:
+        """Sample k of graph i's noise (the seed rule). With resample_object every sample
+        is sample 0's noise with the chosen objects' rows redrawn for sample k."""
+        base = 0 if resample is not None else k
+        if (i, base) not in drawn:
+            drawn[i, base] = draw_sample_noise(seed, keys[i], base, len(samples[i].objs),
+                                               mdl.noise_dim, mdl.object_noise_dim,
+                                               layout=mode == "sample")
+        n = drawn[i, base]
+        if resample is not None and k and n.objects is not None:
+            n = replace(n, objects=redraw_rows(n.objects, resample[i], seed, keys[i], k))
+        return n
 
-    everything = list(range(len(graph_index)))
-    if resample is None:
-        run = run_images(everything)
-    else:
-        # Samples 0 go through the generator in the very batches a num_samples=1 call makes,
-        # so they are that call's images bit for bit. The other samples take their sample
-        # 0's boxes and masks exactly (another batch could round them differently).
-        first = [k for k in everything if sample_index[k] == 0]
-        rest = [k for k in everything if sample_index[k] > 0]
-        run = run_images(first)
-        if rest:
-            at = {graph_index[k]: j for j, k in enumerate(first)}
-            src = [at[graph_index[k]] for k in rest]
-            layout_of = _Run(run.images, [run.boxes[j] for j in src],
-                             [run.masks[j] for j in src], None)
-            run = _merge_runs([run, run_images(rest, layout_of)], first + rest)
+    noise = [noise_of(i, k) for i, k in zip(graph_index, sample_index, strict=True)]
+    z = torch.stack([n.z for n in noise])
+    run = run_generator(
+        mdl, [samples[i] for i in graph_index], z,
+        obj_noise=[n.objects for n in noise] if mdl.object_noise_dim else None,
+        keep_layout=return_layout, batch_size=batch_size, layout_mode=mode,
+        layout_noise=torch.cat([n.layout for n in noise]) if mode == "sample" else None,
+        precision=precision)
     tensors = resize_images(run.images, image_size, mdl.image_size)
     pil = vis.to_pil(tensors)
     return GenerationResult(pil, tensors, run.boxes, run.masks, run.layout,

@@ -15,8 +15,9 @@ from typing import Any
 from .files import short
 from .scene_graph import SceneGraph, SceneGraphError
 
-__all__ = ["DEFAULT_MAX_IMAGES", "MAX_IMAGES_ENV", "GenerationError", "apply_attributes",
-           "apply_boxes", "check_image_count", "max_images", "resample_rows"]
+__all__ = ["DEFAULT_MAX_IMAGES", "MAX_IMAGES_ENV", "MAX_SAMPLE", "GenerationError",
+           "apply_attributes", "apply_boxes", "check_image_count", "check_sample_number",
+           "max_images", "resample_rows"]
 
 MAX_IMAGES_ENV = "SG2IMG_MAX_IMAGES"
 DEFAULT_MAX_IMAGES = 2048
@@ -66,6 +67,18 @@ def check_image_count(num_graphs: int, num_samples: int, samples_flag: str = "nu
             f"{'s' * (num_samples != 1)} make {total} images, more than the {limit} one call "
             f"holds in memory; split the graphs over several calls, lower {samples_flag}, or "
             f"raise the limit with ${MAX_IMAGES_ENV}")
+
+
+MAX_SAMPLE = 2**32 - 1   # the largest sample number
+
+
+def check_sample_number(first_sample: Any, num_samples: int, flag: str = "first_sample") -> None:
+    """Raise ``GenerationError`` unless samples ``first_sample .. + num_samples - 1`` are
+    sample numbers (integers in 0..2**32 - 1)."""
+    if not _is_index(first_sample) or not 0 <= first_sample <= MAX_SAMPLE - num_samples + 1:
+        raise GenerationError(f"{flag} must be a sample number, an integer in 0..{MAX_SAMPLE}"
+                              f" (with {num_samples} sample{'s' * (num_samples != 1)} from "
+                              f"it), got {short(first_sample)}")
 
 
 def _is_index(x: Any) -> bool:

@@ -9,7 +9,7 @@ the picture changed inside and outside it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from os import PathLike
 from typing import Any
@@ -23,6 +23,7 @@ from . import vis
 from .api import (
     GenerationError,
     SG2ImgModel,
+    default_layout_mode,
     encode_each,
     no_object_noise_message,
     resize_images,
@@ -30,7 +31,9 @@ from .api import (
     run_generator,
 )
 from .edits import Edit, EditError, EditResult, apply_edits, load_edits
-from .noise import draw_noise, draw_object_noise
+from .generate_args import check_sample_number
+from .layout_head import draw_layout_noise
+from .noise import carry_rows, check_seed, draw_sample_noise, graph_key, stream
 from .scene_graph import GraphLike, SceneGraph, load_scene_graphs
 from .vocab import Vocab
 
@@ -55,6 +58,8 @@ class ManipulationResult:
         z: (1, noise_dim), the noise shared by all images.
         seed: the seed it was drawn with.
         vocab: the model's vocabulary.
+        sample: the sample of the seed that image 0 is (``generate(graph, seed=seed,
+            first_sample=sample)``).
     """
 
     images: list[Image.Image]
@@ -67,6 +72,7 @@ class ManipulationResult:
     z: Tensor
     seed: int
     vocab: Vocab
+    sample: int = 0
 
     @property
     def descriptions(self) -> list[str]:
@@ -113,19 +119,6 @@ def boxes_region(boxes: Sequence[Tensor], H: int, W: int) -> Tensor:
     for b in boxes:
         x0, y0, x1, y1 = (float(v) for v in b)
         out |= ((ys >= y0) & (ys <= y1))[:, None] & ((xs >= x0) & (xs <= x1))[None, :]
-    return out
-
-
-def _carry_object_noise(old: Tensor, old_to_new: Sequence[int | None], num_new: int,
-                        rng: torch.Generator, redraw: Collection[int] = ()) -> Tensor:
-    """(num_new, D) per-object noise after an edit: rows of kept objects move with them, the
-    image node's row (last) stays, rows of new objects and of the kept objects in ``redraw``
-    (new indices) are drawn from ``rng``."""
-    out = torch.randn(num_new, old.shape[1], generator=rng)
-    for o, n in enumerate(old_to_new):
-        if n is not None and n not in redraw:
-            out[n] = old[o]
-    out[-1] = old[-1]
     return out
 
 
@@ -179,23 +172,30 @@ def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sampl
 
 def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str | PathLike,
                model: SG2ImgModel | str | PathLike | None = None, *, seed: int | None = None,
-               image_size: int | None = None, device: str | torch.device | None = None,
-               freeze: bool = True) -> ManipulationResult:
+               sample: int = 0, layout_mode: str | None = None, image_size: int | None = None,
+               device: str | torch.device | None = None, freeze: bool = True
+               ) -> ManipulationResult:
     """Generate an image, then apply edits one after another and regenerate consistently.
 
-    Every image uses the same noise. After each edit, the objects it does not touch keep
-    the boxes and masks they had in the previous image exactly; a replaced object keeps its
-    box (new mask), a moved object keeps its mask (new box), an object with new attributes
-    keeps both, an added object and the moved end of a changed relationship are laid out by
-    the model (see ``sg2img.edits``). With per-object noise (``model.renderer.noise=spatial``) every
-    object keeps its noise too, except a ``"resample"``d object, which keeps its box and
-    mask and draws new noise (another look), and added objects, which draw theirs.
+    The first image is exactly ``generate(graph, model, seed=seed, first_sample=sample,
+    layout_mode=layout_mode)``'s: the chain starts from the picture the user was shown (a
+    sampled layout, a picked sample, pinned boxes). Every image uses that sample's noise.
+    After each edit, the objects it does not touch keep the boxes and masks they had in the
+    previous image exactly; a replaced object keeps its box (new mask), a moved object keeps
+    its mask (new box), an object with new attributes keeps both, an added object and the
+    moved end of a changed relationship are laid out by the model (see ``sg2img.edits``)
+    with the layout noise of the sample. Kept objects keep their per-object noise and layout
+    noise (``model.renderer.noise=spatial``): a ``"resample"``d object keeps its box and mask
+    and draws new noise (another look); added objects draw theirs, from the seed and sample.
 
     Args:
         graph: one scene graph (dict, ``SceneGraph`` or a JSON file holding one graph).
         edits: edits (``sg2img.edits`` objects or their JSON dicts) or a JSON file of them.
         model: as for ``generate``.
-        seed: seed for the shared noise; ``None`` draws one (stored in the result).
+        seed: the seed of the starting picture; ``None`` draws one (stored in the result).
+        sample: which sample of the seed the chain starts from (``generate``'s
+            ``first_sample``; the editor's picked sample).
+        layout_mode: as for ``generate`` ("sample" or "mode"; ``None``: the model's own).
         image_size: output size, as for ``generate``.
         device: as for ``generate``.
         freeze: keep the layout of untouched objects (the default). ``False`` only reuses the
@@ -216,36 +216,45 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
     if len(graphs) != 1:
         raise GenerationError(f"manipulate takes one scene graph, got {len(graphs)}; pick one "
                               f"(e.g. --index in the command line)")
+    check_sample_number(sample, 1, "sample")
+    seed = check_seed(seed)
     edit_list = load_edits(edits)
     mdl = resolve_model(model, device)
+    mode = default_layout_mode(mdl, layout_mode)
     if image_size is not None:
         resize_images(torch.zeros(1, 3, 8, 8), image_size, -1)
-    z, seed = draw_noise(1, mdl.noise_dim, seed)
     cur = graphs[0]
-    (sample,) = encode_each([cur], mdl.vocab)
+    (encoded,) = encode_each([cur], mdl.vocab)
     # Every edit is checked on the graphs before anything is generated: a bad edit k fails
     # at once, not after k regenerations.
     step_list = apply_edits(cur, edit_list, mdl.vocab)
     check_edits_fit_model(step_list, mdl)
-    noise = draw_object_noise([sample], mdl.object_noise_dim, seed)
-    run = run_generator(mdl, [sample], z, obj_noise=noise)
-    fresh = torch.Generator().manual_seed(seed)   # per-object noise for objects an edit adds
+    key = graph_key(encoded.objs, encoded.triples)
+    start = draw_sample_noise(seed, key, sample, len(encoded.objs), mdl.noise_dim,
+                              mdl.object_noise_dim, layout=mode == "sample")
+    z, obj, lay = start.z[None], start.objects, start.layout
+    run = run_generator(mdl, [encoded], z, obj_noise=None if obj is None else [obj],
+                        layout_mode=mode, layout_noise=lay)
+    fresh = stream("edit", seed, key, sample)    # the noise of objects the edits add
     images, all_graphs = [run.images], [cur]
     boxes, masks = [run.boxes[0]], [run.masks[0]]
     steps, regions = [], []
     H = W = mdl.image_size
     for step in step_list:
         (new_sample,) = encode_each([step.graph], mdl.vocab)
-        if noise is not None:  # objects the edit keeps keep their noise; new ones draw theirs
-            noise = [_carry_object_noise(noise[0], step.old_to_new, len(new_sample.objs),
-                                         fresh, step.redraw_noise)]
+        num = len(new_sample.objs)
+        if obj is not None:  # objects the edit keeps keep their noise; new ones draw theirs
+            dim = obj.shape[1]
+            obj = carry_rows(obj, step.old_to_new, num,
+                             lambda d=dim: torch.randn(d, generator=fresh), step.redraw_noise)
+        if lay is not None:
+            lay = carry_rows(lay, step.old_to_new, num, lambda: draw_layout_noise(1, fresh))
+        ov: dict[str, Tensor] = {}
         if freeze:
-            new_sample, ov, b_ov, m_ov = _edit_inputs(step, boxes[-1], masks[-1], new_sample,
-                                                      mdl.mask_size)
-            run = run_generator(mdl, [new_sample], z, override=ov, boxes_override=b_ov,
-                                masks_override=m_ov, obj_noise=noise)
-        else:
-            run = run_generator(mdl, [new_sample], z, obj_noise=noise)
+            new_sample, ov["override"], ov["boxes_override"], ov["masks_override"] = \
+                _edit_inputs(step, boxes[-1], masks[-1], new_sample, mdl.mask_size)
+        run = run_generator(mdl, [new_sample], z, obj_noise=None if obj is None else [obj],
+                            layout_mode=mode, layout_noise=lay, **ov)
         region_boxes = [run.boxes[0][j] for j in step.touched]
         region_boxes += [boxes[-1][o] for o in step.removed]
         region_boxes += [boxes[-1][o] for o, n in enumerate(step.old_to_new)
@@ -262,5 +271,4 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
                                  mode="nearest")[0, 0].bool() for r in regions]
     tensors = resize_images(tensors, image_size, mdl.image_size)
     return ManipulationResult(vis.to_pil(tensors), tensors, all_graphs, boxes, masks, steps,
-                              regions, z, seed, mdl.vocab)
-
+                              regions, z, seed, mdl.vocab, sample)

@@ -289,10 +289,22 @@ BUNDLED_PIXELS_SHA256 = "729130a21c2ee633ccb61e1e8b45e0e019c675eb9b0bad05616bf38
 
 
 def test_the_bundled_model_draws_the_same_pixels_as_before_the_format_upgrade():
-    from sg2img import api
+    """Same weights, config and code path as 0.1.0: its noise (drawn here as 0.1.0 drew it,
+    before the seed rule) gives its pixels."""
+    from sg2img import api, vis
+    from sg2img.layout_head import draw_layout_noise
+    from sg2img.scene_graph import load_scene_graphs
 
     examples = Path(__file__).resolve().parents[1] / "examples" / "scenes.json"
-    result = api.generate(examples, seed=0, num_samples=2, device="cpu")
-    pixels = b"".join(np.asarray(image).tobytes() for image in result.images)
-    assert len(result.images) == 10
+    model = api.load_model(device="cpu")
+    samples = [g.encode(model.vocab) for g in load_scene_graphs(examples) for _ in range(2)]
+    z_gen = torch.Generator().manual_seed(0)
+    z = torch.stack([torch.randn(model.noise_dim, generator=z_gen) for _ in samples])
+    layout_gen = torch.Generator().manual_seed(2**32)
+    layout = torch.cat([draw_layout_noise(len(s.objs), layout_gen) for s in samples])
+    assert model.generator.samples_layout and not model.object_noise_dim
+    run = api.run_generator(model, samples, z, layout_mode="sample", layout_noise=layout)
+    images = vis.to_pil(run.images)
+    pixels = b"".join(np.asarray(image).tobytes() for image in images)
+    assert len(images) == 10
     assert hashlib.sha256(pixels).hexdigest() == BUNDLED_PIXELS_SHA256

@@ -14,7 +14,8 @@ from sg2img.api import GenerationError, generate, load_model
 from sg2img.cli import main
 from sg2img.config import Config
 from sg2img.edits import EditError
-from sg2img.manipulation import _carry_object_noise, boxes_region, manipulate
+from sg2img.manipulation import boxes_region, manipulate
+from sg2img.noise import carry_rows
 from sg2img.testing import random_model_export
 from sg2img.vocab import Vocab
 
@@ -88,15 +89,15 @@ def test_resample_object_keeps_the_scene_and_redraws_one_object(model):
     plain = generate([PINNED, SMALL], model, seed=3)
     res = generate([PINNED, SMALL], model, seed=3, num_samples=3, resample_object=2)
     assert res.graph_index == [0, 0, 0, 1, 1, 1] and res.sample_index == [0, 1, 2] * 2
-    # Sample 0 of each graph is the plain image, bit for bit.
-    assert torch.equal(res.tensors[0], plain.tensors[0])
-    assert torch.equal(res.tensors[3], plain.tensors[1])
+    # Sample 0 of each graph is the plain image (another batch: up to its rounding).
+    close(res.tensors[0], plain.tensors[0])
+    close(res.tensors[3], plain.tensors[1])
     for g in (0, 1):
         k = 3 * g
         for s in (1, 2):
             assert torch.equal(res.z[k + s], res.z[k])
-            assert torch.equal(res.boxes[k + s], res.boxes[k])
-            assert torch.equal(res.masks[k + s], res.masks[k])
+            close(res.boxes[k + s], res.boxes[k])
+            close(res.masks[k + s], res.masks[k])
             assert (res.tensors[k + s] - res.tensors[k]).abs().mean() > 1e-3
         assert (res.tensors[k + 1] - res.tensors[k + 2]).abs().mean() > 1e-3
     # Same seed, same images; more samples keep the first ones (other batches: up to the
@@ -145,8 +146,9 @@ def test_resample_object_with_a_sampling_layout_head_keeps_the_layout(tmp_path_f
                                                   "model.layout.head=sample"])
     plain = generate(GRAPH, sampler, seed=2)
     res = generate(GRAPH, sampler, seed=2, num_samples=3, resample_object=1)
-    assert torch.equal(res.tensors[0], plain.tensors[0])
-    assert all(torch.equal(res.boxes[s], plain.boxes[0]) for s in range(3))
+    close(res.tensors[0], plain.tensors[0])
+    for s in range(3):
+        close(res.boxes[s], plain.boxes[0])
     assert (res.tensors[1] - res.tensors[0]).abs().mean() > 1e-3
 
 
@@ -238,12 +240,16 @@ def test_manipulate_resample_redraws_one_object_and_keeps_the_rest(model):
     assert torch.equal(manipulate(PINNED, edits, model, seed=3).tensors, res.tensors)
 
 
-def test_carry_object_noise_redraws_only_the_chosen_rows():
+def test_carry_rows_redraws_only_the_chosen_rows_and_moves_kept_ones():
     old = torch.randn(5, 4, generator=torch.Generator().manual_seed(0))   # 4 objects + image
     rng = torch.Generator().manual_seed(1)
-    new = _carry_object_noise(old, (0, 1, 2, 3), 5, rng, redraw={2})
+    new = carry_rows(old, (0, 1, 2, 3), 5, lambda: torch.randn(4, generator=rng), redraw={2})
     assert torch.equal(new[[0, 1, 3, 4]], old[[0, 1, 3, 4]])
     assert not torch.equal(new[2], old[2])
+    # Object 1 removed, one added: kept rows follow their objects, the image node stays last.
+    moved = carry_rows(old, (0, None, 1, 2), 5, lambda: torch.full((4,), 9.0))
+    assert torch.equal(moved[:3], old[[0, 2, 3]]) and torch.equal(moved[4], old[4])
+    assert torch.equal(moved[3], torch.full((4,), 9.0))
 
 
 def test_manipulate_resample_needs_a_spatial_noise_model(vector_model, monkeypatch):

@@ -120,11 +120,17 @@ def test_generate_matches_the_library_and_is_reproducible(client, tiny_model):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["seed"] == 5 and body["model"] == "tiny" and body["image_size"] == 32
-    assert [s["seed"] for s in body["samples"]] == [5, 6]
+    assert [(s["seed"], s["sample"]) for s in body["samples"]] == [(5, 0), (5, 1)]
     assert body["image"] == body["samples"][0]["image"]
-    for s in body["samples"]:  # sample k is seed + k, as sg2img generate --seed makes it
-        ref = generate(SHEEP, tiny_model, seed=s["seed"])
-        assert np.array_equal(decode(s["image"]), np.asarray(ref.images[0]))
+    for s in body["samples"]:  # sample k of the seed, as sg2img generate --sample K makes it
+        ref = generate(SHEEP, tiny_model, seed=5, first_sample=s["sample"])
+        # Another batch size may round differently: PNG values within 1, never other noise.
+        diff = decode(s["image"]).astype(int) - np.asarray(ref.images[0]).astype(int)
+        assert np.abs(diff).max() <= 1
+    one = client.post("/api/generate", json={"graph": SHEEP, "seed": 5, "sample": 1}).json()
+    assert one["sample"] == 1
+    diff = decode(one["image"]).astype(int) - decode(body["samples"][1]["image"]).astype(int)
+    assert np.abs(diff).max() <= 1
     assert decode(body["layout"]).shape == (256, 256, 3)
     assert decode(body["graph_image"]).ndim == 3
     assert [o["name"] for o in body["objects"]] == SHEEP["objects"]
@@ -161,8 +167,8 @@ def test_layout_endpoint_returns_boxes_without_an_image(client, tiny_model):
     assert "image" not in body and "samples" not in body and "layout" in body
     ref = generate(SHEEP, tiny_model, seed=0)
     assert np.allclose([o["box"] for o in body["objects"]], ref.boxes[0].numpy(), atol=1e-4)
-    err = error_of(client.post("/api/layout", json={"graph": SHEEP, "seed": 1}), 400)
-    assert err["field"] == "seed"
+    err = error_of(client.post("/api/layout", json={"graph": SHEEP, "num_samples": 2}), 400)
+    assert err["field"] == "num_samples"
 
 
 def test_other_model_is_used_when_asked(client, other_model):
@@ -190,6 +196,20 @@ def test_manipulate_matches_the_library(client, tiny_model):
     assert [o["name"] for o in body["objects"]] == ["sky", "grass", "sheep", "tree"]
     inside, outside = body["steps"][0]["change_inside"], body["steps"][0]["change_outside"]
     assert inside > outside  # the move changes its region more than the rest
+
+
+def test_manipulate_starts_from_the_sample_and_pins_shown(client, tiny_model):
+    """The chain starts from the picture /api/generate gave for the seed, sample and pins."""
+    pin = [None, None, [0.1, 0.5, 0.4, 0.9]]
+    shown = client.post("/api/generate", json={"graph": SHEEP, "seed": 2, "sample": 3,
+                                               "boxes": pin}).json()
+    edits = [{"op": "move", "index": 2, "box": [0.5, 0.5, 0.8, 0.9]}]
+    body = client.post("/api/manipulate", json={"graph": SHEEP, "boxes": pin, "edits": edits,
+                                                "seed": 2, "sample": 3}).json()
+    assert body["sample"] == 3 and body["seed"] == 2
+    ref = manipulate({**SHEEP, "boxes": pin}, edits, tiny_model, seed=2, sample=3)
+    assert np.array_equal(np.asarray(ref.images[0]), decode(shown["image"]))
+    assert np.array_equal(decode(body["image"]), np.asarray(ref.images[-1]))
 
 
 # ------------------------------------------------------------------------ another look

@@ -63,7 +63,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = load_model(args.checkpoint, args.device)
     try:
         result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
-                          image_size=args.size, batch_size=args.batch_size,
+                          first_sample=args.sample, image_size=args.size,
+                          batch_size=args.batch_size,
                           layout_mode=args.layout_mode, resample_object=args.resample_object,
                           precision=args.precision)
     except SceneGraphError as e:
@@ -80,7 +81,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             for i in range(len(gs)):
                 base = f"{stem}_{i:03d}"
                 for s in range(args.samples):
-                    result.images[k + s].save(stage.path(f"{base}_s{s}.png"))
+                    number = result.sample_index[k + s]    # the file names the sample
+                    result.images[k + s].save(stage.path(f"{base}_s{number}.png"))
                 if args.save_layout:
                     result.draw_layout(k).save(stage.path(f"{base}_layout.png"))
                 if args.draw_graph:
@@ -134,10 +136,11 @@ def _file_sheet(result: Any, lo: int, hi: int, samples: int, looks: bool = False
         rows.append([result.draw_graph(k, "TB"), result.draw_layout(k),
                      *result.images[k:k + samples]])
         titles.append(f"graph {result.graph_index[k] - result.graph_index[lo]}")
-    cols = ["graph", "layout"] + (["image"] if samples == 1 else
-                                  [f"sample {s}" for s in range(samples)])
+    numbers = result.sample_index[lo:lo + samples]
+    cols = ["graph", "layout"] + (["image"] if numbers == [0] else
+                                  [f"sample {s}" for s in numbers])
     if looks:
-        cols = ["graph", "layout", "scene (sample 0)"] + [f"look {s}" for s in range(1, samples)]
+        cols = ["graph", "layout"] + [f"look {s}" if s else "scene (sample 0)" for s in numbers]
     return vis.make_sheet(rows, cols, row_titles=titles)
 
 
@@ -166,7 +169,8 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
         # Every edit is checked on the graphs alone first (cheap), so a bad edit k fails
         # before k images are generated.
         apply_edits(graph, edits, model.vocab)
-        res = manipulate(graph, edits, model, seed=args.seed, image_size=args.size)
+        res = manipulate(graph, edits, model, seed=args.seed, sample=args.sample,
+                         layout_mode=args.layout_mode, image_size=args.size)
     except SceneGraphError as e:
         about_edit = isinstance(e, EditError) and e.edit is not None
         raise e.located(args.edits if about_edit else args.graph) from None
@@ -186,7 +190,7 @@ def cmd_manipulate(args: argparse.Namespace) -> int:
             im.save(stage.path(f"{stem}_step{k:02d}.png"))
         res.sheet().save(stage.path(f"{stem}_manipulation.png"))
         stage.path(f"{stem}_steps.json").write_text(
-            json.dumps({"seed": res.seed, "steps": steps}, indent=1))
+            json.dumps({"seed": res.seed, "sample": res.sample, "steps": steps}, indent=1))
     _report(stage.paths, stage.out)
     return 0
 

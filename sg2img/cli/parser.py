@@ -119,6 +119,7 @@ def _bounded_int(lo: int, hi: int | None = None):
 _SEED = _bounded_int(0, 2**64 - 1)   # what torch.Generator.manual_seed accepts
 _COUNT = _bounded_int(1)
 _INDEX = _bounded_int(0)
+_SAMPLE = _bounded_int(0, 2**32 - 1)   # sg2img.generate_args.MAX_SAMPLE
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -166,7 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(g)
     g.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
     g.add_argument("--seed", type=_SEED, default=0, metavar="N", help="noise seed")
-    g.add_argument("--samples", type=_COUNT, default=1, metavar="K", help="images per graph")
+    g.add_argument("--samples", type=_COUNT, default=1, metavar="N", help="images per graph")
+    g.add_argument("--sample", type=_SAMPLE, default=0, metavar="K",
+                   help="the first sample number: '--sample 2' redraws sample 2 of the seed "
+                        "alone (with --samples N: samples K..K+N-1); a sample depends only on "
+                        "the graph, --seed and K")
     g.add_argument("--size", type=_COUNT, default=None, metavar="PX",
                    help="output size, e.g. 64 or 128 (default: the model's size; other sizes "
                         "are resized)")
@@ -178,8 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write one sheet per file with rows of graph | layout | image")
     g.add_argument("--layout-mode", choices=("sample", "mode"), default=None,
                    help="with a sampling layout head (model.layout.head=sample): 'sample' draws "
-                        "each image's layout from --seed (the default), 'mode' takes the most "
-                        "likely layout for every image; a regress head has one layout")
+                        "each image's layout from --seed and its sample number (the default), "
+                        "'mode' takes the most likely layout for every image; a regress head "
+                        "has one layout")
     g.add_argument("--batch-size", type=_COUNT, default=32, metavar="B",
                    help="images per forward pass")
     g.add_argument("--resample-object", type=_INDEX, nargs="+", default=None, metavar="I",
@@ -203,6 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which graph of GRAPH.json when it holds a list")
     m.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
     m.add_argument("--seed", type=_SEED, default=0, metavar="N", help="noise seed")
+    m.add_argument("--sample", type=_SAMPLE, default=0, metavar="K",
+                   help="start from sample K of the seed: the picture 'sg2img generate --seed "
+                        "N --sample K' gives")
+    m.add_argument("--layout-mode", choices=("sample", "mode"), default=None,
+                   help="as for generate: the layout of the starting picture")
     m.add_argument("--size", type=_COUNT, default=None, metavar="PX",
                    help="output size (default: the model's size)")
 

@@ -30,7 +30,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..layout_head import check_layout_mode
-from ..model import PRECISIONS
+from ..model import PRECISIONS, GALSGenerator
+from ..noise import batch_noise
 from ..scene_graph import GraphBatch, collate_graphs
 from .attributes import AttributeAccuracy, AttributeSwap
 from .box_file import match_box_file, score_box_pairs, write_box_file
@@ -145,6 +146,21 @@ class EvalOptions:
     layout_diagnostics: bool = False
 
 
+def seed_rule_noise(generator: nn.Module, batch: GraphBatch, seed: int, sample: int,
+                    layout_mode: str) -> dict[str, torch.Tensor]:
+    """Draw ``sample`` of every graph of ``batch`` as ``generate`` draws it (the seed rule
+    of ``sg2img.noise``), as ``forward`` keyword arguments on the batch's device; empty for
+    other generators (they draw from the ``rng`` they are given)."""
+    if not isinstance(generator, GALSGenerator):
+        return {}
+    ren = generator.cfg.renderer
+    noise = batch_noise(batch.objs, batch.triples, batch.obj_to_img, batch.num_images,
+                        seed=seed, sample=sample, noise_dim=generator.noise_dim,
+                        object_noise_dim=ren.layout_noise_dim if ren.noise == "spatial" else 0,
+                        layout=layout_mode == "sample")
+    return {k: v.to(batch.objs.device) for k, v in noise.items()}
+
+
 def evaluate(generator: nn.Module, dataset: Dataset, options: EvalOptions | None = None
              ) -> dict[str, Any]:
     """Score a generator on a dataset split with the registered metrics (:data:`METRICS`).
@@ -227,8 +243,9 @@ def evaluate(generator: nn.Module, dataset: Dataset, options: EvalOptions | None
                                      "no 'image'")
                 # Boxes "predicted from the scene graph alone": no box is pinned.
                 gen_batch = unpinned(batch)
-                outs = [render(gen_batch, use_gt_layout=o.use_gt_layout, rng=noise)
-                        for _ in range(num_draws)]
+                outs = [render(gen_batch, use_gt_layout=o.use_gt_layout, rng=noise,
+                               **seed_rule_noise(generator, gen_batch, seed, k, layout_mode))
+                        for k in range(num_draws)]
                 image_size = _check_sizes(batch, outs, image_size)
                 for metric in active.values():
                     metric.update(batch, outs)

@@ -11,10 +11,12 @@ endpoint          does
 ================  ===========================================================================
 GET  /api/models  the models offered (ids, sizes, ``resample_object``), limits, features
 GET  /api/vocab   ``?model=ID``: the model's object and predicate names
-POST /api/generate  a graph (+ pinned ``boxes``, ``seed``, ``num_samples``,
+POST /api/generate  a graph (+ pinned ``boxes``, ``seed``, ``sample``, ``num_samples``,
                   ``resample_object``) -> images, layout
-POST /api/layout  a graph (+ ``boxes``) -> the boxes and the layout drawing, no image
-POST /api/manipulate  a graph, ``edits`` and ``seed`` -> the image after the edits
+POST /api/layout  a graph (+ ``boxes``, ``seed``, ``sample``) -> the boxes and the layout
+                  drawing, no image
+POST /api/manipulate  a graph (+ ``boxes``), ``edits``, ``seed`` and ``sample`` -> the image
+                  after the edits, starting from that sample's picture
 ================  ===========================================================================
 
 Requests are validated on the event loop before they queue (a bad request costs no
@@ -45,6 +47,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..files import short
+from ..generate_args import MAX_SAMPLE
 from .body import read_json_body
 from .errors import APIError, edit_error, scene_graph_error, without_paths
 from .guard import GuardMiddleware
@@ -223,16 +226,19 @@ def _resample_object(data: Mapping[str, Any], served: ServedModel, graph: Any) -
 
 def parse_generate(data: Mapping[str, Any], registry: ModelRegistry, limits: Limits,
                    endpoint: str = "/api/generate") -> _Parsed:
-    allowed = ["model", "graph", "boxes", "seed", "num_samples", "include", "resample_object"]
+    allowed = ["model", "graph", "boxes", "seed", "sample", "num_samples", "include",
+               "resample_object"]
     if endpoint == "/api/layout":
-        allowed = ["model", "graph", "boxes", "include"]
+        allowed = ["model", "graph", "boxes", "seed", "sample", "include"]
     _check_keys(data, allowed, endpoint)
     served = _model(registry, data)
     graph = _pinned(data, _graph(data, served, limits))
+    num_samples = _int_field(data, "num_samples", 1, 1, limits.max_samples, "number of images")
     return _Parsed(served, graph,
                    seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
-                   num_samples=_int_field(data, "num_samples", 1, 1, limits.max_samples,
-                                          "number of images"),
+                   sample=_int_field(data, "sample", 0, 0, MAX_SAMPLE - num_samples + 1,
+                                     "sample"),
+                   num_samples=num_samples,
                    include=_include(data), resample_object=_resample_object(data, served, graph))
 
 
@@ -241,9 +247,10 @@ def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
     from ..edits import EditError, apply_edits, load_edits
     from ..manipulation import check_edits_fit_model
 
-    _check_keys(data, ["model", "graph", "edits", "seed", "include"], "/api/manipulate")
+    _check_keys(data, ["model", "graph", "boxes", "edits", "seed", "sample", "include"],
+                "/api/manipulate")
     served = _model(registry, data)
-    graph = _graph(data, served, limits)
+    graph = _pinned(data, _graph(data, served, limits))
     edits = data.get("edits")
     if not isinstance(edits, list) or not edits:
         raise APIError(400, "edits must be a non-empty list of edits, e.g. [{\"op\": "
@@ -264,6 +271,7 @@ def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
         raise err from None
     return _Parsed(served, graph, edits=edit_list,
                    seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
+                   sample=_int_field(data, "sample", 0, 0, MAX_SAMPLE, "sample"),
                    include=_include(data))
 
 
@@ -317,9 +325,10 @@ def _pictures(graph: Any, boxes: Any, masks: Any, image: Any, vocab: Any,
 def run_generate(p: _Parsed, layout_only: bool = False) -> dict[str, Any]:
     """Work of ``/api/generate`` and ``/api/layout`` (on the device's worker thread).
 
-    Sample k uses seed ``seed + k``, so every sample can be reproduced (and edited further)
-    from its own seed: ``sg2img generate --seed``. With ``resample_object`` all samples share
-    the seed: sample 0 is the plain image, samples 1.. other looks of those objects
+    The images are samples ``sample .. sample + num_samples - 1`` of one seed (the seed
+    rule of ``sg2img.noise``), each reproduced by ``sg2img generate --seed S --sample K`` and
+    edited further from ``/api/manipulate`` with the same seed and sample. With
+    ``resample_object`` sample 0 is the plain image, samples 1.. other looks of those objects
     (``generate(..., resample_object=...)``, ``sg2img generate --resample-object``).
     """
     from .. import generate
@@ -327,29 +336,21 @@ def run_generate(p: _Parsed, layout_only: bool = False) -> dict[str, Any]:
     model, vocab = p.served.model, p.served.model.vocab
     if p.resample_object is not None and not layout_only:
         return _run_resample(p)
-    if p.seed is None:
-        first = generate(p.graph, model)
-        seed = first.seed
-    else:
-        seed = p.seed
-        first = generate(p.graph, model, seed=seed)
+    count = 1 if layout_only else p.num_samples
+    res = generate(p.graph, model, seed=p.seed, num_samples=count, first_sample=p.sample)
     out: dict[str, Any] = {"model": p.served.id, "graph": p.graph.to_dict(),
-                           "image_size": model.image_size,
-                           "objects": _objects(p.graph, first.boxes[0], vocab)}
+                           "image_size": model.image_size, "seed": res.seed,
+                           "sample": p.sample, "objects": _objects(p.graph, res.boxes[0], vocab)}
     if layout_only:
-        out.update(_pictures(p.graph, first.boxes[0], first.masks[0], None, vocab,
+        out.update(_pictures(p.graph, res.boxes[0], res.masks[0], None, vocab,
                              [x for x in p.include if x in ("layout", "graph")]))
         return out
-    samples = [first]
-    for k in range(1, p.num_samples):
-        samples.append(generate(p.graph, model, seed=min(seed + k, MAX_SEED)))
-    out["seed"] = seed
-    out["samples"] = [{"seed": r.seed, **({"image": _png(r.images[0])}
-                                          if "image" in p.include else {})}
-                      for r in samples]
+    out["samples"] = [{"seed": res.seed, "sample": k,
+                       **({"image": _png(im)} if "image" in p.include else {})}
+                      for k, im in zip(res.sample_index, res.images, strict=True)]
     if "image" in p.include:
         out["image"] = out["samples"][0]["image"]
-    out.update(_pictures(p.graph, first.boxes[0], first.masks[0], first.images[0], vocab,
+    out.update(_pictures(p.graph, res.boxes[0], res.masks[0], res.images[0], vocab,
                          p.include))
     return out
 
@@ -360,14 +361,14 @@ def _run_resample(p: _Parsed) -> dict[str, Any]:
 
     model, vocab = p.served.model, p.served.model.vocab
     res = generate(p.graph, model, seed=p.seed, num_samples=p.num_samples,
-                   resample_object=p.resample_object)
+                   first_sample=p.sample, resample_object=p.resample_object)
     out: dict[str, Any] = {"model": p.served.id, "graph": p.graph.to_dict(),
                            "image_size": model.image_size, "seed": res.seed,
                            "resample_object": p.resample_object,
                            "objects": _objects(p.graph, res.boxes[0], vocab)}
     out["samples"] = [{"seed": res.seed, "sample": k,
                        **({"image": _png(im)} if "image" in p.include else {})}
-                      for k, im in enumerate(res.images)]
+                      for k, im in zip(res.sample_index, res.images, strict=True)]
     if "image" in p.include:
         out["image"] = out["samples"][0]["image"]
     out.update(_pictures(p.graph, res.boxes[0], res.masks[0], res.images[0], vocab,
@@ -380,7 +381,7 @@ def run_manipulate(p: _Parsed) -> dict[str, Any]:
     from .. import manipulate
 
     vocab = p.served.model.vocab
-    res = manipulate(p.graph, p.edits, p.served.model, seed=p.seed)
+    res = manipulate(p.graph, p.edits, p.served.model, seed=p.seed, sample=p.sample)
     final = res.graphs[-1]
     steps = []
     for k, step in enumerate(res.steps):
@@ -388,7 +389,8 @@ def run_manipulate(p: _Parsed) -> dict[str, Any]:
         steps.append({"description": step.description,
                       "change_inside": None if math.isnan(inside) else round(inside, 5),
                       "change_outside": None if math.isnan(outside) else round(outside, 5)})
-    out: dict[str, Any] = {"model": p.served.id, "seed": res.seed, "graph": final.to_dict(),
+    out: dict[str, Any] = {"model": p.served.id, "seed": res.seed, "sample": res.sample,
+                           "graph": final.to_dict(),
                            "image_size": p.served.model.image_size, "steps": steps,
                            "objects": _objects(final, res.boxes[-1], vocab)}
     if "image" in p.include:
