@@ -28,12 +28,12 @@ def _report(files: Sequence[Path], out: Path) -> None:
 
 
 # --------------------------------------------------------------------------- commands
-def _stems(paths: Sequence[str]) -> list[str]:
+def _stems(paths: Sequence[str], ext: str = "png") -> list[str]:
     stems = [Path(p).stem for p in paths]
     seen: dict[str, str] = {}
     for p, s in zip(paths, stems, strict=True):
         if s in seen:
-            raise _UsageError(f"two input files would write the same names '{s}_*.png': "
+            raise _UsageError(f"two input files would write the same names '{s}_*.{ext}': "
                               f"{seen[s]} and {p}; rename one")
         seen[s] = p
     return stems
@@ -93,6 +93,54 @@ def cmd_generate(args: argparse.Namespace) -> int:
                             args.resample_object is not None).save(
                     stage.path(f"{stem}_sheet.png"))
     _report(stage.paths, stage.out)
+    return 0
+
+
+def cmd_layout(args: argparse.Namespace) -> int:
+    """``sg2img layout``: the layouts ``generate`` draws, as GLIGEN inputs, segmentation PNGs
+    or COCO annotations."""
+    stems = _stems(args.graphs, "json")
+    from ..api import GenerationError, generate, load_model
+    from ..layout_export import GLIGEN_MAX_BOXES, layout_files, write_layout
+    from ..scene_graph import SceneGraphError, load_scene_graphs
+
+    check_output_folder(args.out)
+    per_file = [load_scene_graphs(p) for p in args.graphs]
+    if args.index is not None:
+        for path, gs in zip(args.graphs, per_file, strict=True):
+            if args.index >= len(gs):
+                raise _UsageError(f"--index {args.index} is out of range; {path} holds "
+                                  f"{len(gs)} graph{'s' * (len(gs) != 1)} (0..{len(gs) - 1})")
+    model = load_model(args.checkpoint, args.device)
+    try:
+        # Every graph of every file, as generate runs them (by the seed rule, a graph's
+        # layout is the same alone or among others).
+        result = generate([g for gs in per_file for g in gs], model, seed=args.seed,
+                          first_sample=args.sample, image_size=args.size,
+                          layout_mode=args.layout_mode, return_layout=True)
+    except SceneGraphError as e:
+        raise SceneGraphError(_locate(e, args.graphs, per_file)) from None
+    except GenerationError as e:
+        if e.graph is None:
+            raise
+        raise GenerationError(_locate(e, args.graphs, per_file)) from None
+    files, k = [], 0
+    for stem, gs in zip(stems, per_file, strict=True):
+        chosen = range(len(gs)) if args.index is None else [args.index]
+        files += layout_files(result, args.format, images=[k + i for i in chosen],
+                              names=[f"{stem}_{i:03d}" for i in chosen],
+                              coco_name=f"{stem}_coco.json")
+        k += len(gs)
+    paths = write_layout(files, args.out)
+    _report(paths, Path(args.out))
+    crowded = [f"{p} graph {i}" for p, gs in zip(args.graphs, per_file, strict=True)
+               for i, g in enumerate(gs) if len(g.objects) > GLIGEN_MAX_BOXES
+               and args.index in (None, i)]
+    if args.format == "gligen" and crowded:
+        print(f"{PROG}: warning: {', '.join(crowded[:3])}{' ...' * (len(crowded) > 3)} "
+              f"{'has' if len(crowded) == 1 else 'have'} more than {GLIGEN_MAX_BOXES} "
+              f"objects; StableDiffusionGLIGENPipeline uses the first {GLIGEN_MAX_BOXES} "
+              f"phrases and boxes", file=sys.stderr)
     return 0
 
 
@@ -357,6 +405,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
+    "layout": cmd_layout,
     "manipulate": cmd_manipulate,
     "train": cmd_train,
     "evaluate": cmd_evaluate,

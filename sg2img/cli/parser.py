@@ -15,6 +15,7 @@ EXIT_INTERNAL = 1
 _MAIN_EPILOG = """\
 examples:
   sg2img generate examples/sheep.json --out outputs --seed 0 --save-layout --draw-graph
+  sg2img layout examples/sheep.json --format gligen --out outputs/layouts
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
   sg2img train --preset small --data data/shapes64 --out runs/small
   sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 --out report.json
@@ -38,6 +39,23 @@ examples:
   sg2img generate sheep.json --checkpoint runs/spatial/export.pt --samples 4 --resample-object 2
     (a model trained with model.renderer.noise=spatial: _s0 is the scene, _s1.._s3 other looks of
     object 2, everything else kept)
+"""
+
+_LAYOUT_EPILOG = """\
+Writes the layout (boxes and masks) that 'sg2img generate' draws for the same files, --seed
+and --layout-mode (one sample per graph), for another renderer; for graph i of FILE.json:
+  --format gligen   OUT/FILE_{i:03d}_gligen.json: prompt, gligen_phrases, gligen_boxes, the
+                    arguments of diffusers' StableDiffusionGLIGENPipeline (pipe(**json))
+  --format seg      OUT/FILE_{i:03d}_seg.png: class ids (0 = no object) in a palette PNG,
+                    and OUT/FILE_{i:03d}_seg.json: its class names and palette
+  --format coco     OUT/FILE_coco.json: COCO annotations (boxes, RLE masks), one image per
+                    graph, named FILE_{i:03d}_s0.png as 'sg2img generate' names the pictures
+Nothing is written when an input is bad.
+
+examples:
+  sg2img layout examples/sheep.json --format gligen --out outputs/layouts
+  sg2img layout examples/scenes.json --format seg --index 2 --size 512 --out outputs/layouts
+  sg2img layout examples/*.json --format coco --seed 3 --out outputs/layouts
 """
 
 _MANIPULATE_EPILOG = """\
@@ -196,6 +214,33 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="bf16 renders the image under bfloat16 autocast (the layout stays "
                         "fp32): 1.8x faster on a CPU with AVX512-BF16, slower without it")
+
+    # ------------------------------------------------------------------ layout
+    lo = sub.add_parser("layout", parents=[common], formatter_class=_Formatter,
+                        help="write the predicted layout for another renderer (GLIGEN, "
+                             "segmentation map, COCO)",
+                        description="Write the layouts sg2img predicts for scene graphs in a "
+                                    "format other renderers read.", epilog=_LAYOUT_EPILOG)
+    lo.add_argument("graphs", nargs="+", metavar="GRAPHS.json",
+                    help="JSON file with one scene graph or a list of them (sg2im's format)")
+    lo.add_argument("--format", required=True, choices=("gligen", "seg", "coco"),
+                    help="gligen: StableDiffusionGLIGENPipeline's inputs; seg: a class-index "
+                         "segmentation PNG and its class list; coco: COCO annotations")
+    _model_args(lo)
+    lo.add_argument("--out", default="outputs", metavar="DIR", help="output folder")
+    lo.add_argument("--seed", type=_SEED, default=0, metavar="N",
+                    help="noise seed (the one given to 'sg2img generate')")
+    lo.add_argument("--sample", type=_SAMPLE, default=0, metavar="K",
+                    help="the layout of sample K of the seed ('sg2img generate --sample K')")
+    lo.add_argument("--size", type=_COUNT, default=None, metavar="PX",
+                    help="pixels of the segmentation map and the COCO images (default: the "
+                         "model's size)")
+    lo.add_argument("--index", type=_INDEX, default=None, metavar="I",
+                    help="only graph I of each file (default: every graph)")
+    lo.add_argument("--layout-mode", choices=("sample", "mode"), default=None,
+                    help="as 'sg2img generate --layout-mode': with a sampling layout head, "
+                         "'sample' (the default) draws the layout from --seed, 'mode' takes the "
+                         "most likely one")
 
     # -------------------------------------------------------------- manipulate
     m = sub.add_parser("manipulate", parents=[common], formatter_class=_Formatter,

@@ -17,6 +17,10 @@ POST /api/layout  a graph (+ ``boxes``, ``seed``, ``sample``) -> the boxes and t
                   drawing, no image
 POST /api/manipulate  a graph (+ ``boxes``), ``edits``, ``seed`` and ``sample`` -> the image
                   after the edits, starting from that sample's picture
+POST /api/export  a graph (+ ``boxes``, ``seed``, ``sample``) and a ``format`` (gligen, seg,
+                  coco) -> the layout ``/api/generate`` draws as files for other renderers
+                  (``files``: ``name``, ``media_type``, ``data``: base64 for PNG, the text
+                  for JSON)
 ================  ===========================================================================
 
 Requests are validated on the event loop before they queue (a bad request costs no
@@ -275,6 +279,21 @@ def parse_manipulate(data: Mapping[str, Any], registry: ModelRegistry,
                    include=_include(data))
 
 
+def parse_export(data: Mapping[str, Any], registry: ModelRegistry, limits: Limits) -> _Parsed:
+    from ..layout_export import EXPORT_FORMATS
+
+    _check_keys(data, ["model", "graph", "boxes", "seed", "sample", "format"], "/api/export")
+    served = _model(registry, data)
+    graph = _pinned(data, _graph(data, served, limits))
+    fmt = data.get("format")
+    if not isinstance(fmt, str) or fmt not in EXPORT_FORMATS:
+        raise APIError(400, f"format must be one of {list(EXPORT_FORMATS)}, got {short(fmt)}",
+                       "format", choices=list(EXPORT_FORMATS))
+    return _Parsed(served, graph, format=fmt,
+                   seed=_int_field(data, "seed", None, 0, MAX_SEED, "seed"),
+                   sample=_int_field(data, "sample", 0, 0, MAX_SAMPLE, "sample"))
+
+
 # --------------------------------------------------------------------------- rendering
 def _png(image: Any) -> str:
     buf = io.BytesIO()
@@ -400,6 +419,22 @@ def run_manipulate(p: _Parsed) -> dict[str, Any]:
     return out
 
 
+def run_export(p: _Parsed) -> dict[str, Any]:
+    """Work of ``/api/export``: the layout ``/api/generate`` draws for the same graph, seed
+    and sample, as the files ``sg2img layout --format`` writes (named ``layout_*``)."""
+    from .. import generate
+    from ..layout_export import layout_files
+
+    res = generate(p.graph, p.served.model, seed=p.seed, first_sample=p.sample,
+                   return_layout=True)
+    files = layout_files(res, p.format, names=["layout"])
+    return {"model": p.served.id, "seed": res.seed, "sample": p.sample, "format": p.format,
+            "files": [{"name": f.name, "media_type": f.media_type,
+                       "data": (base64.b64encode(f.data).decode("ascii")
+                                if f.media_type == "image/png" else f.data.decode("utf-8"))}
+                      for f in files]}
+
+
 # --------------------------------------------------------------------------- app
 def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     return JSONResponse(body, status, headers={"Cache-Control": "no-store", **(headers or {})})
@@ -447,6 +482,7 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
         from ..api import GenerationError
         from ..checkpoint import CheckpointError
         from ..edits import EditError
+        from ..layout_export import LayoutExportError
         from ..scene_graph import SceneGraphError
 
         try:
@@ -455,7 +491,7 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
             return _error(edit_error(e), paths)
         except SceneGraphError as e:
             return _error(scene_graph_error(e), paths)
-        except (GenerationError, CheckpointError) as e:
+        except (GenerationError, CheckpointError, LayoutExportError) as e:
             return _error(APIError(400, str(e)), paths)
         except QueueFull as e:
             return _error(APIError(503, str(e), retry_after=e.retry_after,
@@ -494,6 +530,10 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
                              limits)
         return await queued(p.served, lambda: run_manipulate(p))
 
+    async def export_ep(request: Request) -> Response:
+        p = parse_export(await read_json_body(request, limits.max_body_bytes), registry, limits)
+        return await queued(p.served, lambda: run_export(p))
+
     async def api_error(request: Request, exc: APIError) -> Response:
         return _error(exc, paths)
 
@@ -519,6 +559,7 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
         Route("/api/generate", generate_ep, methods=["POST"]),
         Route("/api/layout", layout_ep, methods=["POST"]),
         Route("/api/manipulate", manipulate_ep, methods=["POST"]),
+        Route("/api/export", export_ep, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     middleware = [Middleware(GuardMiddleware, allowed=allowed_hosts)]
