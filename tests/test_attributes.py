@@ -12,12 +12,14 @@ from sg2img.testing import random_graph_batch
 from sg2img.vocab import Vocab
 
 ATTRS = ("red", "blue", "yellow", "white", "small", "large")
+TABLE = {"car": ATTRS, "bus": ATTRS}      # the vehicles take every attribute, the rest none
 
 
 @pytest.fixture
 def avocab() -> Vocab:
     return Vocab.from_names(["sky", "road", "car", "bus", "grass"],
-                            ["left of", "right of", "above", "below", "on"], ATTRS)
+                            ["left of", "right of", "above", "below", "on"], ATTRS,
+                            class_attributes=TABLE)
 
 
 CARS = {"objects": ["sky", "road", "car"],
@@ -128,7 +130,8 @@ def attr_ckpt(tmp_path_factory):
     from sg2img.checkpoint import export_inference
 
     vocab = Vocab.from_names(["sky", "road", "car", "bus", "grass"],
-                             ["left of", "right of", "above", "below", "on"], ATTRS)
+                             ["left of", "right of", "above", "below", "on"], ATTRS,
+                             class_attributes=TABLE)
     cfg = Config.from_preset("tiny")
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
