@@ -16,10 +16,13 @@ from sg2img.checkpoint import (
     export_inference,
     load_checkpoint,
     restore_training_state,
+    same_vocabulary,
     save_checkpoint,
+    starting_weights,
     training_state,
     unwrap_state_dict,
     upgrade_checkpoint,
+    with_vocabulary,
 )
 from sg2img.config import Config
 from sg2img.config_aliases import MODEL_KEY_ALIASES, flat_model_section
@@ -283,6 +286,26 @@ def test_a_format_1_model_section_is_grouped_on_load():
         assert Config.from_dict(flat) == cfg
     assert len(caught) == len(MODEL_KEY_ALIASES)
     assert all(w.category is FutureWarning for w in caught)
+
+
+def test_vocabularies_compare_by_names_so_checkpoints_from_before_class_tables_still_fit():
+    from sg2img.data.shapes import shapes_vocab
+
+    vocab = shapes_vocab()                                   # with a class table
+    old = {k: v for k, v in vocab.to_dict().items()
+           if k not in ("class_attributes", "stuff_names")}
+    assert same_vocabulary(old, vocab) and same_vocabulary(vocab.to_dict(), vocab)
+    assert not same_vocabulary(Vocab.from_names(["sky"], ["above"]).to_dict(), vocab)
+    assert not same_vocabulary({"object_idx_to_name": 3}, vocab)
+    assert not same_vocabulary(None, vocab)
+    weights = {"w": torch.ones(2)}
+    ckpt = {"format_version": 1, "kind": "inference", "vocab": old, "generator": weights}
+    assert torch.equal(starting_weights(ckpt, vocab, "old.pt")["generator_ema"]["w"], weights["w"])
+    new = with_vocabulary(ckpt, vocab)
+    assert new["vocab"] == vocab.to_dict() and new["vocab"]["class_attributes"]["sheep"]
+    assert new["generator"] is weights and new["format_version"] == 1 and ckpt["vocab"] is old
+    with pytest.raises(CheckpointError, match="names other ids"):
+        with_vocabulary(ckpt, Vocab.from_names(["sky"], ["above"]))
 
 
 # Hash of generate()'s pixels from the bundled model, recorded with sg2img 0.1.0 (checkpoint
