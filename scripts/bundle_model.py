@@ -17,6 +17,14 @@ Usage::
 
     python scripts/bundle_model.py runs/bundled64 --data data/shapes64 \
         --export runs/bundled64_layout/export.pt
+
+``--vocab-from-data`` re-exports the shipped model instead, without a run: its vocabulary
+gets the class table counted from the training split of ``--data`` (which attributes each
+class takes, as ``sg2img train`` now stores it), and its weights, config and format version
+stay as they are::
+
+    python data_tools/make_shapes.py --out data/shapes64 --size 64
+    python scripts/bundle_model.py --vocab-from-data --data data/shapes64
 """
 
 from __future__ import annotations
@@ -34,7 +42,8 @@ MAX_BYTES = 25 * 1024 * 1024
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", type=Path, help="training run folder (holds export.pt)")
+    p.add_argument("run", type=Path, nargs="?",
+                   help="training run folder (holds export.pt); not with --vocab-from-data")
     p.add_argument("--data", type=Path, required=True, help="dataset it was trained on")
     p.add_argument("--export", type=Path, default=None,
                    help="the export to ship (default: RUN/export.pt), e.g. the output of "
@@ -47,7 +56,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="write the path LOCAL as SHOWN in the recorded commands and reports, "
                         "e.g. /scratch/shapes64=data/shapes64 when the data there is what the "
                         "recipe writes to data/shapes64; the model card lists the aliases")
+    p.add_argument("--vocab-from-data", action="store_true",
+                   help="re-export ASSETS/default_model.pt with the class table of --data's "
+                        "training split in its vocabulary; nothing else changes")
     args = p.parse_args(argv)
+    if args.vocab_from_data:
+        if args.run is not None:
+            p.error("--vocab-from-data re-exports the shipped model; give no run folder")
+        return _vocab_from_data(args.assets, args.data)
+    if args.run is None:
+        p.error("give the training run folder (or --vocab-from-data)")
     aliases = dict(_parse_alias(a) for a in args.path_alias)
 
     import torch
@@ -145,6 +163,38 @@ def main(argv: list[str] | None = None) -> int:
     print(md_path.read_text())
     print(f"wrote {args.assets / 'default_model.pt'} ({size / 2**20:.2f} MiB), "
           f"{args.assets / 'default_model.json'}, {json_path}, {md_path}")
+    return 0
+
+
+def _vocab_from_data(assets: Path, data: Path) -> int:
+    """Give the shipped model the class table of ``data``'s training split (the dataset
+    read with the model's own data settings); weights, config and format version unchanged."""
+    import dataclasses
+
+    from sg2img.checkpoint import CheckpointError, upgrade_checkpoint, with_vocabulary
+    from sg2img.config import Config
+    from sg2img.data import build_dataset
+    from sg2img.files import atomic_torch_save, load_torch_file
+
+    path = assets / "default_model.pt"
+    raw = load_torch_file(path, "checkpoint", CheckpointError)   # as stored: format kept
+    cfg = Config.from_dict(upgrade_checkpoint(raw)["config"])
+    data_cfg = dataclasses.replace(cfg.data, root=str(data))
+    dataset = build_dataset(data_cfg, "train", cfg.model.renderer.image_size,
+                            cfg.model.layout.mask_size)
+    atomic_torch_save(with_vocabulary(raw, dataset.vocab), path)
+    card = assets / "default_model.json"
+    if card.exists():
+        meta = json.loads(card.read_text())
+        meta["size_bytes"] = path.stat().st_size
+        meta["vocabulary"] = ("class table (which attributes each class takes) counted from "
+                              "the training split by: python scripts/bundle_model.py "
+                              "--vocab-from-data --data data/shapes64")
+        card.write_text(json.dumps(meta, indent=2) + "\n")
+    table = dataset.vocab.class_attributes or {}
+    print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB): the class table of "
+          f"{len(dataset)} training images, {sum(map(len, table.values()))} (class, attribute) "
+          f"pairs over {len(table)} classes")
     return 0
 
 

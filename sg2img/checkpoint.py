@@ -164,6 +164,42 @@ def load_checkpoint(path: str | os.PathLike,
         raise CheckpointError(f"{path}: {e}") from None
 
 
+def same_vocabulary(saved: Any, vocab: Vocab) -> bool:
+    """Whether a checkpoint's vocabulary (its dict form) names the same ids as ``vocab``;
+    the class table and the stuff names may differ (a table counted from another run's
+    data, or none in a checkpoint written before tables)."""
+    try:
+        return Vocab.from_dict(saved) == vocab
+    except VocabError:
+        return False
+
+
+def with_vocabulary(ckpt: Mapping[str, Any], vocab: Vocab) -> dict[str, Any]:
+    """``ckpt`` with ``vocab`` as its vocabulary, everything else (weights, config, format
+    version) as it is: e.g. an old export given the class table of its training data.
+
+    Raises:
+        CheckpointError: ``vocab`` names other ids than the checkpoint's vocabulary.
+    """
+    if not same_vocabulary(ckpt.get("vocab"), vocab):
+        raise CheckpointError("the new vocabulary names other ids than the checkpoint's; "
+                              "give the vocabulary of the data the model was trained on")
+    return {**ckpt, "vocab": vocab.to_dict()}
+
+
+def read_vocabulary(path: str | os.PathLike) -> Vocab:
+    """The vocabulary of a checkpoint file (``Vocab.describe()`` says what it holds).
+
+    Raises:
+        CheckpointError: the file cannot be read as a checkpoint, or has no valid vocabulary.
+    """
+    ckpt = load_checkpoint(path)
+    try:
+        return Vocab.from_dict(ckpt.get("vocab"))
+    except VocabError as e:
+        raise CheckpointError(f"{path}: the checkpoint's vocabulary is invalid: {e}") from None
+
+
 def unwrap_state_dict(module: nn.Module | Mapping[str, Any]) -> dict[str, Any]:
     """State dict without DDP (``module.``) or ``torch.compile`` (``_orig_mod.``) prefixes.
 
@@ -378,7 +414,7 @@ def check_training_state(ckpt: Mapping[str, Any], vocab: Vocab,
     if missing:
         raise CheckpointError(f"the checkpoint lacks {missing}; resume from a checkpoint "
                               f"that sg2img train wrote")
-    if ckpt["vocab"] != vocab.to_dict():
+    if not same_vocabulary(ckpt["vocab"], vocab):
         raise CheckpointError("the checkpoint's vocabulary differs from the dataset's; "
                               "resume with the same --data")
     for key in ("generator", "generator_ema", "discriminator"):
@@ -450,7 +486,7 @@ def starting_weights(ckpt: Mapping[str, Any], vocab: Vocab, source: str
         CheckpointError: another vocabulary, no generator weights, or weights that are not
             finite tensors.
     """
-    if ckpt.get("vocab") != vocab.to_dict():
+    if not same_vocabulary(ckpt.get("vocab"), vocab):
         raise CheckpointError(f"train.init_from: {source} was trained on another vocabulary; "
                               f"use a checkpoint trained on the same dataset")
     out = {"generator": ckpt.get("generator"), "generator_ema": generator_state(ckpt),

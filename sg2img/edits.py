@@ -37,7 +37,8 @@ refer to the graph as it is when that edit is applied (edits apply one after ano
 ``"new"`` in an added object's relationships stands for the added object. ``"move"`` in a
 predicate edit says which end is laid out again: ``"subject"`` (default), ``"object"`` or
 ``"both"``. ``"attributes"`` replaces the object's attribute list ("make the car red": its
-old colour goes); it needs a model whose vocabulary has attributes. ``"resample"`` redraws the
+old colour goes); it needs a model whose vocabulary has attributes, ones the object's class
+takes (``sg2img vocab`` lists them). ``"resample"`` redraws the
 object's per-object noise ("same scene, another sheep"); it needs a model trained with
 ``model.renderer.noise=spatial``.
 """
@@ -68,7 +69,7 @@ from .scene_graph import (
     SceneGraph,
     SceneGraphError,
 )
-from .vocab import UnknownNameError, Vocab, VocabError
+from .vocab import ClassAttributeError, UnknownNameError, Vocab, VocabError
 
 NEW = "new"
 # Edits per file or call: each edit regenerates the image and adds a row to the sheet.
@@ -219,7 +220,8 @@ class RemoveObject:
 
 @dataclass(frozen=True)
 class ReplaceObject:
-    """Change an object's class; it keeps its box and gets a mask for the new class.
+    """Change an object's class; it keeps its box and gets a mask for the new class. With a
+    vocabulary that has a class table it keeps only the attributes the new class takes.
 
     Args:
         index: the object's index in the current graph.
@@ -236,9 +238,17 @@ class ReplaceObject:
                            "object")
         objects = list(graph.objects)
         objects[i] = name
-        out = _with(graph, objects, graph.relationships, graph.boxes, graph.attributes)
+        # The object keeps the attributes its new class takes (all without a class table).
+        attributes, dropped = graph.attributes, ()
+        takes = None if vocab is None else vocab.class_attribute_names(name)
+        if attributes is not None and takes is not None:
+            dropped = tuple(a for a in attributes[i] if a not in takes)
+            attributes = [*attributes[:i], tuple(a for a in attributes[i] if a in takes),
+                          *attributes[i + 1:]]
+        out = _with(graph, objects, graph.relationships, graph.boxes, attributes)
+        note = f" (drops {', '.join(dropped)}, which {name} does not take)" if dropped else ""
         return EditResult(out, tuple(range(len(objects))), frozenset({i}), keep_box={i: i},
-                          description=f"replace {i} {graph.objects[i]} -> {name}")
+                          description=f"replace {i} {graph.objects[i]} -> {name}{note}")
 
 
 _MOVE_ENDS = ("subject", "object", "both")
@@ -344,6 +354,12 @@ class SetAttributes:
                     where = f"attributes[{j}]" if isinstance(e, UnknownNameError) else None
                     raise edit_err("attributes", str(e), where or "attributes",
                                    getattr(e, "suggestions", ())) from None
+            try:
+                vocab.check_class_attributes(graph.objects[i], attrs,
+                                             f"object {i} ({graph.objects[i]})")
+            except ClassAttributeError as e:
+                raise edit_err("attributes", str(e), f"attributes[{attrs.index(e.attribute)}]",
+                               e.suggestions) from None
         n = len(graph.objects)
         attributes = list(graph.attributes or ((),) * n)
         old, attributes[i] = attributes[i], attrs

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from os import PathLike
@@ -26,7 +27,13 @@ import torch
 from torch import Tensor
 
 from .files import read_json, short
-from .vocab import MAX_NAME_LENGTH, UnknownNameError, Vocab
+from .vocab import (
+    MAX_NAME_LENGTH,
+    UNCHECKED_ATTRIBUTES,
+    ClassAttributeError,
+    UnknownNameError,
+    Vocab,
+)
 
 DEFAULT_MAX_OBJECTS = 64
 # Relationships per graph: 8 per object at the object limit. A graph never needs more, and a
@@ -242,7 +249,10 @@ class SceneGraph:
                     _check_name(a, f"attributes[{i}]", f"attributes[{i}]")
 
     def check_vocab(self, vocab: Vocab) -> None:
-        """Raise ``SceneGraphError`` if a name is not in ``vocab`` (lists the closest names)."""
+        """Raise ``SceneGraphError`` if a name is not in ``vocab`` (lists the closest names)
+        or an object has an attribute its class never takes in the model's data (lists those
+        it takes). A vocabulary without a class table cannot check that: attributes then
+        give one ``UserWarning``."""
         for i, name in enumerate(self.objects):
             try:
                 vocab.object_idx(name)
@@ -261,6 +271,14 @@ class SceneGraph:
                 except ValueError as e:
                     raise _at(f"attributes[{i}]", str(e), f"attributes[{i}]",
                               getattr(e, "suggestions", ())) from None
+            try:
+                vocab.check_class_attributes(self.objects[i], attrs,
+                                             f"object {i} ({self.objects[i]})")
+            except ClassAttributeError as e:
+                raise _at(f"attributes[{i}]", str(e), f"attributes[{i}]",
+                          e.suggestions) from None
+        if vocab.class_attributes is None and any(self.attributes or ()):
+            warnings.warn(UNCHECKED_ATTRIBUTES, UserWarning, stacklevel=2)
 
     # ------------------------------------------------------------- json form
     @classmethod

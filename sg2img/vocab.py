@@ -1,4 +1,9 @@
-"""Object, predicate and attribute vocabularies, compatible with sg2im's vocab JSON."""
+"""Object, predicate and attribute vocabularies, compatible with sg2im's vocab JSON.
+
+Besides the names, a vocabulary may say which object names are stuff (regions such as sky or
+grass; the others are things) and which attributes each class takes in the model's data (its
+class table). ``Vocab.describe()`` is what ``sg2img vocab`` and ``GET /api/vocab`` show.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,11 @@ MAX_NAME_LENGTH = 256
 # Placeholder in sg2im's COCO vocabulary for unused raw category ids; never a valid name.
 NONE_NAME = "NONE"
 
+UNCHECKED_ATTRIBUTES = (
+    "this model's vocabulary does not say which attributes each object class takes (no "
+    "class table, as for Visual Genome or COCO-Stuff models), so the attributes cannot be "
+    "checked against the classes; one a class never had in the training data is used as given")
+
 COCO_PREDICATES = (
     IN_IMAGE_PREDICATE,
     "left of",
@@ -34,6 +44,20 @@ COCO_PREDICATES = (
 
 class VocabError(ValueError):
     """A name or a vocabulary file is not valid."""
+
+
+class ClassAttributeError(VocabError):
+    """An attribute that an object class never takes in the model's data.
+
+    Attributes:
+        attribute: the attribute refused.
+        suggestions: the attributes the class takes (may be empty).
+    """
+
+    def __init__(self, message: str, attribute: str, suggestions: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.attribute = attribute
+        self.suggestions = tuple(suggestions)
 
 
 class UnknownNameError(VocabError):
@@ -71,6 +95,65 @@ def _index(names: Sequence[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(names) if name != NONE_NAME}
 
 
+def _class_table(table: Any, objects: Sequence[str], attributes: Sequence[str] | None
+                 ) -> dict[str, tuple[str, ...]]:
+    """``table`` checked as untrusted input and completed: every object name of ``objects``
+    (in their order) -> the attribute names it takes; a class the table omits takes none.
+
+    Raises:
+        VocabError: not a mapping of object names to lists of distinct attribute names of
+            the vocabulary, or a table without an attribute vocabulary.
+    """
+    if attributes is None:
+        raise VocabError("vocab 'class_attributes' needs an attribute vocabulary; give "
+                         "'attribute_idx_to_name' or remove 'class_attributes'")
+    if not isinstance(table, Mapping):
+        raise VocabError(f"vocab 'class_attributes' must map object names to lists of "
+                         f"attribute names, got {type(table).__name__}")
+    if len(table) > len(objects):
+        raise VocabError(f"vocab 'class_attributes' has {len(table)} entries but the "
+                         f"vocabulary has {len(objects)} object names; give at most one per "
+                         f"object name")
+    known_objects, known_attrs = set(objects), set(attributes)
+    for name, attrs in table.items():
+        if not isinstance(name, str) or name not in known_objects:
+            raise VocabError(f"vocab 'class_attributes' names {short(name)}, which is not an "
+                             f"object name of the vocabulary; list only its object names")
+        if not isinstance(attrs, (list, tuple)) or len(attrs) > len(known_attrs):
+            raise VocabError(f"vocab 'class_attributes' of {short(name)} must be a list of at "
+                             f"most {len(known_attrs)} attribute names, got {short(attrs)}")
+        bad = [a for a in attrs if not isinstance(a, str) or a not in known_attrs]
+        if bad:
+            raise VocabError(f"vocab 'class_attributes' of {short(name)}: {short(bad[0])} is "
+                             f"not an attribute name of the vocabulary; use names from "
+                             f"'attribute_idx_to_name'")
+        if len(set(attrs)) != len(attrs):
+            raise VocabError(f"vocab 'class_attributes' of {short(name)} lists an attribute "
+                             f"twice: {short(list(attrs))}; list each once")
+    return {n: tuple(table.get(n, ())) for n in objects}
+
+
+def _stuff_names(names: Any, objects: Sequence[str]) -> tuple[str, ...]:
+    """``names`` checked as untrusted input: distinct object names, returned in vocabulary
+    order.
+
+    Raises:
+        VocabError: not a list of distinct object names of the vocabulary.
+    """
+    if not isinstance(names, (list, tuple, set, frozenset)) or len(names) > len(objects):
+        raise VocabError(f"vocab 'stuff_names' must be a list of at most {len(objects)} "
+                         f"object names, got {short(names)}")
+    known = set(objects)
+    bad = [n for n in names if not isinstance(n, str) or n not in known]
+    if bad:
+        raise VocabError(f"vocab 'stuff_names' names {short(bad[0])}, which is not an object "
+                         f"name of the vocabulary; list only its object names")
+    if len(set(names)) != len(names):
+        raise VocabError("vocab 'stuff_names' lists an object name twice; list each once")
+    chosen = set(names)
+    return tuple(n for n in objects if n in chosen)
+
+
 @dataclass(frozen=True)
 class Vocab:
     """Names <-> ids for objects, predicates and (optionally) attributes.
@@ -79,15 +162,31 @@ class Vocab:
     ``__in_image__``, as in sg2im. Slots named ``NONE`` (gaps in COCO's raw category ids)
     hold an index but are not valid names.
 
+    Two vocabularies are equal when they have the same names at the same ids (what a model's
+    weights index); the class table and the stuff names describe the data and are not
+    compared.
+
     Args:
         object_names: index -> object name.
         pred_names: index -> predicate name.
         attribute_names: index -> attribute name, or ``None`` when the vocabulary has none.
+        class_attributes: object name -> the attribute names that class takes in the model's
+            data (a class left out takes none), or ``None`` when unknown (Visual Genome,
+            COCO-Stuff). Needs ``attribute_names``. Stored for every object name, in
+            vocabulary order.
+        stuff_names: the object names that are stuff (regions such as sky or grass); the
+            others are things. ``None`` when unknown.
+
+    Raises:
+        VocabError: a bad name list, class table or stuff list (the message says which).
     """
 
     object_names: tuple[str, ...]
     pred_names: tuple[str, ...]
     attribute_names: tuple[str, ...] | None = None
+    class_attributes: Mapping[str, tuple[str, ...]] | None = field(
+        default=None, compare=False, repr=False)
+    stuff_names: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
     _obj_idx: dict[str, int] = field(init=False, repr=False, compare=False)
     _pred_idx: dict[str, int] = field(init=False, repr=False, compare=False)
     _attr_idx: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -114,6 +213,13 @@ class Vocab:
         object.__setattr__(self, "_obj_idx", _index(self.object_names))
         object.__setattr__(self, "_pred_idx", _index(self.pred_names))
         object.__setattr__(self, "_attr_idx", _index(self.attribute_names or ()))
+        users = self.user_object_names()
+        if self.class_attributes is not None:
+            object.__setattr__(self, "class_attributes", _class_table(
+                self.class_attributes, users,
+                None if self.attribute_names is None else self.user_attribute_names()))
+        if self.stuff_names is not None:
+            object.__setattr__(self, "stuff_names", _stuff_names(self.stuff_names, users))
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -186,9 +292,75 @@ class Vocab:
     def pred_name(self, idx: int) -> str:
         return self.pred_names[int(idx)]
 
+    # ---------------------------------------------------------------- classes
+    def thing_names(self) -> list[str] | None:
+        """Object names that are things (not stuff), in vocabulary order; None when the
+        vocabulary does not say which names are stuff."""
+        if self.stuff_names is None:
+            return None
+        stuff = set(self.stuff_names)
+        return [n for n in self.user_object_names() if n not in stuff]
+
+    def class_attribute_names(self, name: str) -> tuple[str, ...] | None:
+        """The attributes object class ``name`` takes in the model's data; None without a
+        class table or for a name that is not an object name."""
+        if self.class_attributes is None:
+            return None
+        return self.class_attributes.get(name)
+
+    def check_class_attributes(self, name: str, attributes: Sequence[str],
+                               subject: str | None = None) -> None:
+        """Raise unless object class ``name`` takes every one of ``attributes`` in the model's
+        data. Without a class table (Visual Genome, COCO-Stuff) nothing is checked.
+
+        Args:
+            name: an object name.
+            attributes: attribute names of the vocabulary.
+            subject: how the message names the object (``"object 3 (car)"``); ``name`` when
+                None.
+
+        Raises:
+            ClassAttributeError: the first attribute the class never takes; the message lists
+                the ones it takes (also in ``suggestions``).
+        """
+        takes = self.class_attribute_names(name)
+        if takes is None:
+            return
+        subject = subject or name
+        for a in attributes:
+            if a in takes:
+                continue
+            if not takes:
+                raise ClassAttributeError(f"{subject} takes no attributes in this model's "
+                                          f"data; give it none ([])", a)
+            raise ClassAttributeError(f"{subject} does not take {short(a)} in this model's "
+                                      f"data; {name} takes: {', '.join(takes)}", a, takes)
+
+    def describe(self) -> dict[str, Any]:
+        """What the vocabulary holds, as plain JSON types (``sg2img vocab --json`` and
+        ``GET /api/vocab`` show this).
+
+        Returns:
+            ``objects`` (every name a scene graph may use), ``things`` and ``stuff`` (the
+            objects split; None when the vocabulary does not say), ``predicates``,
+            ``attributes`` (None without attributes) and ``class_attributes`` (object name ->
+            the attributes it takes; None without a class table).
+        """
+        return {
+            "objects": self.user_object_names(),
+            "things": self.thing_names(),
+            "stuff": None if self.stuff_names is None else list(self.stuff_names),
+            "predicates": self.user_pred_names(),
+            "attributes": (None if self.attribute_names is None
+                           else self.user_attribute_names()),
+            "class_attributes": (None if self.class_attributes is None else
+                                 {n: list(a) for n, a in self.class_attributes.items()}),
+        }
+
     # ------------------------------------------------------------- json form
     def to_dict(self) -> dict[str, Any]:
-        """The sg2im vocab JSON form (``*_name_to_idx`` and ``*_idx_to_name``)."""
+        """The sg2im vocab JSON form (``*_name_to_idx`` and ``*_idx_to_name``), with
+        ``class_attributes`` and ``stuff_names`` when the vocabulary has them."""
         d: dict[str, Any] = {
             "object_idx_to_name": list(self.object_names),
             "object_name_to_idx": dict(self._obj_idx),
@@ -198,14 +370,20 @@ class Vocab:
         if self.attribute_names is not None:
             d["attribute_idx_to_name"] = list(self.attribute_names)
             d["attribute_name_to_idx"] = dict(self._attr_idx)
+        if self.class_attributes is not None:
+            d["class_attributes"] = {n: list(a) for n, a in self.class_attributes.items()}
+        if self.stuff_names is not None:
+            d["stuff_names"] = list(self.stuff_names)
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Vocab:
         """Build from sg2im's vocab JSON; ``*_idx_to_name`` wins, else ``*_name_to_idx``.
+        The optional ``class_attributes`` and ``stuff_names`` are checked as untrusted input.
 
         Raises:
-            VocabError: required keys are missing or the two forms disagree.
+            VocabError: required keys are missing, the two forms disagree, or the class table
+                or stuff list names what the vocabulary does not have.
         """
         if not isinstance(d, Mapping):
             raise VocabError(f"a vocab must be a JSON object, got {type(d).__name__}")
@@ -242,7 +420,8 @@ class Vocab:
             return i2n
 
         return cls(tuple(names("object", True)), tuple(names("pred", True)),
-                   None if (a := names("attribute", False)) is None else tuple(a))
+                   None if (a := names("attribute", False)) is None else tuple(a),
+                   class_attributes=d.get("class_attributes"), stuff_names=d.get("stuff_names"))
 
     @classmethod
     def load(cls, path: str | PathLike) -> Vocab:
@@ -255,21 +434,32 @@ class Vocab:
     # ----------------------------------------------------------- constructors
     @classmethod
     def from_names(cls, object_names: Iterable[str], pred_names: Iterable[str],
-                   attribute_names: Iterable[str] | None = None) -> Vocab:
-        """Vocabulary with ``__image__`` / ``__in_image__`` prepended to the given names."""
+                   attribute_names: Iterable[str] | None = None, *,
+                   class_attributes: Mapping[str, Sequence[str]] | None = None,
+                   stuff_names: Iterable[str] | None = None) -> Vocab:
+        """Vocabulary with ``__image__`` / ``__in_image__`` prepended to the given names
+        (``class_attributes`` and ``stuff_names`` as in the class)."""
         return cls((IMAGE_OBJECT, *object_names), (IN_IMAGE_PREDICATE, *pred_names),
-                   None if attribute_names is None else tuple(attribute_names))
+                   None if attribute_names is None else tuple(attribute_names),
+                   class_attributes=class_attributes,
+                   stuff_names=None if stuff_names is None else tuple(stuff_names))
 
     @classmethod
     def from_coco_categories(cls, categories: Iterable[Mapping[str, Any]],
                              predicates: Sequence[str] = COCO_PREDICATES,
-                             attribute_names: Iterable[str] | None = None) -> Vocab:
+                             attribute_names: Iterable[str] | None = None, *,
+                             class_attributes: Mapping[str, Sequence[str]] | None = None
+                             ) -> Vocab:
         """sg2im's COCO-Stuff vocabulary: raw category ids are object ids.
 
         ``__image__`` takes id 0 and ids with no category are ``NONE``; with COCO-Stuff's
         things (1-90) and stuff (92-183) that gives 184 slots. ``attribute_names`` (the
-        annotation files' ``"attributes"`` list, ours only) become the attribute section.
+        annotation files' ``"attributes"`` list, ours only) become the attribute section and
+        ``class_attributes`` its class table. When every category says ``"isthing"`` (0 or
+        1, as the procedural files and the COCO loader write it), those with 0 are the
+        stuff names.
         """
+        categories = list(categories)
         cats = {}
         for c in categories:
             cid = c.get("id") if isinstance(c, Mapping) else None
@@ -292,5 +482,10 @@ class Vocab:
         names[0] = IMAGE_OBJECT
         for i, n in cats.items():
             names[i] = n
+        flags = [c.get("isthing") if isinstance(c, Mapping) else None for c in categories]
+        stuff = None
+        if flags and all(f in (0, 1) and not isinstance(f, bool) for f in flags):
+            stuff = tuple(c["name"] for c in categories if c["isthing"] == 0)
         return cls(tuple(names), tuple(predicates),
-                   None if attribute_names is None else tuple(attribute_names))
+                   None if attribute_names is None else tuple(attribute_names),
+                   class_attributes=class_attributes, stuff_names=stuff)

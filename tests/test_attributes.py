@@ -12,12 +12,14 @@ from sg2img.testing import random_graph_batch
 from sg2img.vocab import Vocab
 
 ATTRS = ("red", "blue", "yellow", "white", "small", "large")
+TABLE = {"car": ATTRS, "bus": ATTRS}      # the vehicles take every attribute, the rest none
 
 
 @pytest.fixture
 def avocab() -> Vocab:
     return Vocab.from_names(["sky", "road", "car", "bus", "grass"],
-                            ["left of", "right of", "above", "below", "on"], ATTRS)
+                            ["left of", "right of", "above", "below", "on"], ATTRS,
+                            class_attributes=TABLE)
 
 
 CARS = {"objects": ["sky", "road", "car"],
@@ -128,7 +130,8 @@ def attr_ckpt(tmp_path_factory):
     from sg2img.checkpoint import export_inference
 
     vocab = Vocab.from_names(["sky", "road", "car", "bus", "grass"],
-                             ["left of", "right of", "above", "below", "on"], ATTRS)
+                             ["left of", "right of", "above", "below", "on"], ATTRS,
+                             class_attributes=TABLE)
     cfg = Config.from_preset("tiny")
     torch.manual_seed(0)
     gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
@@ -503,3 +506,85 @@ def test_object_discriminator_names_attributes(avocab):
     batch.attributes = None
     assert "obj_attr" not in discriminator_loss_terms(gen(batch, use_gt_layout=True), disc,
                                                       batch, cfg.loss)
+
+
+# ----------------------------------------------------------------------------- class table
+def test_an_attribute_the_class_never_takes_is_refused_with_what_it_takes():
+    from sg2img.data.shapes import shapes_vocab
+
+    vocab = shapes_vocab()
+    street = {"objects": ["sky", "road", "sheep", "car"], "attributes": [[], [], [], ["purple"]]}
+    with pytest.raises(SceneGraphError) as e:
+        SceneGraph.from_dict(street).encode(vocab)
+    assert str(e.value) == ("attributes[3]: object 3 (car) does not take 'purple' in this "
+                            "model's data; car takes: black, blue, green, red, white, large, "
+                            "small")
+    assert e.value.field == "attributes[3]"
+    assert e.value.suggestions == ("black", "blue", "green", "red", "white", "large", "small")
+    red_sheep = {**street, "attributes": [[], [], ["red"], ["red"]]}
+    with pytest.raises(SceneGraphError, match=r"^attributes\[2\]: object 2 \(sheep\) does not "
+                                              r"take 'red'.*sheep takes: white, small$"):
+        SceneGraph.from_dict(red_sheep).encode(vocab)
+    other = {"objects": ["sky", "other"], "attributes": [[], ["white"]]}
+    with pytest.raises(SceneGraphError) as e:
+        SceneGraph.from_dict(other).encode(vocab)
+    assert e.value.detail == ("object 1 (other) takes no attributes in this model's data; "
+                              "give it none ([])")
+    assert e.value.field == "attributes[1]" and e.value.suggestions == ()
+    # An unknown name is still reported as unknown, with the closest names.
+    with pytest.raises(SceneGraphError, match="unknown attribute 'purpel'.*purple"):
+        SceneGraph.from_dict({**street, "attributes": [[], [], [], ["purpel"]]}).encode(vocab)
+    SceneGraph.from_dict({**street, "attributes": [[], [], ["white"], ["red", "small"]]}
+                         ).encode(vocab)
+
+
+def test_without_a_class_table_one_warning_says_attributes_are_unchecked(recwarn):
+    vocab = Vocab.from_names(["sky", "road", "car", "bus", "grass"], ["on"], ATTRS)
+    graph = SceneGraph.from_dict({"objects": ["sky", "car", "bus"],
+                                  "attributes": [["red"], ["blue"], ["large"]]})
+    with pytest.warns(UserWarning, match="cannot be checked against the classes") as caught:
+        sample = graph.encode(vocab)
+    assert len(caught) == 1 and sample.attributes.sum() == 3
+    # A graph without attributes has nothing to check: no warning (errors under pytest).
+    SceneGraph.from_dict({"objects": ["sky", "car"], "attributes": [[], []]}).encode(vocab)
+    SceneGraph.from_dict({"objects": ["sky", "car"]}).encode(vocab)
+    assert len(recwarn) == 0
+
+
+def test_attribute_edits_follow_the_class_table(avocab):
+    from sg2img.data.shapes import shapes_vocab
+    from sg2img.edits import EditError, apply_edit, apply_edits
+
+    with pytest.raises(EditError) as e:
+        apply_edits(CARS, [{"op": "attributes", "index": 1, "attributes": ["blue"]}], avocab)
+    assert "edit 0 (attributes): attributes: object 1 (road) takes no attributes" in str(e.value)
+    assert e.value.field == "edits[0].attributes[0]"
+    street = {"objects": ["road", "car"], "attributes": [[], ["red", "small"]]}
+    vocab = shapes_vocab()
+    with pytest.raises(EditError, match="car takes: black, blue") as e:
+        apply_edit(street, {"op": "attributes", "index": 1, "attributes": ["small", "pink"]},
+                   vocab)
+    assert e.value.field == "attributes[1]" and "green" in e.value.suggestions
+    # A replaced object keeps the attributes its new class takes, and says what it dropped.
+    res = apply_edit(street, {"op": "replace", "index": 1, "object": "sheep"}, vocab)
+    assert res.graph.attributes == ((), ("small",))
+    assert res.description == "replace 1 car -> sheep (drops red, which sheep does not take)"
+    res = apply_edit(street, {"op": "replace", "index": 1, "object": "bus"}, avocab)
+    assert res.graph.attributes == ((), ("red", "small")) and "drops" not in res.description
+
+
+def test_the_attribute_examples_fit_the_procedural_class_table():
+    from pathlib import Path
+
+    from sg2img.data.shapes import shapes_vocab
+    from sg2img.edits import apply_edits, load_edits
+    from sg2img.scene_graph import load_scene_graphs
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    vocab = shapes_vocab()
+    for path in sorted(root.glob("*.json")) + [root / "attributes" / "street.json"]:
+        for graph in load_scene_graphs(path):
+            graph.check_vocab(vocab)
+    (street,) = load_scene_graphs(root / "attributes" / "street.json")
+    for edits in sorted((root / "attributes").glob("edits_*.json")):
+        assert apply_edits(street, load_edits(edits), vocab)

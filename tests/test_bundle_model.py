@@ -63,3 +63,25 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assert (docs / "default_model_eval_gt.md").exists()
     ckpt = torch.load(assets / "default_model.pt", weights_only=True)
     assert ckpt["config"]["model"]["layout"]["head"] == "sample"
+    # sg2img train stores the class table counted from the training split, and stuff.
+    table = ckpt["vocab"]["class_attributes"]
+    assert set(table) == set(ckpt["vocab"]["object_name_to_idx"]) - {"__image__"}
+    assert sum(map(len, table.values())) >= 5 and table["other"] == []
+    assert "sky" in ckpt["vocab"]["stuff_names"] and "car" not in ckpt["vocab"]["stuff_names"]
+
+    # --vocab-from-data gives a model written before tables its table; nothing else changes.
+    old = {**ckpt, "vocab": {k: v for k, v in ckpt["vocab"].items()
+                             if k not in ("class_attributes", "stuff_names")}}
+    torch.save(old, assets / "default_model.pt")
+    out = _run(ROOT / "scripts" / "bundle_model.py", "--vocab-from-data", "--data", data,
+               "--assets", assets, cwd=ROOT)
+    assert "the class table of 6 training images" in out
+    new = torch.load(assets / "default_model.pt", weights_only=True)
+    assert new["vocab"] == ckpt["vocab"]
+    assert {k: v for k, v in new.items() if k not in ("vocab", "generator")} == \
+        {k: v for k, v in old.items() if k not in ("vocab", "generator")}
+    assert list(new["generator"]) == list(old["generator"])
+    assert all(torch.equal(new["generator"][k], old["generator"][k]) for k in old["generator"])
+    meta = json.loads((assets / "default_model.json").read_text())
+    assert meta["size_bytes"] == (assets / "default_model.pt").stat().st_size
+    assert "--vocab-from-data" in meta["vocabulary"]

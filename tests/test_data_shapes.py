@@ -20,10 +20,12 @@ from sg2img.data.shapes import (
     MAX_OBJECTS,
     MIN_BOX_AREA,
     MIN_OBJECTS,
+    OTHER_NAME,
     STUFF_CLASSES,
     TEMPLATES,
     THING_CLASSES,
     categories,
+    class_attributes,
     generate_scene,
     image_rng,
     plan_scene,
@@ -33,6 +35,7 @@ from sg2img.data.shapes import (
     value_noise,
     write_dataset,
 )
+from sg2img.vocab import Vocab
 
 ROOT = Path(__file__).resolve().parents[1]
 THING = {c.name: c for c in THING_CLASSES}
@@ -209,6 +212,33 @@ def test_loader_reads_the_procedural_data(dataset_dir):
         assert np.array_equal(s.masks[k].numpy(), mask)
     img = np.asarray(Image.open(dataset_dir / "images/val/0000000.png"))
     assert np.array_equal(img, scene.image)
+
+
+def test_the_loader_counts_the_class_table_of_its_split(dataset_dir):
+    """The table a trained model stores is what the split's objects carry: every pair in it
+    occurs in the files, and the renderer can write it."""
+
+    train = build_dataset(DataConfig(dataset="coco", root=str(dataset_dir)), "train", 32, 8)
+    table = train.vocab.class_attributes
+    assert list(table) == train.vocab.user_object_names()
+    names = {c: n for n, c in CATEGORY_ID.items()}
+    seen: dict[str, set[str]] = {n: set() for n in table}
+    for kind in ("instances", "stuff"):
+        files = COCO(str(dataset_dir / f"annotations/{kind}_train.json"))
+        for a in files.loadAnns(files.getAnnIds()):
+            seen[names[a["category_id"]]].update(a["attributes"])
+    renderer = class_attributes()
+    for name, attrs in table.items():
+        assert set(attrs) <= seen[name] and set(attrs) <= set(renderer[name]), name
+        # A colour is an annotation's first attribute, a size its second: colours first.
+        sizes = [a for a in attrs if a in ("small", "large")]
+        assert list(attrs[len(attrs) - len(sizes):]) == sizes, attrs
+    assert table[OTHER_NAME] == ()                 # dropped by the loader (include_other)
+    assert sum(map(len, table.values())) >= 15    # 10 images: most classes seen at least once
+    assert train.vocab.stuff_names == (*(c.name for c in STUFF_CLASSES), OTHER_NAME)
+    # The renderer's table is the one shapes_vocab() (random test models) carries.
+    assert shapes_vocab().class_attributes == renderer
+    assert Vocab.from_dict(train.vocab.to_dict()).class_attributes == table
 
 
 def test_same_output_for_any_worker_count(dataset_dir, tmp_path):

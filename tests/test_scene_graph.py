@@ -80,7 +80,8 @@ def test_boxes_and_attributes(vocab):
     # graphs with and without boxes share a batch; boxes absent are marked not given
     b2 = encode_graphs([g, {"objects": ["tree"]}], vocab)
     assert b2.box_given.tolist() == [False, True, True, False, False]
-    v = type(vocab)(vocab.object_names, vocab.pred_names, ("white", "green"))
+    v = type(vocab)(vocab.object_names, vocab.pred_names, ("white", "green"),
+                    class_attributes={"sheep": ["white"], "grass": ["green"]})
     s = SceneGraph.from_dict({"objects": ["sheep", "grass"], "attributes": [["white"], []]})
     enc = s.encode(v)
     assert enc.attributes.tolist() == [[1, 0], [0, 0], [0, 0]]

@@ -95,6 +95,30 @@ def test_vocab_per_model(client):
     assert err["field"] == "model" and err["choices"] == ["tiny", "other"]
 
 
+def test_vocab_says_things_stuff_and_the_attributes_each_class_takes(client, tmp_path):
+    """The keys the editor's per-object attribute picker reads."""
+    from sg2img.data.shapes import shapes_vocab
+
+    plain = client.get("/api/vocab").json()
+    assert plain == {"model": "tiny", "objects": NAMES, "predicates": PREDS[:7],
+                     "things": None, "stuff": None, "attributes": None,
+                     "class_attributes": None}
+    vocab = shapes_vocab()
+    shapes = load_model(random_model_export(tmp_path / "shapes.pt", vocab), "cpu")
+    with TestClient(create_app(ModelRegistry([ServedModel("shapes", "s.pt", shapes)]))) as c:
+        body = c.get("/api/vocab").json()
+        assert body == {"model": "shapes", **vocab.describe()}
+        assert body["objects"] == vocab.user_object_names() and "other" in body["stuff"]
+        assert body["things"][:3] == ["sun", "cloud", "bird"]
+        assert body["class_attributes"]["sheep"] == ["white", "small"]
+        assert set(body["class_attributes"]) == set(body["objects"])
+        red_sheep = {**SHEEP, "relationships": [[0, "above", 1], [2, "inside", 1]],
+                     "attributes": [[], [], ["red"]]}
+        err = error_of(c.post("/api/generate", json={"graph": red_sheep}), 400)
+        assert err["field"] == "graph.attributes[2]" and err["suggestions"] == ["white", "small"]
+        assert "object 2 (sheep) does not take 'red'" in err["message"]
+
+
 def test_page_and_static_files_are_served_offline(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

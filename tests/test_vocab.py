@@ -6,6 +6,7 @@ from sg2img.vocab import (
     COCO_PREDICATES,
     IMAGE_OBJECT,
     NONE_NAME,
+    ClassAttributeError,
     UnknownNameError,
     Vocab,
     VocabError,
@@ -92,3 +93,104 @@ def test_coco_vocab_keeps_raw_ids():
 def test_attributes_missing_is_clear(vocab):
     with pytest.raises(VocabError, match="no attributes"):
         vocab.attribute_idx("red")
+
+
+# ------------------------------------------------------------------ class table, stuff
+def _tabled(**kw) -> Vocab:
+    return Vocab.from_names(["sky", "grass", "sheep", "car"], ["above"],
+                            ["white", "green", "red", "blue", "small"],
+                            class_attributes={"car": ["red", "blue", "small"],
+                                              "sheep": ["white"], "grass": ["green"]},
+                            stuff_names=["grass", "sky"], **kw)
+
+
+def test_class_table_and_stuff_round_trip_and_complete():
+    v = _tabled()
+    # Every object name gets an entry, in vocabulary order; stuff in vocabulary order too.
+    assert v.class_attributes == {"sky": (), "grass": ("green",), "sheep": ("white",),
+                                  "car": ("red", "blue", "small")}
+    assert v.stuff_names == ("sky", "grass") and v.thing_names() == ["sheep", "car"]
+    d = v.to_dict()
+    assert d["class_attributes"]["car"] == ["red", "blue", "small"]
+    assert d["stuff_names"] == ["sky", "grass"]
+    back = Vocab.from_dict(json.loads(json.dumps(d)))
+    assert back.class_attributes == v.class_attributes and back.stuff_names == v.stuff_names
+    assert back.to_dict() == d
+
+
+def test_old_dicts_without_a_table_load_and_equality_ignores_the_table():
+    v = _tabled()
+    old = {k: val for k, val in v.to_dict().items()
+           if k not in ("class_attributes", "stuff_names")}
+    plain = Vocab.from_dict(old)
+    assert plain.class_attributes is None and plain.stuff_names is None
+    assert plain.thing_names() is None and plain.class_attribute_names("car") is None
+    # The same names at the same ids: the same vocabulary for a model's weights.
+    assert plain == v and hash(plain) == hash(v)
+    assert plain.to_dict() == old
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"class_attributes": ["car"]}, "must map object names to lists"),
+    ({"class_attributes": {"truck": ["red"]}}, r"names 'truck', which is not an object name"),
+    ({"class_attributes": {"__image__": []}}, "not an object name"),
+    ({"class_attributes": {"car": "red"}}, "must be a list of at most 5 attribute names"),
+    ({"class_attributes": {"car": ["red"] * 6}}, "must be a list of at most 5"),
+    ({"class_attributes": {"car": ["purple"]}}, r"'purple' is not an attribute name"),
+    ({"class_attributes": {"car": [3]}}, "3 is not an attribute name"),
+    ({"class_attributes": {"car": ["red", "red"]}}, "lists an attribute twice"),
+    ({"class_attributes": {f"o{i}": [] for i in range(9)}}, "has 9 entries but the "
+                                                            "vocabulary has 4 object names"),
+    ({"stuff_names": "sky"}, "'stuff_names' must be a list"),
+    ({"stuff_names": ["sky", "lake"]}, r"names 'lake', which is not an object name"),
+    ({"stuff_names": ["sky", "sky"]}, "lists an object name twice"),
+    ({"stuff_names": [["sky"]]}, "not an object name"),
+])
+def test_a_bad_table_or_stuff_list_is_refused_clearly(change, message):
+    with pytest.raises(VocabError, match=message):
+        Vocab.from_dict({**_tabled().to_dict(), **change})
+
+
+def test_a_table_needs_attributes():
+    with pytest.raises(VocabError, match="needs an attribute vocabulary.*remove "
+                                         "'class_attributes'"):
+        Vocab.from_names(["car"], ["above"], class_attributes={"car": []})
+
+
+def test_check_class_attributes_names_what_the_class_takes():
+    v = _tabled()
+    v.check_class_attributes("car", ["red", "small"])
+    v.check_class_attributes("sky", [])
+    with pytest.raises(ClassAttributeError) as e:
+        v.check_class_attributes("car", ["red", "white"], "object 3 (car)")
+    assert str(e.value) == ("object 3 (car) does not take 'white' in this model's data; "
+                            "car takes: red, blue, small")
+    assert e.value.attribute == "white" and e.value.suggestions == ("red", "blue", "small")
+    with pytest.raises(ClassAttributeError, match=r"^sky takes no attributes in this model's "
+                                                  r"data; give it none \(\[\]\)$") as e:
+        v.check_class_attributes("sky", ["blue"])
+    assert e.value.suggestions == () and isinstance(e.value, VocabError)
+    # Without a table nothing can be checked.
+    Vocab.from_names(["car"], ["above"], ["white"]).check_class_attributes("car", ["white"])
+
+
+def test_describe_is_plain_json():
+    d = _tabled().describe()
+    assert d == {"objects": ["sky", "grass", "sheep", "car"], "things": ["sheep", "car"],
+                 "stuff": ["sky", "grass"], "predicates": ["above"],
+                 "attributes": ["white", "green", "red", "blue", "small"],
+                 "class_attributes": {"sky": [], "grass": ["green"], "sheep": ["white"],
+                                      "car": ["red", "blue", "small"]}}
+    assert json.loads(json.dumps(d)) == d
+    bare = Vocab.from_names(["sky"], ["above"]).describe()
+    assert bare == {"objects": ["sky"], "things": None, "stuff": None, "predicates": ["above"],
+                    "attributes": None, "class_attributes": None}
+
+
+def test_coco_categories_say_stuff_when_every_category_says_isthing():
+    cats = [{"id": 1, "name": "car", "isthing": 1}, {"id": 3, "name": "sky", "isthing": 0}]
+    v = Vocab.from_coco_categories(iter(cats))       # any iterable, read once
+    assert v.stuff_names == ("sky",) and v.thing_names() == ["car"]
+    # Real COCO-Stuff files do not say; neither does the vocabulary then.
+    assert Vocab.from_coco_categories([{"id": 1, "name": "car"}, {"id": 3, "name": "sky"}]
+                                      ).stuff_names is None

@@ -1,5 +1,5 @@
-"""The ``sg2img`` command: ``generate``, ``layout``, ``manipulate``, ``train``, ``evaluate``
-and ``serve``.
+"""The ``sg2img`` command: ``generate``, ``layout``, ``manipulate``, ``train``, ``evaluate``,
+``serve`` and ``vocab``.
 
 Each subcommand is a function taking the parsed arguments and returning an exit code. Heavy
 modules (torch, the model) are imported inside them so that ``sg2img --help`` starts fast.

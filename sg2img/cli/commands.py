@@ -403,6 +403,71 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vocab(args: argparse.Namespace) -> int:
+    """``sg2img vocab``: the objects, predicates and per-class attributes of a model."""
+    from ..checkpoint import CheckpointError, read_vocabulary
+
+    path = args.checkpoint
+    if path is None:
+        from ..api import DEFAULT_MODEL_PATH
+
+        if not DEFAULT_MODEL_PATH.is_file():
+            raise CheckpointError(f"the bundled default model is not installed "
+                                  f"({DEFAULT_MODEL_PATH} is missing); give --checkpoint")
+        path = DEFAULT_MODEL_PATH
+    description = read_vocabulary(path).describe()
+    if args.json:
+        print(json.dumps(description, indent=1))
+    else:
+        shown = "the bundled model" if args.checkpoint is None else str(path)
+        print(vocab_text(description, shown))
+    return 0
+
+
+_WIDTH = 88
+
+
+def _names_line(title: str, names: Sequence[str], indent: str = "") -> str:
+    import textwrap
+
+    return textwrap.fill(f"{title} ({len(names)}): {', '.join(names)}", _WIDTH,
+                         initial_indent=indent, subsequent_indent=indent + "    ",
+                         break_on_hyphens=False)
+
+
+def vocab_text(description: dict[str, Any], source: str) -> str:
+    """``Vocab.describe()`` as ``sg2img vocab`` prints it, for ``source`` (the model)."""
+    import textwrap
+
+    d = description
+    lines = [f"Vocabulary of {source}", ""]
+    if d["stuff"] is None:
+        lines.append(_names_line("objects", d["objects"]))
+    else:
+        lines += [f"objects ({len(d['objects'])}):", _names_line("things", d["things"], "  "),
+                  _names_line("stuff", d["stuff"], "  ")]
+    lines.append(_names_line("predicates", d["predicates"]))
+    if d["attributes"] is None:
+        lines.append("attributes: none (the model was trained without attributes)")
+        return "\n".join(lines)
+    lines.append(_names_line("attributes", d["attributes"]))
+    lines.append("")
+    table = d["class_attributes"]
+    if table is None:
+        lines.append(textwrap.fill("attributes per class: not recorded (a model without a "
+                                   "class table); any attribute is accepted on any object",
+                                   _WIDTH, subsequent_indent="    "))
+        return "\n".join(lines)
+    lines.append("attributes each class takes (in the model's data):")
+    width = max(map(len, table), default=0) + 2
+    for name, attrs in table.items():
+        lines.append(textwrap.fill(", ".join(attrs) or "none", _WIDTH,
+                                   initial_indent=f"  {name:<{width}}",
+                                   subsequent_indent=" " * (width + 2),
+                                   break_on_hyphens=False))
+    return "\n".join(lines)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "generate": cmd_generate,
     "layout": cmd_layout,
@@ -410,4 +475,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "serve": cmd_serve,
+    "vocab": cmd_vocab,
 }

@@ -19,6 +19,7 @@ examples:
   sg2img manipulate examples/lake.json examples/edits/lake.json --out outputs/edits
   sg2img train --preset small --data data/shapes64 --out runs/small
   sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 --out report.json
+  sg2img vocab
 
 Run 'sg2img COMMAND --help' for a command's options.
 """
@@ -100,6 +101,17 @@ examples:
   sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 \
       --metrics layout_recall --layout-baseline
   sg2img evaluate --box-file other_system_boxes.json --data data/shapes64 --split val
+"""
+
+
+_VOCAB_EPILOG = """\
+An attribute a class never takes in the model's data is refused in a scene graph ("red sheep"
+when sheep are always white). Models without a class table (Visual Genome, COCO-Stuff) list
+the attributes but cannot say which class takes which.
+
+examples:
+  sg2img vocab
+  sg2img vocab --checkpoint runs/small/export.pt --json
 """
 
 
@@ -355,6 +367,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--queue-size", type=int, default=8, metavar="N",
                    help="requests that may wait while one runs; more get 503")
     _connection_args(v)
+
+    # ------------------------------------------------------------------- vocab
+    w = sub.add_parser("vocab", parents=[common], formatter_class=_Formatter,
+                       help="list the objects, predicates and attributes a model knows",
+                       description="List the names a model's scene graphs may use: objects "
+                                   "(things and stuff), predicates, and the attributes each "
+                                   "object class takes in the model's data.",
+                       epilog=_VOCAB_EPILOG)
+    w.add_argument("--checkpoint", default=None, metavar="CKPT",
+                   help="checkpoint or inference export (default: the bundled model)")
+    w.add_argument("--json", action="store_true",
+                   help="print the same as JSON (what GET /api/vocab answers, without "
+                        "'model')")
     return parser
 
 

@@ -291,7 +291,9 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
                                   categories={c["id"] for c in instances["categories"]})
     images = {im["id"]: im for im in instances["images"]}
     order = [im["id"] for im in instances["images"]]
-    categories = list(instances["categories"]) + (list(stuff["categories"]) if stuff else [])
+    # Which file a category comes from says thing or stuff where it does not say itself.
+    categories = ([{"isthing": 1, **c} for c in instances["categories"]]
+                  + ([{"isthing": 0, **c} for c in stuff["categories"]] if stuff else []))
     attribute_names = _attribute_vocab([instances] + ([stuff] if stuff else []))
     attr_index = {n: i for i, n in enumerate(attribute_names or ())}
     names = {int(c["id"]): c["name"] for c in categories}
@@ -352,6 +354,29 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
         obj_masks=np.asarray(masks, dtype=np.uint8).reshape(-1, mask_size, mask_size),
         categories=categories, stats=stats, attribute_names=attribute_names,
         obj_attributes=obj_attributes)
+
+
+def _class_attributes(index: _CocoIndex, rows: np.ndarray) -> dict[str, list[str]] | None:
+    """Per category name the attributes its objects carry in images ``rows`` (the class
+    table of the vocabulary), or None when the files have no attributes. A class's
+    attributes are ordered by the first place they take in an annotation's list (colours
+    before sizes in the procedural data), then by attribute id; absent classes take none."""
+    if index.attribute_names is None or index.obj_attributes is None:
+        return None
+    starts, ends = index.obj_offsets[rows], index.obj_offsets[rows + 1]
+    objects = (np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+               if len(rows) else np.zeros(0, dtype=np.int64))
+    cats, ids = index.obj_categories[objects], index.obj_attributes[objects]
+    first: dict[tuple[int, int], int] = {}
+    for place in range(ids.shape[1]):
+        seen = ids[:, place] >= 0
+        for c, a in np.unique(np.stack([cats[seen], ids[seen, place]], 1), axis=0).tolist():
+            first.setdefault((c, a), place)
+    names = {int(c["id"]): c["name"] for c in index.categories}
+    table: dict[str, list[str]] = {}
+    for (c, a), _ in sorted(first.items(), key=lambda kv: (kv[0][0], kv[1], kv[0][1])):
+        table.setdefault(names[c], []).append(index.attribute_names[a])
+    return table
 
 
 def _cache_key(files: Sequence[Path | None], params: Mapping[str, Any]) -> str:
@@ -470,17 +495,18 @@ class CocoSceneGraphDataset(RowDataset):
                 except OSError as e:
                     logger.warning("could not write cache %s (%s); continuing without", cache, e)
         self._index = index
-        try:
-            self.vocab = Vocab.from_coco_categories(index.categories,
-                                                    attribute_names=index.attribute_names)
-        except VocabError as e:
-            raise DatasetError(f"{instances}: {e}") from None
         rows = np.arange(len(index.image_ids))
         if subset is not None:
             rows = rows[subset]
         if max_samples is not None:
             rows = rows[:max_samples]
         self._rows = rows
+        try:
+            self.vocab = Vocab.from_coco_categories(
+                index.categories, attribute_names=index.attribute_names,
+                class_attributes=_class_attributes(index, rows))
+        except VocabError as e:
+            raise DatasetError(f"{instances}: {e}") from None
         s = index.stats
         logger.info(
             "COCO %s: %d of %d images kept (%d with stuff considered; %d-%d objects with box "

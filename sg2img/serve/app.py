@@ -10,7 +10,8 @@ endpoints (see ``README.md``, "Interactive editor"):
 endpoint          does
 ================  ===========================================================================
 GET  /api/models  the models offered (ids, sizes, ``resample_object``), limits, features
-GET  /api/vocab   ``?model=ID``: the model's object and predicate names
+GET  /api/vocab   ``?model=ID``: the model's names (``Vocab.describe()``): ``objects``,
+                  ``things``, ``stuff``, ``predicates``, ``attributes``, ``class_attributes``
 POST /api/generate  a graph (+ pinned ``boxes``, ``seed``, ``sample``, ``num_samples``,
                   ``resample_object``) -> images, layout
 POST /api/layout  a graph (+ ``boxes``, ``seed``, ``sample``) -> the boxes and the layout
@@ -509,11 +510,7 @@ def create_app(registry: ModelRegistry, limits: Limits | None = None, *,
 
     async def vocab(request: Request) -> Response:
         served = _model(registry, {"model": request.query_params.get("model")})
-        v = served.model.vocab
-        return _json({"model": served.id, "objects": v.user_object_names(),
-                      "predicates": v.user_pred_names(),
-                      "attributes": None if v.attribute_names is None
-                      else list(v.attribute_names)})
+        return _json({"model": served.id, **served.model.vocab.describe()})
 
     async def generate_ep(request: Request) -> Response:
         p = parse_generate(await read_json_body(request, limits.max_body_bytes), registry,

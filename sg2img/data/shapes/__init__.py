@@ -49,6 +49,7 @@ from .classes import (
     ThingClass,
     attribute_names,
     categories,
+    class_attributes,
     image_rng,
     shapes_vocab,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "PALETTES", "RGB", "SHAPES_VERSION", "SPLITS", "STUFF_CLASSES", "TEMPLATES", "THING_CLASSES",
     "Box", "Edge", "PolylineEdge", "RenderedScene", "SceneAnnotation", "ScenePlan", "StepEdge",
     "StuffClass", "StuffRegion", "ThingClass", "ThingPlacement", "WaveEdge", "attribute_names",
-    "categories", "encode_rle", "generate_scene", "image_rng", "plan_scene", "render_scene",
-    "shapes_vocab", "stuff_index_at", "value_noise", "vg_records", "write_dataset",
+    "categories", "class_attributes", "encode_rle", "generate_scene", "image_rng",
+    "plan_scene", "render_scene", "shapes_vocab", "stuff_index_at", "value_noise", "vg_records",
+    "write_dataset",
 ]

@@ -118,8 +118,11 @@ CATEGORY_ID = {c["name"]: c["id"] for c in categories()}
 
 
 def shapes_vocab() -> Vocab:
-    """The vocabulary the COCO loader builds for this dataset (raw ids are object ids)."""
-    return Vocab.from_coco_categories(categories(), attribute_names=attribute_names())
+    """The vocabulary the COCO loader builds for this dataset (raw ids are object ids), with
+    the class table of what the renderer can write (``class_attributes()``); the loader's
+    own table is counted from the split it reads, which may lack rare pairs."""
+    return Vocab.from_coco_categories(categories(), attribute_names=attribute_names(),
+                                      class_attributes=class_attributes())
 
 
 def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -151,6 +154,7 @@ THING_ATTRIBUTES = {"sun": "yellow", "cloud": "white", "bird": "black", "airplan
                     "pine": "green", "sheep": "white", "cow": "brown", "snowman": "white",
                     "window": "glass"}
 SIZE_ATTRIBUTES = ("small", "large")   # things with box area < 4 % / > 12 % of the image
+SMALL_AREA, LARGE_AREA = 0.04, 0.12
 
 
 def attribute_names() -> tuple[str, ...]:
@@ -158,3 +162,24 @@ def attribute_names() -> tuple[str, ...]:
     names = {a for p in PALETTES.values() for a in p} | set(THING_ATTRIBUTES.values())
     names |= {a for v in STUFF_ATTRIBUTES.values() for a in v} | set(SIZE_ATTRIBUTES)
     return tuple(sorted(names))
+
+
+def class_attributes() -> dict[str, tuple[str, ...]]:
+    """Per class the attributes the renderer can write: its colours (sorted), then the sizes
+    its box area range allows (``SIZE_ATTRIBUTES``: below ``SMALL_AREA`` small, above
+    ``LARGE_AREA`` large); ``other`` takes none. A thing standing on the ground may have
+    exactly the area at either end of its range (its perspective size is clipped there), and
+    its box's area, computed from the corners, may round past a threshold at that end: such a
+    range counts as crossing it."""
+    table: dict[str, tuple[str, ...]] = {s: tuple(sorted(STUFF_ATTRIBUTES[s]))
+                                         for s in STUFF_NAMES}
+    for c in THING_CLASSES:
+        colours = sorted(PALETTES[c.name]) if c.name in PALETTES else [THING_ATTRIBUTES[c.name]]
+        lo, hi = c.area
+        ends = c.placement == "ground"
+        large = hi > LARGE_AREA or (ends and hi == LARGE_AREA)
+        small = lo < SMALL_AREA or (ends and lo == SMALL_AREA)
+        sizes = [n for n, ok in (("large", large), ("small", small)) if ok]
+        table[c.name] = (*colours, *sizes)
+    table[OTHER_NAME] = ()
+    return table

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .classes import (
+    LARGE_AREA,
     MAX_OBJECTS,
     MIN_OBJECTS,
     PALETTES,
     RGB,
+    SMALL_AREA,
     THING_ATTRIBUTES,
     THING_BY_NAME,
     Box,
@@ -271,7 +273,7 @@ def plan_scene(rng: np.random.Generator, template: str | None = None) -> ScenePl
         colour = (list(palette)[int(rng.integers(len(palette)))] if palette
                   else THING_ATTRIBUTES[name])
         area = (box[2] - box[0]) * (box[3] - box[1])
-        size = ("small",) if area < 0.04 else ("large",) if area > 0.12 else ()
+        size = ("small",) if area < SMALL_AREA else ("large",) if area > LARGE_AREA else ()
         things.append(ThingPlacement(name, box, int(rng.integers(2**31)),
                                      bool(rng.random() < 0.5), (colour, *size)))
         counts[name] = counts.get(name, 0) + 1
