@@ -174,11 +174,24 @@ def box_of(page, i):
             (b["y"] + b["height"] - frame["y"]) / frame["height"]]
 
 
+def grab_point(page, i):
+    """A point of object i's box that no smaller box covers (its centre when free)."""
+    b = page.locator(f"[data-testid=box-{i}]").bounding_box()
+    for fy in (0.5, 0.35, 0.65, 0.2, 0.8):
+        for fx in (0.5, 0.35, 0.65, 0.2, 0.8, 0.1, 0.9):
+            x, y = b["x"] + fx * b["width"], b["y"] + fy * b["height"]
+            hit = page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y);"
+                                " const b = e && e.closest('.box'); return b ? b.dataset.index"
+                                " : null; }", [x, y])
+            if hit == str(i):
+                return x, y
+    raise AssertionError(f"every point of box {i} is covered by another box")
+
+
 def drag_box(page, i, dx_frac, dy_frac=0.0, steps=10):
     """Drag object i's box by fractions of the layout frame (the page pins it on release)."""
     frame = page.locator("[data-testid=layout]").bounding_box()
-    b = page.locator(f"[data-testid=box-{i}]").bounding_box()
-    cx, cy = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    cx, cy = grab_point(page, i)
     page.mouse.move(cx, cy)
     page.mouse.down()
     for k in range(1, steps + 1):

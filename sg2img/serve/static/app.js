@@ -129,6 +129,11 @@ function wire() {
   const menu = $("downloads");
   menu.addEventListener("click", (e) => { if (e.target.tagName === "BUTTON") menu.open = false; });
   document.addEventListener("click", (e) => { if (!menu.contains(e.target)) menu.open = false; });
+  menu.addEventListener("toggle", () => {   // open towards the side with room
+    menu.classList.remove("flip");
+    const panel = menu.querySelector(".menu-panel").getBoundingClientRect();
+    if (menu.open && panel.right > document.documentElement.clientWidth) menu.classList.add("flip");
+  });
   $("share").addEventListener("click", share);
   $("json-load").addEventListener("click", () => openText($("json").value, "the JSON text"));
   $("json-file").addEventListener("change", async (e) => {
