@@ -5,9 +5,20 @@ larger image downloads and the layout exports (fixtures in ``browser_fixtures.py
 import json
 import random
 
-from browser_fixtures import (ROOT, STARTER, box_of, drag_box, history_labels, image_src,
-                              object_names, open_menu, open_page, sideways, wait_idle,
-                              wait_image_change)
+from browser_fixtures import (
+    ROOT,
+    STARTER,
+    box_of,
+    drag_box,
+    history_labels,
+    image_src,
+    object_names,
+    open_menu,
+    open_page,
+    sideways,
+    wait_idle,
+    wait_image_change,
+)
 from PIL import Image
 
 STREET = ROOT / "examples" / "attributes" / "street.json"

@@ -5,8 +5,16 @@ sideways, the download menu stays on screen, history numbers are never cut; scre
 import json
 
 import pytest
-from browser_fixtures import (ROOT, editor_state, new_page, open_menu, open_page, page_errors,
-                              snapshot, wait_image_change)
+from browser_fixtures import (
+    ROOT,
+    editor_state,
+    new_page,
+    open_menu,
+    open_page,
+    page_errors,
+    snapshot,
+    wait_image_change,
+)
 
 STREET = ROOT / "examples" / "attributes" / "street.json"
 
@@ -65,9 +73,10 @@ def test_long_history_numbers_are_fully_visible(browser, server, tmp_path):
         for k in (9, 11, 13):
             num = items.nth(k).locator(".num")
             assert num.inner_text() == str(k + 1)
-            fits = num.evaluate("""e => { const r = e.getBoundingClientRect();
-                const l = e.closest('ol').getBoundingClientRect();
-                return e.scrollWidth <= e.clientWidth && r.left >= l.left && r.right <= l.right; }""")
+            fits = num.evaluate("""e => {
+                const r = e.getBoundingClientRect(), l = e.closest('ol').getBoundingClientRect();
+                return e.scrollWidth <= e.clientWidth && r.left >= l.left && r.right <= l.right;
+            }""")
             assert fits, k
         assert "current" in items.nth(11).get_attribute("class")     # current: the 12th
         pg.locator("[data-testid=history]").screenshot(path=str(tmp_path / "history.png"))

@@ -5,9 +5,24 @@ link is refused with a message and a clean start (fixtures in ``browser_fixtures
 import json
 
 import numpy as np
-from browser_fixtures import (STARTER, box_of, decode, drag_box, editor_state, history_labels,
-                              image_src, new_page, object_names, open_menu, open_page,
-                              pack_state, page_errors, sideways, snapshot, wait_image_change)
+from browser_fixtures import (
+    STARTER,
+    box_of,
+    decode,
+    drag_box,
+    editor_state,
+    history_labels,
+    image_src,
+    new_page,
+    object_names,
+    open_menu,
+    open_page,
+    pack_state,
+    page_errors,
+    sideways,
+    snapshot,
+    wait_image_change,
+)
 
 STORAGE_KEY = "sg2img.editor.state.v1"
 
@@ -89,6 +104,22 @@ def test_a_link_and_a_file_carry_the_state(browser, page, server, tmp_path):
         other.wait_for_function("() => document.querySelectorAll('#history li').length === 2")
         assert shown(other)["history"] == here["history"]
         assert image_src(other) == here["image"]
+
+        # A broken state file leaves the page as it was.
+        bad = tmp_path / "bad_state.json"
+        bad.write_text(json.dumps(editor_state([snapshot(["sky"], [], seed=-5)])))
+        other.set_input_files("[data-testid=json-file]", str(bad))
+        other.wait_for_function("() => document.getElementById('notice').innerText"
+                                ".includes('unchanged')")
+        assert "history[0].seed" in other.inner_text("[data-testid=notice]")
+        assert shown(other)["history"] == here["history"]
+
+        # The link pasted into the open page (only the hash changes) is taken as well.
+        other.evaluate("(h) => { location.hash = h; }", link[link.index("#"):])
+        other.wait_for_function("() => document.querySelectorAll('#history li').length === 1")
+        other.wait_for_function("() => !document.body.classList.contains('busy')")
+        assert shown(other)["image"] == here["image"]
+        assert other.evaluate("location.hash") == ""
     finally:
         other.context.close()
 
@@ -117,7 +148,8 @@ def test_a_links_sample_goes_into_every_request(page, server):
     src = image_src(page)
     drag_box(page, 2, sideways(box_of(page, 2), 0.3))
     wait_image_change(page, src)
-    assert sent[-1]["seed"] == 7 and sent[-1]["sample"] == 3 and sent[-1]["edits"][0]["op"] == "move"
+    assert sent[-1]["seed"] == 7 and sent[-1]["sample"] == 3
+    assert sent[-1]["edits"][0]["op"] == "move"
 
 
 def _hostile_links():
@@ -161,7 +193,8 @@ def test_hostile_links_are_refused_with_a_message_and_a_clean_start(browser, ser
             note = pg.locator("[data-testid=notice]")
             assert note.is_visible(), hash_[:80]
             text = note.inner_text()
-            assert "cannot be" in text and reason in text and "starts clean" in text, (hash_[:80], text)
+            assert "cannot be" in text and reason in text, (hash_[:80], text)
+            assert "starts clean" in text
             assert object_names(pg) == STARTER, hash_[:80]
             assert pg.evaluate("location.hash") == ""
             assert not page_errors(errors), (hash_[:80], errors)
@@ -192,6 +225,14 @@ def test_a_broken_kept_state_is_dropped_with_a_message(page, server):
     assert kept["history"][-1]["label"] == "example graph"
 
 
+def _inside(box, shape):
+    """(H, W) bool: pixels whose centre lies in the box (sg2img.manipulation.boxes_region)."""
+    H, W = shape[:2]
+    ys, xs = (np.arange(H) + 0.5) / H, (np.arange(W) + 0.5) / W
+    return (((ys >= box[1]) & (ys <= box[3]))[:, None]
+            & ((xs >= box[0]) & (xs <= box[2]))[None, :])
+
+
 def test_an_edit_changes_little_outside_the_moved_box(page, server):
     """New seed, then drag a box: outside the box (before and after) the picture stays.
 
@@ -213,13 +254,7 @@ def test_an_edit_changes_little_outside_the_moved_box(page, server):
         answer = man.value.json()
         new = answer["objects"][2]["box"]
         before, after = decode(src), decode(moved)
-        H, W, _ = after.shape
-        ys, xs = (np.arange(H) + 0.5) / H, (np.arange(W) + 0.5) / W
-
-        def inside(b):   # pixels whose centre lies in the box (sg2img.manipulation.boxes_region)
-            return ((ys >= b[1]) & (ys <= b[3]))[:, None] & ((xs >= b[0]) & (xs <= b[2]))[None, :]
-
-        outside = ~(inside(old) | inside(new))
+        outside = ~(_inside(old, after.shape) | _inside(new, after.shape))
         change = float(np.abs(after - before).mean(axis=2)[outside].mean())
         server_change = answer["steps"][-1]["change_outside"]
         assert change <= 0.04, (first["seed"], change)

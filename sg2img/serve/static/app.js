@@ -57,7 +57,7 @@ function openText(text, source) {
     showError("json-error", new RequestError(0, { message: `${source} is not valid JSON: ${e.message}` }));
     return;
   }
-  if (isStateData(data)) { openState(() => parseState(data, state.limits), source); return; }
+  if (isStateData(data)) { openState(() => parseState(data, state.limits), source, false); return; }
   let note = "";
   if (Array.isArray(data)) {
     if (!data.length) { showError("json-error", new RequestError(0, { message: `${source} holds an empty list` })); return; }
@@ -72,20 +72,22 @@ function openText(text, source) {
 }
 
 // Restore a kept state; `read` parses and checks it (and may throw StateError). Returns
-// whether the page now shows it; if not, the reason is in the notice and the page is as it was.
-async function openState(read, source) {
+// whether the page now shows it; if not, the reason is in the notice and the page is as it
+// was (`starting`: the page goes on to a clean start, and says so).
+async function openState(read, source, starting = true) {
+  const after = starting ? "The editor starts clean; ask for a new link or file."
+    : "The editor is unchanged.";
   let saved;
   try {
     saved = await read();
   } catch (e) {
     if (!(e instanceof StateError)) console.error(e);
-    notice("bad", `${source} cannot be used: ${e instanceof StateError ? e.message : "it could not be read"}. `,
-           "The editor starts clean; ask for a new link or file.");
+    notice("bad", `${source} cannot be used: ${e instanceof StateError ? e.message : "it could not be read"}. ${after}`);
     return false;
   }
   const { ok, message } = await restoreState(saved);
   if (!ok) {
-    notice("bad", `${source} cannot be shown: ${message}. The editor starts clean; ask for a new link or file.`);
+    notice("bad", `${source} cannot be shown: ${message}. ${after}`);
     return false;
   }
   notice(message ? "bad" : "good", message ? `${source} restored, but ${message}.` : `${source} restored.`);
@@ -162,15 +164,20 @@ function wire() {
   });
 }
 
-// What the page opens with: the state of a link (#state=...), else the one kept from the last
-// visit, else the example graph (#empty: nothing).
+// The state of a link (#state=...), taken once: the hash is cleared, and from then on the
+// page keeps its state itself, so a reload after more edits does not go back to the link's.
+function openLink(hash, starting) {
+  history.replaceState(null, "", location.pathname + location.search);
+  return openState(async () => parseStateText(await hashStateText(hash), state.limits),
+                   "The link's editor state", starting);
+}
+
+// What the page opens with: the state of a link, else the one kept from the last visit, else
+// the example graph (#empty: nothing).
 async function firstState() {
   const hash = location.hash;
   if (hash.startsWith(HASH_PREFIX)) {
-    // The link is taken once: from now on the page keeps its state itself, so a reload
-    // after more edits does not go back to the link's.
-    history.replaceState(null, "", location.pathname + location.search);
-    if (await openState(async () => parseStateText(await hashStateText(hash), state.limits), "The link's editor state")) return;
+    if (await openLink(hash, true)) return;
   } else if (hash !== "#empty") {
     const kept = loadLocal();
     if (kept !== null) {
@@ -209,6 +216,10 @@ async function start() {
   }
   setStatus("ready");
   await firstState();
+  // A link pasted into the address bar of an open page changes only the hash.
+  window.addEventListener("hashchange", () => {
+    if (location.hash.startsWith(HASH_PREFIX) && !state.busy) openLink(location.hash, false);
+  });
   document.body.dataset.ready = "1";
 }
 
