@@ -5,6 +5,9 @@ import torch
 
 from sg2img.vocab import Vocab
 
+# The browser, server and page fixtures of the test_serve_browser*.py files.
+pytest_plugins = ["browser_fixtures"]
+
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
 
 

@@ -1,147 +1,31 @@
-"""The editor page in a real headless Chromium (Debian's package) driven by Playwright.
+"""The editor page in a real headless Chromium: building a graph, dragging, undo, loading
+JSON, errors, samples, model switching, downloads, another look (fixtures and helpers in
+``browser_fixtures.py``; the other ``test_serve_browser_*.py`` files test attributes, kept
+state and the page's layout).
 
-The server is the real one (uvicorn on a free 127.0.0.1 port) with the bundled model, so the
-pictures mean something: moving the sheep's box moves the sheep in the image. Screenshots go
-to the test's tmp folder; with ``SG2IMG_DOCS_SCREENSHOT=docs/images/serve_editor.png`` the overview
-is also written there (``python scripts/serve_screenshot.py`` does that).
-
-Skipped only when no Chromium (or no Playwright) is found and ``CI`` is not set; in CI a
-missing browser is a failure.
+With ``SG2IMG_DOCS_SCREENSHOT=docs/images/serve_editor.png`` the overview screenshot is also
+written there (``python scripts/serve_screenshot.py`` does that).
 """
 
-import base64
-import io
 import os
 import shutil
-from pathlib import Path
 
 import numpy as np
-import pytest
-import torch
+from browser_fixtures import (
+    ROOT,
+    add_object,
+    box_of,
+    decode,
+    image_src,
+    object_names,
+    open_menu,
+    open_page,
+    shot,
+    sideways,
+    wait_idle,
+    wait_image_change,
+)
 from PIL import Image
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 60_000
-
-
-def _missing(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the browser tests (.ci/run installs chromium)")
-    pytest.skip(f"{reason}; install it with: apt-get install chromium (CI=1 makes this a "
-                f"failure)")
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("Playwright is not installed (pip install 'sg2img[dev]')")
-    path = _chromium()
-    if path is None:
-        _missing("no Chromium found on PATH")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    pytest.importorskip("uvicorn", reason="the serve extra is not installed")
-    from sg2img import load_model
-    from sg2img.checkpoint import export_inference
-    from sg2img.config import Config
-    from sg2img.model import GALSGenerator
-    from sg2img.serve import EditorServer, ModelRegistry, ServedModel
-    from sg2img.vocab import Vocab
-
-    vocab = Vocab.from_names(["sky", "grass", "sheep", "tree"], ["above", "below", "inside"])
-    cfg = Config.from_preset("tiny")
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    tiny = export_inference(tmp_path_factory.mktemp("model") / "tiny.pt", cfg, vocab, gen)
-    # A model with per-object noise (model.renderer.noise=spatial): its objects get "another look".
-    cfg = Config.from_preset("tiny", ["model.renderer.noise=spatial"])
-    torch.manual_seed(0)
-    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
-    spatial = export_inference(tmp_path_factory.mktemp("model") / "spatial.pt", cfg, vocab, gen)
-    registry = ModelRegistry([ServedModel("default", "bundled model", load_model(None, "cpu")),
-                              ServedModel("tiny", "tiny.pt", load_model(tiny, "cpu")),
-                              ServedModel("spatial", "spatial.pt", load_model(spatial, "cpu"))])
-    srv = EditorServer(registry, "127.0.0.1", 0).start()
-    yield srv.url
-    srv.stop()
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1440, "height": 960},
-                                  device_scale_factor=1, accept_downloads=True)
-    pg = context.new_page()
-    pg.set_default_timeout(TIMEOUT_MS)
-    errors = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    yield pg
-    context.close()
-    # 4xx answers the page asked for show up as console errors ("Failed to load resource").
-    assert not [e for e in errors if "Failed to load resource" not in e], errors
-
-
-def open_page(page, url, empty=False):
-    page.goto(url + ("#empty" if empty else ""))
-    page.wait_for_selector("body[data-ready='1']")
-
-
-def decode(data_url: str) -> np.ndarray:
-    raw = base64.b64decode(data_url.split(",", 1)[1])
-    return np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"), dtype=np.float32) / 255.0
-
-
-def image_src(page) -> str | None:
-    return page.get_attribute("[data-testid=image]", "src")
-
-
-def wait_image_change(page, old):
-    page.wait_for_function("(old) => { const s = document.getElementById('image').src;"
-                           " return s && s !== old && !document.body.classList.contains('busy'); }",
-                           arg=old or "")
-    return image_src(page)
-
-
-def wait_idle(page):
-    page.wait_for_function("() => !document.body.classList.contains('busy')")
-
-
-def add_object(page, name, pred=None, target=None):
-    page.fill("[data-testid=add-name]", name)
-    if pred is not None:
-        page.select_option("#add-pred", pred)
-        page.select_option("#add-target", str(target))
-    page.click("#add-object button[type=submit]")
-
-
-def object_names(page):
-    return [page.input_value(f"#obj-name-{i}")
-            for i in range(page.locator("[data-testid=objects] > li").count())]
-
-
-def shot(page, tmp_path, name):
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def test_build_drag_undo_load_and_errors(page, server, tmp_path):
@@ -161,7 +45,7 @@ def test_build_drag_undo_load_and_errors(page, server, tmp_path):
 
     # Add a relationship between existing objects.
     page.select_option("#rel-s", "0")
-    page.fill("#rel-p", "above")
+    page.select_option("#rel-p", "above")
     page.select_option("#rel-o", "1")
     page.click("#add-rel button[type=submit]")
     src_rel = wait_image_change(page, src_sheep)
@@ -175,12 +59,8 @@ def test_build_drag_undo_load_and_errors(page, server, tmp_path):
     box = page.locator("[data-testid=box-2]")
     frame = page.locator("[data-testid=layout]").bounding_box()
     b = box.bounding_box()
-    old = [(b["x"] - frame["x"]) / frame["width"], (b["y"] - frame["y"]) / frame["height"],
-           (b["x"] + b["width"] - frame["x"]) / frame["width"],
-           (b["y"] + b["height"] - frame["y"]) / frame["height"]]
-    room_left, room_right = old[0], 1 - old[2]
-    dx = (-min(room_left, 0.45) if room_left >= room_right else min(room_right, 0.45)) \
-        * frame["width"]
+    old = box_of(page, 2)
+    dx = sideways(old) * frame["width"]
     assert abs(dx) > 0.15 * frame["width"], old  # room to move
     cx, cy = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
     page.mouse.move(cx, cy)
@@ -277,13 +157,21 @@ def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     samples = [page.get_attribute(f"[data-testid=sample-{k}] img", "src") for k in range(4)]
     assert samples[0] == src and len(set(samples)) == 4
     shot(page, tmp_path, "samples")
-    page.click("[data-testid=sample-2]")
-    assert page.inner_text("[data-testid=seed]") == str(seed + 2)
+    # Picking one continues from it: the page shows its seed and sample number (a server with
+    # sample numbers answers samples 0-3 of the seed; an older one seeds seed..seed+3), and the
+    # command line names both.
+    pick = page.locator("[data-testid=sample-2]")
+    want = (pick.get_attribute("data-seed"), pick.get_attribute("data-sample"))
+    assert want in ((str(seed), "2"), (str(seed + 2), "0")), want
+    pick.click()
+    assert (page.inner_text("[data-testid=seed]"), page.inner_text("[data-testid=sample]")) == want
     assert image_src(page) == samples[2]
+    assert f"--seed {want[0]} --sample {want[1]}" in page.inner_text("[data-testid=command]")
 
     page.click("#new-seed")
     wait_image_change(page, samples[2])
-    assert page.inner_text("[data-testid=seed]") != str(seed + 2)
+    assert page.inner_text("[data-testid=seed]") != want[0]
+    assert page.inner_text("[data-testid=sample]") == "0"
 
     # A model whose vocabulary lacks 'cloud': the error names it and the model stays.
     # (The other model is tried below with a graph it knows.)
@@ -320,6 +208,7 @@ def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     # Downloads: the image, the layout, the sheet and the JSON.
     for button, suffix in (("#dl-image", ".png"), ("#dl-layout", "_layout.png"),
                            ("#dl-sheet", "_sheet.png"), ("#dl-json", ".json")):
+        open_menu(page)
         with page.expect_download() as info:
             page.click(button)
         dl = info.value

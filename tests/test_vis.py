@@ -254,6 +254,13 @@ def test_dot_source_quotes_and_cuts_labels():
     assert "rankdir=TB" in src and "o0 -> p0" in src and "p0 -> o1" in src
 
 
+def test_drawn_objects_carry_their_attributes():
+    graph = {"objects": ["road", "car"], "relationships": [[1, "inside", 0]],
+             "attributes": [[], ["red", "small"]]}
+    src = graphs._dot_source(SceneGraph.from_dict(graph), None, "TB")
+    assert 'label="red small car"' in src and 'label="road"' in src
+
+
 @pytest.mark.skipif(shutil.which("dot") is None and not os.environ.get("CI"),
                     reason="graphviz 'dot' is an optional engine (CI installs it and runs this)")
 def test_dot_engine_draws_when_installed(vocab):

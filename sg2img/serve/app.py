@@ -322,7 +322,7 @@ def _pictures(graph: Any, boxes: Any, masks: Any, image: Any, vocab: Any,
 
     out: dict[str, str] = {}
     ids = [vocab.object_idx(n) for n in graph.objects]
-    labels = list(graph.objects)
+    labels = graph.object_labels()          # "red car": names with their attributes
     layout = graph_im = None
     if "layout" in include or "sheet" in include:
         layout = vis.draw_layout(boxes, masks, labels, LAYOUT_SIZE, class_ids=ids)

@@ -25,8 +25,10 @@ class ServedModel:
     """A loaded model and how the page names it.
 
     Attributes:
-        id: the name requests use (``"default"`` for the bundled model, else the file's stem).
-        label: what the page shows.
+        id: the name requests use (``"default"`` for the bundled model, else the file's stem,
+            with its folder's name for an ``export.pt`` or ``model.pt``).
+        label: what the page shows (``checkpoint_label``): no more of the file's path than
+            tells the models apart.
         model: the loaded ``SG2ImgModel``.
     """
 
@@ -82,6 +84,43 @@ def _unique_id(stem: str, taken: set[str]) -> str:
     return out
 
 
+GENERIC_STEMS = ("export", "model", "checkpoint", "last", "best", "final")
+"""Checkpoint file names that say nothing of the run: their folder names the model."""
+
+
+def checkpoint_labels(paths: Sequence[str | PathLike]) -> list[str]:
+    """How the page names each checkpoint: the file name, with its folder (the run's name)
+    when the name is a generic one (``export.pt``) or another checkpoint has the same name,
+    e.g. ``small/export.pt``; more folders only while two labels are still equal.
+
+    No more of the path than that: labels appear in the page and in error messages.
+
+    Args:
+        paths: the checkpoints, in the order the page lists them.
+
+    Returns:
+        One label per path, in the same order; unique when the paths are.
+    """
+    # The folders and the name, without the root ("/" or a drive).
+    parts = [Path(p).parts[1:] if Path(p).anchor else Path(p).parts for p in paths]
+    names = [Path(p).name for p in paths]
+    depth = [2 if Path(p).stem in GENERIC_STEMS or names.count(Path(p).name) > 1 else 1
+             for p in paths]
+
+    def label(i: int) -> str:
+        return "/".join(parts[i][-depth[i]:])
+
+    for _ in range(max((len(p) for p in parts), default=0)):
+        labels = [label(i) for i in range(len(paths))]
+        clash = [i for i, lab in enumerate(labels) if labels.count(lab) > 1
+                 and depth[i] < len(parts[i])]
+        if not clash:
+            break
+        for i in clash:
+            depth[i] += 1
+    return [label(i) for i in range(len(paths))]
+
+
 def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None = None, *,
                   include_default: bool = True) -> ModelRegistry:
     """Load the bundled model (when installed) and every checkpoint given.
@@ -109,11 +148,11 @@ def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None
     if include_default and (DEFAULT_MODEL_PATH.is_file() or not checkpoints):
         models.append(ServedModel(DEFAULT_ID, "bundled model", load_model(None, device)))
         taken.add(DEFAULT_ID)
-    for ckpt in checkpoints:
+    for ckpt, label in zip(checkpoints, checkpoint_labels(checkpoints), strict=True):
         path = Path(ckpt)
         model = load_model(path, device)
         mid = _unique_id(path.stem if path.stem not in ("export", "model") else
                          f"{path.parent.name}-{path.stem}", taken)
         taken.add(mid)
-        models.append(ServedModel(mid, path.name, model))
+        models.append(ServedModel(mid, label, model))
     return ModelRegistry(models)

@@ -37,10 +37,12 @@ MAX_DRAW_RELATIONSHIPS = 128
 def _graph_nodes(graph: SceneGraph, vocab: Vocab | None):
     """Node and edge lists of the drawing: object nodes ``o{i}``, predicate nodes ``p{k}``.
 
-    Labels are cut to ``MAX_LABEL_CHARS``; colours come from the full names.
+    An object's label is its name after its attributes ("red car"); labels are cut to
+    ``MAX_LABEL_CHARS``; colours come from the full names.
     """
-    objects = [(f"o{i}", short_label(name), name_color(str(name), vocab))
-               for i, name in enumerate(graph.objects)]
+    objects = [(f"o{i}", short_label(label), name_color(str(name), vocab))
+               for i, (name, label) in enumerate(zip(graph.objects, graph.object_labels(),
+                                                     strict=True))]
     preds = [(f"p{k}", short_label(p)) for k, (_, p, _) in enumerate(graph.relationships)]
     edges = []
     for k, (s, _, o) in enumerate(graph.relationships):

@@ -4,27 +4,53 @@
 export const $ = (id) => document.getElementById(id);
 
 export const state = {
-  models: [], model: null, limits: {}, features: {},
-  vocab: { objects: [], predicates: [] },
+  models: [], model: null, defaultModel: null, limits: {}, features: {},
+  vocab: { objects: [], predicates: [], attributes: null, class_attributes: null },
   cur: null,          // the snapshot shown
   undo: [], redo: [],
   busy: false, selected: null, samples: null,
 };
 
 // ------------------------------------------------------------------ snapshots
+// A snapshot: `graph` (objects, relationships and, when any object has some, `attributes`),
+// `pins` (per object a pinned box or null), `seed` and `sample` (which picture of the seed),
+// `base` and `edits` (the chain that made the picture: the edits applied to `base`, the graph
+// with its pins as boxes, that a generate request laid out), `result` (the server's answer, or
+// null until fetched), `label` and `kind` ("new" layout or "edit").
 export function emptySnapshot(seed) {
-  return { graph: { objects: [], relationships: [] }, pins: [], seed, base: null, edits: [],
-           result: null, label: "empty graph", kind: "new" };
+  return { graph: { objects: [], relationships: [] }, pins: [], seed, sample: 0, base: null,
+           edits: [], result: null, label: "empty graph", kind: "new" };
 }
 
+// A copy of the graph's objects, relationships and attributes (not its boxes: those are pins).
 export function cloneGraph(g) {
-  return { objects: [...g.objects], relationships: g.relationships.map((r) => [...r]) };
+  const out = { objects: [...g.objects], relationships: g.relationships.map((r) => [...r]) };
+  if (Array.isArray(g.attributes) && g.attributes.some((a) => a && a.length)) {
+    out.attributes = g.objects.map((_, i) => [...(g.attributes[i] || [])]);
+  }
+  return out;
 }
 
 export function graphWithPins(graph, pins) {
   const g = cloneGraph(graph);
   if (pins.some((b) => b)) g.boxes = pins.map((b) => (b ? [...b] : null));
   return g;
+}
+
+// The graph without its boxes, and its boxes as pins (one entry per object).
+export function splitPins(g) {
+  const pins = g.boxes ? g.boxes.map((b) => (b ? [...b] : null)) : g.objects.map(() => null);
+  return [cloneGraph(g), pins];
+}
+
+// An object's attributes, e.g. ["red"] (none: []).
+export function attributesOf(graph, i) {
+  return (graph.attributes && graph.attributes[i]) || [];
+}
+
+// What the page calls an object: its attributes, then its name ("red car").
+export function objectLabel(graph, i) {
+  return [...attributesOf(graph, i), graph.objects[i]].join(" ");
 }
 
 // ------------------------------------------------------------------ server

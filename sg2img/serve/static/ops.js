@@ -1,11 +1,15 @@
 // What the editor does: history (push, undo, redo), the requests that lay out or edit the
-// graph, every edit the page offers, loading JSON, switching models, and downloads.
+// graph, every edit the page offers, loading JSON, switching models, and restoring a kept
+// state (persist.js reads and checks it).
 
 import {
-  $, state, emptySnapshot, cloneGraph, graphWithPins, currentModel, RequestError, api, setStatus,
-  setBusy, clearErrors, showError,
+  $, state, emptySnapshot, cloneGraph, graphWithPins, splitPins, attributesOf, RequestError, api,
+  setStatus, setBusy, clearErrors, showError,
 } from "./core.js";
+import { saveLocal } from "./persist.js";
 import { render, select } from "./view.js";
+
+const INCLUDE = ["image", "layout", "graph"];
 
 // ------------------------------------------------------------------ history
 export function push(snap) {
@@ -14,21 +18,25 @@ export function push(snap) {
   state.redo = [];
   state.samples = null;
   render();
+  saveLocal();
 }
 
 // Undo and redo move the current snapshot onto one stack and take the next from the other.
-function travel(from, to) {
+// A snapshot restored from a kept state has no picture yet: it is asked for on the way.
+async function travel(from, to) {
   if (state.busy || !from.length) return;
   to.push(state.cur);
   state.cur = from.pop();
   state.samples = null;
   clearErrors();
   render();
+  saveLocal();
+  if (!state.cur.result && state.cur.graph.objects.length) await showPicture(state.cur, "model-error");
 }
 
-export function undo() { travel(state.undo, state.redo); }
+export function undo() { return travel(state.undo, state.redo); }
 
-export function redo() { travel(state.redo, state.undo); }
+export function redo() { return travel(state.redo, state.undo); }
 
 // ------------------------------------------------------------------ requests
 // Run one request; on error show it in `slot` (the element next to the field that caused it,
@@ -56,42 +64,73 @@ export async function run(fn, slot, onSuggestion) {
   return true;
 }
 
+// `sample` goes into a request only when it is not the first sample (a server that predates
+// it takes every request without it).
+function withSample(body, sample) {
+  if (sample) body.sample = sample;
+  return body;
+}
+
+// The request for a snapshot's picture: its edit chain (manipulate) from the base graph, or
+// the base graph laid out afresh (generate) with its pins, seed and sample.
+export function picture(snap, include = INCLUDE) {
+  if (snap.edits.length) {
+    return api("/api/manipulate", withSample({ model: state.model, graph: snap.base, edits: snap.edits,
+                                               seed: snap.seed, include }, snap.sample));
+  }
+  const [graph, pins] = splitPins(snap.base || graphWithPins(snap.graph, snap.pins));
+  const body = { model: state.model, graph, include };
+  if (snap.seed !== null && snap.seed !== undefined) body.seed = snap.seed;
+  if (pins.some((b) => b)) body.boxes = pins;
+  return api("/api/generate", withSample(body, snap.sample));
+}
+
+// Fetch a snapshot's picture; its graph and pins become the ones the server drew.
+async function fetchPicture(snap) {
+  const r = await picture(snap);
+  [snap.graph, snap.pins] = splitPins(r.graph);
+  snap.result = r;
+}
+
+export function showPicture(snap, slot) {
+  return run(() => fetchPicture(snap), slot);
+}
+
 // ------------------------------------------------------------------ operations
-// Lay the graph out afresh (generate), with its pinned boxes and the given seed.
-export async function fresh(graph, pins, seed, label, slot, onSuggestion) {
+// Which picture a snapshot shows: its seed and sample number.
+export function at(snap) { return { seed: snap.seed, sample: snap.sample || 0 }; }
+
+// Lay the graph out afresh (generate), with its pinned boxes, seed and sample.
+export async function fresh(graph, pins, pick, label, slot, onSuggestion) {
+  const { seed, sample } = pick;
   if (!graph.objects.length) {
-    push({ ...emptySnapshot(seed), label });
+    push({ ...emptySnapshot(seed), sample, label });
     return true;
   }
   return run(async () => {
-    const body = { model: state.model, graph: cloneGraph(graph), include: ["image", "layout", "graph"] };
-    if (seed !== null && seed !== undefined) body.seed = seed;
-    if (pins.some((b) => b)) body.boxes = pins;
-    const r = await api("/api/generate", body);
-    const base = graphWithPins(graph, pins);
-    push({ graph: cloneGraph(graph), pins: [...pins], seed: r.seed, base, edits: [],
-           result: r, label, kind: "new" });
+    const snap = { graph: cloneGraph(graph), pins: [...pins], seed, sample,
+                   base: graphWithPins(graph, pins), edits: [], result: null, label, kind: "new" };
+    await fetchPicture(snap);
+    snap.seed = snap.result.seed;
+    snap.base = graphWithPins(snap.graph, snap.pins);
+    push(snap);
   }, slot, onSuggestion);
 }
 
-// Apply an edit through manipulate: the chain from the base graph, with the same seed.
+// Apply an edit through manipulate: the chain from the base graph, with the same seed and
+// sample, so that the chain starts from the picture shown.
 export async function edit(op, slot, onSuggestion) {
   const cur = state.cur;
   if (!cur.base) return false;
   if (cur.edits.length >= state.limits.max_edits) {
     // A chain is bounded; start a new one from the current graph (boxes stay where pinned).
-    return fresh(cur.graph, cur.pins, cur.seed, "new chain", slot, onSuggestion);
+    return fresh(cur.graph, cur.pins, at(cur), "new chain", slot, onSuggestion);
   }
-  const edits = [...cur.edits, op];
   return run(async () => {
-    const r = await api("/api/manipulate", {
-      model: state.model, graph: cur.base, edits, seed: cur.seed,
-      include: ["image", "layout", "graph"],
-    });
-    const g = r.graph;
-    const pins = g.boxes ? g.boxes.map((b) => b && [...b]) : g.objects.map(() => null);
-    push({ graph: cloneGraph(g), pins, seed: cur.seed, base: cur.base, edits, result: r,
-           label: r.steps[r.steps.length - 1].description, kind: "edit" });
+    const snap = { ...at(cur), base: cur.base, edits: [...cur.edits, op], kind: "edit" };
+    await fetchPicture(snap);
+    const steps = snap.result.steps;
+    push({ ...snap, label: steps[steps.length - 1].description });
   }, slot, onSuggestion);
 }
 
@@ -110,7 +149,8 @@ export function addObject(ev) {
   if (!cur.graph.objects.length || pred === "") {
     const g = cloneGraph(cur.graph);
     g.objects.push(name);
-    fresh(g, [...cur.pins, null], cur.seed, `add ${name} (new layout)`, "add-object-error",
+    if (g.attributes) g.attributes.push([]);
+    fresh(g, [...cur.pins, null], at(cur), `add ${name} (new layout)`, "add-object-error",
           nameSuggest("add-name")).then(done);
   } else {
     edit({ op: "add", object: name, relationship: ["new", pred, target] }, "add-object-error",
@@ -121,7 +161,7 @@ export function addObject(ev) {
 export function removeObject(i) {
   const cur = state.cur;
   if (cur.graph.objects.length === 1) {
-    push({ ...emptySnapshot(cur.seed), label: `remove ${cur.graph.objects[0]}` });
+    push({ ...emptySnapshot(cur.seed), sample: cur.sample, label: `remove ${cur.graph.objects[0]}` });
     return;
   }
   edit({ op: "remove", index: i }, `obj-error-${i}`);
@@ -135,11 +175,20 @@ export function renameObject(i, input) {
     .then((ok) => { if (!ok) { const el = $(`obj-name-${i}`); if (el) { el.value = name; el.classList.add("invalid"); } } });
 }
 
+// Give object i these attributes (the "attributes" edit: they replace its old ones; its box
+// and mask stay).
+export function setAttributes(i, attributes) {
+  const old = attributesOf(state.cur.graph, i);
+  if (attributes.length === old.length && attributes.every((a, k) => a === old[k])) return;
+  select(i);
+  edit({ op: "attributes", index: i, attributes }, `obj-error-${i}`);
+}
+
 export function unpin(i) {
   const cur = state.cur;
   const pins = [...cur.pins];
   pins[i] = null;
-  fresh(cur.graph, pins, cur.seed, `unpin ${cur.graph.objects[i]} (new layout)`, `obj-error-${i}`);
+  fresh(cur.graph, pins, at(cur), `unpin ${cur.graph.objects[i]} (new layout)`, `obj-error-${i}`);
 }
 
 export function moveBox(i, box) {
@@ -153,34 +202,29 @@ export function resampleObject(i) {
   edit({ op: "resample", index: i }, `obj-error-${i}`);
 }
 
-
 export function addRelationship(ev) {
   ev.preventDefault();
   const cur = state.cur;
-  const s = Number($("rel-s").value), o = Number($("rel-o").value), p = $("rel-p").value.trim();
+  const s = Number($("rel-s").value), o = Number($("rel-o").value), p = $("rel-p").value;
   if (!p || !cur.graph.objects.length) return;
   const g = cloneGraph(cur.graph);
   g.relationships.push([s, p, o]);
   const names = cur.graph.objects;
-  fresh(g, cur.pins, cur.seed, `${names[s]} ${p} ${names[o]} (new layout)`, "add-rel-error",
-        nameSuggest("rel-p")).then((ok) => { if (ok) $("rel-p").value = ""; });
+  fresh(g, cur.pins, at(cur), `${names[s]} ${p} ${names[o]} (new layout)`, "add-rel-error");
 }
 
 export function changeRelationship(k, part, value) {
   const cur = state.cur;
   const rel = cur.graph.relationships[k];
   if (part === "p") {
-    const p = value.trim();
-    if (!p || p === rel[1]) return render(false);
-    edit({ op: "predicate", relationship: k, predicate: p, move: "subject" }, `rel-error-${k}`,
-         (s) => changeRelationship(k, "p", s))
-      .then((ok) => { if (!ok) { const el = $(`rel-p-${k}`); if (el) { el.value = p; el.classList.add("invalid"); } } });
+    if (!value || value === rel[1]) return render(false);
+    edit({ op: "predicate", relationship: k, predicate: value, move: "subject" }, `rel-error-${k}`);
     return;
   }
   const g = cloneGraph(cur.graph);
   g.relationships[k][part === "s" ? 0 : 2] = Number(value);
   const [s, p, o] = g.relationships[k];
-  fresh(g, cur.pins, cur.seed, `relationship ${k}: ${g.objects[s]} ${p} ${g.objects[o]} (new layout)`,
+  fresh(g, cur.pins, at(cur), `relationship ${k}: ${g.objects[s]} ${p} ${g.objects[o]} (new layout)`,
         `rel-error-${k}`);
 }
 
@@ -188,64 +232,56 @@ export function removeRelationship(k) {
   const cur = state.cur;
   const g = cloneGraph(cur.graph);
   const [s, p, o] = g.relationships.splice(k, 1)[0];
-  fresh(g, cur.pins, cur.seed, `remove ${g.objects[s]} ${p} ${g.objects[o]} (new layout)`,
+  fresh(g, cur.pins, at(cur), `remove ${g.objects[s]} ${p} ${g.objects[o]} (new layout)`,
         `rel-error-${k}`);
 }
 
 export function newSeed() {
   const cur = state.cur;
   const seed = Math.floor(Math.random() * 2 ** 31);
-  fresh(cur.graph, cur.pins, seed, `new seed ${seed}`, "model-error");
+  return fresh(cur.graph, cur.pins, { seed, sample: 0 }, `new seed ${seed}`, "model-error");
 }
 
+// Samples 0-3 of the current seed, side by side; picking one continues from it.
 export async function fourSamples() {
   const cur = state.cur;
   if (!cur.graph.objects.length) return;
   let r;
   await run(async () => {
     const body = { model: state.model, graph: cloneGraph(cur.graph), seed: cur.seed,
-                   num_samples: Math.min(4, state.limits.max_samples || 4), include: ["image", "layout", "graph"] };
+                   num_samples: Math.min(4, state.limits.max_samples || 4), include: INCLUDE };
     if (cur.pins.some((b) => b)) body.boxes = cur.pins;
     r = await api("/api/generate", body);
   }, "model-error");
   if (r) { state.samples = r; render(false); }
 }
 
-export function adoptSample(k) {
-  const r = state.samples, cur = state.cur;
+// A server that predates sample numbers answers one seed per sample (seed + k): that sample
+// is then sample 0 of its own seed.
+export function sampleOf(r, k) {
   const s = r.samples[k];
-  const result = { ...r, seed: s.seed, image: s.image };
-  push({ graph: cloneGraph(cur.graph), pins: [...cur.pins], seed: s.seed,
-         base: graphWithPins(cur.graph, cur.pins), edits: [], result, label: `sample with seed ${s.seed}`,
-         kind: "new" });
+  return { seed: s.seed ?? r.seed, sample: s.sample ?? 0 };
 }
 
-export function loadJSONText(text, source) {
-  let data;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    showError("json-error", new RequestError(0, { message: `${source} is not valid JSON: ${e.message}` }));
-    return;
-  }
-  let note = "";
-  if (Array.isArray(data)) {
-    if (!data.length) { showError("json-error", new RequestError(0, { message: `${source} holds an empty list` })); return; }
-    if (data.length > 1) note = ` (graph 1 of ${data.length})`;
-    data = data[0];
-  }
-  if (!data || typeof data !== "object" || Array.isArray(data)) {
-    showError("json-error", new RequestError(0, { message: `${source} must hold a scene graph object with "objects"` }));
-    return;
-  }
+export function adoptSample(k) {
+  const r = state.samples, cur = state.cur;
+  const { seed, sample } = sampleOf(r, k);
+  const result = { ...r, seed, image: r.samples[k].image };
+  push({ graph: cloneGraph(cur.graph), pins: [...cur.pins], seed, sample,
+         base: graphWithPins(cur.graph, cur.pins), edits: [], result,
+         label: `sample ${sample} of seed ${seed}`, kind: "new" });
+}
+
+export function loadGraph(data, source, note = "") {
   // The server validates everything (the same parser as the command line).
-  run(async () => {
-    const r = await api("/api/generate", { model: state.model, graph: data, seed: state.cur.seed,
-                                           include: ["image", "layout", "graph"] });
-    const g = r.graph;
-    const pins = g.boxes ? g.boxes : g.objects.map(() => null);
-    push({ graph: cloneGraph(g), pins, seed: r.seed, base: graphWithPins(g, pins), edits: [],
-           result: r, label: `load ${source}${note}`, kind: "new" });
+  return run(async () => {
+    const snap = { graph: { objects: [], relationships: [] }, pins: [], ...at(state.cur),
+                   base: data, edits: [], result: null, label: `load ${source}${note}`, kind: "new" };
+    const r = await api("/api/generate", withSample({ model: state.model, graph: data, seed: snap.seed,
+                                                      include: INCLUDE }, snap.sample));
+    [snap.graph, snap.pins] = splitPins(r.graph);
+    Object.assign(snap, { result: r, seed: r.seed, base: graphWithPins(snap.graph, snap.pins) });
+    push(snap);
   }, "json-error");
 }
 
@@ -255,9 +291,16 @@ export async function switchModel(id) {
     const v = await api(`/api/vocab?model=${encodeURIComponent(id)}`);
     state.model = id;
     const cur = state.cur;
-    const ok = await fresh(cur.graph, cur.pins, cur.seed, `model ${id}`, "model-error");
+    let graph = cur.graph, label = `model ${id}`;
+    if (graph.attributes && !(v.attributes && v.attributes.length)) {
+      // A model without attributes cannot take them: the graph goes on without.
+      graph = { objects: graph.objects, relationships: graph.relationships };
+      label += " (its vocabulary has no attributes: they are dropped)";
+    }
+    const ok = await fresh(graph, cur.pins, at(cur), label, "model-error");
     if (!ok) { state.model = prev; $("model").value = prev; return; }
     setVocab(v);
+    render(false);
   } catch (e) {
     state.model = prev;
     $("model").value = prev;
@@ -266,41 +309,45 @@ export async function switchModel(id) {
 }
 
 export function setVocab(v) {
-  state.vocab = v;
-  const fill = (id, names) => $(id).replaceChildren(...names.map((n) => new Option(n, n)));
-  fill("object-names", v.objects);
-  fill("pred-names", v.predicates);
+  state.vocab = { attributes: null, class_attributes: null, ...v };
+  $("object-names").replaceChildren(...v.objects.map((n) => new Option(n, n)));
 }
 
-// ------------------------------------------------------------------ downloads
-export function download(href, name) {
-  const a = document.createElement("a");
-  a.href = href;
-  a.download = name;
-  document.body.append(a);
-  a.click();
-  a.remove();
-}
-
-export function baseName() {
-  return `sg2img_seed${state.cur.seed}` + (state.cur.edits.length ? `_edit${state.cur.edits.length}` : "");
-}
-
-export async function downloadSheet() {
-  const cur = state.cur;
-  if (!cur.result) return;
-  await run(async () => {
-    const r = cur.edits.length
-      ? await api("/api/manipulate", { model: state.model, graph: cur.base, edits: cur.edits, seed: cur.seed, include: ["sheet"] })
-      : await api("/api/generate", { model: state.model, graph: cur.base, seed: cur.seed, include: ["sheet"] });
-    download(r.sheet, `${baseName()}_sheet.png`);
-  }, "model-error");
-}
-
-export function downloadJSON() {
-  const g = graphWithPins(state.cur.graph, state.cur.pins);
-  const blob = new Blob([JSON.stringify(g, null, 2) + "\n"], { type: "application/json" });
-  const url = URL.createObjectURL(blob);
-  download(url, "scene_graph.json");
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
+// ------------------------------------------------------------------ kept states
+// Take a checked state (persist.parseState) as the page's history and show its current
+// snapshot. Returns {ok, message}: not ok leaves the page as it was, with the reason in
+// `message`; ok may carry a note (a model this server does not offer was replaced).
+export async function restoreState(saved) {
+  const known = !saved.model || state.models.some((m) => m.id === saved.model);
+  const model = known && saved.model ? saved.model : state.model;
+  const note = known ? null : `it was made with model ${saved.model}, which this server does ` +
+                              `not offer, so it is shown with model ${model}`;
+  const cur = saved.history[saved.current];
+  const prevModel = state.model, prevVocab = state.vocab;
+  clearErrors();
+  setBusy(true);
+  try {
+    if (model !== state.model) {
+      setVocab(await api(`/api/vocab?model=${encodeURIComponent(model)}`));
+      state.model = model;
+      $("model").value = model;
+    }
+    if (cur.graph.objects.length) await fetchPicture(cur);
+  } catch (e) {
+    state.model = prevModel;
+    $("model").value = prevModel;
+    setVocab(prevVocab);
+    setBusy(false);
+    const why = e instanceof RequestError ? e.message : "the page could not show it";
+    return { ok: false, message: note ? `${why} (${note})` : why };
+  }
+  setBusy(false);
+  state.undo = saved.history.slice(0, saved.current);
+  state.redo = saved.history.slice(saved.current + 1).reverse();
+  state.cur = cur;
+  state.samples = null;
+  setStatus("ready");
+  render();
+  saveLocal();
+  return { ok: true, message: note };
 }
