@@ -20,6 +20,11 @@ Metrics (names for ``EvalOptions.metrics``), one module per family:
     * ``attr_acc`` / ``attr_swap`` (datasets with attributes): an attribute classifier trained
       on real crops names the colour of each colourable object; the swap test changes one
       object's colour with noise and layout frozen (:mod:`.attributes`).
+    * ``faithfulness`` / ``relation_swap`` (asked for by name): a detector reads the generated
+      pictures themselves: objects found, hallucinations, colours and geometric triples, beside
+      the real images' figures (:mod:`.faithfulness`); and whether a flipped left/right or
+      above/below triple flips the picture (:mod:`.relation_swap`). Any system's images are
+      scored with :func:`score_faithfulness`.
 
 The attribute metrics are in the default set only when the dataset has attributes and the
 model uses them (:func:`default_metrics`). Other metrics plug in with :func:`register_metric`.
@@ -44,6 +49,7 @@ from .boxes import (
     SMALL_OBJECT_AREA,
     box_area_fraction,
     box_iou,
+    box_predicate,
     box_size_fidelity,
     layout_diversity,
     layout_recall,
@@ -65,6 +71,17 @@ from .context import (
     unpinned,
 )
 from .diversity import Diversity, mean_pixel_distance
+from .faith_match import MAX_SEARCH_NODES, MatchProblem, match_detections
+from .faith_score import (
+    COCO_DETECTOR_ARCH,
+    FaithImage,
+    FaithJudge,
+    graphs_of_batch,
+    resolve_detector,
+)
+from .faith_sheet import write_faithfulness_sheet
+from .faith_tally import DEFAULT_BOOTSTRAP, FaithTally, bootstrap_ratios
+from .faithfulness import Faithfulness, score_faithfulness
 from .image_quality import FID, InceptionScore
 from .layout_metrics import (
     LayoutQuality,
@@ -106,6 +123,13 @@ from .nets import (
 )
 from .object_accuracy import ObjectAccuracy, classification_accuracy, per_class_accuracy
 from .registry import METRICS, Metric, register_metric
+from .relation_swap import (
+    RelationSwap,
+    SwapCase,
+    relation_swap_graphs,
+    score_relation_swap,
+    swap_case,
+)
 from .report import report_to_markdown, write_report
 from .run import (
     ATTRIBUTE_METRICS,
@@ -126,9 +150,11 @@ __all__ = [
     "AttributeAccuracy",
     "AttributeClassifier",
     "AttributeSwap",
+    "bootstrap_ratios",
     "box_area_fraction",
     "BOX_FILE_FORMAT",
     "box_iou",
+    "box_predicate",
     "box_region",
     "box_size_fidelity",
     "BoxFileError",
@@ -136,9 +162,11 @@ __all__ = [
     "check_net_vocab",
     "classification_accuracy",
     "CLASSIFIER_FILE",
+    "COCO_DETECTOR_ARCH",
     "crop_boxes",
     "crop_objects",
     "CropClassifier",
+    "DEFAULT_BOOTSTRAP",
     "default_metrics",
     "DEFAULT_METRICS",
     "DEFAULT_RECALL_THRESHOLDS",
@@ -153,11 +181,16 @@ __all__ = [
     "evaluate_box_file",
     "evaluate_checkpoint",
     "EvalWeightsError",
+    "Faithfulness",
+    "FaithImage",
+    "FaithJudge",
+    "FaithTally",
     "FEATURE_NET_FILE",
     "FeatureExtractor",
     "FID",
     "find_inception_weights",
     "GEOMETRIC_PREDICATES",
+    "graphs_of_batch",
     "gt_boxes_by_image",
     "images_to_uint8",
     "inception_feature_extractor",
@@ -177,6 +210,9 @@ __all__ = [
     "lpips_backbone_file",
     "lpips_cache_file",
     "match_box_file",
+    "match_detections",
+    "MatchProblem",
+    "MAX_SEARCH_NODES",
     "mean_class_box_recall",
     "mean_class_boxes",
     "mean_pixel_distance",
@@ -192,9 +228,12 @@ __all__ = [
     "recall_from_iou",
     "register_metric",
     "relation_satisfaction",
+    "relation_swap_graphs",
+    "RelationSwap",
     "report_to_markdown",
     "resolve_attribute_classifier",
     "resolve_classifier",
+    "resolve_detector",
     "resolve_feature_extractor",
     "save_eval_net",
     "scene_feature_extractor",
@@ -202,13 +241,18 @@ __all__ = [
     "SceneFeatureNet",
     "score_box_file",
     "score_box_pairs",
+    "score_faithfulness",
     "score_layouts",
+    "score_relation_swap",
     "size_bins",
     "SMALL_OBJECT_AREA",
+    "swap_case",
     "swap_diagnosis",
-    "train_eval_nets",
+    "SwapCase",
     "TRAIN_COMMAND",
+    "train_eval_nets",
     "unpinned",
     "write_box_file",
+    "write_faithfulness_sheet",
     "write_report",
 ]

@@ -1,0 +1,426 @@
+"""The faithfulness metric and the relation swap test, scored from pixels.
+
+Two stand-in detectors implement the detector interface (``object_names``, ``threshold``,
+``detect``):
+
+* ``Oracle`` hands back given detections (the ground truth, with planted misses and extras);
+* ``PaintedDetector`` reads pictures painted with one colour per (class, instance): the
+  procedural scenes' own label maps, so erasing, mirroring and moving objects are real pixel
+  edits that it sees as a perfect detector would.
+
+The colour tests use the real shipped colour classifier on real procedural pictures.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+import torch
+
+from sg2img.data.shapes import generate_scene, shapes_vocab
+from sg2img.data.shapes.render import render_scene
+from sg2img.eval import (
+    FaithJudge,
+    FaithTally,
+    MatchProblem,
+    bootstrap_ratios,
+    box_predicate,
+    load_shipped_net,
+    match_detections,
+    relation_satisfaction,
+    relation_swap_graphs,
+    score_faithfulness,
+    score_relation_swap,
+    swap_case,
+)
+from sg2img.scene_graph import SceneGraph
+
+VOCAB = shapes_vocab()
+NAMES = tuple(VOCAB.object_names)
+
+
+@dataclass
+class Dets:
+    """What the detector interface returns per image."""
+
+    boxes: torch.Tensor
+    labels: torch.Tensor
+    scores: torch.Tensor
+
+
+def dets(items: list[tuple[str, list[float], float]]) -> Dets:
+    return Dets(torch.tensor([b for _, b, _ in items], dtype=torch.float32).reshape(-1, 4),
+                torch.tensor([NAMES.index(n) for n, _, _ in items], dtype=torch.long),
+                torch.tensor([s for _, _, s in items], dtype=torch.float32))
+
+
+class Oracle:
+    """Returns the detections it was given, image after image, whatever the pixels."""
+
+    def __init__(self, per_image: list[list[tuple[str, list[float], float]]],
+                 threshold: float = 0.5) -> None:
+        self.object_names, self.threshold = NAMES, threshold
+        self.queue = [dets(d) for d in per_image]
+
+    def detect(self, images, threshold=None):
+        out, self.queue = self.queue[:len(images)], self.queue[len(images):]
+        assert len(out) == len(images), "the oracle ran out of planted detections"
+        t = self.threshold if threshold is None else threshold
+        return [Dets(d.boxes[d.scores >= t], d.labels[d.scores >= t], d.scores[d.scores >= t])
+                for d in out]
+
+
+# ----------------------------------------------------------------------------- painted scenes
+def _code(v: torch.Tensor) -> torch.Tensor:
+    return ((v + 1) * 127.5).round().long()
+
+
+def paint(scene) -> torch.Tensor:
+    """(3, S, S) in [-1, 1]: each pixel coloured by its owner's class (red) and instance
+    (green); blue 128 marks a painted pixel."""
+    plan, label = scene.plan, torch.from_numpy(scene.label.astype(np.int64))
+    owners = [r.name for r in plan.stuff] + [t.name for t in plan.things]
+    cls = torch.tensor([NAMES.index(n) for n in owners])[label]
+    rgb = torch.stack([4 * cls + 4, 4 * label + 4, torch.full_like(label, 128)]).float()
+    return rgb / 127.5 - 1
+
+
+class PaintedDetector:
+    """A perfect detector of painted pictures: one detection per painted (class, instance)
+    region, its box the region's pixel extent, score 1."""
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        self.object_names, self.threshold = NAMES, threshold
+
+    def detect(self, images, threshold=None):
+        out = []
+        for im in images:
+            r, g, b = _code(im)
+            S = im.shape[-1]
+            items = []
+            painted = b == 128
+            for key in torch.unique((r * 1000 + g)[painted]).tolist():
+                ys, xs = torch.nonzero(painted & (r * 1000 + g == key), as_tuple=True)
+                box = [xs.min() / S, ys.min() / S, (xs.max() + 1) / S, (ys.max() + 1) / S]
+                items.append((NAMES[key // 1000 // 4 - 1], [float(v) for v in box], 1.0))
+            out.append(dets(items))
+        return out
+
+
+def scene_graph(scene, rels_from: SceneGraph | None = None) -> SceneGraph:
+    """The graph of a scene's kept annotations, with the dataset's rule for its triples: the
+    geometric predicate of every ordered pair by mask centroids (as the data was made)."""
+    from sg2img.data.common import spatial_predicate
+    from sg2img.vocab import COCO_PREDICATES
+
+    kept = scene.kept()
+    boxes, centres = [], []
+    for a in kept:
+        x, y, w, h = a.bbox
+        S = a.mask.shape[0]
+        boxes.append([x / S, y / S, (x + w) / S, (y + h) / S])
+        ys, xs = np.nonzero(a.mask)
+        centres.append([(xs.mean() + 0.5) / S, (ys.mean() + 0.5) / S])
+    rels = []
+    for s in range(len(kept)):
+        for o in range(len(kept)):
+            if s != o:
+                p = spatial_predicate(boxes[s], boxes[o], centres[s], centres[o])
+                rels.append((s, COCO_PREDICATES[p], o))
+    attrs = tuple(tuple(a.attributes) for a in kept)
+    return SceneGraph(tuple(a.name for a in kept), tuple(rels), None, attrs), boxes
+
+
+SCENES = range(24)
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return [generate_scene(0, "val", i, 64) for i in SCENES]
+
+
+def score(images, graphs, detector, **kw):
+    kw.setdefault("bootstrap", 0)
+    return score_faithfulness(images, graphs, detector, **kw)["generated"]
+
+
+# ----------------------------------------------------------------------------- matching
+def _problem(objects, triples, detections):
+    labels = [NAMES.index(n) for n in objects]
+    return MatchProblem(labels, triples, [b for _, b, _ in detections],
+                        [NAMES.index(n) for n, _, _ in detections], [s for _, _, s in detections])
+
+
+LEFT, RIGHT = [0.05, 0.5, 0.25, 0.7], [0.7, 0.5, 0.9, 0.7]
+MIDDLE = [0.4, 0.45, 0.6, 0.75]
+
+
+def test_repeated_classes_are_matched_by_the_graphs_geometry_not_by_order_or_score():
+    # Graph: sheep 0 left of the tree, sheep 1 right of it. The detector lists the right
+    # sheep first and more confidently: matching by order or score would break both triples.
+    objects = ["sheep", "sheep", "tree"]
+    triples = [(0, "left of", 2), (1, "right of", 2)]
+    found = [("sheep", RIGHT, 0.99), ("tree", MIDDLE, 0.9), ("sheep", LEFT, 0.6)]
+    match = match_detections(_problem(objects, triples, found))
+    assert match == [2, 0, 1]
+    # The mirrored graph takes the mirrored assignment from the same detections.
+    flipped = [(0, "right of", 2), (1, "left of", 2)]
+    assert match_detections(_problem(objects, flipped, found)) == [0, 2, 1]
+
+
+def test_matching_never_trades_recall_for_triples_and_breaks_ties_by_score():
+    # Two sheep in the graph, one detected: it is matched (recall 1/2) to the sheep whose
+    # triple it satisfies.
+    objects = ["sheep", "sheep", "tree"]
+    triples = [(0, "left of", 2), (1, "right of", 2)]
+    match = match_detections(_problem(objects, triples, [("tree", MIDDLE, 0.9),
+                                                         ("sheep", RIGHT, 0.8)]))
+    assert match == [None, 1, 0]
+    # One sheep in the graph, two sheep detections: the one that satisfies the triple wins
+    # over a more confident one; without triples the more confident one wins.
+    found = [("sheep", RIGHT, 0.95), ("sheep", LEFT, 0.6), ("tree", MIDDLE, 0.9)]
+    assert match_detections(_problem(["sheep", "tree"], [(0, "left of", 1)], found)) == [1, 2]
+    assert match_detections(_problem(["sheep", "tree"], [], found)) == [0, 2]
+    # A class the detector does not know is never matched.
+    p = MatchProblem([None, NAMES.index("tree")], [], [MIDDLE], [NAMES.index("tree")], [0.9])
+    assert match_detections(p) == [None, 0]
+
+
+def test_large_problems_use_coordinate_ascent_and_still_satisfy_the_geometry():
+    # 9 birds in a row, each left of the next: 9! joint assignments, far beyond exhaustive.
+    n = 9
+    objects = ["bird"] * n + ["sun"]
+    triples = [(i, "left of", i + 1) for i in range(n - 1)]
+    triples += [(i, "below", n) for i in range(n)]
+    boxes = [[0.1 * i, 0.6, 0.1 * i + 0.05, 0.65] for i in range(n)]
+    order = [4, 7, 0, 8, 2, 6, 1, 3, 5]           # listed out of order, scores descending
+    found = [("bird", boxes[k], 0.99 - 0.01 * j) for j, k in enumerate(order)]
+    found.append(("sun", [0.4, 0.05, 0.5, 0.15], 0.9))
+    match = match_detections(_problem(objects, triples, found))
+    assert None not in match
+    held = sum(box_predicate(found[match[s]][1], found[match[o]][1]) == p
+               for s, p, o in triples)
+    assert held == len(triples)
+
+
+# ----------------------------------------------------------------------------- arithmetic
+def test_recall_hallucination_colour_and_triple_arithmetic():
+    clf = load_shipped_net("AttributeClassifier")
+    g = SceneGraph(("sheep", "tree", "car", "sky"),
+                   ((0, "left of", 1), (2, "right of", 1), (3, "above", 0), (0, "below", 3)),
+                   None, ((), (), ("red",), ()))
+    planted = [("sheep", LEFT, 0.9), ("tree", MIDDLE, 0.8),      # the car is missed
+               ("sky", [0.0, 0.0, 1.0, 0.3], 0.95),
+               ("bus", [0.3, 0.1, 0.5, 0.2], 0.7),                # not in the graph
+               ("sun", [0.8, 0.0, 0.9, 0.1], 0.6),                # not in the graph
+               ("tree", [0.0, 0.0, 0.1, 0.1], 0.55),              # surplus
+               ("sheep", RIGHT, 0.3)]                             # under the threshold
+    r = score(torch.zeros(1, 3, 64, 64), [g], Oracle([planted]), colour_classifier=clf)
+    assert r["object_recall"] == pytest.approx(3 / 4) and r["num_objects"] == 4
+    assert r["hallucinations_per_image"] == 2 and r["images_with_hallucination"] == 1
+    assert r["surplus_per_image"] == 1
+    # sheep left of tree holds, car right of tree fails (car not found), sky above sheep and
+    # sheep below sky hold.
+    assert r["triple_score"] == pytest.approx(3 / 4) and r["num_triples"] == 4
+    assert r["by_predicate"]["right of"] == {"score": 0.0, "num_triples": 1, "ci95": None}
+    assert r["by_predicate"]["left of"]["score"] == 1.0
+    assert r["by_endpoints"]["thing-stuff"]["num_triples"] == 2
+    assert r["by_class"]["car"]["recall"] == 0 and r["by_class"]["bus"]["hallucinated"] == 1
+    # The red car was not found: it counts against colour_found, not colour_accuracy.
+    assert r["num_colour_objects"] == 1 and r["num_colour_matched"] == 0
+    assert r["colour_found"] == 0 and r["colour_accuracy"] != r["colour_accuracy"]   # NaN
+
+
+def test_classes_the_detector_does_not_know_are_counted_apart():
+    class ThingsOnly(Oracle):
+        pass
+
+    det = ThingsOnly([[("sheep", LEFT, 0.9), ("tree", MIDDLE, 0.9)]])
+    det.object_names = tuple(n if n not in ("sky", "grass") else "N/A" for n in NAMES)
+    g = SceneGraph(("sheep", "tree", "sky"), ((0, "left of", 1), (2, "above", 0)))
+    r = score(torch.zeros(1, 3, 64, 64), [g], det, stuff_names=("sky", "grass"))
+    assert r["object_recall"] == 1 and r["num_objects"] == 2
+    assert r["num_objects_not_judged"] == 1
+    assert r["triple_score"] == 1 and r["num_triples"] == 1
+    assert r["num_triples_not_judged"] == 1
+    assert r["by_endpoints"]["thing-stuff"]["num_not_judged"] == 1
+
+
+def test_bootstrap_intervals_are_seeded_and_bracket_the_figure():
+    g = SceneGraph(("sheep", "tree"), ((0, "left of", 1),))
+    planted = [[("sheep", LEFT, 0.9), ("tree", MIDDLE, 0.9)] if i % 3 else [("tree", MIDDLE, 0.9)]
+               for i in range(30)]
+    images = torch.zeros(30, 3, 32, 32)
+    a = score(images, [g] * 30, Oracle(planted), bootstrap=500, seed=1)
+    b = score(images, [g] * 30, Oracle(planted), bootstrap=500, seed=1)
+    assert a["ci95"] == b["ci95"]
+    lo, hi = a["ci95"]["object_recall"]
+    assert a["object_recall"] == pytest.approx(50 / 60) and lo < a["object_recall"] < hi
+    assert 0.6 < lo and hi < 1
+    # Uneven units: the seed changes the replicates, and more units narrow the interval.
+    units = [{"num": i % 4, "den": 1 + i % 5} for i in range(40)]
+    one = bootstrap_ratios(units, {"r": ("num", "den")}, 500, seed=1)["r"]
+    assert one != bootstrap_ratios(units, {"r": ("num", "den")}, 500, seed=2)["r"]
+    wide = bootstrap_ratios(units[:10], {"r": ("num", "den")}, 500, seed=1)["r"]
+    assert wide[1] - wide[0] > one[1] - one[0]
+    assert bootstrap_ratios([{"num": 1, "den": 0}], {"r": ("num", "den")}, 10)["r"] is None
+
+
+# ----------------------------------------------------------------------------- planted failures
+def test_painted_real_scenes_score_as_their_ground_truth(scenes):
+    graphs, images = [], []
+    for sc in scenes:
+        g, boxes = scene_graph(sc)
+        graphs.append(g)
+        images.append(paint(sc))
+        gt = relation_satisfaction(torch.tensor(boxes), torch.tensor(
+            [[s, VOCAB.pred_idx(p), o] for s, p, o in g.relationships]), VOCAB.pred_names)
+        one = score(images[-1][None], [g], PaintedDetector())
+        assert one["object_recall"] == 1
+        # The matching may only do better than the ground-truth instances.
+        assert one["triple_score"] >= gt["relation_satisfaction"] - 1e-9
+        if len(set(g.objects)) == len(g.objects):
+            assert one["triple_score"] == pytest.approx(gt["relation_satisfaction"])
+    r = score(torch.stack(images), graphs, PaintedDetector())
+    assert r["object_recall"] == 1 and r["triple_score"] > 0.9
+
+
+def test_erasing_one_of_n_objects_lowers_that_images_recall(scenes):
+    checked = 0
+    for sc in scenes:
+        g, _ = scene_graph(sc)
+        n = len(g.objects)
+        for j, thing in enumerate(sc.plan.things):
+            if thing.name not in g.objects:
+                continue
+            erased = render_scene(replace(sc.plan, things=sc.plan.things[:j]
+                                          + sc.plan.things[j + 1:]), 64)
+            r = score(paint(erased)[None], [g], PaintedDetector())
+            assert r["object_recall"] <= 1 - 0.8 / n, (sc.plan.template, thing.name)
+            checked += 1
+            break                           # one thing per scene
+    assert checked >= 20
+
+
+def test_mirroring_flips_left_right_triples_and_keeps_above_below(scenes):
+    graphs = [scene_graph(sc)[0] for sc in scenes]
+    images = torch.stack([paint(sc) for sc in scenes])
+    before = score(images, graphs, PaintedDetector())["by_predicate"]
+    after = score(images.flip(-1), graphs, PaintedDetector())["by_predicate"]
+    for p in ("left of", "right of"):
+        assert before[p]["num_triples"] >= 20
+        assert before[p]["score"] > 0.9 and after[p]["score"] < 0.2, (p, after[p])
+    for p in ("above", "below"):
+        assert after[p]["score"] == pytest.approx(before[p]["score"], abs=0.02)
+
+
+def _coloured(scenes, clf):
+    """(scene, graph, index of a thing whose colour the classifier reads right, its colour,
+    another of its class's colours)."""
+    table = clf.class_attributes()
+    for sc in scenes:
+        g, boxes = scene_graph(sc)
+        for i, name in enumerate(g.objects):
+            if name in table and g.attributes[i][0] in table[name]:
+                other = next(c for c in table[name] if c != g.attributes[i][0])
+                yield sc, g, boxes, i, g.attributes[i][0], other
+
+
+def test_recolouring_an_object_changes_its_colour_result(scenes):
+    clf = load_shipped_net("AttributeClassifier")
+    changed = 0
+    for sc, g, boxes, i, colour, other in _coloured(scenes, clf):
+        truth = [(n, b, 1.0) for n, b in zip(g.objects, boxes, strict=True)]
+        image = torch.from_numpy(sc.image).permute(2, 0, 1).float() / 127.5 - 1
+        before = score(image[None], [g], Oracle([truth]), colour_classifier=clf)
+        if before["colour_accuracy"] != 1:
+            continue                      # only objects the classifier reads right
+        j = next(k for k, t in enumerate(sc.plan.things) if t.attributes == g.attributes[i]
+                 and t.name == g.objects[i])
+        things = list(sc.plan.things)
+        things[j] = replace(things[j], attributes=(other, *things[j].attributes[1:]))
+        recoloured = render_scene(replace(sc.plan, things=tuple(things)), 64)
+        image = torch.from_numpy(recoloured.image).permute(2, 0, 1).float() / 127.5 - 1
+        after = score(image[None], [g], Oracle([truth]), colour_classifier=clf)
+        assert after["colour_accuracy"] < 1, (g.objects[i], colour, other)
+        assert after["object_recall"] == before["object_recall"]
+        changed += 1
+        if changed == 3:
+            break
+    assert changed == 3
+
+
+# ----------------------------------------------------------------------------- relation swap
+def test_swap_case_flips_every_triple_between_the_pair_and_skips_ineligible_graphs():
+    g = SceneGraph(("sheep", "tree", "sky", "grass"),
+                   ((0, "left of", 1), (1, "right of", 0), (2, "above", 3), (0, "below", 2)))
+    case = swap_case(g, NAMES, VOCAB.stuff_names)
+    assert (case.subject, case.object, case.before, case.after, case.kind) == \
+        (0, 1, "left of", "right of", "thing-thing")
+    assert case.graph.relationships == ((0, "right of", 1), (1, "left of", 0), (2, "above", 3),
+                                        (0, "below", 2))
+    # stuff-stuff pairs, repeated classes and pairs with an inside triple are not eligible.
+    assert swap_case(SceneGraph(("sky", "grass"), ((0, "above", 1),)), NAMES,
+                     VOCAB.stuff_names) is None
+    assert swap_case(SceneGraph(("sheep", "sheep"), ((0, "left of", 1),)), NAMES) is None
+    assert swap_case(SceneGraph(("sheep", "tree"), ((0, "left of", 1), (0, "inside", 1))),
+                     NAMES) is None
+    stuff = swap_case(SceneGraph(("sky", "sheep"), ((0, "above", 1),)), NAMES, ("sky",))
+    assert stuff.kind == "thing-stuff" and stuff.after == "below"
+
+
+def test_relation_swap_scores_a_picture_that_follows_and_one_that_does_not(scenes):
+    graphs = [scene_graph(sc)[0] for sc in scenes]
+    cases = relation_swap_graphs(graphs, NAMES, VOCAB.stuff_names)
+    assert sum(c is not None for c in cases) >= 12
+    images = torch.stack([paint(sc) for sc in scenes])
+    # A system that ignores the flip draws the same picture: nothing flips.
+    same = score_relation_swap(images, images, graphs, cases, PaintedDetector(), bootstrap=200)
+    assert same["coverage"] == 1 and same["held_before"] > 0.9 and same["flip_rate"] < 0.1
+    # Mirroring flips left/right but not above/below.
+    mirrored = score_relation_swap(images, images.flip(-1), graphs, cases, PaintedDetector(),
+                                   bootstrap=0)
+    by = mirrored["by_predicate"]
+    lr = [by[k] for k in ("left of -> right of", "right of -> left of") if by[k]["num_counted"]]
+    assert lr and all(v["flip_rate"] > 0.8 for v in lr)
+    ab = [by[k] for k in ("above -> below", "below -> above") if by[k]["num_counted"]]
+    assert all(v["flip_rate"] < 0.2 for v in ab)
+    # Erasing everything loses the coverage, not the flip rate.
+    blank = score_relation_swap(images, torch.full_like(images, -1.0), graphs, cases,
+                                PaintedDetector(), bootstrap=0)
+    assert blank["coverage"] == 0 and blank["num_counted"] == 0
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_bad_inputs_name_the_fix():
+    g = SceneGraph(("sheep",))
+    with pytest.raises(ValueError, match="2 images but 1 scene graphs; give one graph per image"):
+        score_faithfulness(torch.zeros(2, 3, 8, 8), [g], Oracle([[], []]))
+    with pytest.raises(ValueError, match="square.*resize or crop"):
+        score_faithfulness(torch.zeros(1, 3, 8, 6), [g], Oracle([[]]))
+    with pytest.raises(ValueError, match="threshold must be a score in"):
+        FaithJudge(Oracle([]), threshold=1.5)
+
+
+def test_tally_counts_samples_of_one_graph_as_one_unit():
+    t = FaithTally(bootstrap=0)
+    judge = FaithJudge(Oracle([[("sheep", LEFT, 0.9)], []]))
+    g = SceneGraph(("sheep",))
+    t.add(judge.score(torch.zeros(2, 3, 8, 8), [g, g], [7, 7]))
+    r = t.compute()
+    assert r["num_images"] == 2 and r["num_graphs"] == 1 and r["object_recall"] == 0.5
+
+
+def test_debug_sheet_is_written(scenes, tmp_path):
+    graphs = [scene_graph(sc)[0] for sc in scenes[:3]]
+    images = torch.stack([paint(sc) for sc in scenes[:3]])
+    out = score_faithfulness(images.flip(-1), graphs, PaintedDetector(), real_images=images,
+                             bootstrap=0, sheet=tmp_path / "sheet.png")
+    from PIL import Image
+
+    with Image.open(out["sheet"]) as im:
+        assert im.width > 3 * 192 and im.height > 3 * 192
+    assert json.loads(json.dumps(out["real"]["object_recall"])) == 1
