@@ -101,7 +101,7 @@ class PaintedDetector:
             r, g, b = _code(im)
             S = im.shape[-1]
             items = []
-            painted = b == 128
+            painted = (b == 128) & (r % 4 == 0) & (g % 4 == 0) & (r >= 4) & (r <= 4 * len(NAMES))
             for key in torch.unique((r * 1000 + g)[painted]).tolist():
                 ys, xs = torch.nonzero(painted & (r * 1000 + g == key), as_tuple=True)
                 box = [xs.min() / S, ys.min() / S, (xs.max() + 1) / S, (ys.max() + 1) / S]
@@ -424,3 +424,213 @@ def test_debug_sheet_is_written(scenes, tmp_path):
     with Image.open(out["sheet"]) as im:
         assert im.width > 3 * 192 and im.height > 3 * 192
     assert json.loads(json.dumps(out["real"]["object_recall"])) == 1
+
+
+# ----------------------------------------------------------------------------- command line
+@pytest.fixture(scope="module")
+def painted_data(tmp_path_factory):
+    """A small procedural dataset whose real pictures are painted, so that the painted
+    detector reads the real images (the ceiling) as well as the 'generated' ones."""
+    from sg2img.data.shapes import write_dataset
+    from sg2img.vis import to_pil
+
+    root = tmp_path_factory.mktemp("painted") / "shapes"
+    write_dataset(root, size=64, num_images={"train": 1, "val": 6}, seed=0, workers=1)
+    files = sorted((root / "images" / "val").glob("*.png"))
+    assert len(files) == 6
+    for i, p in enumerate(files):
+        to_pil(paint(generate_scene(0, "val", i, 64))).save(p)
+    return root
+
+
+def _write_images(folder, stem, n, mirror_second=True):
+    from sg2img.vis import to_pil
+
+    folder.mkdir()
+    for i in range(n):
+        im = paint(generate_scene(0, "val", i, 64))
+        to_pil(im).save(folder / f"{stem}_{i:03d}_s0.png")
+        if mirror_second:
+            to_pil(im.flip(-1)).save(folder / f"{stem}_{i:03d}_s1.png")
+
+
+def test_cli_writes_the_graphs_and_scores_an_image_folder(painted_data, tmp_path, monkeypatch,
+                                                          capsys):
+    import sg2img.eval.faith_files as files
+    from sg2img.cli import main
+    from sg2img.config import DataConfig
+    from sg2img.data import build_dataset
+
+    graphs = tmp_path / "val_graphs.json"
+    assert main(["evaluate", "--data", str(painted_data), "--write-graphs", str(graphs)]) == 0
+    listed = [SceneGraph.from_dict(g) for g in json.loads(graphs.read_text())]
+    assert len(listed) == 6 and all(g.attributes for g in listed)
+    _write_images(tmp_path / "imgs", "val_graphs", 6)
+    monkeypatch.setattr(files, "resolve_detector", lambda *a, **k: PaintedDetector())
+    report = tmp_path / "report.json"
+    assert main(["evaluate", "--images", str(tmp_path / "imgs"), "--graphs", str(graphs),
+                 "--data", str(painted_data), "--out", str(report),
+                 "--faithfulness-sheet", str(tmp_path / "sheet.png")]) == 0
+    f = json.loads(report.read_text())["metrics"]["faithfulness"]
+    gen, real = f["generated"], f["real"]
+    assert gen["num_images"] == 12 and gen["num_graphs"] == 6 and real["num_images"] == 6
+    assert gen["object_recall"] == real["object_recall"] == 1
+    # The real pictures' triples score at least what their ground-truth boxes do (the
+    # matching may only improve on the ground truth's instances for repeated classes).
+    data = build_dataset(DataConfig(root=str(painted_data)), "val", 64, 16)
+    held = n = 0
+    for i in range(len(data)):
+        item = data[i]
+        r = relation_satisfaction(item.boxes, item.triples, data.vocab.pred_names)
+        held += r["relation_satisfaction"] * r["num_triples"] if r["num_triples"] else 0
+        n += r["num_triples"]
+    assert real["triple_score"] >= held / n - 1e-9 and real["num_triples"] == n
+    # Half the 'generated' pictures are mirrored: their left/right triples fail.
+    for p in ("left of", "right of"):
+        if real["by_predicate"][p]["num_triples"]:
+            assert gen["by_predicate"][p]["score"] < 0.7 * real["by_predicate"][p]["score"]
+    out = capsys.readouterr().out
+    assert "faithfulness (generated): object recall" in out and "wrote" in out
+    assert (tmp_path / "sheet.png").is_file() and f["sheet"] == str(tmp_path / "sheet.png")
+
+
+def test_cli_bad_image_folders_name_the_fix(painted_data, tmp_path, monkeypatch, capsys):
+    import sg2img.eval.faith_files as files
+    from sg2img.cli import main
+
+    monkeypatch.setattr(files, "resolve_detector", lambda *a, **k: PaintedDetector())
+    graphs = tmp_path / "g.json"
+    assert main(["evaluate", "--data", str(painted_data), "--write-graphs", str(graphs)]) == 0
+    _write_images(tmp_path / "imgs", "g", 6, mirror_second=False)
+    capsys.readouterr()
+
+    def error(*argv):
+        assert main(["evaluate", *argv]) == 2
+        return capsys.readouterr().err
+
+    (tmp_path / "imgs" / "g_003_s0.png").unlink()
+    err = error("--images", str(tmp_path / "imgs"), "--graphs", str(graphs))
+    assert "no image of graph 3" in err and "g_003_s0.png" in err and "generate every graph" in err
+    fewer = tmp_path / "fewer.json"
+    fewer.write_text(json.dumps(json.loads(graphs.read_text())[:2]))
+    _write_images(tmp_path / "more", "fewer", 4, mirror_second=False)
+    err = error("--images", str(tmp_path / "more"), "--graphs", str(fewer))
+    assert "graph 3" in err and "has 2 graphs" in err and "graphs file these images" in err
+    err = error("--images", str(tmp_path / "imgs"))
+    assert "--images DIR and --graphs GRAPHS.json go together" in err
+    err = error("--images", str(tmp_path / "imgs"), "--graphs", str(graphs), "--metrics", "fid")
+    assert "faithfulness metric only" in err
+    err = error("--write-graphs", str(tmp_path / "x.json"))
+    assert "--write-graphs needs --data" in err
+    # A graphs file that is not the dataset's (here: another order) is refused with --data.
+    shuffled = tmp_path / "shuffled.json"
+    shuffled.write_text(json.dumps(json.loads(graphs.read_text())[::-1]))
+    _write_images(tmp_path / "sh", "shuffled", 6, mirror_second=False)
+    err = error("--images", str(tmp_path / "sh"), "--graphs", str(shuffled), "--data",
+                str(painted_data))
+    assert "not the list of graphs of the dataset" in err and "--write-graphs" in err
+    # Own file names: listed under "images"; a missing one is named.
+    named = tmp_path / "named.json"
+    named.write_text(json.dumps({"graphs": json.loads(graphs.read_text())[:2],
+                                 "images": [["g_000_s0.png"], ["nope.png"]]}))
+    err = error("--images", str(tmp_path / "imgs"), "--graphs", str(named))
+    assert "nope.png" in err and "fix the names under 'images'" in err
+    named.write_text(json.dumps({"graphs": json.loads(graphs.read_text())[:2],
+                                 "images": [["g_000_s0.png"], ["../g_001_s0.png"]]}))
+    assert "without '..'" in error("--images", str(tmp_path / "imgs"), "--graphs", str(named))
+    missing = error("--images", str(tmp_path / "imgs"), "--graphs", str(graphs),
+                    "--detector-weights", str(tmp_path / "none.pt"))
+    assert "no image of graph 3" in missing      # the folder is checked before any weights
+
+
+def test_a_missing_detector_weights_file_is_named(tmp_path):
+    from sg2img.eval import EvalWeightsError, resolve_detector
+
+    with pytest.raises(EvalWeightsError, match=r"does not exist: .*none\.pt; pass "
+                                               r"--detector-weights"):
+        resolve_detector(None, tmp_path / "none.pt")
+
+
+# ----------------------------------------------------------------------------- through evaluate()
+class PaintedGenerator(torch.nn.Module):
+    """Follows the generator contract by drawing each graph's painted scene (looked up by its
+    image id); a graph whose triples differ from the dataset's is drawn mirrored, as a model
+    that follows left/right flips (and nothing else) would. Its boxes are random: the metrics
+    must not read them."""
+
+    def __init__(self, data) -> None:
+        super().__init__()
+        self.data = data
+        self.index = {data[i].image_id: i for i in range(len(data))}
+        self.calls = []
+
+    def forward(self, batch, *, use_gt_layout=False, rng=None, **noise):
+        self.calls.append(batch)
+        images = []
+        for i, iid in enumerate(batch.image_ids):
+            item = self.data[self.index[iid]]
+            lo = int((batch.obj_to_img == i).nonzero()[0])
+            mine = batch.triples[batch.triple_to_img == i] - torch.tensor([lo, 0, lo])
+            images.append(item.image if torch.equal(mine, item.triples) else item.image.flip(-1))
+        boxes = torch.rand(len(batch.objs), 4)
+        return type("Out", (), {"images": torch.stack(images), "boxes_pred": boxes,
+                                "boxes": boxes})()
+
+
+def test_evaluate_scores_pixels_beside_the_real_images_and_runs_the_swap_test(painted_data):
+    from sg2img.config import DataConfig
+    from sg2img.data import build_dataset
+    from sg2img.eval import EvalOptions, evaluate, report_to_markdown
+
+    data = build_dataset(DataConfig(root=str(painted_data)), "val", 64, 16)
+    gen = PaintedGenerator(data)
+    report = evaluate(gen, data, EvalOptions(metrics=["faithfulness", "relation_swap"],
+                                             detector=PaintedDetector(), batch_size=4,
+                                             progress=False))
+    f, swap = report["metrics"]["faithfulness"], report["metrics"]["relation_swap"]
+    # The 'generated' pictures are the real ones, their boxes random: the figures agree.
+    assert f["generated"] == f["real"] and f["real"]["object_recall"] == 1
+    assert swap["num_graphs"] == 6 and swap["num_eligible"] >= 4 and swap["coverage"] == 1
+    by = swap["by_predicate"]
+    for key, v in by.items():
+        if v["num_counted"]:
+            assert (v["flip_rate"] == 1) == key.startswith(("left", "right")), (key, v)
+    # The flipped call changed exactly one pair of objects' predicates per eligible graph.
+    flipped = [b for b in gen.calls if any(
+        not torch.equal(b.triples[b.triple_to_img == i] - int((b.obj_to_img == i).nonzero()[0])
+                        * torch.tensor([1, 0, 1]), data[data_i].triples)
+        for i, data_i in enumerate(gen.index[j] for j in b.image_ids))]
+    assert len(flipped) == 2                       # one swap call per batch of 4 and of 2
+    md = report_to_markdown(report)
+    assert "faithfulness (real): object recall" in md and "relation swap" in md
+
+
+def test_the_swap_test_draws_the_flipped_graph_with_the_original_noise(painted_data):
+    from sg2img.config import Config, DataConfig
+    from sg2img.data import build_dataset
+    from sg2img.eval import EvalOptions, evaluate
+    from sg2img.model import GALSGenerator
+
+    cfg = Config.from_preset("tiny")
+    torch.manual_seed(0)
+    model = GALSGenerator(cfg.model, VOCAB.num_objects, VOCAB.num_preds)
+    data = build_dataset(DataConfig(root=str(painted_data)), "val",
+                         cfg.model.renderer.image_size, cfg.model.layout.mask_size)
+    calls = []
+    forward = model.forward
+
+    def recording(batch, **kw):
+        calls.append((batch.triples.clone(), {k: v.clone() for k, v in kw.items()
+                                              if isinstance(v, torch.Tensor)}))
+        return forward(batch, **kw)
+
+    model.forward = recording
+    evaluate(model, data, EvalOptions(metrics=["relation_swap"], detector=PaintedDetector(),
+                                      batch_size=6, progress=False))
+    (t0, n0), (t1, n1) = calls
+    assert not torch.equal(t0, t1) and torch.equal(t0[:, [0, 2]], t1[:, [0, 2]])
+    assert n0 and n0.keys() == n1.keys()
+    assert all(torch.equal(n0[k], n1[k]) for k in n0)
+    with pytest.raises(ValueError, match="leave out --gt-layout"):
+        evaluate(model, data, EvalOptions(metrics=["relation_swap"], use_gt_layout=True,
+                                          detector=PaintedDetector(), progress=False))

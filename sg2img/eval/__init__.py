@@ -71,6 +71,15 @@ from .context import (
     unpinned,
 )
 from .diversity import Diversity, mean_pixel_distance
+from .faith_files import (
+    FaithFilesError,
+    dataset_graphs,
+    evaluate_images,
+    find_images,
+    load_images,
+    read_graphs_file,
+    write_protocol_graphs,
+)
 from .faith_match import MAX_SEARCH_NODES, MatchProblem, match_detections
 from .faith_score import (
     COCO_DETECTOR_ARCH,
@@ -166,6 +175,7 @@ __all__ = [
     "crop_boxes",
     "crop_objects",
     "CropClassifier",
+    "dataset_graphs",
     "DEFAULT_BOOTSTRAP",
     "default_metrics",
     "DEFAULT_METRICS",
@@ -180,7 +190,9 @@ __all__ = [
     "evaluate",
     "evaluate_box_file",
     "evaluate_checkpoint",
+    "evaluate_images",
     "EvalWeightsError",
+    "FaithFilesError",
     "Faithfulness",
     "FaithImage",
     "FaithJudge",
@@ -188,6 +200,7 @@ __all__ = [
     "FEATURE_NET_FILE",
     "FeatureExtractor",
     "FID",
+    "find_images",
     "find_inception_weights",
     "GEOMETRIC_PREDICATES",
     "graphs_of_batch",
@@ -206,6 +219,7 @@ __all__ = [
     "LayoutScores",
     "load_box_file",
     "load_eval_net",
+    "load_images",
     "load_shipped_net",
     "lpips_backbone_file",
     "lpips_cache_file",
@@ -224,6 +238,7 @@ __all__ = [
     "per_class_accuracy",
     "pinned_small_boxes",
     "PROTOCOLS",
+    "read_graphs_file",
     "real_object_mask",
     "recall_from_iou",
     "register_metric",
@@ -254,5 +269,6 @@ __all__ = [
     "unpinned",
     "write_box_file",
     "write_faithfulness_sheet",
+    "write_protocol_graphs",
     "write_report",
 ]

@@ -109,16 +109,16 @@ def resolve_detector(detector: Any = None, weights: str | PathLike | None = None
             raise TypeError(f"detector must have detect(images, threshold), got "
                             f"{type(detector).__name__}")
         return detector
-    from .detector import load_coco_detector, load_detector
-
-    if weights is None:
-        return load_detector()
-    path = Path(weights)
-    if not path.is_file():
+    path = None if weights is None else Path(weights)
+    if path is not None and not path.is_file():
         raise EvalWeightsError(f"the detector weights file does not exist: {path}; pass "
                                f"--detector-weights the path of an sg2img detector file or of "
                                f"a torchvision {arch} COCO state dict")
     from ..files import load_torch_file
+    from .detector import load_coco_detector, load_detector
+
+    if path is None:
+        return load_detector()
 
     state = load_torch_file(path, "detector weights", EvalWeightsError)
     if isinstance(state, dict) and state.get("kind") == "SceneDetector":

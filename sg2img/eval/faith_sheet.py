@@ -75,6 +75,19 @@ def _title(label: str, graph: SceneGraph, s: FaithImage) -> str:
     return "; ".join(parts)
 
 
+def add_sheet_rows(rows: list[SheetRow], side: str, images: Tensor, graphs: Sequence[SceneGraph],
+              scored: Sequence[FaithImage], start: int) -> None:
+    """Add a batch of scored images to the sheet's rows: image ``start + k`` joins row
+    ``start + k`` (made on first use) under ``side``, for the first :data:`MAX_SHEET_ROWS`."""
+    for k, (im, g, s) in enumerate(zip(images, graphs, scored, strict=True)):
+        i = start + k
+        if i >= MAX_SHEET_ROWS:
+            return
+        if i == len(rows):
+            rows.append(SheetRow(g, []))
+        rows[i].images.append((side, im, s))
+
+
 def write_faithfulness_sheet(rows: Sequence[SheetRow], object_names: Sequence[str],
                              path: str | PathLike) -> Path:
     """Write the debug sheet of ``rows`` (at most :data:`MAX_SHEET_ROWS`) as a PNG.

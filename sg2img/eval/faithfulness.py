@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..scene_graph import GraphBatch, GraphLike, SceneGraph, load_scene_graphs
+from ..scene_graph import GraphBatch, GraphLike, load_scene_graphs
 from .context import EvalContext, resolve_attribute_classifier
 from .faith_score import (
     COCO_DETECTOR_ARCH,
@@ -37,7 +37,7 @@ from .faith_score import (
     resolve_colour_classifier,
     resolve_detector,
 )
-from .faith_sheet import MAX_SHEET_ROWS, SheetRow, write_faithfulness_sheet
+from .faith_sheet import SheetRow, add_sheet_rows, write_faithfulness_sheet
 from .faith_tally import DEFAULT_BOOTSTRAP, FaithTally
 from .registry import Metric
 
@@ -154,7 +154,7 @@ def score_faithfulness(images: Any, graphs: GraphLike | Sequence[GraphLike], det
             scored = judge.score(imgs[chunk], graph_list[chunk], ids[chunk])
             tally.add(scored)
             if sheet is not None:
-                _add_rows(rows, side, imgs[chunk], graph_list[chunk], scored, start)
+                add_sheet_rows(rows, side, imgs[chunk], graph_list[chunk], scored, start)
         result[side] = tally.compute()
     result.update(detector=detector_name(det), threshold=judge.threshold,
                   colour_classifier=None if clf is None else type(clf).__name__,
@@ -162,18 +162,6 @@ def score_faithfulness(images: Any, graphs: GraphLike | Sequence[GraphLike], det
     if sheet is not None:
         result["sheet"] = str(write_faithfulness_sheet(rows, judge.names, sheet))
     return result
-
-
-def _add_rows(rows: list[SheetRow], side: str, images: Tensor, graphs: Sequence[SceneGraph],
-              scored: Sequence[Any], start: int) -> None:
-    """Put the first images of each side into the sheet rows, one row per image index."""
-    for k, (im, g, s) in enumerate(zip(images, graphs, scored, strict=True)):
-        i = start + k
-        if i >= MAX_SHEET_ROWS:
-            return
-        if i == len(rows):
-            rows.append(SheetRow(g, []))
-        rows[i].images.append((side, im, s))
 
 
 class Faithfulness(Metric):
@@ -214,8 +202,8 @@ class Faithfulness(Metric):
             first = scored if first is None else first
         if self.ctx.faithfulness_sheet is not None:
             start = ids[0]
-            _add_rows(self.rows, "generated", outs[0].images, graphs, first, start)
-            _add_rows(self.rows, "real", batch.images, graphs, real, start)
+            add_sheet_rows(self.rows, "generated", outs[0].images, graphs, first, start)
+            add_sheet_rows(self.rows, "real", batch.images, graphs, real, start)
 
     def compute(self) -> dict[str, Any]:
         out: dict[str, Any] = {side: t.compute() for side, t in self.tallies.items()}

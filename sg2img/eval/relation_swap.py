@@ -260,3 +260,14 @@ class RelationSwap(Metric):
         out = self.tally.compute(self.num_graphs, seed=self.ctx.seed)
         out["detector"] = detector_name(self.detector)
         return out
+
+
+def markdown_rows(result: dict[str, Any]) -> list[str]:
+    """Report table rows for a ``relation_swap`` result."""
+    band = (result.get("ci95") or {}).get("flip_rate")
+    rate = result["flip_rate"]
+    text = "nan" if rate != rate else f"{rate:.4f}" + (
+        f" [{band[0]:.3f}, {band[1]:.3f}]" if band else "")
+    return [f"| relation swap: detected geometry follows the flip | {text} | "
+            f"{result['num_counted']} of {result['num_eligible']} eligible graphs counted "
+            f"(coverage {result['coverage']:.3f}); held before: {result['held_before']:.3f} |"]
