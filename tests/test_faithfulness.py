@@ -634,3 +634,17 @@ def test_the_swap_test_draws_the_flipped_graph_with_the_original_noise(painted_d
     with pytest.raises(ValueError, match="leave out --gt-layout"):
         evaluate(model, data, EvalOptions(metrics=["relation_swap"], use_gt_layout=True,
                                           detector=PaintedDetector(), progress=False))
+
+
+def test_a_detector_that_knows_none_of_the_classes_is_refused(painted_data):
+    from sg2img.config import DataConfig
+    from sg2img.data import build_dataset
+    from sg2img.eval import EvalOptions, evaluate
+
+    det = PaintedDetector()
+    det.object_names = ("__background__", "bicycle", "toaster")     # none of the scenes
+    data = build_dataset(DataConfig(root=str(painted_data)), "val", 64, 16)
+    with pytest.raises(ValueError, match="knows none of the dataset's object classes.*"
+                                         "--detector-weights"):
+        evaluate(PaintedGenerator(data), data, EvalOptions(metrics=["faithfulness"],
+                                                            detector=det, progress=False))

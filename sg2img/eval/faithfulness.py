@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ..scene_graph import GraphBatch, GraphLike, load_scene_graphs
+from ..vocab import IMAGE_OBJECT
 from .context import EvalContext, resolve_attribute_classifier
 from .faith_score import (
     COCO_DETECTOR_ARCH,
@@ -180,6 +181,12 @@ class Faithfulness(Metric):
             det = resolve_detector(None, given, ctx.detector_arch)
         else:
             det = resolve_detector(given, None, ctx.detector_arch)
+        known = set(det.object_names) & (set(ctx.object_names) - {IMAGE_OBJECT})
+        if not known:
+            raise ValueError("the detector knows none of the dataset's object classes; pass "
+                             "--detector-weights a detector for this vocabulary (COCO weights "
+                             "for COCO-Stuff; Visual Genome is not supported, see "
+                             "docs/evaluation.md)")
         clf = None
         if ctx.attribute_names is not None:
             clf = resolve_attribute_classifier(ctx.attribute_classifier, ctx.object_names)
