@@ -158,7 +158,7 @@ class FaithJudge:
         threshold: detection score threshold; None: the detector's own.
         stuff_names: the vocabulary's stuff classes (for the thing/stuff split of triples);
             classes not listed count as things.
-        device: where the classifier runs (the detector runs where it is).
+        device: where the detector and the classifier run (the images are moved there).
     """
 
     def __init__(self, detector: Any, colour_classifier: AttributeClassifier | None = None, *,
@@ -173,6 +173,8 @@ class FaithJudge:
                              f"{self.threshold}")
         self.stuff = frozenset(stuff_names)
         self.device = torch.device(device)
+        if isinstance(detector, torch.nn.Module):
+            detector.to(self.device)
         self.classifier = colour_classifier
         self.colours: dict[str, frozenset[str]] = {}
         if colour_classifier is not None:
@@ -211,6 +213,7 @@ class FaithJudge:
             raise ValueError(f"{len(images)} images but {len(graphs)} graphs; give one graph "
                              f"per image")
         ids = range(len(graphs)) if graph_ids is None else graph_ids
+        images = images.to(self.device)
         found = self.detector.detect(images, self.threshold)
         out, crops = [], []          # crops: (image index, detection, result index, colour)
         for n, (graph, dets, gid) in enumerate(zip(graphs, found, ids, strict=True)):
@@ -228,7 +231,7 @@ class FaithJudge:
         if crops and self.classifier is not None:
             boxes = torch.stack([found[n].boxes[d].float() for n, d, _, _ in crops])
             to_img = torch.tensor([n for n, _, _, _ in crops], dtype=torch.long)
-            x = crop_boxes(images.to(self.device), boxes.to(self.device), to_img.to(self.device),
+            x = crop_boxes(images, boxes.to(self.device), to_img.to(self.device),
                            self.crop_size)
             read = self.classifier(x).argmax(dim=1).tolist()
             for (_, _, r, c), k in zip(crops, read, strict=True):

@@ -220,6 +220,8 @@ class RelationSwap(Metric):
         given = ctx.detector
         path = given if isinstance(given, (str, PathLike)) else None
         self.detector = resolve_detector(None if path else given, path, ctx.detector_arch)
+        if isinstance(self.detector, torch.nn.Module):
+            self.detector.to(ctx.device)
         self.label_of = {n: i for i, n in enumerate(self.detector.object_names)}
         self.tally = SwapTally()
         self.num_graphs = 0
