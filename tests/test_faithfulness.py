@@ -206,6 +206,63 @@ def test_large_problems_use_coordinate_ascent_and_still_satisfy_the_geometry():
     assert held == len(triples)
 
 
+def _brute_force_best(problem):
+    """(triples held, total score) of the best maximal assignment, by trying them all."""
+    import itertools
+
+    classes = {}
+    for i, lab in enumerate(problem.labels):
+        classes.setdefault(lab, ([], []))[0].append(i)
+    for d, lab in enumerate(problem.det_labels):
+        if lab in classes:
+            classes[lab][1].append(d)
+    per_class = []
+    for objects, dets in classes.values():
+        k = min(len(objects), len(dets))
+        per_class.append([list(zip(objs, ds, strict=True))
+                          for objs in itertools.permutations(objects, k)
+                          for ds in itertools.combinations(dets, k)])
+    best = None
+    for combo in itertools.product(*per_class):
+        assign = [None] * len(problem.labels)
+        for pairs in combo:
+            for i, d in pairs:
+                assign[i] = d
+        best = max(best or (-1, 0.0), _key(problem, assign))
+    return best
+
+
+def _key(problem, assign):
+    held = sum(assign[s] is not None and assign[o] is not None and s != o
+               and box_predicate(problem.boxes[assign[s]], problem.boxes[assign[o]]) == p
+               for s, p, o in problem.triples)
+    return held, round(sum(problem.scores[d] for d in assign if d is not None), 9)
+
+
+def test_matching_is_optimal_on_random_scenes():
+    g = torch.Generator().manual_seed(0)
+    preds = ["left of", "right of", "above", "below", "inside", "surrounding"]
+    for _ in range(150):
+        n = int(torch.randint(2, 7, (1,), generator=g))
+        labels = torch.randint(0, 3, (n,), generator=g).tolist()
+        m = int(torch.randint(1, 7, (1,), generator=g))
+        det_labels = torch.randint(0, 3, (m,), generator=g).tolist()
+        xy = torch.rand(m, 2, generator=g) * 0.7
+        wh = torch.rand(m, 2, generator=g) * 0.3 + 0.02
+        boxes = torch.cat([xy, xy + wh], 1).tolist()
+        scores = torch.rand(m, generator=g).tolist()
+        t = int(torch.randint(0, 2 * n, (1,), generator=g))
+        triples = [(int(torch.randint(n, (1,), generator=g)),
+                    preds[int(torch.randint(6, (1,), generator=g))],
+                    int(torch.randint(n, (1,), generator=g))) for _ in range(t)]
+        problem = MatchProblem(labels, triples, boxes, det_labels, scores)
+        match = match_detections(problem)
+        used = [d for d in match if d is not None]
+        assert len(used) == len(set(used))
+        assert all(d is None or det_labels[d] == labels[i] for i, d in enumerate(match))
+        assert _key(problem, match) == _brute_force_best(problem)
+
+
 # ----------------------------------------------------------------------------- arithmetic
 def test_recall_hallucination_colour_and_triple_arithmetic():
     clf = load_shipped_net("AttributeClassifier")
