@@ -327,56 +327,89 @@ def test_bootstrap_intervals_are_seeded_and_bracket_the_figure():
 
 
 # ----------------------------------------------------------------------------- planted failures
-def test_painted_real_scenes_score_as_their_ground_truth(scenes):
-    graphs, images = [], []
+def real_picture(scene) -> torch.Tensor:
+    return torch.from_numpy(scene.image).permute(2, 0, 1).float() / 127.5 - 1
+
+
+@dataclass
+class Reader:
+    """A detector and how it sees a procedural scene (painted, or the real picture)."""
+
+    detector: object
+    draw: object
+    exact: bool          # reads the ground truth exactly
+
+
+READERS = {"painted": lambda: Reader(PaintedDetector(), paint, True)}
+
+
+@pytest.fixture(scope="module", params=sorted(READERS))
+def reader(request):
+    return READERS[request.param]()
+
+
+def test_unmodified_scenes_score_as_their_ground_truth(scenes, reader):
+    graphs, images, gt_held, gt_n = [], [], 0.0, 0
     for sc in scenes:
         g, boxes = scene_graph(sc)
         graphs.append(g)
-        images.append(paint(sc))
+        images.append(reader.draw(sc))
         gt = relation_satisfaction(torch.tensor(boxes), torch.tensor(
             [[s, VOCAB.pred_idx(p), o] for s, p, o in g.relationships]), VOCAB.pred_names)
-        one = score(images[-1][None], [g], PaintedDetector())
-        assert one["object_recall"] == 1
-        # The matching may only do better than the ground-truth instances.
-        assert one["triple_score"] >= gt["relation_satisfaction"] - 1e-9
-        if len(set(g.objects)) == len(g.objects):
-            assert one["triple_score"] == pytest.approx(gt["relation_satisfaction"])
-    r = score(torch.stack(images), graphs, PaintedDetector())
-    assert r["object_recall"] == 1 and r["triple_score"] > 0.9
+        gt_held += gt["relation_satisfaction"] * gt["num_triples"]
+        gt_n += gt["num_triples"]
+        if reader.exact:
+            one = score(images[-1][None], [g], reader.detector)
+            assert one["object_recall"] == 1
+            # The matching may only do better than the ground-truth instances.
+            assert one["triple_score"] >= gt["relation_satisfaction"] - 1e-9
+            if len(set(g.objects)) == len(g.objects):
+                assert one["triple_score"] == pytest.approx(gt["relation_satisfaction"])
+    r = score(torch.stack(images), graphs, reader.detector)
+    assert r["object_recall"] >= 0.95 and r["hallucinations_per_image"] <= 0.2
+    assert r["triple_score"] >= gt_held / gt_n - 0.05
 
 
-def test_erasing_one_of_n_objects_lowers_that_images_recall(scenes):
-    checked = 0
+def _recall(scored) -> float:
+    judged = [f for _, f in scored.objects if f is not None]
+    return sum(judged) / len(judged)
+
+
+def test_erasing_one_of_n_objects_lowers_that_images_recall(scenes, reader):
+    graphs, whole, erased = [], [], []
     for sc in scenes:
         g, _ = scene_graph(sc)
+        j = next((j for j, t in enumerate(sc.plan.things) if g.objects.count(t.name) == 1), None)
+        if j is None:
+            continue
+        graphs.append(g)
+        whole.append(reader.draw(sc))
+        erased.append(reader.draw(render_scene(replace(
+            sc.plan, things=sc.plan.things[:j] + sc.plan.things[j + 1:]), 64)))
+    assert len(graphs) >= 20
+    judge = FaithJudge(reader.detector)
+    before = judge.score(torch.stack(whole), graphs)
+    after = judge.score(torch.stack(erased), graphs)
+    for g, b, a in zip(graphs, before, after, strict=True):
         n = len(g.objects)
-        for j, thing in enumerate(sc.plan.things):
-            if thing.name not in g.objects:
-                continue
-            erased = render_scene(replace(sc.plan, things=sc.plan.things[:j]
-                                          + sc.plan.things[j + 1:]), 64)
-            r = score(paint(erased)[None], [g], PaintedDetector())
-            assert r["object_recall"] <= 1 - 0.8 / n, (sc.plan.template, thing.name)
-            checked += 1
-            break                           # one thing per scene
-    assert checked >= 20
+        assert _recall(a) <= _recall(b) - 0.8 / n, (g.objects, b.objects, a.objects)
 
 
-def test_mirroring_flips_left_right_triples_and_keeps_above_below(scenes):
+def test_mirroring_flips_left_right_triples_and_keeps_above_below(scenes, reader):
     graphs = [scene_graph(sc)[0] for sc in scenes]
-    images = torch.stack([paint(sc) for sc in scenes])
-    before = score(images, graphs, PaintedDetector())["by_predicate"]
-    after = score(images.flip(-1), graphs, PaintedDetector())["by_predicate"]
+    images = torch.stack([reader.draw(sc) for sc in scenes])
+    before = score(images, graphs, reader.detector)["by_predicate"]
+    after = score(images.flip(-1), graphs, reader.detector)["by_predicate"]
     for p in ("left of", "right of"):
         assert before[p]["num_triples"] >= 20
-        assert before[p]["score"] > 0.9 and after[p]["score"] < 0.2, (p, after[p])
+        assert before[p]["score"] > 0.85 and after[p]["score"] < 0.2, (p, after[p])
     for p in ("above", "below"):
-        assert after[p]["score"] == pytest.approx(before[p]["score"], abs=0.02)
+        assert after[p]["score"] == pytest.approx(before[p]["score"], abs=0.05)
 
 
 def _coloured(scenes, clf):
-    """(scene, graph, index of a thing whose colour the classifier reads right, its colour,
-    another of its class's colours)."""
+    """(scene, graph, ground-truth boxes, index of a coloured thing, its colour, another of
+    its class's colours), for the things whose class the classifier gives colours."""
     table = clf.class_attributes()
     for sc in scenes:
         g, boxes = scene_graph(sc)
@@ -386,23 +419,28 @@ def _coloured(scenes, clf):
                 yield sc, g, boxes, i, g.attributes[i][0], other
 
 
-def test_recolouring_an_object_changes_its_colour_result(scenes):
+RECOLOUR_READERS = {"ground truth boxes": lambda g, boxes: Oracle(
+    [[(n, b, 1.0) for n, b in zip(g.objects, boxes, strict=True)]] * 2)}
+
+
+@pytest.mark.parametrize("boxes_from", sorted(RECOLOUR_READERS))
+def test_recolouring_an_object_changes_its_colour_result(scenes, boxes_from):
     clf = load_shipped_net("AttributeClassifier")
     changed = 0
     for sc, g, boxes, i, colour, other in _coloured(scenes, clf):
-        truth = [(n, b, 1.0) for n, b in zip(g.objects, boxes, strict=True)]
-        image = torch.from_numpy(sc.image).permute(2, 0, 1).float() / 127.5 - 1
-        before = score(image[None], [g], Oracle([truth]), colour_classifier=clf)
+        det = RECOLOUR_READERS[boxes_from](g, boxes)
+        only = replace(g, attributes=tuple(a if k == i else () for k, a in
+                                           enumerate(g.attributes)))    # judge this one
+        before = score(real_picture(sc)[None], [only], det, colour_classifier=clf)
         if before["colour_accuracy"] != 1:
-            continue                      # only objects the classifier reads right
+            continue                      # only objects found and read right
         j = next(k for k, t in enumerate(sc.plan.things) if t.attributes == g.attributes[i]
                  and t.name == g.objects[i])
         things = list(sc.plan.things)
         things[j] = replace(things[j], attributes=(other, *things[j].attributes[1:]))
         recoloured = render_scene(replace(sc.plan, things=tuple(things)), 64)
-        image = torch.from_numpy(recoloured.image).permute(2, 0, 1).float() / 127.5 - 1
-        after = score(image[None], [g], Oracle([truth]), colour_classifier=clf)
-        assert after["colour_accuracy"] < 1, (g.objects[i], colour, other)
+        after = score(real_picture(recoloured)[None], [only], det, colour_classifier=clf)
+        assert after["colour_accuracy"] == 0, (g.objects[i], colour, other)
         assert after["object_recall"] == before["object_recall"]
         changed += 1
         if changed == 3:
