@@ -56,8 +56,10 @@ def draw_detections(image: Tensor, scored: FaithImage, object_names: Sequence[st
             colour, text = _YELLOW, f"+{cls}"
         x0, y0, x1, y1 = (float(v) * size for v in dets.boxes[d].tolist())
         draw.rectangle([x0, y0, x1, y1], outline=colour, width=2)
-        draw.text((x0 + 2, y0 + 1), f"{text} {float(dets.scores[d]):.2f}", fill=colour,
-                  font=font)
+        label = f"{text} {float(dets.scores[d]):.2f}"
+        left, top, right, bottom = draw.textbbox((x0 + 2, y0 + 1), label, font=font)
+        draw.rectangle([left - 1, top - 1, right + 1, bottom + 1], fill=(0, 0, 0))
+        draw.text((x0 + 2, y0 + 1), label, fill=colour, font=font)
     return im
 
 
@@ -112,7 +114,8 @@ def write_faithfulness_sheet(rows: Sequence[SheetRow], object_names: Sequence[st
                      + [draw_detections(im, s, object_names, row.graph)
                         for _, im, s in row.images])
         titles.append(" | ".join(_title(label, row.graph, s) for label, _, s in row.images))
+    columns = ["graph"] + [label for label, _, _ in max((r.images for r in rows), key=len)]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    make_sheet(cells, row_titles=titles, cell_height=_CELL, pad=6).save(path)
+    make_sheet(cells, columns, row_titles=titles, cell_height=_CELL, pad=6).save(path)
     return path
