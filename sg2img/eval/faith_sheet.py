@@ -22,6 +22,7 @@ from .faith_score import FaithImage
 MAX_SHEET_ROWS = 32
 """Rows a debug sheet holds (the first graphs); the figures are in the report."""
 _CELL = 192
+_GRAPH_ASPECT = 2.5
 _GREEN, _RED, _YELLOW = (40, 220, 60), (240, 40, 40), (250, 210, 20)
 
 
@@ -61,6 +62,17 @@ def draw_detections(image: Tensor, scored: FaithImage, object_names: Sequence[st
         draw.rectangle([left - 1, top - 1, right + 1, bottom + 1], fill=(0, 0, 0))
         draw.text((x0 + 2, y0 + 1), label, fill=colour, font=font)
     return im
+
+
+def _fit_aspect(im: Image.Image, aspect: float) -> Image.Image:
+    """``im`` on a white ground at most ``aspect`` times as wide as high (one wide graph
+    drawing would otherwise widen the sheet's whole first column)."""
+    w, h = im.size
+    if w <= aspect * h:
+        return im
+    ground = Image.new("RGB", (w, int(w / aspect)), (255, 255, 255))
+    ground.paste(im, (0, (ground.height - h) // 2))
+    return ground
 
 
 def _title(label: str, graph: SceneGraph, s: FaithImage) -> str:
@@ -110,7 +122,7 @@ def write_faithfulness_sheet(rows: Sequence[SheetRow], object_names: Sequence[st
         raise ValueError("the faithfulness sheet needs at least one scored image")
     cells, titles = [], []
     for row in rows:
-        cells.append([draw_scene_graph(row.graph)]
+        cells.append([_fit_aspect(draw_scene_graph(row.graph), _GRAPH_ASPECT)]
                      + [draw_detections(im, s, object_names, row.graph)
                         for _, im, s in row.images])
         titles.append(" | ".join(_title(label, row.graph, s) for label, _, s in row.images))
