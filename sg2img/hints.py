@@ -2,7 +2,7 @@
 
 Each function returns the text of one hint (or of one whole message), one line and bounded
 in length whatever the input: object names given where a scene graph was expected, JSON text
-given where a dict or a path was, and an index one past the end (1-based counting).
+given where a dict or a path was, and an index one past the end (counting from 1).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ _LABELS = 4             # "sky=0, grass=1, ..." entries a 0-based hint shows
 
 
 def looks_like_path(text: str) -> bool:
-    """Whether ``text`` is meant as a file: it ends in ``.json``, names a folder, or exists."""
+    """Whether ``text`` is meant as a file: it ends in ``.json``, holds a path separator, or
+    exists."""
     if text.lower().endswith(".json") or "/" in text or os.sep in text:
         return True
     try:

@@ -62,7 +62,7 @@ LISTED_NAMES = 30
 _LISTED_CHARS = 600
 
 
-def unknown_name_message(name: Any, names: Sequence[str], what: str, plural: str,
+def _unknown_message(name: Any, names: Sequence[str], what: str, plural: str,
                          close: Sequence[str]) -> str:
     """``unknown {what} 'x'; closest {plural}: [...]``; when nothing is close, every name of a
     small vocabulary (``{what}s: a, b, c``, sorted) or, for a large one, how to list them.
@@ -95,7 +95,7 @@ def _lookup(index: Mapping[str, int], name: Any, internal: int | None,
     if idx is None or idx == internal:
         names = user_names()
         close = _closest(name, names)
-        raise UnknownNameError(unknown_name_message(name, names, what, plural, close), close)
+        raise UnknownNameError(_unknown_message(name, names, what, plural, close), close)
     return idx
 
 
