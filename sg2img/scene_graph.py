@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .files import read_json, short
+from .hints import index_range, looks_like_path, not_a_graph
 from .vocab import (
     MAX_NAME_LENGTH,
     UNCHECKED_ATTRIBUTES,
@@ -224,8 +225,8 @@ class SceneGraph:
                               f"into 'objects', got {short(idx)}", f"relationships[{k}].{role}")
                 if not 0 <= idx < len(objs):
                     raise _at(f"relationships[{k}]", f"{role} index {short(idx)} is out of "
-                              f"range; the graph has {len(objs)} objects (0..{len(objs) - 1})",
-                              f"relationships[{k}].{role}")
+                              f"range; the graph has {len(objs)} objects"
+                              f"{index_range(idx, objs)}", f"relationships[{k}].{role}")
             _check_name(p, "the predicate", f"relationships[{k}].predicate",
                         where=f"relationships[{k}]")
         if self.boxes is not None:
@@ -414,13 +415,18 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
                       max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> list[SceneGraph]:
     """Scene graphs from a dict, a ``SceneGraph``, a JSON file path, or a list of these.
 
-    A JSON file may hold one graph or a list of graphs.
+    A JSON file may hold one graph or a list of graphs. A string counts as a path when it
+    ends in ``.json``, holds a ``/`` or exists; other strings are taken for object names given
+    instead of a graph (``["sky", "grass"]``) and refused with the graph they probably meant.
 
     Raises:
-        SceneGraphError: the file is missing or not JSON, or a graph is malformed; the
-            message names the file and the graph's position.
+        SceneGraphError: the file is missing or not JSON, a string is neither a path nor a
+            graph, or a graph is malformed; the message names the file and the graph's
+            position.
     """
     limits = {"max_objects": max_objects, "max_relationships": max_relationships}
+    if isinstance(source, str) and not looks_like_path(source):
+        raise SceneGraphError(not_a_graph([source]))
     if isinstance(source, (str, PathLike)):
         path = Path(source)
         data = read_json(path, "scene graph file", SceneGraphError)
@@ -440,8 +446,12 @@ def load_scene_graphs(source: GraphLike | Sequence[GraphLike], *,
     if isinstance(source, Sequence):
         if len(source) == 0:
             raise SceneGraphError("no scene graphs given (empty list)")
+        if all(isinstance(item, str) and not looks_like_path(item) for item in source):
+            raise SceneGraphError(not_a_graph(list(source)))   # object names, not graphs
         out = []
         for i, item in enumerate(source):
+            if isinstance(item, str) and not looks_like_path(item):
+                raise SceneGraphError(not_a_graph([item])).in_graph(i)
             if isinstance(item, (str, PathLike)):
                 out.extend(load_scene_graphs(item, **limits))
                 continue
