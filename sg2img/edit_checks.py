@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .files import short
+from .hints import index_range
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     DEFAULT_MAX_RELATIONSHIPS,
@@ -64,8 +65,8 @@ def check_index(index: Any, graph: SceneGraph, op: str, what: str, field: str) -
         raise edit_err(op, f"{what} must be an integer object index, got {short(index)}", field)
     n = len(graph.objects)
     if not 0 <= index < n:
-        raise edit_err(op, f"{what} {short(index)} is out of range; the graph has {n} objects "
-                           f"(0..{n - 1})", field)
+        raise edit_err(op, f"{what} {short(index)} is out of range; the graph has {n} objects"
+                           f"{index_range(index, graph.objects)}", field)
     return index
 
 

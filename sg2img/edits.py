@@ -45,7 +45,7 @@ object's per-object noise ("same scene, another sheep"); it needs a model traine
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -62,6 +62,7 @@ from .edit_checks import (
     edit_located,
 )
 from .files import read_json, short
+from .hints import index_range
 from .scene_graph import (
     DEFAULT_MAX_OBJECTS,
     DEFAULT_MAX_RELATIONSHIPS,
@@ -275,9 +276,11 @@ class ChangePredicate:
             raise edit_err("predicate", f"'relationship' must be an integer index into the "
                                         f"relationships, got {short(k)}", "relationship")
         if not 0 <= k < n:
+            names = graph.objects
+            rels = [f"{names[s]} {p} {names[o]}" for s, p, o in graph.relationships]
+            valid = index_range(k, rels, "relationships", label="{i}: {name}")
             raise edit_err("predicate", f"relationship {short(k)} is out of range; the graph has "
-                                        f"{n} relationships" + (f" (0..{n - 1})" if n else ""),
-                           "relationship")
+                                        f"{n} relationships{valid}", "relationship")
         pred = check_known(self.predicate, vocab, "predicate", "predicate", "'predicate'",
                            "predicate")
         if self.move not in _MOVE_ENDS:
@@ -429,10 +432,11 @@ def apply_edit(graph: SceneGraph | Mapping[str, Any], edit: Edit | Mapping[str, 
 
 
 def apply_edits(graph: SceneGraph | Mapping[str, Any],
-                edits: Sequence[Edit | Mapping[str, Any]],
+                edits: Sequence[Edit | Mapping[str, Any]] | Edit | Mapping[str, Any],
                 vocab: Vocab | None = None, *, max_objects: int = DEFAULT_MAX_OBJECTS,
                 max_relationships: int = DEFAULT_MAX_RELATIONSHIPS) -> list[EditResult]:
-    """Apply edits one after another; edit k sees the graph left by edit k - 1.
+    """Apply edits one after another; edit k sees the graph left by edit k - 1. One edit
+    (not in a list) is applied alone, as ``load_edits`` reads it.
 
     Every graph an edit makes obeys ``max_objects`` and ``max_relationships`` (as in
     ``apply_edit``).
@@ -444,6 +448,8 @@ def apply_edits(graph: SceneGraph | Mapping[str, Any],
         EditError: naming the edit's position (``edit 2 (remove): ...``).
     """
     graph = graph if isinstance(graph, SceneGraph) else SceneGraph.from_dict(graph)
+    if isinstance(edits, (Mapping, *EDIT_TYPES.values())):
+        edits = [edits]
     out = []
     for k, edit in enumerate(edits):
         try:
@@ -542,14 +548,20 @@ def edit_to_dict(edit: Edit) -> dict[str, Any]:
     raise EditError(f"not an edit: {short(edit)}")
 
 
-def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> list[Edit]:
-    """Edits from a JSON file path, a list of edit dicts, or a list of edits.
+def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit] | Mapping[str, Any]
+               | Edit) -> list[Edit]:
+    """Edits from a JSON file path, a list of edit dicts or edits, or one edit.
 
-    A file holds a list of edits or one edit object.
+    One edit (a dict such as ``{"op": "remove", "index": 2}``, or an edit object) is the list
+    of that edit, as a file holding one edit object is: a single edit cannot be mistaken for
+    anything else.
 
     Raises:
-        EditError: the file is missing or not JSON, or an edit is malformed (named by position).
+        EditError: the file is missing or not JSON, ``source`` is not edits, or an edit is
+            malformed (named by position).
     """
+    if isinstance(source, (Mapping, *EDIT_TYPES.values())):
+        source = [source]
     if isinstance(source, (str, PathLike)):
         path = Path(source)
         data = read_json(path, "edits file", EditError)
@@ -557,8 +569,12 @@ def load_edits(source: str | PathLike | Sequence[Mapping[str, Any] | Edit]) -> l
         if not isinstance(items, list):
             raise EditError(f"{path} must hold a list of edits, got {type(data).__name__}")
         prefix = f"{path}: "
-    else:
+    elif isinstance(source, Iterable) and not isinstance(source, (str, bytes)):
         items, prefix = list(source), ""
+    else:
+        raise EditError(f"expected a list of edits (dicts such as {{\"op\": \"remove\", "
+                        f"\"index\": 2}}), one edit or an edits file path, got "
+                        f"{type(source).__name__} {short(source)}")
     if not items:
         raise EditError(f"{prefix}no edits given (empty list)")
     if len(items) > MAX_EDITS:

@@ -37,7 +37,10 @@ from .noise import carry_rows, check_seed, draw_sample_noise, graph_key, stream
 from .scene_graph import GraphLike, SceneGraph, load_scene_graphs
 from .vocab import Vocab
 
-__all__ = ["ManipulationResult", "boxes_region", "check_edits_fit_model", "manipulate"]
+# Edits as manipulate takes them: a list of edits or their JSON dicts, one alone, or a file.
+EditsLike = Sequence[Edit | Mapping[str, Any]] | Edit | Mapping[str, Any] | str | PathLike
+
+__all__ = ["EditsLike", "ManipulationResult", "boxes_region", "check_edits_fit_model", "manipulate"]
 
 
 @dataclass(eq=False)
@@ -170,7 +173,7 @@ def _edit_inputs(step: EditResult, prev_boxes: Tensor, prev_masks: Tensor, sampl
     return sample, override, boxes_ov, masks_ov
 
 
-def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str | PathLike,
+def manipulate(graph: GraphLike, edits: EditsLike,
                model: SG2ImgModel | str | PathLike | None = None, *, seed: int | None = None,
                sample: int = 0, layout_mode: str | None = None, image_size: int | None = None,
                device: str | torch.device | None = None, freeze: bool = True
@@ -190,7 +193,8 @@ def manipulate(graph: GraphLike, edits: Sequence[Edit | Mapping[str, Any]] | str
 
     Args:
         graph: one scene graph (dict, ``SceneGraph`` or a JSON file holding one graph).
-        edits: edits (``sg2img.edits`` objects or their JSON dicts) or a JSON file of them.
+        edits: edits (``sg2img.edits`` objects or their JSON dicts), one edit alone, or a
+            JSON file of them.
         model: as for ``generate``.
         seed: the seed of the starting picture; ``None`` draws one (stored in the result).
         sample: which sample of the seed the chain starts from (``generate``'s

@@ -79,15 +79,47 @@ def _closest(name: Any, choices: Iterable[str], n: int = 5) -> list[str]:
     return difflib.get_close_matches(name, list(choices), n=n, cutoff=0.4)
 
 
-def _lookup(index: Mapping[str, int], name: Any, internal: int,
+# A vocabulary with at most this many names, together at most _LISTED_CHARS long, is listed
+# in full when a name has no close match (the procedural scenes' 27 objects and 6 predicates);
+# a larger one (Visual Genome, COCO-Stuff) points to ``sg2img vocab`` instead.
+LISTED_NAMES = 30
+_LISTED_CHARS = 600
+
+
+def _unknown_message(name: Any, names: Sequence[str], what: str, plural: str,
+                         close: Sequence[str]) -> str:
+    """``unknown {what} 'x'; closest {plural}: [...]``; when nothing is close, every name of a
+    small vocabulary (``{what}s: a, b, c``, sorted) or, for a large one, how to list them.
+
+    Args:
+        name: the unknown name.
+        names: the names a user may use.
+        what: what a name is (``"object name"``, ``"predicate"``, ``"attribute"``).
+        plural: how the closest names are introduced (``"names"``, ``"predicates"``).
+        close: the closest names (``_closest``), best first.
+    """
+    head = f"unknown {what} {short(name)}"
+    if close:
+        return f"{head}; closest {plural}: {list(close)}"
+    if not names:
+        return f"{head}; the vocabulary has no {what}s"
+    listed = ", ".join(sorted(names))
+    if len(names) <= LISTED_NAMES and len(listed) <= _LISTED_CHARS:
+        return f"{head}; {what}s: {listed}"
+    return (f"{head}; none of the {len(names)} {what}s is close; run `sg2img vocab` (with "
+            f"--checkpoint for a trained model) to list them")
+
+
+def _lookup(index: Mapping[str, int], name: Any, internal: int | None,
             user_names: Callable[[], Sequence[str]], what: str, plural: str) -> int:
     """``index[name]`` for a name a user may use (not the ``internal`` id); else an
-    ``UnknownNameError`` listing the closest of ``user_names()``."""
+    ``UnknownNameError`` listing the closest of ``user_names()`` (all of them, or how to list
+    them, when none is close)."""
     idx = index.get(name) if isinstance(name, str) else None
     if idx is None or idx == internal:
-        close = _closest(name, user_names())
-        raise UnknownNameError(
-            f"unknown {what} {short(name)}; closest {plural}: {close or 'none'}", close)
+        names = user_names()
+        close = _closest(name, names)
+        raise UnknownNameError(_unknown_message(name, names, what, plural, close), close)
     return idx
 
 
@@ -279,12 +311,8 @@ class Vocab:
         if self.attribute_names is None:
             raise VocabError("this vocabulary has no attributes; remove 'attributes' from "
                              "the scene graph or use a model trained with attributes")
-        idx = self._attr_idx.get(name) if isinstance(name, str) else None
-        if idx is None:
-            close = _closest(str(name), self.user_attribute_names())
-            raise UnknownNameError(
-                f"unknown attribute {short(name)}; closest attributes: {close or 'none'}", close)
-        return idx
+        return _lookup(self._attr_idx, name, None, self.user_attribute_names, "attribute",
+                       "attributes")
 
     def object_name(self, idx: int) -> str:
         return self.object_names[int(idx)]

@@ -101,7 +101,8 @@ def test_apply_edits_in_sequence_and_names_position(graph):
                                   {"op": "replace", "index": 0, "object": "water"}])
     assert results[1].graph.objects == ("water", "sheep", "tree")
     with pytest.raises(EditError, match=r"edit 1 \(remove\): remove: 'index' 3 is out of range; "
-                                        r"the graph has 3 objects \(0..2\)"):
+                                        r"the graph has 3 objects; indices are 0-based: "
+                                        r"objects 0..2"):
         apply_edits(graph, [{"op": "remove", "index": 0}, {"op": "remove", "index": 3}])
 
 

@@ -125,7 +125,8 @@ def test_bad_graphs(graph, message):
     ({"objects": ["sky", 3]}, "objects[1]", None),
     ({"objects": ["sky"], "relationships": [0]}, "relationships[0]", None),
     ({"objects": ["sky"], "relationships": [[0, "above", 1]]}, "relationships[0].object",
-     "object index 1 is out of range; the graph has 1 objects (0..0)"),
+     "object index 1 is out of range; the graph has 1 objects; indices are 0-based: "
+     "objects 0..0 (sky=0)"),
     ({"objects": ["sky", "grass"], "relationships": [[True, "above", 1]]},
      "relationships[0].subject", "the subject must be an integer index into 'objects', got True"),
     ({"objects": ["sky", "grass"], "relationships": [[0, 5, 1]]}, "relationships[0].predicate",

@@ -62,7 +62,26 @@ def _coco_paths(root: Path, split: str) -> tuple[Path, Path, Path, slice | None]
     raise DatasetNotFoundError(
         f"no COCO-Stuff annotations for split {split!r} under {ann}: expected "
         f"{own[0].name} and {own[1].name} (procedural data, or your own arrangement), or "
-        f"{coco[0].name} and {coco[1].name} (COCO-Stuff 2017); data.root is {root}")
+        f"{coco[0].name} and {coco[1].name} (COCO-Stuff 2017); data.root is {root} (see "
+        f"docs/datasets.md)")
+
+
+def _missing_root_message(dataset: str, root: Path) -> str:
+    """What to do about a missing ``data.root``, by dataset: the files Visual Genome and
+    COCO-Stuff need (and where they are described); for the procedural scenes (a ``coco``
+    root whose folder name holds ``shapes``, as the guides name it) the command that makes
+    them."""
+    head = f"dataset directory not found: {root} (data.root)"
+    if dataset == "vg":
+        return (f"{head}; Visual Genome needs {{train,val,test}}.h5, vocab.json and images/ in "
+                f"it, written by python data_tools/preprocess_vg.py from the Visual Genome "
+                f"download (see docs/datasets.md)")
+    if "shapes" in root.name.lower():
+        return (f"{head}; make the procedural scenes with python data_tools/make_shapes.py "
+                f"--out {root}")
+    return (f"{head}; COCO-Stuff 2017 needs annotations/instances_train2017.json, "
+            f"annotations/stuff_train2017.json and images/train2017/ in it (val2017 likewise), "
+            f"as downloaded (see docs/datasets.md)")
 
 
 def build_dataset(data_cfg: DataConfig, split: str, image_size: int, mask_size: int, *,
@@ -82,7 +101,8 @@ def build_dataset(data_cfg: DataConfig, split: str, image_size: int, mask_size: 
 
     Raises:
         ValueError: unknown split or dataset.
-        DatasetNotFoundError: a file or folder is missing (the message names it).
+        DatasetNotFoundError: a file or folder is missing (the message names it and what the
+            dataset needs there).
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
@@ -91,8 +111,7 @@ def build_dataset(data_cfg: DataConfig, split: str, image_size: int, mask_size: 
                          "(e.g. --set data.root=data/shapes64)")
     root = Path(data_cfg.root).expanduser()
     if not root.is_dir():
-        raise DatasetNotFoundError(f"dataset directory not found: {root} (data.root); make the "
-                                   f"procedural data with data_tools/make_shapes.py --out {root}")
+        raise DatasetNotFoundError(_missing_root_message(data_cfg.dataset, root))
     if deterministic is None:
         deterministic = split != "train"
     if data_cfg.dataset == "coco":

@@ -64,10 +64,10 @@ export async function run(fn, slot, onSuggestion) {
   return true;
 }
 
-// `sample` goes into a request only when it is not the first sample (a server that predates
-// it takes every request without it).
+// Every picture request names its sample of the seed (the seed rule: seed and sample name a
+// picture, as `sg2img generate --seed S --sample K` does).
 function withSample(body, sample) {
-  if (sample) body.sample = sample;
+  body.sample = sample || 0;
   return body;
 }
 
@@ -256,16 +256,9 @@ export async function fourSamples() {
   if (r) { state.samples = r; render(false); }
 }
 
-// A server that predates sample numbers answers one seed per sample (seed + k): that sample
-// is then sample 0 of its own seed.
-export function sampleOf(r, k) {
-  const s = r.samples[k];
-  return { seed: s.seed ?? r.seed, sample: s.sample ?? 0 };
-}
-
 export function adoptSample(k) {
   const r = state.samples, cur = state.cur;
-  const { seed, sample } = sampleOf(r, k);
+  const { seed, sample } = r.samples[k];            // "4 samples": samples 0-3 of one seed
   const result = { ...r, seed, image: r.samples[k].image };
   push({ graph: cloneGraph(cur.graph), pins: [...cur.pins], seed, sample,
          base: graphWithPins(cur.graph, cur.pins), edits: [], result,
