@@ -133,8 +133,9 @@ def detector_name(detector: Any) -> str:
     meta = getattr(detector, "meta", None) or {}
     if "weights" in meta:
         return f"{meta.get('arch', 'detector')} from {meta['weights']}"
-    arch = getattr(detector, "arch", None) or {}
-    return str(meta.get("name") or arch.get("name") or type(detector).__name__)
+    arch = (getattr(detector, "arch", None) or {}).get("name")
+    name = str(meta.get("name") or type(detector).__name__)
+    return f"{name} ({arch})" if arch and arch != name else name
 
 
 def resolve_colour_classifier(classifier: Any = None) -> AttributeClassifier | None:
