@@ -19,7 +19,7 @@ from torch import Tensor
 from ..scene_graph import SceneGraph
 from .faith_score import FaithImage
 
-MAX_SHEET_ROWS = 32
+MAX_SHEET_ROWS = 12
 """Rows a debug sheet holds (the first graphs); the figures are in the report."""
 _CELL = 192
 _GRAPH_ASPECT = 2.5
