@@ -186,7 +186,9 @@ class SceneDetector(nn.Module):
 
         Args:
             images: (N, 3, H, W) float in [-1, 1], square.
-            threshold: score threshold; None: ``self.threshold``.
+            threshold: score threshold; None: ``self.threshold``. The network keeps no
+                detection under its own floor (0.05 for the procedural detector, torchvision's
+                ``score_thresh`` for a COCO model), so lower thresholds give the same as it.
 
         Returns:
             One :class:`Detections` per image, boxes in [0, 1] of the image, highest score
