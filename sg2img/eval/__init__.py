@@ -23,7 +23,10 @@ Metrics (names for ``EvalOptions.metrics``), one module per family:
 
 The attribute metrics are in the default set only when the dataset has attributes and the
 model uses them (:func:`default_metrics`). Other metrics plug in with :func:`register_metric`.
-The networks the metrics score with are trained on real images by :func:`train_eval_nets`.
+The networks the metrics score with are trained on real images by :func:`train_eval_nets`;
+the object detector that reads generated pictures (:class:`SceneDetector`, shipped for the
+procedural scenes, :func:`load_detector`; a torchvision COCO detector from user weights,
+:func:`load_coco_detector`) by :func:`train_detector` (:mod:`.detector`).
 """
 
 from .attributes import AttributeAccuracy, AttributeSwap, box_region
@@ -64,6 +67,19 @@ from .context import (
     resolve_feature_extractor,
     unpinned,
 )
+from .detector import (
+    COCO_ARCHS,
+    DETECTOR_FILE,
+    Detections,
+    SceneDetector,
+    build_detector,
+    coco_category_names,
+    detector_arch,
+    load_coco_detector,
+    load_detector,
+    save_detector,
+)
+from .detector_training import DetectorTraining, train_detector
 from .diversity import Diversity, mean_pixel_distance
 from .image_quality import FID, InceptionScore
 from .layout_metrics import (
@@ -132,17 +148,24 @@ __all__ = [
     "box_region",
     "box_size_fidelity",
     "BoxFileError",
+    "build_detector",
     "build_lpips",
     "check_net_vocab",
     "classification_accuracy",
     "CLASSIFIER_FILE",
+    "COCO_ARCHS",
+    "coco_category_names",
     "crop_boxes",
     "crop_objects",
     "CropClassifier",
-    "default_metrics",
     "DEFAULT_METRICS",
+    "default_metrics",
     "DEFAULT_RECALL_THRESHOLDS",
     "DEFAULT_SIZE_EDGES",
+    "Detections",
+    "detector_arch",
+    "DETECTOR_FILE",
+    "DetectorTraining",
     "Diversity",
     "EVAL_NET_FORMAT_VERSION",
     "EVAL_NET_KINDS",
@@ -172,6 +195,8 @@ __all__ = [
     "LayoutRecall",
     "LayoutScores",
     "load_box_file",
+    "load_coco_detector",
+    "load_detector",
     "load_eval_net",
     "load_shipped_net",
     "lpips_backbone_file",
@@ -196,9 +221,11 @@ __all__ = [
     "resolve_attribute_classifier",
     "resolve_classifier",
     "resolve_feature_extractor",
+    "save_detector",
     "save_eval_net",
     "scene_feature_extractor",
     "SCENE_FEATURE_NET_NAME",
+    "SceneDetector",
     "SceneFeatureNet",
     "score_box_file",
     "score_box_pairs",
@@ -206,8 +233,9 @@ __all__ = [
     "size_bins",
     "SMALL_OBJECT_AREA",
     "swap_diagnosis",
-    "train_eval_nets",
     "TRAIN_COMMAND",
+    "train_detector",
+    "train_eval_nets",
     "unpinned",
     "write_box_file",
     "write_report",
