@@ -7,16 +7,22 @@ Trains, on the train split:
     classification-accuracy protocol),
   * AttributeClassifier (datasets with attributes): crops of the objects whose class comes in
     several colours -> the colour (``sg2img evaluate --metrics attr_acc attr_swap``),
+  * SceneDetector (``--nets detector``, not in the default set: about an hour on 2 CPU cores):
+    FCOS boxes of every class, stuff included, for the faithfulness metric; it checkpoints to
+    ``--detector-checkpoint`` and goes on from there with ``--resume``,
 then reports held-out accuracy on the val split and writes ``scene_feature_net.pt``,
-``crop_classifier.pt``, ``attribute_classifier.pt`` and ``meta.json`` to ``--out`` (``--nets``
-picks which; meta.json keeps the entries of the nets not retrained).
+``crop_classifier.pt``, ``attribute_classifier.pt``, ``detector.pt`` and ``meta.json`` to
+``--out`` (``--nets`` picks which; meta.json keeps the entries of the nets not retrained).
 
     python scripts/train_eval_nets.py --data data/shapes64 --out sg2img/assets/eval
     python scripts/train_eval_nets.py --data /work/ext/shapes64_attr --out sg2img/assets/eval \
         --nets attributes
+    python scripts/train_eval_nets.py --data data/shapes64 --out sg2img/assets/eval \
+        --nets detector --threads 2
 
 Small nets, CPU, one thread by default: a few minutes on the procedural scenes. The training
-is :func:`sg2img.eval.train_eval_nets`; this script builds the splits and prints its log.
+is :func:`sg2img.eval.train_eval_nets` (and :func:`sg2img.eval.train_detector`); this script
+builds the splits and prints their log.
 """
 
 from __future__ import annotations
@@ -29,7 +35,14 @@ from collections.abc import Sequence
 
 import torch
 
-from sg2img.eval import EVAL_NET_KINDS, EvalNetTraining, train_eval_nets
+from sg2img.eval import (
+    EVAL_NET_KINDS,
+    DetectorTraining,
+    EvalNetTraining,
+    detector_arch,
+    train_detector,
+    train_eval_nets,
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -43,8 +56,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--feature-epochs", type=int, default=8)
     p.add_argument("--classifier-epochs", type=int, default=4)
     p.add_argument("--attribute-epochs", type=int, default=6)
-    p.add_argument("--nets", nargs="+", default=list(EVAL_NET_KINDS), choices=EVAL_NET_KINDS,
-                   help="which networks to train (attributes only on datasets with attributes)")
+    p.add_argument("--nets", nargs="+", default=list(EVAL_NET_KINDS),
+                   choices=(*EVAL_NET_KINDS, "detector"),
+                   help="which networks to train (attributes only on datasets with "
+                        "attributes; detector only when named)")
     p.add_argument("--attribute-labels", nargs="+", default=None, metavar="NAME",
                    help="what the attribute classifier names (default: the procedural "
                         "scenes' colours)")
@@ -53,6 +68,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--max-train", type=int, default=None, help="use at most this many images")
     p.add_argument("--max-val", type=int, default=None)
+    p.add_argument("--detector-steps", type=int, default=DetectorTraining.steps)
+    p.add_argument("--detector-batch-size", type=int, default=DetectorTraining.batch_size)
+    p.add_argument("--detector-lr", type=float, default=DetectorTraining.lr)
+    p.add_argument("--detector-head-convs", type=int, default=2,
+                   help="3x3 convs per FCOS head branch")
+    p.add_argument("--detector-checkpoint", default="runs/eval_nets/detector_checkpoint.pt",
+                   help="where the detector training checkpoints (every few minutes)")
+    p.add_argument("--detector-minutes", type=float, default=None,
+                   help="stop the detector training early after this many minutes")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from --detector-checkpoint when it exists")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -76,14 +102,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     val_set = build_dataset(data_cfg, "val", args.image_size, 16)
     command = "python scripts/train_eval_nets.py " + " ".join(sys.argv[1:] if argv is None
                                                               else argv)
+    written = []
+    fast_nets = tuple(n for n in args.nets if n != "detector")
     options = EvalNetTraining(
-        nets=tuple(args.nets), image_size=args.image_size, crop_size=args.crop_size,
+        nets=fast_nets, image_size=args.image_size, crop_size=args.crop_size,
         feature_epochs=args.feature_epochs, classifier_epochs=args.classifier_epochs,
         attribute_epochs=args.attribute_epochs, attribute_labels=args.attribute_labels,
         width=args.width, batch_size=args.batch_size, lr=args.lr, max_train=args.max_train,
         max_val=args.max_val, seed=args.seed)
-    written = train_eval_nets(train_set, val_set, args.out, options, provenance={
-        "data": str(args.data), "dataset": args.dataset, "command": command})
+    provenance = {"data": str(args.data), "dataset": args.dataset, "command": command}
+    if fast_nets:
+        written += train_eval_nets(train_set, val_set, args.out, options, provenance=provenance)
+    if "detector" in args.nets:
+        detector_options = DetectorTraining(
+            steps=args.detector_steps, batch_size=args.detector_batch_size, lr=args.detector_lr,
+            arch=detector_arch(head_convs=args.detector_head_convs), max_train=args.max_train,
+            max_val=args.max_val, seed=args.seed,
+            time_limit_s=None if args.detector_minutes is None else 60 * args.detector_minutes)
+        written += train_detector(train_set, val_set, args.out, detector_options,
+                                  checkpoint=args.detector_checkpoint, resume=args.resume,
+                                  provenance={**provenance, "threads": args.threads})
     print(f"wrote {', '.join(map(str, written))} (total {time.time() - t0:.0f} s)")
     return 0
 

@@ -49,9 +49,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.resample_object is not None and args.samples < 2:
         raise _UsageError("--resample-object shows the new looks in samples 1..K-1; give "
                           "--samples 2 or more (sample 0 is the scene itself)")
-    from ..api import GenerationError, generate, load_model
+    from ..api import load_model
     from ..generate_args import check_image_count
-    from ..scene_graph import SceneGraphError, load_scene_graphs
+    from ..scene_graph import load_scene_graphs
 
     # Read and check every file and bound before the model loads or anything is written.
     check_output_folder(args.out)
@@ -61,19 +61,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.sheet:
         _check_sheets(args.graphs, per_file, args.samples)
     model = load_model(args.checkpoint, args.device)
-    try:
-        result = generate(graphs, model, seed=args.seed, num_samples=args.samples,
-                          first_sample=args.sample, image_size=args.size,
-                          batch_size=args.batch_size,
-                          layout_mode=args.layout_mode, resample_object=args.resample_object,
-                          precision=args.precision)
-    except SceneGraphError as e:
-        # Name the file and the graph in it rather than the position in the combined list.
-        raise SceneGraphError(_locate(e, args.graphs, per_file)) from None
-    except GenerationError as e:
-        if e.graph is None:
-            raise
-        raise GenerationError(_locate(e, args.graphs, per_file)) from None
+    result = _generate_files(args.graphs, per_file, model, seed=args.seed,
+                             num_samples=args.samples, first_sample=args.sample,
+                             image_size=args.size, batch_size=args.batch_size,
+                             layout_mode=args.layout_mode,
+                             resample_object=args.resample_object, precision=args.precision)
     with StagedOutput(args.out) as stage:
         k = 0
         for stem, gs in zip(stems, per_file, strict=True):
@@ -100,9 +92,9 @@ def cmd_layout(args: argparse.Namespace) -> int:
     """``sg2img layout``: the layouts ``generate`` draws, as GLIGEN inputs, segmentation PNGs
     or COCO annotations."""
     stems = _stems(args.graphs, "json")
-    from ..api import GenerationError, generate, load_model
+    from ..api import load_model
     from ..layout_export import GLIGEN_MAX_BOXES, layout_files, write_layout
-    from ..scene_graph import SceneGraphError, load_scene_graphs
+    from ..scene_graph import load_scene_graphs
 
     check_output_folder(args.out)
     per_file = [load_scene_graphs(p) for p in args.graphs]
@@ -112,18 +104,11 @@ def cmd_layout(args: argparse.Namespace) -> int:
                 raise _UsageError(f"--index {args.index} is out of range; {path} holds "
                                   f"{len(gs)} graph{'s' * (len(gs) != 1)} (0..{len(gs) - 1})")
     model = load_model(args.checkpoint, args.device)
-    try:
-        # Every graph of every file, as generate runs them (by the seed rule, a graph's
-        # layout is the same alone or among others).
-        result = generate([g for gs in per_file for g in gs], model, seed=args.seed,
-                          first_sample=args.sample, image_size=args.size,
-                          layout_mode=args.layout_mode, return_layout=True)
-    except SceneGraphError as e:
-        raise SceneGraphError(_locate(e, args.graphs, per_file)) from None
-    except GenerationError as e:
-        if e.graph is None:
-            raise
-        raise GenerationError(_locate(e, args.graphs, per_file)) from None
+    # Every graph of every file, as generate runs them (by the seed rule, a graph's layout is
+    # the same alone or among others).
+    result = _generate_files(args.graphs, per_file, model, seed=args.seed,
+                             first_sample=args.sample, image_size=args.size,
+                             layout_mode=args.layout_mode, return_layout=True)
     files, k = [], 0
     for stem, gs in zip(stems, per_file, strict=True):
         chosen = range(len(gs)) if args.index is None else [args.index]
@@ -142,6 +127,23 @@ def cmd_layout(args: argparse.Namespace) -> int:
               f"objects; StableDiffusionGLIGENPipeline uses the first {GLIGEN_MAX_BOXES} "
               f"phrases and boxes", file=sys.stderr)
     return 0
+
+
+def _generate_files(paths: Sequence[str], per_file: Sequence[Sequence[Any]], model: Any,
+                    **kwargs: Any) -> Any:
+    """``generate`` over the graphs of every file; an error about one graph names the file
+    and the graph in it rather than the position in the combined list."""
+    from ..api import GenerationError, generate
+    from ..scene_graph import SceneGraphError
+
+    try:
+        return generate([g for gs in per_file for g in gs], model, **kwargs)
+    except SceneGraphError as e:
+        raise SceneGraphError(_locate(e, paths, per_file)) from None
+    except GenerationError as e:
+        if e.graph is None:
+            raise
+        raise GenerationError(_locate(e, paths, per_file)) from None
 
 
 def _locate(error: Any, paths: Sequence[str], per_file: Sequence[Sequence[Any]]) -> str:

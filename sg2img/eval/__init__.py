@@ -28,7 +28,10 @@ Metrics (names for ``EvalOptions.metrics``), one module per family:
 
 The attribute metrics are in the default set only when the dataset has attributes and the
 model uses them (:func:`default_metrics`). Other metrics plug in with :func:`register_metric`.
-The networks the metrics score with are trained on real images by :func:`train_eval_nets`.
+The networks the metrics score with are trained on real images by :func:`train_eval_nets`;
+the object detector that reads generated pictures (:class:`SceneDetector`, shipped for the
+procedural scenes, :func:`load_detector`; a torchvision COCO detector from user weights,
+:func:`load_coco_detector`) by :func:`train_detector` (:mod:`.detector`).
 """
 
 from .attributes import AttributeAccuracy, AttributeSwap, box_region
@@ -70,6 +73,19 @@ from .context import (
     resolve_feature_extractor,
     unpinned,
 )
+from .detector import (
+    COCO_ARCHS,
+    DETECTOR_FILE,
+    Detections,
+    SceneDetector,
+    build_detector,
+    coco_category_names,
+    detector_arch,
+    load_coco_detector,
+    load_detector,
+    save_detector,
+)
+from .detector_training import DetectorTraining, train_detector
 from .diversity import Diversity, mean_pixel_distance
 from .faith_files import (
     FaithFilesError,
@@ -167,10 +183,13 @@ __all__ = [
     "box_region",
     "box_size_fidelity",
     "BoxFileError",
+    "build_detector",
     "build_lpips",
     "check_net_vocab",
     "classification_accuracy",
     "CLASSIFIER_FILE",
+    "COCO_ARCHS",
+    "coco_category_names",
     "COCO_DETECTOR_ARCH",
     "crop_boxes",
     "crop_objects",
@@ -181,6 +200,10 @@ __all__ = [
     "DEFAULT_METRICS",
     "DEFAULT_RECALL_THRESHOLDS",
     "DEFAULT_SIZE_EDGES",
+    "Detections",
+    "detector_arch",
+    "DETECTOR_FILE",
+    "DetectorTraining",
     "Diversity",
     "EVAL_NET_FORMAT_VERSION",
     "EVAL_NET_KINDS",
@@ -218,6 +241,8 @@ __all__ = [
     "LayoutRecall",
     "LayoutScores",
     "load_box_file",
+    "load_coco_detector",
+    "load_detector",
     "load_eval_net",
     "load_images",
     "load_shipped_net",
@@ -250,9 +275,11 @@ __all__ = [
     "resolve_classifier",
     "resolve_detector",
     "resolve_feature_extractor",
+    "save_detector",
     "save_eval_net",
     "scene_feature_extractor",
     "SCENE_FEATURE_NET_NAME",
+    "SceneDetector",
     "SceneFeatureNet",
     "score_box_file",
     "score_box_pairs",
@@ -265,6 +292,7 @@ __all__ = [
     "swap_diagnosis",
     "SwapCase",
     "TRAIN_COMMAND",
+    "train_detector",
     "train_eval_nets",
     "unpinned",
     "write_box_file",
