@@ -13,6 +13,7 @@ The colour tests use the real shipped colour classifier on real procedural pictu
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, replace
 
@@ -28,6 +29,7 @@ from sg2img.eval import (
     MatchProblem,
     bootstrap_ratios,
     box_predicate,
+    load_detector,
     load_shipped_net,
     match_detections,
     relation_satisfaction,
@@ -340,7 +342,14 @@ class Reader:
     exact: bool          # reads the ground truth exactly
 
 
-READERS = {"painted": lambda: Reader(PaintedDetector(), paint, True)}
+@functools.cache
+def shipped_detector():
+    """The shipped procedural detector (sg2img/assets/eval/detector.pt), loaded once."""
+    return load_detector()
+
+
+READERS = {"painted": lambda: Reader(PaintedDetector(), paint, True),
+           "shipped": lambda: Reader(shipped_detector(), real_picture, False)}
 
 
 @pytest.fixture(scope="module", params=sorted(READERS))
@@ -420,7 +429,8 @@ def _coloured(scenes, clf):
 
 
 RECOLOUR_READERS = {"ground truth boxes": lambda g, boxes: Oracle(
-    [[(n, b, 1.0) for n, b in zip(g.objects, boxes, strict=True)]] * 2)}
+    [[(n, b, 1.0) for n, b in zip(g.objects, boxes, strict=True)]] * 2),
+                    "detected boxes": lambda g, boxes: shipped_detector()}
 
 
 @pytest.mark.parametrize("boxes_from", sorted(RECOLOUR_READERS))
@@ -522,68 +532,93 @@ def test_debug_sheet_is_written(scenes, tmp_path):
 
 
 # ----------------------------------------------------------------------------- command line
+NUM_VAL = 16
+
+
+def _dataset(root, painted: bool):
+    from sg2img.data.shapes import write_dataset
+    from sg2img.vis import to_pil
+
+    write_dataset(root, size=64, num_images={"train": 1, "val": NUM_VAL}, seed=0, workers=1)
+    files = sorted((root / "images" / "val").glob("*.png"))
+    assert len(files) == NUM_VAL
+    if painted:
+        for i, p in enumerate(files):
+            to_pil(paint(generate_scene(0, "val", i, 64))).save(p)
+    return root
+
+
 @pytest.fixture(scope="module")
 def painted_data(tmp_path_factory):
     """A small procedural dataset whose real pictures are painted, so that the painted
     detector reads the real images (the ceiling) as well as the 'generated' ones."""
-    from sg2img.data.shapes import write_dataset
-    from sg2img.vis import to_pil
-
-    root = tmp_path_factory.mktemp("painted") / "shapes"
-    write_dataset(root, size=64, num_images={"train": 1, "val": 6}, seed=0, workers=1)
-    files = sorted((root / "images" / "val").glob("*.png"))
-    assert len(files) == 6
-    for i, p in enumerate(files):
-        to_pil(paint(generate_scene(0, "val", i, 64))).save(p)
-    return root
+    return _dataset(tmp_path_factory.mktemp("painted") / "shapes", painted=True)
 
 
-def _write_images(folder, stem, n, mirror_second=True):
+@pytest.fixture(scope="module")
+def real_data(tmp_path_factory):
+    """A small procedural dataset with its real pictures, for the shipped detector."""
+    return _dataset(tmp_path_factory.mktemp("real") / "shapes", painted=False)
+
+
+def _write_images(folder, stem, n, mirror_second=True, draw=paint):
     from sg2img.vis import to_pil
 
     folder.mkdir()
     for i in range(n):
-        im = paint(generate_scene(0, "val", i, 64))
+        im = draw(generate_scene(0, "val", i, 64))
         to_pil(im).save(folder / f"{stem}_{i:03d}_s0.png")
         if mirror_second:
             to_pil(im.flip(-1)).save(folder / f"{stem}_{i:03d}_s1.png")
 
 
-def test_cli_writes_the_graphs_and_scores_an_image_folder(painted_data, tmp_path, monkeypatch,
+@pytest.mark.parametrize("kind", ["painted", "shipped"])
+def test_cli_writes_the_graphs_and_scores_an_image_folder(kind, request, tmp_path, monkeypatch,
                                                           capsys):
     import sg2img.eval.faith_files as files
     from sg2img.cli import main
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
 
+    root = request.getfixturevalue("painted_data" if kind == "painted" else "real_data")
     graphs = tmp_path / "val_graphs.json"
-    assert main(["evaluate", "--data", str(painted_data), "--write-graphs", str(graphs)]) == 0
+    assert main(["evaluate", "--data", str(root), "--write-graphs", str(graphs)]) == 0
     listed = [SceneGraph.from_dict(g) for g in json.loads(graphs.read_text())]
-    assert len(listed) == 6 and all(g.attributes for g in listed)
-    _write_images(tmp_path / "imgs", "val_graphs", 6)
-    monkeypatch.setattr(files, "resolve_detector", lambda *a, **k: PaintedDetector())
+    assert len(listed) == NUM_VAL and all(g.attributes for g in listed)
+    _write_images(tmp_path / "imgs", "val_graphs", NUM_VAL,
+                  draw=paint if kind == "painted" else real_picture)
+    if kind == "painted":
+        monkeypatch.setattr(files, "resolve_detector", lambda *a, **k: PaintedDetector())
     report = tmp_path / "report.json"
     assert main(["evaluate", "--images", str(tmp_path / "imgs"), "--graphs", str(graphs),
-                 "--data", str(painted_data), "--out", str(report),
+                 "--data", str(root), "--out", str(report),
                  "--faithfulness-sheet", str(tmp_path / "sheet.png")]) == 0
     f = json.loads(report.read_text())["metrics"]["faithfulness"]
     gen, real = f["generated"], f["real"]
-    assert gen["num_images"] == 12 and gen["num_graphs"] == 6 and real["num_images"] == 6
-    assert gen["object_recall"] == real["object_recall"] == 1
-    # The real pictures' triples score at least what their ground-truth boxes do (the
-    # matching may only improve on the ground truth's instances for repeated classes).
-    data = build_dataset(DataConfig(root=str(painted_data)), "val", 64, 16)
+    assert gen["num_images"] == 2 * NUM_VAL and gen["num_graphs"] == NUM_VAL
+    assert real["num_images"] == NUM_VAL
+    # The real pictures' triples score about what their ground-truth boxes do; painted ones
+    # at least that (the matching may only improve on the ground truth's instances).
+    data = build_dataset(DataConfig(root=str(root)), "val", 64, 16)
     held = n = 0
     for i in range(len(data)):
         item = data[i]
         r = relation_satisfaction(item.boxes, item.triples, data.vocab.pred_names)
         held += r["relation_satisfaction"] * r["num_triples"] if r["num_triples"] else 0
         n += r["num_triples"]
-    assert real["triple_score"] >= held / n - 1e-9 and real["num_triples"] == n
+    assert real["num_triples"] == n
+    if kind == "painted":
+        assert gen["object_recall"] == real["object_recall"] == 1
+        assert real["triple_score"] >= held / n - 1e-9
+    else:
+        assert gen["object_recall"] >= 0.95 and real["object_recall"] >= 0.95
+        assert real["triple_score"] >= held / n - 0.05
+        assert f["detector"].startswith("SceneDetector")
     # Half the 'generated' pictures are mirrored: their left/right triples fail.
-    for p in ("left of", "right of"):
-        if real["by_predicate"][p]["num_triples"]:
-            assert gen["by_predicate"][p]["score"] < 0.7 * real["by_predicate"][p]["score"]
+    lr = [p for p in ("left of", "right of") if real["by_predicate"][p]["num_triples"]]
+    assert lr
+    for p in lr:
+        assert gen["by_predicate"][p]["score"] < 0.7 * real["by_predicate"][p]["score"]
     out = capsys.readouterr().out
     assert "faithfulness (generated): object recall" in out and "wrote" in out
     assert (tmp_path / "sheet.png").is_file() and f["sheet"] == str(tmp_path / "sheet.png")
@@ -596,7 +631,7 @@ def test_cli_bad_image_folders_name_the_fix(painted_data, tmp_path, monkeypatch,
     monkeypatch.setattr(files, "resolve_detector", lambda *a, **k: PaintedDetector())
     graphs = tmp_path / "g.json"
     assert main(["evaluate", "--data", str(painted_data), "--write-graphs", str(graphs)]) == 0
-    _write_images(tmp_path / "imgs", "g", 6, mirror_second=False)
+    _write_images(tmp_path / "imgs", "g", NUM_VAL, mirror_second=False)
     capsys.readouterr()
 
     def error(*argv):
@@ -620,7 +655,7 @@ def test_cli_bad_image_folders_name_the_fix(painted_data, tmp_path, monkeypatch,
     # A graphs file that is not the dataset's (here: another order) is refused with --data.
     shuffled = tmp_path / "shuffled.json"
     shuffled.write_text(json.dumps(json.loads(graphs.read_text())[::-1]))
-    _write_images(tmp_path / "sh", "shuffled", 6, mirror_second=False)
+    _write_images(tmp_path / "sh", "shuffled", NUM_VAL, mirror_second=False)
     err = error("--images", str(tmp_path / "sh"), "--graphs", str(shuffled), "--data",
                 str(painted_data))
     assert "not the list of graphs of the dataset" in err and "--write-graphs" in err
@@ -672,30 +707,43 @@ class PaintedGenerator(torch.nn.Module):
                                 "boxes": boxes})()
 
 
-def test_evaluate_scores_pixels_beside_the_real_images_and_runs_the_swap_test(painted_data):
+@pytest.mark.parametrize("kind", ["painted", "shipped"])
+def test_evaluate_scores_pixels_beside_the_real_images_and_runs_the_swap_test(kind, request):
     from sg2img.config import DataConfig
     from sg2img.data import build_dataset
     from sg2img.eval import EvalOptions, evaluate, report_to_markdown
 
-    data = build_dataset(DataConfig(root=str(painted_data)), "val", 64, 16)
+    root = request.getfixturevalue("painted_data" if kind == "painted" else "real_data")
+    detector = PaintedDetector() if kind == "painted" else shipped_detector()
+    data = build_dataset(DataConfig(root=str(root)), "val", 64, 16)
     gen = PaintedGenerator(data)
     report = evaluate(gen, data, EvalOptions(metrics=["faithfulness", "relation_swap"],
-                                             detector=PaintedDetector(), batch_size=4,
+                                             detector=detector, batch_size=4,
                                              progress=False))
     f, swap = report["metrics"]["faithfulness"], report["metrics"]["relation_swap"]
     # The 'generated' pictures are the real ones, their boxes random: the figures agree.
-    assert f["generated"] == f["real"] and f["real"]["object_recall"] == 1
-    assert swap["num_graphs"] == 6 and swap["num_eligible"] >= 4 and swap["coverage"] == 1
+    assert f["generated"] == f["real"] and f["real"]["object_recall"] >= 0.95
+    assert swap["num_graphs"] == NUM_VAL and swap["num_eligible"] >= 5
+    assert swap["coverage"] >= 0.8
+    # Mirroring follows left/right flips, never above/below ones. (A real detector's boxes
+    # can make a touching pair read 'surrounding' under the rule, before or after.)
     by = swap["by_predicate"]
+    counts = {}
     for key, v in by.items():
-        if v["num_counted"]:
-            assert (v["flip_rate"] == 1) == key.startswith(("left", "right")), (key, v)
+        kind_of = "horizontal" if key.startswith(("left", "right")) else "vertical"
+        c = counts.setdefault(kind_of, [0.0, 0])
+        c[0] += v["flip_rate"] * v["num_counted"] if v["num_counted"] else 0.0
+        c[1] += v["num_counted"]
+    assert counts["horizontal"][1] >= 3 and counts["vertical"][1] >= 3, counts
+    rate = {k: held / n for k, (held, n) in counts.items()}
+    assert rate["vertical"] == 0
+    assert rate["horizontal"] == 1 if kind == "painted" else rate["horizontal"] >= 0.6, rate
     # The flipped call changed exactly one pair of objects' predicates per eligible graph.
     flipped = [b for b in gen.calls if any(
         not torch.equal(b.triples[b.triple_to_img == i] - int((b.obj_to_img == i).nonzero()[0])
                         * torch.tensor([1, 0, 1]), data[data_i].triples)
         for i, data_i in enumerate(gen.index[j] for j in b.image_ids))]
-    assert len(flipped) == 2                       # one swap call per batch of 4 and of 2
+    assert len(flipped) == NUM_VAL // 4            # one swap call per batch of 4
     md = report_to_markdown(report)
     assert "faithfulness (real): object recall" in md and "relation swap" in md
 
@@ -721,7 +769,7 @@ def test_the_swap_test_draws_the_flipped_graph_with_the_original_noise(painted_d
 
     model.forward = recording
     evaluate(model, data, EvalOptions(metrics=["relation_swap"], detector=PaintedDetector(),
-                                      batch_size=6, progress=False))
+                                      batch_size=NUM_VAL, progress=False))
     (t0, n0), (t1, n1) = calls
     assert not torch.equal(t0, t1) and torch.equal(t0[:, [0, 2]], t1[:, [0, 2]])
     assert n0 and n0.keys() == n1.keys()
