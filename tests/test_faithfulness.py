@@ -791,3 +791,43 @@ def test_a_detector_that_knows_none_of_the_classes_is_refused(painted_data):
                                          "--detector-weights"):
         evaluate(PaintedGenerator(data), data, EvalOptions(metrics=["faithfulness"],
                                                             detector=det, progress=False))
+
+
+def test_detector_weights_take_coco_state_dicts_and_sg2img_detector_files(real_data, tmp_path,
+                                                                         capsys):
+    """--detector-weights: torchvision COCO weights score COCO's things only (stuff counted
+    apart); an sg2img detector file loads as one."""
+    import torchvision.models.detection as tvd
+
+    from sg2img.cli import main
+    from sg2img.eval import build_detector, detector_arch, resolve_detector, save_detector
+
+    torch.manual_seed(0)
+    coco = tvd.ssdlite320_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=91)
+    weights = tmp_path / "coco_ssdlite.pth"
+    torch.save(coco.state_dict(), weights)
+    graphs = tmp_path / "val_graphs.json"
+    assert main(["evaluate", "--data", str(real_data), "--write-graphs", str(graphs)]) == 0
+    _write_images(tmp_path / "imgs", "val_graphs", NUM_VAL, mirror_second=False,
+                  draw=real_picture)
+    report = tmp_path / "coco.json"
+    assert main(["evaluate", "--images", str(tmp_path / "imgs"), "--graphs", str(graphs),
+                 "--data", str(real_data), "--detector-weights", str(weights),
+                 "--detector-arch", "ssdlite320_mobilenet_v3_large", "--out", str(report)]) == 0
+    f = json.loads(report.read_text())["metrics"]["faithfulness"]
+    listed = [SceneGraph.from_dict(g) for g in json.loads(graphs.read_text())]
+    coco_names = {"person", "car", "bus", "boat", "airplane", "bird", "sheep", "cow", "kite",
+                  "umbrella"}
+    objects = [n for g in listed for n in g.objects]
+    things = sum(n in coco_names for n in objects)
+    assert things and f["generated"]["num_objects"] == things
+    assert f["generated"]["num_objects_not_judged"] == len(objects) - things
+    ends = f["generated"]["by_endpoints"]
+    assert ends["thing-stuff"]["num_not_judged"] > 0 and ends["stuff-stuff"]["num_triples"] == 0
+    assert f["detector"] == f"ssdlite320_mobilenet_v3_large from {weights}"
+    # An sg2img detector file is read as one, whatever its architecture settings.
+    own = build_detector(NAMES, 0.4, detector_arch(input_size=64, fpn_channels=32,
+                                                   head_convs=1))
+    save_detector(own, tmp_path / "own.pt")
+    loaded = resolve_detector(None, tmp_path / "own.pt")
+    assert loaded.object_names == NAMES and loaded.threshold == pytest.approx(0.4)
