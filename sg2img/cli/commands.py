@@ -335,14 +335,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``sg2img evaluate``: print the report table, write REPORT.json / REPORT.md."""
-    from ..eval import (
-        evaluate_box_file,
-        evaluate_checkpoint,
-        report_to_markdown,
-        write_report,
-    )
+    from ..eval import evaluate_box_file, evaluate_checkpoint
 
     metrics = tuple(args.metrics) if args.metrics else None     # None: default_metrics
+    if args.write_graphs is not None or args.images is not None or args.graphs is not None:
+        return _evaluate_images(args, metrics)
     if args.box_file is not None:
         if args.data is None:
             raise _UsageError("--box-file needs --data (the dataset whose ground truth it is "
@@ -365,11 +362,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, inception_weights=args.inception_weights,
             lpips_weights=args.lpips_weights, boxes_out=args.boxes_out,
             use_gt_layout=args.gt_layout, precision=args.precision,
-            layout_mode=args.layout_mode)
+            layout_mode=args.layout_mode, detector=args.detector_weights,
+            detector_arch=args.detector_arch, faithfulness_sheet=args.faithfulness_sheet)
+    _print_report(report, args.out)
+    return 0
+
+
+def _print_report(report: dict[str, Any], out: str | None) -> None:
+    from ..eval import report_to_markdown, write_report
+
     print(report_to_markdown(report), end="")
-    if args.out is not None:
-        json_path, md_path = write_report(report, args.out)
+    if out is not None:
+        json_path, md_path = write_report(report, out)
         print(f"wrote {json_path} and {md_path}")
+
+
+def _evaluate_images(args: argparse.Namespace, metrics: tuple[str, ...] | None) -> int:
+    """``sg2img evaluate --write-graphs`` and ``--images DIR --graphs GRAPHS.json``."""
+    from ..config import DataConfig
+    from ..data import build_dataset
+    from ..eval import evaluate_images, write_protocol_graphs
+
+    if args.checkpoint is not None or args.box_file is not None:
+        raise _UsageError("--write-graphs and --images score no checkpoint or box file; leave "
+                          "out --checkpoint and --box-file")
+    dataset = None
+    if args.data is not None:
+        dataset = build_dataset(DataConfig(dataset=args.dataset, root=args.data), args.split,
+                                args.image_size, 16)
+    if args.write_graphs is not None:
+        if dataset is None:
+            raise _UsageError("--write-graphs needs --data (the dataset whose graphs it writes)")
+        path = write_protocol_graphs(dataset, args.write_graphs)
+        print(f"wrote the {len(dataset)} scene graphs of {args.data} ({args.split}) to {path}")
+        return 0
+    if args.images is None or args.graphs is None:
+        raise _UsageError("--images DIR and --graphs GRAPHS.json go together: the pictures and "
+                          "the scene graphs they were drawn from")
+    if metrics is not None and metrics != ("faithfulness",):
+        raise _UsageError("--images is scored with the faithfulness metric only; leave out "
+                          "--metrics or give --metrics faithfulness")
+    report = evaluate_images(args.images, args.graphs, dataset=dataset,
+                             detector_weights=args.detector_weights,
+                             detector_arch=args.detector_arch, seed=args.seed,
+                             batch_size=args.batch_size, sheet=args.faithfulness_sheet,
+                             device=args.device or "cpu")
+    if dataset is not None:
+        report.update(data=str(args.data), split=args.split)
+    _print_report(report, args.out)
     return 0
 
 

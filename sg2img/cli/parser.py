@@ -101,6 +101,9 @@ examples:
   sg2img evaluate --checkpoint runs/small/export.pt --data data/shapes64 \
       --metrics layout_recall --layout-baseline
   sg2img evaluate --box-file other_system_boxes.json --data data/shapes64 --split val
+  sg2img evaluate --checkpoint runs/small/export.pt --metrics faithfulness relation_swap
+  sg2img evaluate --data data/shapes64 --split val --write-graphs val_graphs.json
+  sg2img evaluate --images other_system/ --graphs val_graphs.json --data data/shapes64
 """
 
 
@@ -306,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
                    help="metrics to compute (default: all that apply): layout_recall fid is "
                         "obj_acc diversity layout, and attr_acc attr_swap when the data and "
-                        "the model have attributes")
+                        "the model have attributes; faithfulness and relation_swap when "
+                        "named")
     e.add_argument("--gt-layout", action="store_true",
                    help="render from the ground-truth boxes and masks instead of the predicted "
                         "layout: scores the renderer alone (layout metrics still score the "
@@ -333,6 +337,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="AlexNet weights for LPIPS diversity (alexnet-owt-7be5be79.pth)")
     e.add_argument("--boxes-out", default=None, metavar="BOXES.json",
                    help="write the predicted boxes as a box file")
+    e.add_argument("--images", default=None, metavar="DIR",
+                   help="score any system's pictures with the faithfulness metric: the folder "
+                        "of images drawn from --graphs (named as generate names them); with "
+                        "--data, the real images are scored too")
+    e.add_argument("--graphs", default=None, metavar="GRAPHS.json",
+                   help="the scene graphs --images were drawn from (as --write-graphs writes "
+                        "them)")
+    e.add_argument("--write-graphs", default=None, metavar="GRAPHS.json",
+                   help="write the scene graphs of --data's --split (the faithfulness "
+                        "protocol's list) for other systems to draw, and stop")
+    e.add_argument("--detector-weights", default=None, metavar="FILE",
+                   help="detector for faithfulness and relation_swap: an sg2img detector file, "
+                        "or torchvision COCO weights for real data (things only) (default: "
+                        "the shipped procedural detector)")
+    e.add_argument("--detector-arch", default="fasterrcnn_resnet50_fpn", metavar="ARCH",
+                   help="the torchvision builder of --detector-weights' COCO weights")
+    e.add_argument("--faithfulness-sheet", default=None, metavar="PNG",
+                   help="write the faithfulness debug sheet (detections over the first images, "
+                        "beside their graphs)")
     e.add_argument("--dataset", default="coco", choices=("coco", "vg"),
                    help="dataset format for --box-file")
     e.add_argument("--image-size", type=_COUNT, default=64, metavar="S",

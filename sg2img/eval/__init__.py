@@ -20,6 +20,11 @@ Metrics (names for ``EvalOptions.metrics``), one module per family:
     * ``attr_acc`` / ``attr_swap`` (datasets with attributes): an attribute classifier trained
       on real crops names the colour of each colourable object; the swap test changes one
       object's colour with noise and layout frozen (:mod:`.attributes`).
+    * ``faithfulness`` / ``relation_swap`` (asked for by name): a detector reads the generated
+      pictures themselves: objects found, hallucinations, colours and geometric triples, beside
+      the real images' figures (:mod:`.faithfulness`); and whether a flipped left/right or
+      above/below triple flips the picture (:mod:`.relation_swap`). Any system's images are
+      scored with :func:`score_faithfulness`.
 
 The attribute metrics are in the default set only when the dataset has attributes and the
 model uses them (:func:`default_metrics`). Other metrics plug in with :func:`register_metric`.
@@ -47,6 +52,7 @@ from .boxes import (
     SMALL_OBJECT_AREA,
     box_area_fraction,
     box_iou,
+    box_predicate,
     box_size_fidelity,
     layout_diversity,
     layout_recall,
@@ -81,6 +87,26 @@ from .detector import (
 )
 from .detector_training import DetectorTraining, train_detector
 from .diversity import Diversity, mean_pixel_distance
+from .faith_files import (
+    FaithFilesError,
+    dataset_graphs,
+    evaluate_images,
+    find_images,
+    load_images,
+    read_graphs_file,
+    write_protocol_graphs,
+)
+from .faith_match import MAX_SEARCH_NODES, MatchProblem, match_detections
+from .faith_score import (
+    COCO_DETECTOR_ARCH,
+    FaithImage,
+    FaithJudge,
+    graphs_of_batch,
+    resolve_detector,
+)
+from .faith_sheet import write_faithfulness_sheet
+from .faith_tally import DEFAULT_BOOTSTRAP, FaithTally, bootstrap_ratios
+from .faithfulness import Faithfulness, score_faithfulness
 from .image_quality import FID, InceptionScore
 from .layout_metrics import (
     LayoutQuality,
@@ -122,6 +148,13 @@ from .nets import (
 )
 from .object_accuracy import ObjectAccuracy, classification_accuracy, per_class_accuracy
 from .registry import METRICS, Metric, register_metric
+from .relation_swap import (
+    RelationSwap,
+    SwapCase,
+    relation_swap_graphs,
+    score_relation_swap,
+    swap_case,
+)
 from .report import report_to_markdown, write_report
 from .run import (
     ATTRIBUTE_METRICS,
@@ -142,9 +175,11 @@ __all__ = [
     "AttributeAccuracy",
     "AttributeClassifier",
     "AttributeSwap",
+    "bootstrap_ratios",
     "box_area_fraction",
     "BOX_FILE_FORMAT",
     "box_iou",
+    "box_predicate",
     "box_region",
     "box_size_fidelity",
     "BoxFileError",
@@ -155,11 +190,14 @@ __all__ = [
     "CLASSIFIER_FILE",
     "COCO_ARCHS",
     "coco_category_names",
+    "COCO_DETECTOR_ARCH",
     "crop_boxes",
     "crop_objects",
     "CropClassifier",
-    "DEFAULT_METRICS",
+    "dataset_graphs",
+    "DEFAULT_BOOTSTRAP",
     "default_metrics",
+    "DEFAULT_METRICS",
     "DEFAULT_RECALL_THRESHOLDS",
     "DEFAULT_SIZE_EDGES",
     "Detections",
@@ -175,12 +213,20 @@ __all__ = [
     "evaluate",
     "evaluate_box_file",
     "evaluate_checkpoint",
+    "evaluate_images",
     "EvalWeightsError",
+    "FaithFilesError",
+    "Faithfulness",
+    "FaithImage",
+    "FaithJudge",
+    "FaithTally",
     "FEATURE_NET_FILE",
     "FeatureExtractor",
     "FID",
+    "find_images",
     "find_inception_weights",
     "GEOMETRIC_PREDICATES",
+    "graphs_of_batch",
     "gt_boxes_by_image",
     "images_to_uint8",
     "inception_feature_extractor",
@@ -198,10 +244,14 @@ __all__ = [
     "load_coco_detector",
     "load_detector",
     "load_eval_net",
+    "load_images",
     "load_shipped_net",
     "lpips_backbone_file",
     "lpips_cache_file",
     "match_box_file",
+    "match_detections",
+    "MatchProblem",
+    "MAX_SEARCH_NODES",
     "mean_class_box_recall",
     "mean_class_boxes",
     "mean_pixel_distance",
@@ -213,13 +263,17 @@ __all__ = [
     "per_class_accuracy",
     "pinned_small_boxes",
     "PROTOCOLS",
+    "read_graphs_file",
     "real_object_mask",
     "recall_from_iou",
     "register_metric",
     "relation_satisfaction",
+    "relation_swap_graphs",
+    "RelationSwap",
     "report_to_markdown",
     "resolve_attribute_classifier",
     "resolve_classifier",
+    "resolve_detector",
     "resolve_feature_extractor",
     "save_detector",
     "save_eval_net",
@@ -229,14 +283,20 @@ __all__ = [
     "SceneFeatureNet",
     "score_box_file",
     "score_box_pairs",
+    "score_faithfulness",
     "score_layouts",
+    "score_relation_swap",
     "size_bins",
     "SMALL_OBJECT_AREA",
+    "swap_case",
     "swap_diagnosis",
+    "SwapCase",
     "TRAIN_COMMAND",
     "train_detector",
     "train_eval_nets",
     "unpinned",
     "write_box_file",
+    "write_faithfulness_sheet",
+    "write_protocol_graphs",
     "write_report",
 ]

@@ -225,6 +225,30 @@ GEOMETRIC_PREDICATES = ("left of", "right of", "above", "below", "inside", "surr
 """Predicates the COCO / procedural datasets derive from geometry (``spatial_predicate``)."""
 
 
+def box_predicate(box_s: Sequence[float], box_o: Sequence[float]) -> str:
+    """The geometric predicate the dataset's rule gives a subject box relative to an object box.
+
+    The rule of :func:`relation_satisfaction`: ``sg2img.data.coco.spatial_predicate`` with the
+    box centres as the centres. Every score of triples against boxes goes through here, so
+    they all judge geometry the same way.
+
+    Args:
+        box_s: (4,) the subject's box (x0, y0, x1, y1).
+        box_o: (4,) the object's box (x0, y0, x1, y1).
+
+    Returns:
+        One of :data:`GEOMETRIC_PREDICATES`.
+    """
+    from ..data.common import spatial_predicate  # lazy: the data package pulls in h5py
+    from ..vocab import COCO_PREDICATES
+
+    sx0, sy0, sx1, sy1 = (float(v) for v in box_s)
+    ox0, oy0, ox1, oy1 = (float(v) for v in box_o)
+    return COCO_PREDICATES[spatial_predicate((sx0, sy0, sx1, sy1), (ox0, oy0, ox1, oy1),
+                                             ((sx0 + sx1) / 2, (sy0 + sy1) / 2),
+                                             ((ox0 + ox1) / 2, (oy0 + oy1) / 2))]
+
+
 def relation_satisfaction(boxes: Tensor, triples: Tensor, pred_names: Sequence[str]
                           ) -> dict[str, Any]:
     """Fraction of a graph's geometric triples that the boxes satisfy, under the dataset's rule.
@@ -248,25 +272,19 @@ def relation_satisfaction(boxes: Tensor, triples: Tensor, pred_names: Sequence[s
     Raises:
         ValueError: bad shapes, or a predicate id outside ``pred_names``.
     """
-    from ..data.common import spatial_predicate  # lazy: the data package pulls in h5py
-    from ..vocab import COCO_PREDICATES
-
     if boxes.dim() != 2 or boxes.shape[-1] != 4 or triples.dim() != 2 or triples.shape[-1] != 3:
         raise ValueError(f"relation_satisfaction needs boxes (O, 4) and triples (T, 3), got "
                          f"{tuple(boxes.shape)} and {tuple(triples.shape)}")
     if len(triples) and int(triples[:, 1].max()) >= len(pred_names):
         raise ValueError(f"predicate id {int(triples[:, 1].max())} is outside the "
                          f"{len(pred_names)} predicate names given")
-    b = boxes.detach().double().cpu()
-    centres = torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2], dim=1)
+    b = boxes.detach().double().cpu().tolist()
     counts = {name: [0, 0] for name in GEOMETRIC_PREDICATES}
     for s, p, o in triples.tolist():
         name = pred_names[p]
         if name not in counts:
             continue
-        got = COCO_PREDICATES[spatial_predicate(b[s].tolist(), b[o].tolist(),
-                                                centres[s].tolist(), centres[o].tolist())]
-        counts[name][0] += int(got == name)
+        counts[name][0] += int(box_predicate(b[s], b[o]) == name)
         counts[name][1] += 1
     ok = sum(c[0] for c in counts.values())
     n = sum(c[1] for c in counts.values())

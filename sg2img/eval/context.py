@@ -61,6 +61,11 @@ class EvalContext:
     recall_thresholds: Sequence[float] = DEFAULT_RECALL_THRESHOLDS
     pred_names: tuple[str, ...] | None = None
     layout_diagnostics: bool = False   # the layout metric also says where small misses come from
+    use_gt_layout: bool = False  # the images are rendered from the ground-truth layout
+    stuff_names: tuple[str, ...] = ()  # the vocabulary's stuff classes
+    detector: Any = None         # faithfulness / relation_swap: a detector or its weights file
+    detector_arch: str = "fasterrcnn_resnet50_fpn"   # the torchvision builder of COCO weights
+    faithfulness_sheet: str | PathLike | None = None   # the debug sheet's PNG, when asked
     _extractor: FeatureExtractor | None = None
 
     def mode_boxes(self, batch: GraphBatch, outs: list[Any]) -> Tensor:

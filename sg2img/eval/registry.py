@@ -24,6 +24,7 @@ class Metric:
     protocol: str = ""
     num_draws: int = 1
     needs_attributes: bool = False   # only for datasets (and models) with attributes
+    default: bool = True             # False: only when asked for by name (--metrics)
 
     def __init__(self, ctx: EvalContext) -> None:
         self.ctx = ctx

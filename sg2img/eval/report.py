@@ -13,6 +13,9 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from .faith_tally import markdown_rows as faithfulness_rows
+from .relation_swap import markdown_rows as relation_swap_rows
+
 
 def _fmt(v: Any, digits: int = 4) -> str:
     if v is None:
@@ -25,7 +28,8 @@ def _fmt(v: Any, digits: int = 4) -> str:
 def report_to_markdown(report: dict[str, Any]) -> str:
     """A Markdown page: run information, then one table row per number."""
     lines = ["# sg2img evaluation", ""]
-    keys = ("checkpoint", "box_file", "data", "split", "image_size", "num_graphs",
+    keys = ("checkpoint", "box_file", "images", "graphs", "data", "split", "image_size",
+            "num_graphs",
             "num_real_images", "num_generated_images", "samples_per_graph", "use_gt_layout",
             "layout_mode", "precision", "seed", "feature_network")
     info = [(k, report[k]) for k in keys if k in report]
@@ -114,6 +118,10 @@ def report_to_markdown(report: dict[str, Any]) -> str:
             lines.append(f"| diversity: feature distance (ratio to two real scenes) | "
                          f"{_fmt(dv['feature_distance'])} ({_fmt(dv['feature_distance_ratio'])}) "
                          f"| {dv['feature_network']} |")
+    if "faithfulness" in m:
+        lines += faithfulness_rows(m["faithfulness"])
+    if "relation_swap" in m:
+        lines += relation_swap_rows(m["relation_swap"])
     lines += ["", "## Protocols", ""]
     lines += [f"- **{k}**: {v}" for k, v in report.get("protocols", {}).items()]
     return "\n".join(lines) + "\n"

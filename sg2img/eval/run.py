@@ -43,11 +43,14 @@ from .boxes import (
 )
 from .context import EvalContext, unpinned
 from .diversity import Diversity
+from .faith_score import COCO_DETECTOR_ARCH
+from .faithfulness import Faithfulness
 from .image_quality import FID, InceptionScore
 from .layout_metrics import LayoutQuality, LayoutRecall, LayoutScores
 from .nets import FeatureExtractor, SceneFeatureNet
 from .object_accuracy import ObjectAccuracy
 from .registry import METRICS, register_metric
+from .relation_swap import RelationSwap
 from .report import write_report
 
 # The built-in metrics, registered here in report order: the order of a report's metrics,
@@ -55,12 +58,13 @@ from .report import write_report
 for _name, _metric in (("layout_recall", LayoutRecall), ("fid", FID), ("is", InceptionScore),
                        ("obj_acc", ObjectAccuracy), ("diversity", Diversity),
                        ("layout", LayoutQuality), ("attr_acc", AttributeAccuracy),
-                       ("attr_swap", AttributeSwap)):
+                       ("attr_swap", AttributeSwap), ("faithfulness", Faithfulness),
+                       ("relation_swap", RelationSwap)):
     register_metric(_name)(_metric)
 del _name, _metric
 
-DEFAULT_METRICS = tuple(n for n, m in METRICS.items() if not m.needs_attributes)
-ATTRIBUTE_METRICS = tuple(n for n, m in METRICS.items() if m.needs_attributes)
+DEFAULT_METRICS = tuple(n for n, m in METRICS.items() if not m.needs_attributes and m.default)
+ATTRIBUTE_METRICS = tuple(n for n, m in METRICS.items() if m.needs_attributes and m.default)
 
 
 def default_metrics(dataset_vocab: Any, generator: nn.Module | None = None) -> tuple[str, ...]:
@@ -121,6 +125,13 @@ class EvalOptions:
         layout_diagnostics: the ``layout`` metric also says where the mode's small-object
             misses come from (``small_swap``: :func:`swap_diagnosis` and the recall with every
             other object pinned to its true box); needs a generator with ``layout_boxes``.
+        detector: for ``faithfulness`` / ``relation_swap``: a detector
+            (``sg2img.eval.SceneDetector``), or a weights file: an sg2img detector file or a
+            torchvision COCO state dict (real datasets; things only); None: the shipped
+            procedural detector.
+        detector_arch: the torchvision builder a COCO state dict is for.
+        faithfulness_sheet: if given, ``faithfulness`` writes its debug sheet (detections over
+            the first images, beside their graphs) to this PNG.
     """
 
     metrics: Sequence[str] | None = None
@@ -144,6 +155,9 @@ class EvalOptions:
     precision: str = "fp32"
     layout_mode: str = "mode"
     layout_diagnostics: bool = False
+    detector: Any = None
+    detector_arch: str = COCO_DETECTOR_ARCH
+    faithfulness_sheet: str | PathLike | None = None
 
 
 def seed_rule_noise(generator: nn.Module, batch: GraphBatch, seed: int, sample: int,
@@ -216,7 +230,10 @@ def evaluate(generator: nn.Module, dataset: Dataset, options: EvalOptions | None
                                        else tuple(vocab.attribute_names)),
                       attribute_classifier=o.attribute_classifier, generator=render,
                       model=generator, layout_mode=layout_mode,
-                      layout_diagnostics=o.layout_diagnostics)
+                      layout_diagnostics=o.layout_diagnostics, use_gt_layout=o.use_gt_layout,
+                      stuff_names=tuple(getattr(vocab, "stuff_names", None) or ()),
+                      detector=o.detector, detector_arch=o.detector_arch,
+                      faithfulness_sheet=o.faithfulness_sheet)
     # Build every metric (and its networks) before generating anything: a missing file
     # fails fast.
     active = {name: METRICS[name](ctx) for name in metrics}
