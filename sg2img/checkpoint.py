@@ -330,14 +330,15 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
     num_attributes = vocab.num_attributes if "attr_embeddings.weight" in state else 0
     with torch.device("meta"):  # shapes only: nothing allocated until the weights fit
         model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
-                              num_attributes, pred_names=vocab.pred_names)
+                              num_attributes, pred_names=vocab.pred_names,
+                              stuff_ids=vocab.stuff_ids())
     check_fits(model, state, "generator")  # names and shapes first: no junk is scanned
     check_weights(state, "generator")
     # Now that the weights fit, the real model is no bigger than the file. It is built afresh
     # (not moved off the meta device) so that buffers kept out of the state dict, such as
     # tables computed from the vocabulary, are computed again.
     model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds, num_attributes,
-                          pred_names=vocab.pred_names)
+                          pred_names=vocab.pred_names, stuff_ids=vocab.stuff_ids())
     model.load_state_dict(state)
     model.to(map_location).eval()
     return model, config, vocab

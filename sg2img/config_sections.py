@@ -47,6 +47,8 @@ class LayoutConfig:
                                          # heads (same size as the main one), so that training
                                          # the layout leaves the vectors the renderer reads alone
     mask_size: int = 16                  # M: predicted masks are (M, M)
+    stuff_partition: bool = False        # predicted stuff partitions the canvas as in the data:
+                                         # each pixel goes to one stuff object (things on top)
 
     def __post_init__(self) -> None:
         require(self.head in ("regress", "sample"),

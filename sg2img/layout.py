@@ -295,3 +295,59 @@ def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
     _, D, H, W = noise_map.shape
     basis = _texture_basis(D, channels, H, W, str(noise_map.device), noise_map.dtype)
     return torch.einsum("nkhw,kphw->nphw", noise_map, basis)
+
+
+def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images: int,
+                    is_stuff: Tensor, size: int) -> tuple[Tensor, Tensor]:
+    """Stuff made to partition the canvas, as in the data: every pixel of an image belongs to
+    exactly one of its stuff objects (things are left alone and drawn on top).
+
+    Stuff object ``o`` scores ``warped_mask_o(p) - distance(p, box_o)`` at pixel ``p`` (the
+    distance is 0 inside the box), so inside the boxes the masks compete and a pixel no box
+    covers goes to the nearest box. Each pixel goes to the highest score. The region an object
+    wins becomes its box (the region's bounding box) and its mask (the region cropped to that
+    box and resampled to ``M x M``), so the layout stays a box and a mask per object, and
+    placing those masks in those boxes gives back the regions up to the mask's resolution.
+    Boxes and masks of images without stuff, and of things, come back unchanged; a stuff
+    object that wins no pixel keeps its box with an empty mask. Not differentiable.
+
+    Args:
+        boxes: (O, 4) in [0, 1]; masks: (O, M, M) in [0, 1]; obj_to_img: (O,).
+        num_images: N.
+        is_stuff: (O,) bool, the objects that take part.
+        size: S, the side of the canvas the regions are decided on (the image size).
+
+    Returns:
+        boxes (O, 4), masks (O, M, M) in the inputs' dtypes.
+    """
+    idx = is_stuff.nonzero()[:, 0]                                            # (K,)
+    if idx.numel() == 0:
+        return boxes, masks
+    M = masks.shape[-1]
+    b = boxes[idx].detach().float()                                           # (K, 4)
+    warped = warp_masks(b, masks[idx].detach().float(), size, size)           # (K, S, S)
+    centres = (torch.arange(size, device=b.device, dtype=b.dtype) + 0.5) / size  # (S,)
+    dx = (b[:, 0:1] - centres).clamp_min(0) + (centres - b[:, 2:3]).clamp_min(0)  # (K, S)
+    dy = (b[:, 1:2] - centres).clamp_min(0) + (centres - b[:, 3:4]).clamp_min(0)  # (K, S)
+    dist = torch.sqrt(dy[:, :, None] ** 2 + dx[:, None, :] ** 2)              # (K, S, S)
+    score = (warped - dist).flatten(1)                                        # (K, SS)
+    slot, max_slots = _slots(obj_to_img[idx], num_images)
+    packed = score.new_full((num_images, max_slots, size * size), -math.inf)
+    packed[obj_to_img[idx], slot] = score
+    winner = packed.argmax(dim=1)                                             # (N, SS)
+    region = (winner[obj_to_img[idx]] == slot[:, None]).view(-1, size, size)  # (K, S, S)
+
+    rows, cols = region.any(dim=2), region.any(dim=1)                         # (K, S) each
+    found = rows.any(dim=1)                                                   # (K,)
+    ramp = torch.arange(size, device=b.device)
+    first = lambda m: torch.where(m, ramp, size).amin(dim=1)                  # noqa: E731
+    last = lambda m: torch.where(m, ramp, -1).amax(dim=1)                     # noqa: E731
+    new = torch.stack([first(cols), first(rows), last(cols) + 1, last(rows) + 1], dim=1)
+    new_boxes = torch.where(found[:, None], new.to(b.dtype) / size, b)        # (K, 4)
+    crops = crop_boxes(region[:, None].to(b.dtype), new_boxes, torch.arange(len(idx),
+                       device=b.device), M)[:, 0]                             # (K, M, M)
+    crops = torch.where(found[:, None, None], crops, torch.zeros_like(crops))
+    boxes, masks = boxes.clone(), masks.clone()
+    boxes[idx] = new_boxes.to(boxes.dtype)
+    masks[idx] = crops.to(masks.dtype)
+    return boxes, masks

@@ -26,6 +26,7 @@ from .layout import (
     embedding_layout,
     instance_edges,
     object_noise_layout,
+    partition_stuff,
     semantic_layout,
     texture_noise_layout,
 )
@@ -147,7 +148,8 @@ class GALSGenerator(nn.Module):
     """
 
     def __init__(self, cfg: ModelConfig, num_objects: int, num_preds: int,
-                 num_attributes: int = 0, pred_names: Sequence[str] | None = None):
+                 num_attributes: int = 0, pred_names: Sequence[str] | None = None,
+                 stuff_ids: Sequence[int] | None = None):
         super().__init__()
         self.cfg = cfg
         lay, ren = cfg.layout, cfg.renderer
@@ -188,6 +190,12 @@ class GALSGenerator(nn.Module):
                              if pred_names is not None and lay.respect_relations
                              else None, persistent=False)
         self.mask_head = MaskHead(lay.gconv_dim, lay.mask_size)
+        if lay.stuff_partition and stuff_ids is None:
+            raise ValueError("model.layout.stuff_partition needs the stuff classes: pass "
+                             "stuff_ids (a vocabulary with stuff_names), or turn it off")
+        self.register_buffer("stuff_classes", None if not lay.stuff_partition else torch.zeros(
+            num_objects, dtype=torch.bool).index_fill_(0, torch.tensor(stuff_ids, dtype=torch.long),
+                                                       True), persistent=False)
 
         spatial = ren.noise == "spatial"
         self.noise_proj = (nn.Linear(ren.noise_dim, ren.layout_noise_dim)
@@ -363,6 +371,9 @@ class GALSGenerator(nn.Module):
         full = boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
         boxes = torch.where(is_image[:, None], full, boxes)
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
+        if self.stuff_classes is not None and not use_gt_layout:   # model.layout.stuff_partition
+            boxes, masks = partition_stuff(boxes, masks, batch.obj_to_img, batch.num_images,
+                                           self.stuff_classes[batch.objs], self.image_size)
         return boxes, masks
 
     def encode_conditioning(self, layout: Tensor, obj_vecs: Tensor, boxes: Tensor,

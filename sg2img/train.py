@@ -101,7 +101,7 @@ def build_models(cfg: Config, vocab: Vocab, device: torch.device, channels_last:
     from .model import GALSDiscriminator, GALSGenerator
 
     G = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes,
-                      pred_names=vocab.pred_names).to(device)
+                      pred_names=vocab.pred_names, stuff_ids=vocab.stuff_ids()).to(device)
     D = GALSDiscriminator(cfg.model, vocab.num_objects, vocab.num_attributes).to(device)
     if channels_last:
         G.to(memory_format=torch.channels_last)

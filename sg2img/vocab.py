@@ -329,6 +329,12 @@ class Vocab:
         stuff = set(self.stuff_names)
         return [n for n in self.user_object_names() if n not in stuff]
 
+    def stuff_ids(self) -> tuple[int, ...] | None:
+        """Object ids of the stuff names; None when the vocabulary does not say which they are."""
+        if self.stuff_names is None:
+            return None
+        return tuple(self.object_names.index(n) for n in self.stuff_names)
+
     def class_attribute_names(self, name: str) -> tuple[str, ...] | None:
         """The attributes object class ``name`` takes in the model's data; None without a
         class table or for a name that is not an object name."""
