@@ -29,6 +29,7 @@ from .boxes import (
     real_object_mask,
     relation_satisfaction,
 )
+from .canvas import CanvasCoverage
 from .context import EvalContext, unpinned
 from .registry import Metric
 
@@ -124,7 +125,10 @@ class LayoutQuality(Metric):
         "score as the ceiling; box-size fidelity = mean |log(pred area / true area)| over all "
         "objects and the worst class (classes with >= 10 objects); R@t of all objects and of "
         "small objects (true area < 5 %); layout diversity = mean IoU between two sampled "
-        "layouts of each graph (1 = identical; deterministic heads give 1)")
+        "layouts of each graph (1 = identical; deterministic heads give 1); canvas = fraction "
+        "of the pixels covered by two or more stuff classes and by no class (a class covers a "
+        "pixel where its semantic-layout channel is >= 0.5), of the layout each image was "
+        "rendered from and of the ground truth (datasets with masks and stuff classes)")
     diagnostics_protocol = (
         "; small_swap (with layout diagnostics): R@0.3 of the mode's small objects as "
         "predicted, with one part of each box (size, horizontal or vertical centre) taken from "
@@ -139,6 +143,9 @@ class LayoutQuality(Metric):
             self.rngs = [torch.Generator().manual_seed(ctx.seed + k) for k in (1, 2)]
         self.ious: list[Tensor] = []
         self.diagnose = ctx.layout_diagnostics
+        names = tuple(ctx.object_names or ())
+        stuff = [names.index(n) for n in ctx.stuff_names if n in names]
+        self.canvas = CanvasCoverage(stuff) if stuff else None
         if self.diagnose:
             self.protocol = self.protocol + self.diagnostics_protocol
             self.pinned: list[Tensor] = []
@@ -150,6 +157,8 @@ class LayoutQuality(Metric):
         names = self.ctx.pred_names
         self.layouts["mode"].add(self.ctx.mode_boxes(batch, outs), batch, names)
         self.layouts["ground_truth"].add(batch.boxes, batch, names)
+        if self.canvas is not None and batch.masks is not None and outs[0].layout is not None:
+            self.canvas.add(batch, outs[0].layout)
         if self.diagnose:
             keep = real_object_mask(batch.objs)
             small = keep & (box_area_fraction(batch.boxes) < SMALL_OBJECT_AREA)
@@ -168,6 +177,8 @@ class LayoutQuality(Metric):
         iou = torch.cat(self.ious) if self.ious else torch.ones(1)
         out["layout_diversity_mean_iou"] = float(iou.mean())
         out["samples_layout"] = self.samples
+        if self.canvas is not None and self.canvas.count:
+            out["canvas"] = self.canvas.compute()
         if self.diagnose:
             mode = self.layouts["mode"]
             pred, gt = torch.cat(mode.pred), torch.cat(mode.gt)

@@ -52,6 +52,7 @@ from .object_accuracy import ObjectAccuracy
 from .registry import METRICS, register_metric
 from .relation_swap import RelationSwap
 from .report import write_report
+from .streaks import Streaks
 
 # The built-in metrics, registered here in report order: the order of a report's metrics,
 # protocols and Markdown rows. Other metrics plug in with the @register_metric decorator.
@@ -59,7 +60,7 @@ for _name, _metric in (("layout_recall", LayoutRecall), ("fid", FID), ("is", Inc
                        ("obj_acc", ObjectAccuracy), ("diversity", Diversity),
                        ("layout", LayoutQuality), ("attr_acc", AttributeAccuracy),
                        ("attr_swap", AttributeSwap), ("faithfulness", Faithfulness),
-                       ("relation_swap", RelationSwap)):
+                       ("relation_swap", RelationSwap), ("streaks", Streaks)):
     register_metric(_name)(_metric)
 del _name, _metric
 
@@ -165,6 +166,8 @@ def seed_rule_noise(generator: nn.Module, batch: GraphBatch, seed: int, sample: 
     """Draw ``sample`` of every graph of ``batch`` as ``generate`` draws it (the seed rule
     of ``sg2img.noise``), as ``forward`` keyword arguments on the batch's device; empty for
     other generators (they draw from the ``rng`` they are given)."""
+    # A wrapper that renders through a model (e.g. ``LayoutSource``) names it.
+    generator = getattr(generator, "seed_rule_model", generator)
     if not isinstance(generator, GALSGenerator):
         return {}
     ren = generator.cfg.renderer

@@ -1,0 +1,110 @@
+"""Stuff that partitions the canvas (``partition_stuff``, ``model.layout.stuff_partition``) and
+the canvas measures that check it (``sg2img.eval.canvas``)."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from sg2img.eval.canvas import canvas_coverage
+from sg2img.layout import partition_stuff, warp_masks
+from sg2img.model import GALSGenerator
+from sg2img.own_layout import predicted_layout
+
+
+def _two_bands():
+    """Image 0: sky and grass boxes overlapping in y in [0.4, 0.6], grass stopping short of
+    the right edge; a thing on top. Image 1: one stuff object covering half the canvas."""
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 0.6], [0.0, 0.4, 0.9, 1.0], [0.3, 0.3, 0.5, 0.5],
+                          [0.0, 0.0, 1.0, 0.5]])
+    masks = torch.ones(4, 16, 16)
+    masks[1, :, :] = 0.9
+    obj_to_img = torch.tensor([0, 0, 0, 1])
+    is_stuff = torch.tensor([True, True, False, True])
+    return boxes, masks, obj_to_img, is_stuff
+
+
+def test_every_pixel_belongs_to_exactly_one_stuff_object():
+    boxes, masks, o2i, stuff = _two_bands()
+    new_boxes, new_masks = partition_stuff(boxes, masks, o2i, 2, stuff, 64)
+    warped = warp_masks(new_boxes, new_masks, 64, 64) >= 0.5                  # (O, 64, 64)
+    owners = warped[0].int() + warped[1].int()
+    assert (owners == 1).float().mean() > 0.98          # edges: the masks' resolution
+    assert (owners == 0).float().mean() < 0.01
+    # The overlap went to the stronger mask (sky, 1.0 against 0.9): the grass starts at
+    # 0.6. The strip right of the grass box, below the sky box, went to the nearest box
+    # instead of nobody: its top corner to the sky, the rest to the grass.
+    assert new_boxes[1].tolist() == pytest.approx([0.0, 0.6, 1.0, 1.0], abs=1 / 64)
+    assert new_boxes[0][:3].tolist() == pytest.approx([0.0, 0.0, 1.0])
+    assert 0.6 < new_boxes[0][3] < 0.7
+    # The thing is untouched; the lone stuff object of image 1 takes its whole canvas.
+    assert torch.equal(new_boxes[2], boxes[2]) and torch.equal(new_masks[2], masks[2])
+    assert new_boxes[3].tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0])
+
+
+def test_a_stuff_object_that_wins_nothing_keeps_its_box_with_an_empty_mask():
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.2, 0.2, 0.4, 0.4]])
+    masks = torch.ones(2, 8, 8)
+    masks[1] = 0.5                                      # weaker everywhere it could win
+    new_boxes, new_masks = partition_stuff(boxes, masks, torch.tensor([0, 0]), 1,
+                                           torch.tensor([True, True]), 32)
+    assert torch.equal(new_boxes[1], boxes[1])
+    assert new_masks[1].abs().max() == 0
+
+
+def test_without_stuff_nothing_changes():
+    boxes, masks, o2i, _ = _two_bands()
+    none = torch.zeros(4, dtype=torch.bool)
+    b, m = partition_stuff(boxes, masks, o2i, 2, none, 64)
+    assert b is boxes and m is masks
+
+
+def test_canvas_coverage_hand_case():
+    layout = torch.zeros(1, 4, 10, 10)          # channel 0 unlabelled; 1, 2 stuff; 3 thing
+    layout[0, 1, :6] = 1.0                      # rows 0-5: stuff 1
+    layout[0, 2, 4:9] = 1.0                     # rows 4-8: stuff 2 (rows 4-5 overlap)
+    layout[0, 3, 9, :5] = 0.5                   # row 9: half a thing on half the row
+    layout[0, 0] = 1 - layout[0, 1:].sum(0).clamp(max=1)
+    overlap, uncovered, soft = canvas_coverage(layout, [1, 2])[0].tolist()
+    assert overlap == pytest.approx(0.2)
+    assert uncovered == pytest.approx(0.1)      # row 9: nothing (5 px) or half a thing (5 px)
+    assert soft == pytest.approx(0.05)
+
+
+def _stuff_model(vocab, partition: bool):
+    from sg2img.config import Config
+
+    cfg = Config.from_preset("tiny", [
+        "model.layout.head=sample", f"model.layout.stuff_partition={str(partition).lower()}"])
+    torch.manual_seed(0)
+    stuff = [vocab.object_names.index(n) for n in ("sky", "grass")]
+    return GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
+                         pred_names=vocab.pred_names, stuff_ids=stuff).eval()
+
+
+def test_the_model_renders_from_a_partition_and_reports_it(vocab, sheep_graph):
+    from sg2img.scene_graph import SceneGraph, collate_graphs
+
+    batch = collate_graphs([SceneGraph.from_dict(sheep_graph).encode(vocab)] * 3)
+    plain, parted = _stuff_model(vocab, False), _stuff_model(vocab, True)
+    parted.load_state_dict(plain.state_dict())
+    rng = lambda: torch.Generator().manual_seed(3)     # noqa: E731
+    with torch.no_grad():
+        a = plain(batch, layout_mode="sample", rng=rng())
+        b = parted(batch, layout_mode="sample", rng=rng())
+    stuff = [vocab.object_names.index(n) for n in ("sky", "grass")]
+    before, after = canvas_coverage(a.layout, stuff), canvas_coverage(b.layout, stuff)
+    assert (after[:, 0] <= 0.02).all() and (after[:, 1] <= 0.02).all()
+    assert (before[:, :2].sum(1) > after[:, :2].sum(1)).all()  # the untrained model's stuff
+    # predicted_layout gives the boxes and masks the picture was rendered from.
+    boxes, masks = predicted_layout(parted, batch, layout_mode="sample", rng=rng())
+    assert torch.allclose(boxes, b.boxes) and torch.allclose(masks, b.masks)
+
+
+def test_a_partition_needs_the_stuff_classes(vocab):
+    from sg2img.config import Config
+
+    cfg = Config.from_preset("tiny", ["model.layout.stuff_partition=true"])
+    with pytest.raises(ValueError, match="stuff_ids"):
+        GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
+    assert dataclasses.asdict(cfg.model.layout)["stuff_partition"] is True
