@@ -298,9 +298,10 @@ def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
 
 
 def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images: int,
-                    is_stuff: Tensor, size: int) -> tuple[Tensor, Tensor]:
+                    is_stuff: Tensor, size: int,
+                    is_thing: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Stuff made to partition the canvas, as in the data: every pixel of an image belongs to
-    exactly one of its stuff objects (things are left alone and drawn on top).
+    exactly one of its stuff objects, except where a thing lies on top.
 
     Stuff object ``o`` scores ``warped_mask_o(p) - distance(p, box_o)`` at pixel ``p`` (the
     distance is 0 inside the box), so inside the boxes the masks compete and a pixel no box
@@ -308,14 +309,17 @@ def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images
     wins becomes its box (the region's bounding box) and its mask (the region cropped to that
     box and resampled to ``M x M``), so the layout stays a box and a mask per object, and
     placing those masks in those boxes gives back the regions up to the mask's resolution.
-    Boxes and masks of images without stuff, and of things, come back unchanged; a stuff
-    object that wins no pixel keeps its box with an empty mask. Not differentiable.
+    As in the data, the stuff gives up the pixels a thing covers (its warped mask >= 0.5):
+    there the thing is the only class. Boxes and masks of images without stuff, and of
+    things, come back unchanged; a stuff object that wins no pixel keeps its box with an empty
+    mask. Not differentiable.
 
     Args:
         boxes: (O, 4) in [0, 1]; masks: (O, M, M) in [0, 1]; obj_to_img: (O,).
         num_images: N.
         is_stuff: (O,) bool, the objects that take part.
         size: S, the side of the canvas the regions are decided on (the image size).
+        is_thing: (O,) bool, the objects drawn on top; None: none.
 
     Returns:
         boxes (O, 4), masks (O, M, M) in the inputs' dtypes.
@@ -336,6 +340,13 @@ def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images
     packed[obj_to_img[idx], slot] = score
     winner = packed.argmax(dim=1)                                             # (N, SS)
     region = (winner[obj_to_img[idx]] == slot[:, None]).view(-1, size, size)  # (K, S, S)
+    if is_thing is not None and bool(is_thing.any()):
+        things = is_thing.nonzero()[:, 0]
+        cover = boxes.new_zeros(num_images, size, size, dtype=torch.bool)
+        on = warp_masks(boxes[things].detach().float(), masks[things].detach().float(),
+                        size, size) >= 0.5                                    # (T, S, S)
+        cover.index_put_((obj_to_img[things],), on, accumulate=True)
+        region &= ~cover[obj_to_img[idx]]
 
     rows, cols = region.any(dim=2), region.any(dim=1)                         # (K, S) each
     found = rows.any(dim=1)                                                   # (K,)

@@ -372,8 +372,9 @@ class GALSGenerator(nn.Module):
         boxes = torch.where(is_image[:, None], full, boxes)
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
         if self.stuff_classes is not None and not use_gt_layout:   # model.layout.stuff_partition
+            stuff = self.stuff_classes[batch.objs]
             boxes, masks = partition_stuff(boxes, masks, batch.obj_to_img, batch.num_images,
-                                           self.stuff_classes[batch.objs], self.image_size)
+                                           stuff, self.image_size, ~stuff & ~is_image)
         return boxes, masks
 
     def encode_conditioning(self, layout: Tensor, obj_vecs: Tensor, boxes: Tensor,

@@ -42,6 +42,19 @@ def test_every_pixel_belongs_to_exactly_one_stuff_object():
     assert new_boxes[3].tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0])
 
 
+def test_things_lie_on_top_and_the_stuff_gives_up_their_pixels():
+    boxes, masks, o2i, stuff = _two_bands()
+    thing = torch.tensor([False, False, True, False])
+    new_boxes, new_masks = partition_stuff(boxes, masks, o2i, 2, stuff, 64, thing)
+    warped = warp_masks(new_boxes, new_masks, 64, 64) >= 0.5
+    under = warp_masks(boxes[2:3], masks[2:3], 64, 64)[0] >= 0.5             # the thing
+    inner = torch.zeros_like(under)
+    inner[21:31, 21:31] = True                      # its pixels away from the mask's edge
+    assert not (warped[0] | warped[1])[inner].any()  # only the thing there
+    owners = warped[0].int() + warped[1].int() + under.int()
+    assert (owners == 1).float().mean() > 0.97
+
+
 def test_a_stuff_object_that_wins_nothing_keeps_its_box_with_an_empty_mask():
     boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.2, 0.2, 0.4, 0.4]])
     masks = torch.ones(2, 8, 8)

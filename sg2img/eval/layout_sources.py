@@ -32,7 +32,8 @@ LAYOUT_SOURCES: dict[str, str] = {
     "true_masks": "sampled boxes, each filled with its ground-truth mask",
     "sampled": "the model's sampled layout (what generate() draws)",
     "mode": "the model's most likely layout",
-    "partition": "the sampled layout with the stuff made to partition the canvas",
+    "partition": "the sampled layout, its stuff made to partition the canvas under the things",
+    "partition_mode": "the most likely layout, its stuff partitioning the canvas likewise",
     "hard_masks": "the sampled layout with every predicted mask thresholded at 0.5",
 }
 
@@ -82,15 +83,16 @@ class LayoutSource(nn.Module):
             boxes = predicted_layout(model, pinned, layout_mode="sample",
                                      layout_noise=layout_noise)[0]
         else:
-            boxes, masks = predicted_layout(model, batch, layout_mode="sample",
+            mode = "mode" if source == "partition_mode" else "sample"
+            boxes, masks = predicted_layout(model, batch, layout_mode=mode,
                                             layout_noise=layout_noise)
             if source == "true_masks":
                 masks = batch.masks.to(masks.dtype)
             elif source == "hard_masks":
                 masks = (masks >= 0.5).to(masks.dtype)
-            else:   # partition
+            else:   # partition, partition_mode
                 boxes, masks = partition_stuff(boxes, masks, batch.obj_to_img,
-                                               batch.num_images, stuff, model.image_size)
+                                               batch.num_images, stuff, model.image_size, thing)
         every = torch.ones_like(batch.objs, dtype=torch.bool)
         return model(batch, boxes_override=boxes, masks_override=masks, override=every,
                      layout_mode="sample", layout_noise=layout_noise, **kwargs)
