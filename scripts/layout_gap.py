@@ -24,9 +24,12 @@ def main() -> None:
                    choices=list(LAYOUT_SOURCES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
     p.add_argument("--num-graphs", type=int, default=None, help="first N val graphs (all)")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="model settings changed without changing the weights, e.g. "
+                        "model.layout.sample_temperature=0.7")
     a = p.parse_args()
     report = layout_gap(a.checkpoint, a.data, a.sources, a.seeds, num_graphs=a.num_graphs,
-                        progress=True)
+                        progress=True, overrides=a.set)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))

@@ -47,6 +47,9 @@ class LayoutConfig:
                                          # heads (same size as the main one), so that training
                                          # the layout leaves the vectors the renderer reads alone
     mask_size: int = 16                  # M: predicted masks are (M, M)
+    sample_temperature: float = 1.0      # head=sample: scales each sampled box's normal draws
+                                         # (1: the learned spread; < 1 nearer each component's
+                                         # mean: likelier layouts, less varied)
     stuff_partition: bool = False        # predicted stuff partitions the canvas as in the data:
                                          # each pixel goes to one stuff object (things on top)
 
@@ -59,6 +62,9 @@ class LayoutConfig:
         for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim"):
             require(getattr(self, name) > 0, f"model.layout.{name} must be positive")
         require(self.num_gconv_layers >= 0, "model.layout.num_gconv_layers must be >= 0")
+        require(0.0 <= self.sample_temperature <= 2.0,
+                f"model.layout.sample_temperature must be in [0, 2] (1 samples the learned "
+                f"spread), got {self.sample_temperature}")
 
 
 @dataclass

@@ -121,8 +121,12 @@ def real_fid(dataset_a, dataset_b, feature_net: Any = None, batch_size: int = 64
 def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
                sources: Sequence[str] = tuple(LAYOUT_SOURCES), seeds: Sequence[int] = (0, 1),
                metrics: Sequence[str] = ("fid", "obj_acc", "attr_acc", "streaks", "layout"),
-               num_graphs: int | None = None, progress: bool = False) -> dict[str, Any]:
+               num_graphs: int | None = None, progress: bool = False,
+               overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Score ``checkpoint`` on the validation graphs rendered from each layout source.
+
+    ``overrides`` (``key=value``) change how the model lays out and renders without changing
+    its weights (e.g. ``model.layout.sample_temperature=0.7``).
 
     Returns:
         ``{"floor": {"fid_val_vs_test": ...}, "runs": {source: {seed: metrics}}}``, the
@@ -135,6 +139,13 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
     from .run import EvalOptions, evaluate
 
     model, config, vocab = build_generator(checkpoint)
+    if overrides:
+        config = config.with_overrides(list(overrides))
+        tuned = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+                              model.num_attributes, pred_names=vocab.pred_names,
+                              stuff_ids=vocab.stuff_ids())
+        tuned.load_state_dict(model.state_dict())
+        model = tuned.eval()
     data_cfg = replace(config.data, root=str(data_root))
     size, mask = config.model.renderer.image_size, config.model.layout.mask_size
     val = build_dataset(data_cfg, "val", size, mask)
@@ -146,6 +157,7 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
         test.vocab = vocab
     stuff = vocab.stuff_ids() or ()
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "data": str(data_root),
+                              "overrides": list(overrides),
                               "num_graphs": len(val), "seeds": list(seeds),
                               "sources": {s: LAYOUT_SOURCES[s] for s in sources},
                               "floor": {"fid_val_vs_test": real_fid(val, test)}, "runs": {}}
