@@ -23,13 +23,15 @@ def main() -> None:
     p.add_argument("--sources", nargs="+", default=list(LAYOUT_SOURCES),
                    choices=list(LAYOUT_SOURCES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    p.add_argument("--metrics", nargs="+",
+                   default=["fid", "obj_acc", "attr_acc", "streaks", "layout"])
     p.add_argument("--num-graphs", type=int, default=None, help="first N val graphs (all)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="model settings changed without changing the weights, e.g. "
                         "model.layout.sample_temperature=0.7")
     a = p.parse_args()
-    report = layout_gap(a.checkpoint, a.data, a.sources, a.seeds, num_graphs=a.num_graphs,
-                        progress=True, overrides=a.set)
+    report = layout_gap(a.checkpoint, a.data, a.sources, a.seeds, a.metrics,
+                        num_graphs=a.num_graphs, progress=True, overrides=a.set)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=1))

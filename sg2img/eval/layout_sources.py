@@ -184,8 +184,8 @@ def layout_gap_table(report: dict[str, Any]) -> str:
     lines = [f"FID floor (real val against real test, {report['num_graphs']} images each): "
              f"{floor:.2f}; seeds {report['seeds']}", "",
              "| layout | FID | objects named at own boxes | colour vs real crops | "
-             "detail x / y vs real | stuff overlap | uncovered | soft |",
-             "|---|---|---|---|---|---|---|---|"]
+             "detail x / y vs real | stuff overlap | uncovered | soft | diversity |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for source, by_seed in report["runs"].items():
         runs = list(by_seed.values())
 
@@ -209,5 +209,6 @@ def layout_gap_table(report: dict[str, Any]) -> str:
             f"{cell('obj_acc', 'own_boxes_accuracy')} | {cell('attr_acc', 'ratio')} | "
             f"{cell('streaks', 'ratio_x', digits=2)} / {cell('streaks', 'ratio_y', digits=2)} | "
             f"{cell(*canvas, 'stuff_overlap', digits=4)} | {cell(*canvas, 'uncovered', digits=4)}"
-            f" | {cell(*canvas, 'soft', digits=4)} |")
+            f" | {cell(*canvas, 'soft', digits=4)} | "
+            f"{cell('diversity', 'mean_pixel_distance', digits=3)} |")
     return "\n".join(lines) + "\n"
