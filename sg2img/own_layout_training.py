@@ -29,9 +29,11 @@ from .own_layout import predicted_layout
 from .scene_graph import GraphBatch
 from .vocab import IMAGE_OBJECT_ID
 
-__all__ = ["MASK_SHARPNESS", "degrade_masks", "jitter_layout", "jitter_rng", "layout_free",
-           "render_own_layout"]
+__all__ = ["BORDER", "MASK_SHARPNESS", "degrade_masks", "jitter_layout", "jitter_rng",
+           "layout_free", "render_own_layout"]
 
+BORDER = 1e-3
+"""A box side this close to the image's edge is on it, and :func:`jitter_layout` keeps it there."""
 MASK_SHARPNESS = 10.0
 """Slope of the soft threshold of :func:`degrade_masks`: a hard 0/1 mask comes out near
 0.007 / 0.993, the range of the mask head's sigmoid."""
@@ -82,8 +84,9 @@ def jitter_layout(batch: GraphBatch, std: float, rng: torch.Generator) -> GraphB
 
     Each box's centre moves by ``std`` times its own width and height times a standard normal
     draw (independently in x and y) and stays in the image; its width and height are scaled by
-    ``exp(std * normal)``; the box is then clamped to the image. The masks go through
-    :func:`degrade_masks`. Image nodes keep the whole image.
+    ``exp(std * normal)``; the box is then clamped to the image. A side within ``BORDER`` of the
+    image's edge stays on it, so stuff spanning the canvas keeps spanning it. The masks go
+    through :func:`degrade_masks`. Image nodes keep the whole image.
 
     Args:
         batch: with ``boxes`` (``masks`` optional, as in Visual Genome).
@@ -109,6 +112,10 @@ def jitter_layout(batch: GraphBatch, std: float, rng: torch.Generator) -> GraphB
     centre = ((boxes[:, :2] + boxes[:, 2:]) / 2 + std * size * noise[:, :2]).clamp(0.0, 1.0)
     size = size * torch.exp(std * noise[:, 2:])
     moved = torch.cat([centre - size / 2, centre + size / 2], dim=1).clamp(0.0, 1.0)
+    # A side on the image's border stays there: stuff that spans the canvas keeps spanning it
+    # (the layout heads' errors leave no uncovered strip along an edge of the image).
+    moved = torch.where(boxes <= BORDER, boxes.new_zeros(()), moved)
+    moved = torch.where(boxes >= 1 - BORDER, boxes.new_ones(()), moved)
     keep = batch.objs == IMAGE_OBJECT_ID
     masks = batch.masks
     if masks is not None:
