@@ -312,9 +312,11 @@ class Trainer:
         if self.cfg.train.stage == "layout":
             return self.layout_step(batch)
         out = self.forward(batch)
-        own = self.forward_own_layout(batch) if self.cfg.loss.own_layout_weight > 0 else None
-        logs = self.d_step(batch, out, own)
-        logs.update(self.g_step(batch, out, own))
+        # Passed only when there is one: a d_step / g_step override may not take it.
+        own = ({"own": self.forward_own_layout(batch)} if self.cfg.loss.own_layout_weight > 0
+               else {})
+        logs = self.d_step(batch, out, **own)
+        logs.update(self.g_step(batch, out, **own))
         return logs
 
     def d_step(self, batch: GraphBatch, out: GeneratorOutput,
