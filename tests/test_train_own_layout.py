@@ -15,6 +15,7 @@ from sg2img.checkpoint import build_generator, load_checkpoint
 from sg2img.config import Config, ConfigError
 from sg2img.objectives import (
     OWN_PREFIX,
+    OWN_TERM_NAMES,
     discriminator_loss_terms,
     generator_loss_terms,
 )
@@ -49,8 +50,8 @@ def test_own_layout_terms_are_logged_and_weighted(tmp_path):
     assert {"D/own_gan", "D/own_obj_gan", "G/own_gan", "G/own_obj_gan",
             "G/own_obj_aux"} <= set(logs)
     # No paired real image: no reconstruction, feature-matching or classifier-on-real term.
-    own = {k.split(OWN_PREFIX)[1] for k in logs if OWN_PREFIX in k}
-    assert own == {"gan", "obj_gan", "obj_aux"}
+    own = {k.split("/")[1] for k in logs if OWN_PREFIX in k}
+    assert own == {"own_gan", "own_obj_gan", "own_obj_aux"} and own <= set(OWN_TERM_NAMES)
     loss = t.cfg.loss
     expected = 0.0
     for key, value in logs.items():
@@ -63,6 +64,23 @@ def test_own_layout_terms_are_logged_and_weighted(tmp_path):
     assert logs["G/total"] == pytest.approx(expected, rel=1e-5, abs=1e-5)
     off = _trainer(tmp_path / "off")
     assert not any(OWN_PREFIX in k for k in off.train_step(_batch(off)))
+
+
+@pytest.mark.xfail(raises=RuntimeError, strict=True, reason=(
+    "GALSGenerator.forward renders with autocast off when render_dtype is None, inside the "
+    "trainer's bf16 autocast: encode_conditioning multiplies the graph network's bf16 vectors "
+    "by float32 weights, so every mixed-precision step fails, own layout or not; model.py's "
+    "to fix"))
+def test_own_layout_step_runs_under_bfloat16_autocast(tmp_path):
+    """The loop's mixed precision (bf16 autocast, on CUDA in training; on the CPU here): the
+    own-layout images, built from a layout predicted in float32, meet the teacher-forced ones
+    in one discriminator forward, and every term is finite."""
+    t = _trainer(tmp_path, **OWN_GCONV, **{"loss.own_layout_weight": 1.0,
+                                           "train.freeze_layout": True})
+    t.use_amp = True
+    logs = t.train_step(_batch(t))
+    assert {"G/own_gan", "D/own_gan", "G/own_obj_gan"} <= set(logs)
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values())
 
 
 def test_own_layout_images_are_built_from_the_predicted_layout_and_train_the_renderer(
