@@ -50,6 +50,16 @@ dataset with attributes):
     attr_layout_d attr_layout, and the object discriminator also names each crop's
                   attributes (``model.discriminator.classify_attributes=true``, ``loss.obj_attr``)
 
+Renderer stages on a finished two-stage model (need ``--init-from CKPT``, e.g. the bundled
+model ``sg2img/assets/default_model.pt``; every variant then starts from it, with its model
+settings): the layout branch frozen as the start left it (``train.freeze_layout``), the renderer
+and its graph network fine-tuned:
+
+    render_gt     on ground-truth layouts only
+    render_own    + images rendered from the model's own layouts, scored by the adversarial
+                  terms (``loss.own_layout_weight=1``)
+    render_jitter on ground-truth layouts jittered at random (``train.layout_jitter=0.1``)
+
 The variants, the training, the scores and the files written are
 :mod:`sg2img.ablation`'s (``run_ablation``); this is its command line. Usage::
 
@@ -58,6 +68,8 @@ The variants, the training, the scores and the files written are
         --docs docs/reports/ablation  # also copy ablation.json, ablation_table.md, ablation.png
     python scripts/ablation.py --data data/shapes64 --steps 1500 --out runs/ablation \
         --variants full cc dp_gen fpse_d dp_d spatial spatial_ms spatial_no_l1 edges
+    python scripts/ablation.py --data data/shapes64 --steps 500 --out runs/render_stage \
+        --init-from sg2img/assets/default_model.pt --variants render_gt render_own render_jitter
 """
 
 from __future__ import annotations
@@ -68,7 +80,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from sg2img.ablation import DEFAULT_VARIANTS, VARIANTS, AblationSettings, run_ablation, table
+from sg2img.ablation import (
+    DEFAULT_VARIANTS,
+    VARIANTS,
+    AblationSettings,
+    check_variants,
+    run_ablation,
+    table,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,13 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bench-rounds", type=int, default=0,
                    help="also time each variant's training step, relative to full, over this "
                         "many interleaved rounds (0: no step-time column)")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="checkpoint or export every variant starts from, with its model "
+                        "settings (train.init_from); the render_* variants need it")
     p.add_argument("--docs", type=Path, default=None,
                    help="also copy ablation.md/png/json into this folder")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    settings = AblationSettings(data=args.data, out=args.out, preset=args.preset,
-                                steps=args.steps, seed=args.seed, jobs=args.jobs,
-                                generator=args.generator, bench_rounds=args.bench_rounds)
+    try:
+        settings = AblationSettings(data=args.data, out=args.out, preset=args.preset,
+                                    steps=args.steps, seed=args.seed, jobs=args.jobs,
+                                    generator=args.generator, bench_rounds=args.bench_rounds,
+                                    init_from=args.init_from)
+        check_variants(settings, args.variants)
+    except ValueError as e:
+        p.error(str(e))
     command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
     meta = run_ablation(settings, args.variants, command=command)
     print(table(meta["results"], settings))

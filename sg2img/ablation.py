@@ -15,12 +15,18 @@ The scores:
 * FID (our procedural feature network) and object classification accuracy (overall and for
   small objects) on images generated from the **ground-truth layout**: the variants differ
   only in how they render a layout, so this isolates them;
-* FID from the **predicted layout** (the full scene-graph-to-image path);
+* FID from the **predicted layout** (the full scene-graph-to-image path): from the mode
+  layout, and from the layout drawn as ``generate()`` draws it (``layout_mode="sample"`` for a
+  sampling layout head; a regress head has one layout, so the two figures are the same);
 * layout recall R@0.5 (the graph network is the same architecture in every variant, but it is
   trained jointly with each renderer, so its boxes differ too);
 * diversity (pixel, LPIPS and feature distance between two samples of each graph from the
   ground-truth layout) and the generator's parameter count;
 * optionally (``bench_rounds``) each variant's training-step time relative to ``full``.
+
+With ``AblationSettings.init_from`` every variant starts from one checkpoint
+(``train.init_from``) with that checkpoint's model settings, so a study can fine-tune a finished
+model, e.g. the bundled one's renderer (the ``render_*`` variants, which need it).
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +58,19 @@ class AblationSettings:
     jobs: int = 1                        # variants trained at once (one thread each when > 1)
     generator: str = "ema"               # "ema" (the export) | "raw" (last checkpoint's)
     bench_rounds: int = 0                # > 0: also time each variant's training step
+    init_from: Path | None = None        # checkpoint every variant starts from (its model
+    #                                      settings too): train.init_from
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
         if self.generator not in ("ema", "raw"):
             raise ValueError(f"generator must be 'ema' or 'raw', got {self.generator!r}")
+        if self.init_from is not None:
+            self.init_from = Path(self.init_from)
+            if not self.init_from.is_file():
+                raise ValueError(f"init_from (--init-from) {self.init_from} is not a file; give a "
+                                 f"checkpoint or an export to start every variant from (e.g. "
+                                 f"sg2img/assets/default_model.pt)")
 
 
 VARIANTS: dict[str, tuple[str, list[str]]] = {
@@ -112,7 +126,19 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     # clear 1.5x sg2im's speed at 128 px (it failed its quality gate).
     "narrow_half": ("full, narrow upsampling, global generator at half width",
                     ["model.renderer.narrow_upsample=true", "model.renderer.channels=8"]),
+    # Renderer stages on a finished two-stage model (AblationSettings.init_from): the layout
+    # branch frozen as the start left it, the renderer and its graph network fine-tuned.
+    "render_gt": ("renderer stage, ground-truth layouts only",
+                  ["model.layout.use_own_gconv=true", "train.freeze_layout=true"]),
+    "render_own": ("renderer stage + its own layouts (adversarial terms)",
+                   ["model.layout.use_own_gconv=true", "train.freeze_layout=true",
+                    "loss.own_layout_weight=1"]),
+    "render_jitter": ("renderer stage, jittered ground-truth layouts",
+                      ["model.layout.use_own_gconv=true", "train.freeze_layout=true",
+                       "train.layout_jitter=0.1"]),
 }
+# Variants that fine-tune a finished model: they need AblationSettings.init_from.
+NEEDS_INIT_FROM = ("render_gt", "render_own", "render_jitter")
 # What runs without naming variants: the generator ablation (GALS-GAN's Table 6).
 DEFAULT_VARIANTS = ["global_only", "local_only", "avg_no_cls", "avg_cls", "full", "c2f"]
 # Variants trained in two phases: the overrides of the first, half-size phase.
@@ -130,6 +156,25 @@ def train_variant(name: str, settings: AblationSettings) -> Path:
     return _train(name, overrides, steps, settings)
 
 
+def start_overrides(settings: AblationSettings) -> list[str]:
+    """The overrides every variant starts with: with ``settings.init_from``, that checkpoint's
+    model settings where they differ from the preset's, then ``train.init_from`` itself (a
+    variant's own overrides come after and win)."""
+    if settings.init_from is None:
+        return []
+    from sg2img.checkpoint import load_checkpoint
+    from sg2img.config import Config
+
+    model = Config.from_dict(load_checkpoint(settings.init_from)["config"]).model
+    preset = Config.from_preset(settings.preset).model
+    out = []
+    for group in ("layout", "renderer", "discriminator"):
+        mine, theirs = asdict(getattr(model, group)), asdict(getattr(preset, group))
+        out += [f"model.{group}.{k}={str(v).lower() if isinstance(v, bool) else v}"
+                for k, v in mine.items() if v != theirs[k]]
+    return [*out, f"train.init_from={settings.init_from}"]
+
+
 def _train(name: str, overrides: list[str], steps: int, settings: AblationSettings) -> Path:
     run = settings.out / name
     export = run / "export.pt"
@@ -142,7 +187,7 @@ def _train(name: str, overrides: list[str], steps: int, settings: AblationSettin
            "--set", f"train.num_steps={steps}", "--set", f"train.seed={settings.seed}",
            "--set", f"train.sample_every={max(steps // 2, 1)}",
            "--set", "data.num_workers=1"]
-    for override in overrides:
+    for override in [*start_overrides(settings), *overrides]:
         cmd += ["--set", override]
     log.info("[%s] %s", name, " ".join(cmd))
     env = dict(os.environ)
@@ -179,17 +224,22 @@ def score_variant(export: Path, settings: AblationSettings) -> dict:
 
     common = dict(split="val", device="cpu", seed=settings.seed, samples_per_graph=1,
                   progress=False)
-    gt = evaluate_checkpoint(export, settings.data, metrics=("fid", "obj_acc"),
-                             use_gt_layout=True, **common)
-    pred = evaluate_checkpoint(export, settings.data, metrics=("layout_recall", "fid"), **common)
-    # A separate pass: asking for diversity draws two samples per graph, which would change
-    # the FID protocol of the first pass.
-    div = evaluate_checkpoint(export, settings.data, metrics=("diversity",), use_gt_layout=True,
-                              **common)
     from sg2img.checkpoint import build_generator
     from sg2img.model import count_parameters
 
     gen, _, _ = build_generator(export)
+    gt = evaluate_checkpoint(export, settings.data, metrics=("fid", "obj_acc"),
+                             use_gt_layout=True, **common)
+    pred = evaluate_checkpoint(export, settings.data, metrics=("layout_recall", "fid"), **common)
+    # The layout generate() draws: a sampling head's is a draw ("sample"), not its mode.
+    fid_sampled = pred["metrics"]["fid"]["fid"]
+    if getattr(gen, "samples_layout", False):
+        fid_sampled = evaluate_checkpoint(export, settings.data, metrics=("fid",),
+                                          layout_mode="sample", **common)["metrics"]["fid"]["fid"]
+    # A separate pass: asking for diversity draws two samples per graph, which would change
+    # the FID protocol of the first pass.
+    div = evaluate_checkpoint(export, settings.data, metrics=("diversity",), use_gt_layout=True,
+                              **common)
     oa = gt["metrics"]["obj_acc"]
     small = oa["by_size"]["area[0,0.05)"]
     return {
@@ -200,6 +250,7 @@ def score_variant(export: Path, settings: AblationSettings) -> dict:
         "real_crop_accuracy": oa["real_crop_accuracy"],
         "real_crop_accuracy_small": small["real_crop_accuracy"],
         "fid_pred_layout": pred["metrics"]["fid"]["fid"],
+        "fid_pred_layout_sampled": fid_sampled,
         "layout_R@0.5": pred["metrics"]["layout_recall"]["R@0.5"],
         "diversity_pixel": div["metrics"]["diversity"]["mean_pixel_distance"],
         "diversity_lpips": div["metrics"]["diversity"]["lpips"],
@@ -233,8 +284,9 @@ def step_times(names: list[str], settings: AblationSettings, rounds: int) -> dic
     steps, batch = {}, None
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
+            start = [o for o in start_overrides(settings) if not o.startswith("train.init_from=")]
             cfg = Config.from_preset(settings.preset,
-                                     [*VARIANTS[name][1], f"data.root={settings.data}",
+                                     [*start, *VARIANTS[name][1], f"data.root={settings.data}",
                                       "data.num_workers=0", f"train.seed={settings.seed}"])
             trainer = Trainer(cfg, Path(tmp) / name, device="cpu")
             if batch is None:
@@ -329,19 +381,21 @@ def table(results: dict[str, dict], settings: AblationSettings) -> str:
         f"batch 16 per variant, seed {settings.seed}; "
         + ("each variant's raw generator at its last step (not the EMA copy)"
            if settings.generator == "raw" else "each variant's EMA generator (its export)")
+        + (f", each fine-tuned from `{settings.init_from}`" if settings.init_from else "")
         + ". FID uses our procedural feature network "
         "(lower is better); object accuracy is Grid2Im's protocol with our crop "
         "classifier (small: box < 5 % of the image).",
         "",
         "| variant | FID (GT layout) | obj. acc. | obj. acc. small | FID (predicted layout) "
-        "| layout R@0.5 | diversity (pixel) | diversity (features, ratio) | G params (M) "
-        "| step time (x ref.) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| FID (predicted layout, sampled) | layout R@0.5 | diversity (pixel) "
+        "| diversity (features, ratio) | G params (M) | step time (x ref.) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         params = r.get("generator_params")
         lines.append(f"| {VARIANTS[name][0]} | {f(r['fid_gt_layout'], 2)} | {f(r['obj_acc'])} | "
                      f"{f(r['obj_acc_small'])} | {f(r['fid_pred_layout'], 2)} | "
+                     f"{f(r.get('fid_pred_layout_sampled'), 2)} | "
                      f"{f(r['layout_R@0.5'])} | {f(r.get('diversity_pixel'))} | "
                      f"{f(r.get('diversity_feature'), 2)} ({f(r.get('diversity_feature_ratio'))}) "
                      f"| {f(None if params is None else params / 1e6, 2)} | "
@@ -352,19 +406,32 @@ def table(results: dict[str, dict], settings: AblationSettings) -> str:
                       f"each variant on the same batch, relative to `full` (or the first "
                       f"variant), median over {settings.bench_rounds} rotating rounds in one "
                       f"process (`--bench-rounds`)."]
+    lines += ["", "FID (predicted layout): from the layout head's mode; sampled: from the layout "
+                  "generate() draws (a sampling head's draw; a regress head's one layout)."]
     lines += ["", f"Real images through the same classifier: {f(r['real_crop_accuracy'])} overall, "
                   f"{f(r['real_crop_accuracy_small'])} on small objects "
                   f"({r['num_small_crops']} small crops)."]
     return "\n".join(lines) + "\n"
 
 
+def check_variants(settings: AblationSettings, variants: Sequence[str]) -> None:
+    """Raises ValueError for an unknown variant, or one that needs ``settings.init_from``
+    without it, before anything trains."""
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown ablation variants {unknown}; known: {sorted(VARIANTS)}")
+    starting = [v for v in variants if v in NEEDS_INIT_FROM]
+    if starting and settings.init_from is None:
+        raise ValueError(f"variants {starting} fine-tune a finished model's renderer: give the "
+                         f"checkpoint to start from (AblationSettings.init_from, --init-from "
+                         f"on the command line), e.g. sg2img/assets/default_model.pt")
+
+
 def run_ablation(settings: AblationSettings, variants: Sequence[str] = tuple(DEFAULT_VARIANTS),
                  *, command: str = "") -> dict[str, Any]:
     """Train (or resume), score, draw and tabulate ``variants``; returns what ``ablation.json``
     holds (``command`` is recorded in it as the provenance)."""
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown ablation variants {unknown}; known: {sorted(VARIANTS)}")
+    check_variants(settings, variants)
     variants = list(variants)
     settings.out.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
@@ -379,7 +446,7 @@ def run_ablation(settings: AblationSettings, variants: Sequence[str] = tuple(DEF
         # interrupted scoring) only scores what changed.
         cache = export.parent / f"scores_{settings.generator}.json"
         # "scores" is the version of the score set (older caches are re-scored).
-        key = {"export_mtime": export.stat().st_mtime, "seed": settings.seed, "scores": 3}
+        key = {"export_mtime": export.stat().st_mtime, "seed": settings.seed, "scores": 4}
         cached = json.loads(cache.read_text()) if cache.exists() else {}
         if cached.get("key") == key:
             results[name] = cached["scores"]
@@ -394,6 +461,8 @@ def run_ablation(settings: AblationSettings, variants: Sequence[str] = tuple(DEF
             results[name] = {**results[name], "step_time_ratio": ratio}
     meta = {"command": command, "preset": settings.preset, "steps": settings.steps,
             "seed": settings.seed, "generator": settings.generator,
+            "init_from": None if settings.init_from is None else str(settings.init_from),
+            "start_overrides": start_overrides(settings),
             "variants": {n: {"title": VARIANTS[n][0], "overrides": VARIANTS[n][1],
                              "wall_seconds": wall_seconds(n, settings)}
                          for n in variants},

@@ -73,6 +73,13 @@ class Config:
             raise ConfigError(f"{key}={_lookup(self, path)!r} has no effect unless {needs}; "
                               f"drop the setting (its default is {_lookup(_defaults(), path)!r}) "
                               f"or set {needs}")
+        require(not self.train.freeze_layout or self.model.layout.use_own_gconv,
+                "train.freeze_layout=true needs model.layout.use_own_gconv=true: without a "
+                "layout graph network of its own the box and mask heads read the renderer's "
+                "graph network, which this stage trains, so the layout would still move. Set "
+                "model.layout.use_own_gconv=true (train.init_from starts it as a copy of the "
+                "starting model's graph network, so the layout starts as that model's) or drop "
+                "train.freeze_layout")
 
     # ------------------------------------------------------------- overrides
     def with_overrides(self, overrides: Iterable[str] | Mapping[str, Any]) -> Config:
@@ -121,6 +128,9 @@ _READ_ONLY_WITH: dict[str, dict[str, Any]] = {
     "model.layout.sequential": {"model.layout.head": "sample"},
     "model.layout.respect_relations": {"model.layout.head": "sample"},
     "loss.seg_weight": {"model.discriminator.kind": "dp"},
+    "loss.own_layout_weight": {"train.stage": "gan"},
+    "train.freeze_layout": {"train.stage": "gan"},
+    "train.layout_jitter": {"train.stage": "gan", "train.teacher_forcing": True},
     "loss.obj_attr_weight": {"model.discriminator.use_object_disc": True,
                              "model.discriminator.classify_attributes": True,
                              "model.layout.use_attributes": True},

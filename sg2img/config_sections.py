@@ -193,6 +193,10 @@ class LossConfig:
     #                                      sample the adversarial terms score; "zero": they score
     #                                      a second sample with all noise zero (BicycleGAN's
     #                                      split: one anchored sample, the rest free to differ)
+    own_layout_weight: float = 0.0       # > 0: every GAN step also renders the graphs from the
+    #                                      model's own predicted layout and scores those images
+    #                                      with the adversarial terms only (no paired real
+    #                                      image), weighted by this times each term's weight
 
     def __post_init__(self) -> None:
         require(self.gan_mode in ("hinge", "lsgan"),
@@ -256,6 +260,14 @@ class TrainConfig:
                                          # and model.layout.use_own_gconv's graph network:
                                          # the vectors the renderer reads, and so the images
                                          # drawn from a given layout, stay as they were)
+    freeze_layout: bool = False          # stage "gan": the embeddings, the layout graph network
+                                         # and the box and mask heads do not train, so the
+                                         # layout stays the starting model's; the renderer and
+                                         # its graph network do (needs model.layout.use_own_gconv)
+    layout_jitter: float = 0.0           # stage "gan", teacher forcing: std of a random shift of
+                                         # each true box's centre (in box sizes) and of its
+                                         # sides' log-scale; the true masks are blurred and
+                                         # re-thresholded too. 0: the true layout as it is
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "num_steps", "log_every", "sample_every",
@@ -268,6 +280,9 @@ class TrainConfig:
                 f"train.stage must be 'gan' (GAN training) or 'layout' (the graph network and "
                 f"layout heads alone, renderer frozen), got {self.stage!r}")
         require(self.layout_lr > 0, "train.layout_lr must be positive")
+        require(0.0 <= self.layout_jitter <= 1.0,
+                f"train.layout_jitter must be in [0, 1] (the std of a box's shift in box sizes "
+                f"and of its log-scale; 0.1 is a mild jitter), got {self.layout_jitter}")
         require(self.layout_modules in LAYOUT_MODULE_CHOICES,
                 f"train.layout_modules must be one of {LAYOUT_MODULE_CHOICES} (what the layout "
                 f"stage trains), got {self.layout_modules!r}")

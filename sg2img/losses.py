@@ -20,15 +20,31 @@ GAN_MODES = ("hinge", "lsgan")
 
 # ---------------------------------------------------------------------------- adversarial
 def gan_d_loss(real_logits: Tensor, fake_logits: Tensor, mode: str = "hinge") -> Tensor:
-    """Discriminator loss on one set of logits.
+    """Discriminator loss on one set of logits: ``gan_d_real_loss + gan_d_fake_loss``.
 
     hinge: ``mean(relu(1 - real)) + mean(relu(1 + fake))``;
     lsgan: ``mean((real - 1)^2) + mean(fake^2)``.
     """
+    return gan_d_real_loss(real_logits, mode) + gan_d_fake_loss(fake_logits, mode)
+
+
+def gan_d_real_loss(real_logits: Tensor, mode: str = "hinge") -> Tensor:
+    """The real half of ``gan_d_loss``: hinge ``mean(relu(1 - real))``; lsgan
+    ``mean((real - 1)^2)``."""
     if mode == "hinge":
-        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+        return F.relu(1.0 - real_logits).mean()
     if mode == "lsgan":
-        return (real_logits - 1.0).pow(2).mean() + fake_logits.pow(2).mean()
+        return (real_logits - 1.0).pow(2).mean()
+    raise ValueError(f"gan mode must be one of {GAN_MODES}, got {mode!r}")
+
+
+def gan_d_fake_loss(fake_logits: Tensor, mode: str = "hinge") -> Tensor:
+    """The fake half of ``gan_d_loss`` (extra fakes with no real image of their own):
+    hinge ``mean(relu(1 + fake))``; lsgan ``mean(fake^2)``."""
+    if mode == "hinge":
+        return F.relu(1.0 + fake_logits).mean()
+    if mode == "lsgan":
+        return fake_logits.pow(2).mean()
     raise ValueError(f"gan mode must be one of {GAN_MODES}, got {mode!r}")
 
 
@@ -46,6 +62,11 @@ def multiscale_gan_d_loss(real: list[list[Tensor]], fake: list[list[Tensor]],
     """``gan_d_loss`` averaged over scales; each scale's last feature is its logits."""
     losses = [gan_d_loss(r[-1], f[-1], mode) for r, f in zip(real, fake, strict=True)]
     return torch.stack(losses).mean()
+
+
+def multiscale_gan_d_fake_loss(fake: list[list[Tensor]], mode: str = "hinge") -> Tensor:
+    """``gan_d_fake_loss`` averaged over scales: the fake half of ``multiscale_gan_d_loss``."""
+    return torch.stack([gan_d_fake_loss(f[-1], mode) for f in fake]).mean()
 
 
 def multiscale_gan_g_loss(fake: list[list[Tensor]], mode: str = "hinge") -> Tensor:
@@ -103,13 +124,32 @@ def segmentation_d_loss(real_seg_logits: Tensor, fake_seg_logits: Tensor,
     Shapes:
         real_seg_logits, fake_seg_logits (B, C + 1, H, W); layout (B, C, H, W) in [0, 1]
     """
-    C = layout.shape[1]
+    return (segmentation_d_real_loss(real_seg_logits, layout)
+            + segmentation_d_fake_loss(fake_seg_logits))
+
+
+def segmentation_d_real_loss(real_seg_logits: Tensor, layout: Tensor) -> Tensor:
+    """The real half of ``segmentation_d_loss``: real pixels classified as their layout class,
+    class-balanced.
+
+    Shapes:
+        real_seg_logits (B, C + 1, H, W); layout (B, C, H, W) in [0, 1]
+    """
     labels = _layout_labels(layout)                                          # (B, H, W)
-    alpha = class_balance_weights(labels, C).to(real_seg_logits.dtype)
-    real = (F.cross_entropy(real_seg_logits, labels, reduction="none") * alpha[labels]).mean()
-    fake_labels = torch.full_like(labels, C)
-    fake = F.cross_entropy(fake_seg_logits, fake_labels)
-    return real + fake
+    alpha = class_balance_weights(labels, layout.shape[1]).to(real_seg_logits.dtype)
+    return (F.cross_entropy(real_seg_logits, labels, reduction="none") * alpha[labels]).mean()
+
+
+def segmentation_d_fake_loss(fake_seg_logits: Tensor) -> Tensor:
+    """The fake half of ``segmentation_d_loss``: every pixel of a generated image classified
+    as the extra "fake" class (the last channel).
+
+    Shapes:
+        fake_seg_logits (B, C + 1, H, W)
+    """
+    B, C1, H, W = fake_seg_logits.shape
+    fake_labels = torch.full((B, H, W), C1 - 1, dtype=torch.long, device=fake_seg_logits.device)
+    return F.cross_entropy(fake_seg_logits, fake_labels)
 
 
 def segmentation_g_loss(fake_seg_logits: Tensor, layout: Tensor) -> Tensor:

@@ -7,6 +7,12 @@ Terms are keyed by their ``LossConfig`` weight name without ``_weight`` (``gan``
 term whose weight is 0, or whose inputs are missing (no masks in Visual Genome, no local
 branch), is not computed. ``weighted_total`` applies the weights in one place.
 
+With ``own`` (images the generator rendered from its own predicted layout,
+``loss.own_layout_weight``), the adversarial terms that apply to fakes are computed for those
+images too, keyed ``own_<name>`` (``own_gan``, ``own_obj_gan``, ...) and weighted by
+``loss.own_layout_weight`` times ``<name>``'s weight. They have no paired real image, so no
+reconstruction, feature-matching or mode-seeking term.
+
 The discriminator runs once per step on the real and fake images concatenated, so a DDP
 wrapper sees a single forward and spectral norm does one power iteration per step. In the
 generator step the discriminator's own parameters receive gradients too; freeze them
@@ -30,14 +36,17 @@ from .losses import (
     class_loss,
     feature_l2_matching_loss,
     feature_matching_loss,
+    gan_d_fake_loss,
     gan_d_loss,
     gan_g_loss,
     image_l1_loss,
     local_l1_loss,
     mask_loss,
     mode_seeking_loss,
+    multiscale_gan_d_fake_loss,
     multiscale_gan_d_loss,
     multiscale_gan_g_loss,
+    segmentation_d_fake_loss,
     segmentation_d_loss,
     segmentation_g_loss,
 )
@@ -47,6 +56,9 @@ from .vocab import IMAGE_OBJECT_ID
 
 TERM_NAMES = ("gan", "feat_match", "l1", "vgg", "box", "box_nll", "mask", "local_l1", "class",
               "obj_gan", "obj_aux", "obj_attr", "seg", "mode_seek", "layout_anchor")
+OWN_PREFIX = "own_"
+"""Terms of the images rendered from the model's own layout: ``own_gan``, ``own_obj_gan``..."""
+OWN_TERM_NAMES = tuple(OWN_PREFIX + n for n in ("gan", "seg", "obj_gan", "obj_aux", "obj_attr"))
 
 
 def _on(loss_cfg: LossConfig, name: str) -> bool:
@@ -68,21 +80,31 @@ def _noise_of(out: GeneratorOutput) -> Tensor:
 
 
 def _run_disc(disc: GALSDiscriminator, gen_out: GeneratorOutput, batch: GraphBatch,
-              fake: Tensor, layout: Tensor, with_objects: bool) -> DiscriminatorOutput:
-    """One discriminator forward on ``cat(real, fake)``; fake objects come after the real ones."""
+              fake: Tensor, layout: Tensor, with_objects: bool,
+              own: tuple[GeneratorOutput, Tensor] | None = None) -> DiscriminatorOutput:
+    """One discriminator forward on ``cat(real, fake)``; fake objects come after the real ones.
+
+    ``own``: (the output rendered from the model's own layout, its images): appended as a
+    third part, conditioned on its own layout, its objects at the boxes that built them.
+    """
     if batch.images is None:
         raise ValueError("the loss terms need real images (batch.images is None)")
     N = batch.num_images
-    images = torch.cat([batch.images.to(fake.dtype), fake])
-    layouts = torch.cat([layout, layout])
+    extra = [] if own is None else [own[0]]
+    images = torch.cat([batch.images.to(fake.dtype), fake]
+                       + [own[1].to(fake.dtype) for _ in extra])
+    layouts = torch.cat([layout, layout] + [o.layout.detach().to(layout.dtype) for o in extra])
     edges = None
     if gen_out.edges is not None:
-        edges = torch.cat([gen_out.edges, gen_out.edges]).detach()
+        edges = torch.cat([gen_out.edges, gen_out.edges] + [o.edges for o in extra]).detach()
     boxes = objs = obj_to_img = None
     if with_objects and batch.boxes is not None:
-        boxes = torch.cat([batch.boxes.to(gen_out.boxes.dtype), gen_out.boxes.detach()])
-        objs = torch.cat([batch.objs, batch.objs])
-        obj_to_img = torch.cat([batch.obj_to_img, batch.obj_to_img + N])
+        dtype = gen_out.boxes.dtype
+        boxes = torch.cat([batch.boxes.to(dtype), gen_out.boxes.detach()]
+                          + [o.boxes.detach().to(dtype) for o in extra])
+        objs = torch.cat([batch.objs] * (2 + len(extra)))
+        obj_to_img = torch.cat([batch.obj_to_img, batch.obj_to_img + N]
+                               + [batch.obj_to_img + 2 * N for _ in extra])
     return disc(images, layouts, boxes, objs, obj_to_img, edges=edges)
 
 
@@ -96,16 +118,52 @@ def _obj_attr(d_out: DiscriminatorOutput, batch: GraphBatch, loss_cfg: LossConfi
 
 def _split_patch(patch: list[list[Tensor]], n: int) -> tuple[list[list[Tensor]],
                                                               list[list[Tensor]]]:
-    real = [[f[:n] for f in feats] for feats in patch]
-    fake = [[f[n:] for f in feats] for feats in patch]
-    return real, fake
+    """(real, fake) of a ``_run_disc`` forward: images ``[0, n)`` and ``[n, 2n)``."""
+    return _patch_part(patch, 0, n), _patch_part(patch, 1, n)
+
+
+def _patch_part(patch: list[list[Tensor]], part: int, n: int) -> list[list[Tensor]]:
+    """Part ``part`` (0 real, 1 fake, 2 own) of a ``_run_disc`` forward's patch features."""
+    return [[f[part * n:(part + 1) * n] for f in feats] for feats in patch]
+
+
+def _part_objects(d_out: DiscriminatorOutput, part: int, num_objects: int) -> Tensor:
+    """(K,) bool: the judged crops of part ``part`` (0 real, 1 fake, 2 own)."""
+    lo = part * num_objects
+    return (d_out.obj_index >= lo) & (d_out.obj_index < lo + num_objects)
+
+
+def _fake_g_terms(d_out: DiscriminatorOutput, part: int, layout: Tensor, batch: GraphBatch,
+                  loss_cfg: LossConfig) -> dict[str, Tensor]:
+    """The generator's adversarial terms on the fakes of part ``part`` of ``d_out`` (1: the
+    batch's fakes, 2: those of the model's own layout, made from ``layout``): ``gan``, ``seg``,
+    ``obj_gan``, ``obj_aux``, ``obj_attr``, as their weights and inputs allow."""
+    terms: dict[str, Tensor] = {}
+    N, O = batch.num_images, batch.num_objects
+    if _on(loss_cfg, "gan"):
+        terms["gan"] = multiscale_gan_g_loss(_patch_part(d_out.patch, part, N),
+                                             loss_cfg.gan_mode)
+    if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
+        terms["seg"] = segmentation_g_loss(d_out.seg_logits[part * N:(part + 1) * N], layout)
+    if d_out.obj_logits is not None:
+        mine = _part_objects(d_out, part, O)                                  # (K,)
+        index = d_out.obj_index[mine] - part * O           # into the batch's objects
+        if _on(loss_cfg, "obj_gan"):
+            terms["obj_gan"] = gan_g_loss(d_out.obj_logits[mine], loss_cfg.gan_mode)
+        if _on(loss_cfg, "obj_aux"):
+            terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[mine], batch.objs[index])
+        if _obj_attr(d_out, batch, loss_cfg):
+            terms["obj_attr"] = aux_attribute_loss(d_out.obj_attr_logits[mine],
+                                                   batch.attributes[index])
+    return terms
 
 
 def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | None,
                          batch: GraphBatch, loss_cfg: LossConfig,
                          vgg: torch.nn.Module | None = None,
                          second: GeneratorOutput | None = None,
-                         recon: GeneratorOutput | None = None) -> dict[str, Tensor]:
+                         recon: GeneratorOutput | None = None,
+                         own: GeneratorOutput | None = None) -> dict[str, Tensor]:
     """Unweighted loss terms of a generator step.
 
     Args:
@@ -119,6 +177,9 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         recon: the output for the same batch with all noise zero; required with
             ``loss_cfg.recon_noise="zero"``, where the reconstruction terms (``l1``,
             ``local_l1``, ``feat_match``, ``vgg``) score it instead of ``gen_out``.
+        own: the output for the same graphs rendered from the model's own layout
+            (``sg2img.own_layout_training.render_own_layout``); adds the ``own_*``
+            adversarial terms, judged in the same discriminator forward.
 
     With DP-GAN's discriminator, ``feat_match`` is its decoder-feature L2 matching and
     ``seg`` its pixel-level term; with the others, pix2pixHD's feature matching.
@@ -148,33 +209,25 @@ def generator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator | Non
         if disc is None:
             raise ValueError(f"loss terms {adversarial} need a discriminator")
         with_obj = _on(loss_cfg, "obj_gan") or _on(loss_cfg, "obj_aux")
-        d_out = _run_disc(disc, gen_out, batch, fake, gen_out.layout, with_obj)
-        real_feats, fake_feats = _split_patch(d_out.patch, N)
-        if _on(loss_cfg, "gan"):
-            terms["gan"] = multiscale_gan_g_loss(fake_feats, loss_cfg.gan_mode)
+        d_out = _run_disc(disc, gen_out, batch, fake, gen_out.layout, with_obj,
+                          own=None if own is None else (own, own.images))
+        fake_terms = _fake_g_terms(d_out, 1, gen_out.layout, batch, loss_cfg)
+        if "gan" in fake_terms:
+            terms["gan"] = fake_terms.pop("gan")
         if _on(loss_cfg, "feat_match"):
-            m_out, m_real, m_fake = d_out, real_feats, fake_feats
+            m_out = d_out
             if split:
                 m_out = _run_disc(disc, recon, batch, recon.images, recon.layout, False)
-                m_real, m_fake = _split_patch(m_out.patch, N)
             if m_out.match is not None:
                 terms["feat_match"] = feature_l2_matching_loss(
-                    [f[:N] for f in m_out.match], [f[N:] for f in m_out.match])
+                    [f[:N] for f in m_out.match], [f[N:2 * N] for f in m_out.match])
             else:
+                m_real, m_fake = _split_patch(m_out.patch, N)
                 terms["feat_match"] = feature_matching_loss(m_real, m_fake)
-        if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
-            terms["seg"] = segmentation_g_loss(d_out.seg_logits[N:], gen_out.layout)
-        if d_out.obj_logits is not None:
-            is_fake = d_out.obj_index >= batch.num_objects                    # (K,)
-            if _on(loss_cfg, "obj_gan"):
-                terms["obj_gan"] = gan_g_loss(d_out.obj_logits[is_fake], loss_cfg.gan_mode)
-            if _on(loss_cfg, "obj_aux"):
-                objs = torch.cat([batch.objs, batch.objs])[d_out.obj_index[is_fake]]
-                terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[is_fake], objs)
-            if _obj_attr(d_out, batch, loss_cfg):
-                attrs = torch.cat([batch.attributes, batch.attributes])
-                terms["obj_attr"] = aux_attribute_loss(
-                    d_out.obj_attr_logits[is_fake], attrs[d_out.obj_index[is_fake]])
+        terms.update(fake_terms)
+        if own is not None:
+            own_terms = _fake_g_terms(d_out, 2, own.layout, batch, loss_cfg)
+            terms.update({OWN_PREFIX + k: v for k, v in own_terms.items()})
     if _on(loss_cfg, "mode_seek"):
         if second is None:
             raise ValueError("loss.mode_seek_weight > 0 needs a second generator output for "
@@ -265,13 +318,20 @@ def layout_loss_terms(gen: GALSGenerator, batch: GraphBatch, loss_cfg: LossConfi
 
 
 def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
-                             batch: GraphBatch, loss_cfg: LossConfig) -> dict[str, Tensor]:
+                             batch: GraphBatch, loss_cfg: LossConfig,
+                             own: GeneratorOutput | None = None) -> dict[str, Tensor]:
     """Unweighted loss terms of a discriminator step (``gan``, ``obj_gan``, ``obj_aux``, and
     ``seg`` with DP-GAN's discriminator).
 
     The generated images and layout are detached. The auxiliary classifier learns from real
     crops only (classifying fakes as their class would reward the discriminator for accepting
     poor fakes).
+
+    Args:
+        own: the output for the same graphs rendered from the model's own layout: extra
+            fakes in the same forward (the real half stays the batch's real images with
+            their layout), scored by the fake halves of the losses as ``own_gan``,
+            ``own_obj_gan`` and ``own_seg``.
 
     Returns:
         dict of scalar tensors keyed by term name.
@@ -282,29 +342,52 @@ def discriminator_loss_terms(gen_out: GeneratorOutput, disc: GALSDiscriminator,
         return terms
     N = batch.num_images
     d_out = _run_disc(disc, gen_out, batch, gen_out.images.detach(), gen_out.layout.detach(),
-                      with_obj)
+                      with_obj, own=None if own is None else (own, own.images.detach()))
     if _on(loss_cfg, "gan"):
         real_feats, fake_feats = _split_patch(d_out.patch, N)
         terms["gan"] = multiscale_gan_d_loss(real_feats, fake_feats, loss_cfg.gan_mode)
     if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
-        terms["seg"] = segmentation_d_loss(d_out.seg_logits[:N], d_out.seg_logits[N:],
+        terms["seg"] = segmentation_d_loss(d_out.seg_logits[:N], d_out.seg_logits[N:2 * N],
                                            gen_out.layout.detach())
     if d_out.obj_logits is not None:
-        is_fake = d_out.obj_index >= batch.num_objects
+        is_real = _part_objects(d_out, 0, batch.num_objects)
+        is_fake = _part_objects(d_out, 1, batch.num_objects)
         if _on(loss_cfg, "obj_gan"):
-            terms["obj_gan"] = gan_d_loss(d_out.obj_logits[~is_fake], d_out.obj_logits[is_fake],
+            terms["obj_gan"] = gan_d_loss(d_out.obj_logits[is_real], d_out.obj_logits[is_fake],
                                           loss_cfg.gan_mode)
         if _on(loss_cfg, "obj_aux"):
-            objs = batch.objs[d_out.obj_index[~is_fake]]
-            terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[~is_fake], objs)
+            objs = batch.objs[d_out.obj_index[is_real]]
+            terms["obj_aux"] = aux_class_loss(d_out.obj_class_logits[is_real], objs)
         if _obj_attr(d_out, batch, loss_cfg):
             terms["obj_attr"] = aux_attribute_loss(
-                d_out.obj_attr_logits[~is_fake], batch.attributes[d_out.obj_index[~is_fake]])
+                d_out.obj_attr_logits[is_real], batch.attributes[d_out.obj_index[is_real]])
+    if own is not None:
+        terms.update(_own_d_terms(d_out, batch, loss_cfg))
+    return terms
+
+
+def _own_d_terms(d_out: DiscriminatorOutput, batch: GraphBatch,
+                 loss_cfg: LossConfig) -> dict[str, Tensor]:
+    """The discriminator's terms on the fakes of the model's own layout (part 2 of ``d_out``):
+    the fake halves of ``gan``, ``obj_gan`` and ``seg``."""
+    terms: dict[str, Tensor] = {}
+    N = batch.num_images
+    if _on(loss_cfg, "gan"):
+        terms[OWN_PREFIX + "gan"] = multiscale_gan_d_fake_loss(_patch_part(d_out.patch, 2, N),
+                                                               loss_cfg.gan_mode)
+    if d_out.seg_logits is not None and _on(loss_cfg, "seg"):
+        terms[OWN_PREFIX + "seg"] = segmentation_d_fake_loss(d_out.seg_logits[2 * N:])
+    if d_out.obj_logits is not None and _on(loss_cfg, "obj_gan"):
+        mine = _part_objects(d_out, 2, batch.num_objects)
+        terms[OWN_PREFIX + "obj_gan"] = gan_d_fake_loss(d_out.obj_logits[mine],
+                                                        loss_cfg.gan_mode)
     return terms
 
 
 def weighted_total(terms: dict[str, Tensor], loss_cfg: LossConfig) -> Tensor:
     """``sum(loss_cfg.<name>_weight * terms[name])``; the only place weights are applied.
+
+    An ``own_<name>`` term weighs ``loss_cfg.own_layout_weight * loss_cfg.<name>_weight``.
 
     Raises:
         KeyError: a term with no ``<name>_weight`` field in ``LossConfig``.
@@ -313,9 +396,11 @@ def weighted_total(terms: dict[str, Tensor], loss_cfg: LossConfig) -> Tensor:
         raise ValueError("no loss terms to add up (every weight is 0?)")
     total = None
     for name, value in terms.items():
-        weight_name = f"{name}_weight"
+        own = name.startswith(OWN_PREFIX)
+        weight_name = f"{name.removeprefix(OWN_PREFIX) if own else name}_weight"
         if not hasattr(loss_cfg, weight_name):
             raise KeyError(f"loss term {name!r} has no weight loss.{weight_name}")
-        part = getattr(loss_cfg, weight_name) * value
+        weight = getattr(loss_cfg, weight_name)
+        part = (loss_cfg.own_layout_weight * weight if own else weight) * value
         total = part if total is None else total + part
     return total

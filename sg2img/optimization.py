@@ -16,6 +16,11 @@ LAYOUT_HEADS = ("layout_gconv", "box_head", "mask_head")
 """What it trains with ``train.layout_modules="heads"``: the box and mask heads and, with
 ``model.layout.use_own_gconv``, their graph network; the vectors the renderer reads stay as
 they were."""
+FROZEN_LAYOUT_MODULES = ("obj_embeddings", "pred_embeddings", "attr_embeddings", "layout_gconv",
+                         "box_head", "mask_head")
+"""What ``train.freeze_layout`` freezes in a renderer stage: everything a graph's boxes and masks
+depend on (with ``model.layout.use_own_gconv``), so they stay the starting model's while the
+renderer and the graph network it reads (``gconv``) train."""
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -24,12 +29,27 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
+def freeze_layout_branch(G: nn.Module) -> list[str]:
+    """Switch off the gradients of ``FROZEN_LAYOUT_MODULES`` (``train.freeze_layout``).
+
+    Returns:
+        The names of the modules frozen (those the model has).
+    """
+    names = [name for name in FROZEN_LAYOUT_MODULES if getattr(G, name, None) is not None]
+    for name in names:
+        set_requires_grad(getattr(G, name), False)
+    return names
+
+
 def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
                      ) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    """TTUR Adam: one optimizer per network with its own learning rate."""
+    """TTUR Adam: one optimizer per network with its own learning rate, over the parameters
+    that train (``freeze_layout_branch`` leaves the layout branch out)."""
     betas = (cfg.train.beta1, cfg.train.beta2)
-    return (torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas),
-            torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas))
+    return (torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=cfg.train.lr_g,
+                             betas=betas),
+            torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=cfg.train.lr_d,
+                             betas=betas))
 
 
 def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:

@@ -43,13 +43,16 @@ from .distributed import all_ranks_true, all_reduce_mean, average_gradients, set
 from .files import atomic_write, remove_stale_temp_files
 from .losses import build_vgg_loss
 from .optimization import (
+    FROZEN_LAYOUT_MODULES,
     build_layout_optimizer,
     build_optimizers,
     clip_gradients,
     ema_decay_at,
+    freeze_layout_branch,
     set_requires_grad,
     update_ema,
 )
+from .own_layout_training import jitter_layout, jitter_rng, render_own_layout
 from .resumable import (
     ResumableSampler,
     build_loader,
@@ -149,6 +152,8 @@ class Trainer:
                                    pin_memory=self.device.type == "cuda")
         self.G, self.D, self.G_ema = build_models(cfg, self.vocab, self.device,
                                                   self.channels_last)
+        if cfg.train.freeze_layout:   # before the optimizer and DDP, which skip frozen weights
+            freeze_layout_branch(self.G)
         self.opt_g, self.opt_d = build_optimizers(cfg, self.G, self.D)
         if cfg.train.stage == "layout":
             self.opt_g = build_layout_optimizer(cfg, self.G)
@@ -229,6 +234,9 @@ class Trainer:
         loaded = copy_matching(self.G, g_raw or g_state)
         copy_matching(self.G_ema, g_state)
         copy_matching(self.D, start["discriminator"])
+        if self.cfg.train.freeze_layout:   # the frozen layout is the one users got: the EMA's
+            copy_matching(self.G, {k: v for k, v in self.G_ema.state_dict().items()
+                                   if k.split(".")[0] in FROZEN_LAYOUT_MODULES})
         if not loaded:
             raise CheckpointError(f"train.init_from: no generator weight of {path} matches "
                                   f"this model's names and shapes")
@@ -261,7 +269,9 @@ class Trainer:
 
     def forward(self, batch: GraphBatch, *, zero_noise: bool = False) -> GeneratorOutput:
         """The training generator's forward pass (DDP-wrapped, under autocast with
-        ``train.mixed_precision``), with teacher forcing as ``train.teacher_forcing`` says.
+        ``train.mixed_precision``), with teacher forcing as ``train.teacher_forcing`` says and
+        the true layout jittered as ``train.layout_jitter`` says (the same jitter for every
+        forward of a step).
 
         Args:
             batch: a batch on the trainer's device.
@@ -275,14 +285,25 @@ class Trainer:
             if m.noise == "spatial":
                 noise["obj_noise"] = torch.zeros(batch.num_objects, m.layout_noise_dim,
                                                  device=self.device)
+        tc = self.cfg.train
+        if tc.layout_jitter > 0 and tc.teacher_forcing:
+            batch = jitter_layout(batch, tc.layout_jitter,
+                                  jitter_rng(tc.seed, self.dist.rank, self.step))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            return self.G_train(batch, use_gt_layout=self.cfg.train.teacher_forcing, **noise)
+            return self.G_train(batch, use_gt_layout=tc.teacher_forcing, **noise)
+
+    def forward_own_layout(self, batch: GraphBatch) -> GeneratorOutput:
+        """The training generator's images of ``batch``'s graphs from its own layout, with
+        fresh noise (``loss.own_layout_weight``; ``own_layout_training.render_own_layout``)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
+            return render_own_layout(self.G_train, self.G, batch)
 
     def train_step(self, batch: GraphBatch) -> dict[str, float]:
         """One optimisation step on a batch on the trainer's device, as the loop takes it.
 
-        The layout stage's ``layout_step``; otherwise one generator forward, then the D step
-        and the G step on that output. The EMA copy and ``self.step`` are the loop's to update.
+        The layout stage's ``layout_step``; otherwise one generator forward (and one from the
+        model's own layout with ``loss.own_layout_weight``), then the D step and the G step on
+        that output. The EMA copy and ``self.step`` are the loop's to update.
 
         Returns:
             The logged loss terms (``"D/gan"``, ``"G/total"``, ...); a side whose step was
@@ -291,21 +312,26 @@ class Trainer:
         if self.cfg.train.stage == "layout":
             return self.layout_step(batch)
         out = self.forward(batch)
-        logs = self.d_step(batch, out)
-        logs.update(self.g_step(batch, out))
+        # Passed only when there is one: a d_step / g_step override may not take it.
+        own = ({"own": self.forward_own_layout(batch)} if self.cfg.loss.own_layout_weight > 0
+               else {})
+        logs = self.d_step(batch, out, **own)
+        logs.update(self.g_step(batch, out, **own))
         return logs
 
-    def d_step(self, batch: GraphBatch, out) -> dict[str, float]:
+    def d_step(self, batch: GraphBatch, out: GeneratorOutput,
+               own: GeneratorOutput | None = None) -> dict[str, float]:
         from .objectives import discriminator_loss_terms, weighted_total
 
         set_requires_grad(self.D, True)
         self.opt_d.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
-            terms = discriminator_loss_terms(out, self.D_train, batch, self.cfg.loss)
+            terms = discriminator_loss_terms(out, self.D_train, batch, self.cfg.loss, own=own)
             total = weighted_total(terms, self.cfg.loss)
         return self._apply(total, terms, self.D.parameters(), self.opt_d, "D")
 
-    def g_step(self, batch: GraphBatch, out) -> dict[str, float]:
+    def g_step(self, batch: GraphBatch, out: GeneratorOutput,
+               own: GeneratorOutput | None = None) -> dict[str, float]:
         from .objectives import generator_loss_terms, weighted_total
 
         # The G step goes through the unwrapped D: its gradients are not wanted or synced.
@@ -321,7 +347,7 @@ class Trainer:
             second = recon if recon is not None else self.forward(batch)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.use_amp):
             terms = generator_loss_terms(out, self.D, batch, self.cfg.loss, vgg=self.vgg,
-                                         second=second, recon=recon)
+                                         second=second, recon=recon, own=own)
             total = weighted_total(terms, self.cfg.loss)
         logs = self._apply(total, terms, self.G.parameters(), self.opt_g, "G")
         set_requires_grad(self.D, True)
@@ -539,6 +565,9 @@ def run_training(cfg: Config, run_dir: str | os.PathLike, *, resume: str | None 
         logger.info("resumed from %s at step %d", path, trainer.step)
     elif cfg.train.init_from:
         trainer.init_from(cfg.train.init_from)
+    if cfg.train.freeze_layout and not cfg.train.init_from:
+        logger.warning("train.freeze_layout without train.init_from: the layout stays at its "
+                       "random initialisation")
     if cfg.train.stage == "layout":
         if not cfg.train.init_from:
             logger.warning("train.stage=layout without train.init_from: the renderer stays at "

@@ -10,13 +10,19 @@ from sg2img.losses import (
     build_vgg_loss,
     class_loss,
     feature_matching_loss,
+    gan_d_fake_loss,
     gan_d_loss,
+    gan_d_real_loss,
     gan_g_loss,
     image_l1_loss,
     local_l1_loss,
     mask_loss,
+    multiscale_gan_d_fake_loss,
     multiscale_gan_d_loss,
     multiscale_gan_g_loss,
+    segmentation_d_fake_loss,
+    segmentation_d_loss,
+    segmentation_d_real_loss,
 )
 
 
@@ -35,6 +41,30 @@ def test_gan_losses_hand_computed():
     feats_f = [[torch.zeros(1), fake], [torch.zeros(1), fake]]
     torch.testing.assert_close(multiscale_gan_d_loss(feats_r, feats_f), torch.tensor(0.75))
     torch.testing.assert_close(multiscale_gan_g_loss(feats_f), torch.tensor(1.0))
+
+
+def test_discriminator_losses_split_into_real_and_fake_halves():
+    """Extra fakes (no real image of their own) are scored by the fake half alone."""
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    torch.testing.assert_close(gan_d_real_loss(real, "hinge"), torch.tensor(0.25))
+    torch.testing.assert_close(gan_d_fake_loss(fake, "hinge"), torch.tensor(0.5))
+    torch.testing.assert_close(gan_d_real_loss(real, "lsgan"), torch.tensor(0.625))
+    torch.testing.assert_close(gan_d_fake_loss(fake, "lsgan"), torch.tensor(2.0))
+    for mode in ("hinge", "lsgan"):
+        with pytest.raises(ValueError, match="gan mode"):
+            gan_d_fake_loss(fake, mode.upper())
+    feats_f = [[torch.zeros(1), fake], [torch.zeros(1), fake * 2]]
+    # hinge fake halves: 0.5 and mean(relu(1 + [-4, 0])) = 0.5
+    torch.testing.assert_close(multiscale_gan_d_fake_loss(feats_f), torch.tensor(0.5))
+    torch.manual_seed(0)
+    seg_r, seg_f = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
+    layout = torch.rand(2, 3, 5, 5)
+    torch.testing.assert_close(segmentation_d_loss(seg_r, seg_f, layout),
+                               segmentation_d_real_loss(seg_r, layout)
+                               + segmentation_d_fake_loss(seg_f))
+    # The fake half is the cross-entropy against the last ("fake") channel.
+    by_hand = -torch.log_softmax(seg_f, dim=1)[:, 3].mean()
+    torch.testing.assert_close(segmentation_d_fake_loss(seg_f), by_hand)
 
 
 def test_feature_matching_ignores_logits_and_detaches_real():

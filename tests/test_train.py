@@ -60,9 +60,19 @@ def two_threads():
     torch.set_num_threads(before)
 
 
-def test_stop_and_resume_equals_uninterrupted(tmp_path, two_threads):
+# The renderer-stage options draw from the RNG streams too: the own layout's sampled boxes
+# and noise (the global generator), the jitter (a generator per step).
+RESUME_OPTIONS = {
+    "plain": {},
+    "own_layout": {"loss.own_layout_weight": 1.0, "model.layout.head": "sample"},
+    "jitter": {"train.layout_jitter": 0.1},
+}
+
+
+@pytest.mark.parametrize("options", RESUME_OPTIONS.values(), ids=RESUME_OPTIONS)
+def test_stop_and_resume_equals_uninterrupted(tmp_path, two_threads, options):
     assert torch.get_num_threads() == 2
-    cfg = tiny_cfg(**{"train.num_steps": 4, "train.checkpoint_every": 2})
+    cfg = tiny_cfg(**{"train.num_steps": 4, "train.checkpoint_every": 2, **options})
     full = run_training(cfg, tmp_path / "full", dataset=ToyScenes(), device="cpu")
     assert full["step"] == 4
     run_training(cfg, tmp_path / "part", dataset=ToyScenes(), device="cpu", num_steps=2)
@@ -233,14 +243,14 @@ def test_indexing_backward_is_deterministic_under_the_setting(two_threads):
         torch.use_deterministic_algorithms(False)
 
 
-def _ddp_worker(rank, world, init_file, out_dir):
+def _ddp_worker(rank, world, init_file, out_dir, options):
     import torch.distributed as dist
 
     os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank))
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                             world_size=world)
     torch.set_num_threads(1)
-    cfg = tiny_cfg(**{"train.num_steps": 3, "train.checkpoint_every": 10})
+    cfg = tiny_cfg(**{"train.num_steps": 3, "train.checkpoint_every": 10, **options})
     trainer = Trainer(cfg, out_dir, device="cpu", dataset=ToyScenes())
     trainer.train()
     torch.save({k: v.clone() for k, v in trainer.G.state_dict().items()},
@@ -248,14 +258,23 @@ def _ddp_worker(rank, world, init_file, out_dir):
     dist.destroy_process_group()
 
 
-def test_two_process_ddp_keeps_ranks_identical(tmp_path):
-    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+# A renderer stage: a second generator forward (the own layout) before the backward, and
+# frozen layout weights that DDP must leave out.
+DDP_OPTIONS = {"plain": {}, "renderer_stage": {
+    "loss.own_layout_weight": 1.0, "train.freeze_layout": True,
+    "model.layout.use_own_gconv": True, "train.layout_jitter": 0.1}}
+
+
+@pytest.mark.parametrize("options", DDP_OPTIONS.values(), ids=DDP_OPTIONS)
+def test_two_process_ddp_keeps_ranks_identical(tmp_path, options):
+    mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), str(tmp_path), options), nprocs=2)
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert (tmp_path / "checkpoints/ckpt_00000003.pt").exists()  # rank 0 wrote it
     # and training did move the weights away from their (shared) initial values
-    init = Trainer(tiny_cfg(), tmp_path / "init_run", device="cpu", dataset=ToyScenes())
+    init = Trainer(tiny_cfg(**options), tmp_path / "init_run", device="cpu",
+                   dataset=ToyScenes())
     assert any(not torch.equal(a[k], v) for k, v in init.G.state_dict().items())
 
 
