@@ -57,6 +57,12 @@ MODEL_KEY_ALIASES: dict[str, str] = {
     "object_disc_attributes": "discriminator.classify_attributes",
 }
 
+# Model settings added after 0.1.0: they never had a flat name.
+NEW_MODEL_KEYS: frozenset[str] = frozenset({
+    "layout.sample_temperature",
+    "layout.stuff_partition",
+})
+
 
 def is_old_model_key(name: str, value: Any = None) -> bool:
     """Whether ``model.<name>`` (holding ``value``) is a 0.1.0 flat key.

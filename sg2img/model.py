@@ -7,6 +7,7 @@ class-specific generators and the weight-map fusion).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -406,8 +407,9 @@ class GALSGenerator(LayoutBranch, nn.Module):
             raise ValueError(f"z must have shape ({N}, {self.noise_dim}), got {tuple(z.shape)}")
         z = z.to(device=device, dtype=self.obj_embeddings.weight.dtype)
 
-        with torch.autocast(device.type, dtype=render_dtype or torch.bfloat16,
-                            enabled=render_dtype is not None):
+        # Without render_dtype the caller's autocast (the trainer's bf16) stays in force.
+        with (torch.autocast(device.type, dtype=render_dtype) if render_dtype is not None
+              else contextlib.nullcontext()):
             layout = semantic_layout(batch.objs, boxes, masks, batch.obj_to_img, N,
                                      self.num_objects, H, H)                  # (N, C, H, W)
             edges = None
