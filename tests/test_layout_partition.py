@@ -121,3 +121,28 @@ def test_a_partition_needs_the_stuff_classes(vocab):
     with pytest.raises(ValueError, match="stuff_ids"):
         GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds)
     assert dataclasses.asdict(cfg.model.layout)["stuff_partition"] is True
+
+
+def test_sample_temperature_pulls_sampled_boxes_towards_the_mode(vocab, sheep_graph):
+    from sg2img.config import Config
+    from sg2img.scene_graph import SceneGraph, collate_graphs
+
+    batch = collate_graphs([SceneGraph.from_dict(sheep_graph).encode(vocab)] * 8)
+    torch.manual_seed(0)
+    cfg = Config.from_preset("tiny", ["model.layout.head=sample"])
+    model = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
+                          pred_names=vocab.pred_names).eval()
+    noise = torch.cat([torch.rand(batch.num_objects, 1), torch.randn(batch.num_objects, 4)], 1)
+
+    def spread(temperature):
+        model.cfg = cfg.with_overrides([f"model.layout.sample_temperature={temperature}"]).model
+        sampled = model.layout_boxes(batch, layout_mode="sample", layout_noise=noise)
+        mode = model.layout_boxes(batch, layout_mode="mode")
+        return (sampled - mode).abs().mean()
+
+    assert spread(0.0) < spread(0.5) < spread(1.0)
+    # With temperature 0 a sample is its component's mean: the same boxes for any normals.
+    model.cfg = cfg.with_overrides(["model.layout.sample_temperature=0"]).model
+    other = torch.cat([noise[:, :1], torch.randn(batch.num_objects, 4)], 1)
+    assert torch.equal(model.layout_boxes(batch, layout_mode="sample", layout_noise=noise),
+                       model.layout_boxes(batch, layout_mode="sample", layout_noise=other))
