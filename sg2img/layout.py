@@ -60,7 +60,10 @@ def warp_masks(boxes: Tensor, masks: Tensor, H: int, W: int) -> Tensor:
     # cuts everything outside the box to exactly zero.
     out = F.grid_sample(masks[:, None].to(grid.dtype), grid, mode="bilinear",
                         padding_mode="border", align_corners=False)[:, 0]     # (O, H, W)
-    inside = (grid.abs() <= 1).all(dim=3)                                     # (O, H, W)
+    # The grid's x depends on the column only and its y on the row only: test them apart.
+    inside_x = grid[:, 0, :, 0].abs() <= 1                                    # (O, W)
+    inside_y = grid[:, :, 0, 1].abs() <= 1                                    # (O, H)
+    inside = inside_y[:, :, None] & inside_x[:, None, :]                      # (O, H, W)
     return out * inside.to(out.dtype)
 
 
@@ -338,7 +341,12 @@ def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images
     slot, max_slots = _slots(obj_to_img[idx], num_images)
     packed = score.new_full((num_images, max_slots, size * size), -math.inf)
     packed[obj_to_img[idx], slot] = score
-    winner = packed.argmax(dim=1)                                             # (N, SS)
+    # The first highest slot per pixel (argmax over a short, strided dim is slow on the CPU).
+    best, winner = packed[:, 0], torch.zeros_like(packed[:, 0], dtype=torch.long)  # (N, SS)
+    for k in range(1, max_slots):
+        better = packed[:, k] > best
+        best = torch.where(better, packed[:, k], best)
+        winner = torch.where(better, k, winner)
     region = (winner[obj_to_img[idx]] == slot[:, None]).view(-1, size, size)  # (K, S, S)
     if is_thing is not None and bool(is_thing.any()):
         things = is_thing.nonzero()[:, 0]
