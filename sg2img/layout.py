@@ -301,8 +301,8 @@ def texture_noise_layout(noise_map: Tensor, channels: int) -> Tensor:
 
 
 def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images: int,
-                    is_stuff: Tensor, size: int,
-                    is_thing: Tensor | None = None) -> tuple[Tensor, Tensor]:
+                    is_stuff: Tensor, size: int, is_thing: Tensor | None = None,
+                    pinned: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Stuff made to partition the canvas, as in the data: every pixel of an image belongs to
     exactly one of its stuff objects, except where a thing lies on top.
 
@@ -323,6 +323,8 @@ def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images
         is_stuff: (O,) bool, the objects that take part.
         size: S, the side of the canvas the regions are decided on (the image size).
         is_thing: (O,) bool, the objects drawn on top; None: none.
+        pinned: (O,) bool, stuff whose box a user set: its region stays inside that box
+            (it may lose pixels there, never grow beyond it); None: none.
 
     Returns:
         boxes (O, 4), masks (O, M, M) in the inputs' dtypes.
@@ -337,7 +339,10 @@ def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images
     dx = (b[:, 0:1] - centres).clamp_min(0) + (centres - b[:, 2:3]).clamp_min(0)  # (K, S)
     dy = (b[:, 1:2] - centres).clamp_min(0) + (centres - b[:, 3:4]).clamp_min(0)  # (K, S)
     dist = torch.sqrt(dy[:, :, None] ** 2 + dx[:, None, :] ** 2)              # (K, S, S)
-    score = (warped - dist).flatten(1)                                        # (K, SS)
+    score = warped - dist                                                     # (K, S, S)
+    if pinned is not None:
+        score = score.masked_fill(pinned[idx][:, None, None] & (dist > 0), -math.inf)
+    score = score.flatten(1)                                                  # (K, SS)
     slot, max_slots = _slots(obj_to_img[idx], num_images)
     packed = score.new_full((num_images, max_slots, size * size), -math.inf)
     packed[obj_to_img[idx], slot] = score
@@ -347,6 +352,7 @@ def partition_stuff(boxes: Tensor, masks: Tensor, obj_to_img: Tensor, num_images
         better = packed[:, k] > best
         best = torch.where(better, packed[:, k], best)
         winner = torch.where(better, k, winner)
+    winner = winner.masked_fill(best == -math.inf, -1)          # outside every pinned box
     region = (winner[obj_to_img[idx]] == slot[:, None]).view(-1, size, size)  # (K, S, S)
     if is_thing is not None and bool(is_thing.any()):
         things = is_thing.nonzero()[:, 0]

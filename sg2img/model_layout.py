@@ -139,5 +139,6 @@ class LayoutBranch:
         if self.stuff_classes is not None and not use_gt_layout:   # model.layout.stuff_partition
             stuff = self.stuff_classes[batch.objs]
             boxes, masks = partition_stuff(boxes, masks, batch.obj_to_img, batch.num_images,
-                                           stuff, self.image_size, ~stuff & ~is_image)
+                                           stuff, self.image_size, ~stuff & ~is_image,
+                                           batch.box_given)
         return boxes, masks

@@ -65,6 +65,18 @@ def test_a_stuff_object_that_wins_nothing_keeps_its_box_with_an_empty_mask():
     assert new_masks[1].abs().max() == 0
 
 
+def test_a_pinned_stuff_box_is_never_outgrown():
+    boxes, masks, o2i, stuff = _two_bands()
+    pinned = torch.tensor([False, True, False, False])      # the grass, short of the right edge
+    new_boxes, _ = partition_stuff(boxes, masks, o2i, 2, stuff, 64, pinned=pinned)
+    assert new_boxes[1][2] <= 0.9 + 1 / 64                   # unpinned it grew to 1.0
+    assert new_boxes[0].tolist() == pytest.approx([0.0, 0.0, 1.0, 1.0])  # the sky fills in
+    only = torch.tensor([True, True, False, True])           # every stuff object pinned
+    new_boxes, new_masks = partition_stuff(boxes, masks, o2i, 2, stuff, 64, pinned=only)
+    warped = warp_masks(new_boxes, new_masks, 64, 64) >= 0.5
+    assert not warped[0, 45:, 60:].any() and not warped[1, 45:, 60:].any()  # a gap, as set
+
+
 def test_without_stuff_nothing_changes():
     boxes, masks, o2i, _ = _two_bands()
     none = torch.zeros(4, dtype=torch.bool)
