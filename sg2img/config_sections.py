@@ -50,6 +50,9 @@ class LayoutConfig:
     sample_temperature: float = 1.0      # head=sample: scales each sampled box's normal draws
                                          # (1: the learned spread; < 1 nearer each component's
                                          # mean: likelier layouts, less varied)
+    max_thing_iou: float = 1.0           # head=sample: placement drops the components whose
+                                         # box overlaps a thing already placed by more (IoU);
+                                         # 1 keeps them all
     stuff_partition: bool = False        # predicted stuff partitions the canvas as in the data:
                                          # each pixel goes to one stuff object (things on top)
 
@@ -62,6 +65,9 @@ class LayoutConfig:
         for name in ("embedding_dim", "gconv_dim", "gconv_hidden_dim"):
             require(getattr(self, name) > 0, f"model.layout.{name} must be positive")
         require(self.num_gconv_layers >= 0, "model.layout.num_gconv_layers must be >= 0")
+        require(0.0 <= self.max_thing_iou <= 1.0,
+                f"model.layout.max_thing_iou must be in [0, 1] (1: no rule), got "
+                f"{self.max_thing_iou}")
         require(0.0 <= self.sample_temperature <= 2.0,
                 f"model.layout.sample_temperature must be in [0, 2] (1 samples the learned "
                 f"spread), got {self.sample_temperature}")

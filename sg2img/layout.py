@@ -44,6 +44,22 @@ def boxes_to_grid(boxes: Tensor, H: int, W: int) -> Tensor:
                         gy[:, :, None].expand(O, H, W)], dim=3)               # (O, H, W, 2)
 
 
+def paired_iou(a: Tensor, b: Tensor) -> Tensor:
+    """IoU of ``a[i]`` and ``b[i]`` for every index of the leading dims (not all pairs).
+
+    Args:
+        a, b: (..., 4) boxes ``(x0, y0, x1, y1)`` of one shape.
+
+    Returns:
+        (...) IoU in [0, 1].
+    """
+    w = (torch.minimum(a[..., 2], b[..., 2]) - torch.maximum(a[..., 0], b[..., 0])).clamp_min(0)
+    h = (torch.minimum(a[..., 3], b[..., 3]) - torch.maximum(a[..., 1], b[..., 1])).clamp_min(0)
+    inter = w * h
+    area = lambda x: (x[..., 2] - x[..., 0]) * (x[..., 3] - x[..., 1])          # noqa: E731
+    return inter / (area(a) + area(b) - inter).clamp_min(1e-9)
+
+
 def warp_masks(boxes: Tensor, masks: Tensor, H: int, W: int) -> Tensor:
     """Each object's mask placed into its box on an ``H x W`` canvas.
 

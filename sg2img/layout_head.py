@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .graph import build_mlp
+from .layout import paired_iou
 
 with warnings.catch_warnings():
     # torch-geometric's import calls torch.jit.script, which warns that it is deprecated;
@@ -286,7 +287,8 @@ class MixtureBoxHead(nn.Module):
     # ----------------------------------------------------------------- forward
     def forward(self, obj_vecs: Tensor, pred_vecs: Tensor, edges: Tensor, obj_to_img: Tensor,
                 *, known: Tensor | None = None, known_boxes: Tensor | None = None,
-                noise: Tensor | None = None, pred_codes: Tensor | None = None) -> Tensor:
+                noise: Tensor | None = None, pred_codes: Tensor | None = None,
+                apart: Tensor | None = None, max_iou: float = 1.0) -> Tensor:
         """Lay out all objects: sample (``noise`` given) or take the mode (``noise`` None).
 
         Args:
@@ -303,6 +305,11 @@ class MixtureBoxHead(nn.Module):
                 by one (also by an independent head, whose mixtures then do not change) and
                 only the components that satisfy the most geometric triples with the boxes
                 already placed stay in the running (see the module docstring).
+            apart: (O,) bool, objects that keep apart (things): while one is placed, among
+                the components left, those whose box overlaps an ``apart`` object already
+                placed in its image by more than ``max_iou`` (IoU) drop out, unless all do;
+                then the least overlapping stay. Needs ``pred_codes`` (objects placed one
+                by one).
 
         Returns:
             (O, 4) boxes in [0, 1]; known objects get ``known_boxes``.
@@ -342,6 +349,9 @@ class MixtureBoxHead(nn.Module):
             allowed = None
             if pred_codes is not None:
                 allowed = self._satisfying(mix, noise, edges, pred_codes, out, placed, chosen)
+                if apart is not None and max_iou < 1:
+                    allowed = self._apart(mix, noise, out, placed, chosen, allowed, apart,
+                                          obj_to_img, max_iou)
             picked = mixture_pick(mix, noise, allowed)
             out = torch.where(chosen[:, None], picked, out)
             placed = placed | chosen
@@ -383,6 +393,36 @@ class MixtureBoxHead(nn.Module):
             ok = (got == pred_codes[t][:, None]).to(score.dtype)
             score = score.index_add(0, me[t], ok)
         return score >= score.max(dim=1, keepdim=True).values
+
+
+    def _apart(self, mix: BoxMixture, noise: Tensor | None, params: Tensor, placed: Tensor,
+               chosen: Tensor, allowed: Tensor, apart: Tensor, obj_to_img: Tensor,
+               max_iou: float) -> Tensor:
+        """(O, K) bool: ``allowed``, less the components of chosen ``apart`` objects whose box
+        overlaps a placed ``apart`` object of the image by more than ``max_iou`` (the least
+        overlapping stay when every allowed one does)."""
+        mine = (chosen & apart).nonzero()[:, 0]                                  # (C,)
+        theirs = (placed & apart).nonzero()[:, 0]                                # (P,)
+        if mine.numel() == 0 or theirs.numel() == 0:
+            return allowed
+        same = obj_to_img[mine][:, None] == obj_to_img[theirs][None, :]           # (C, P)
+        c, p = same.nonzero().unbind(dim=1)
+        if c.numel() == 0:
+            return allowed
+        cand = params_to_boxes(component_candidates(mix[mine], noise if noise is None
+                                                    else noise[mine]), self.min_size)  # (C, K, 4)
+        other = params_to_boxes(params[theirs], self.min_size)[p]                # (pairs, 4)
+        iou = paired_iou(cand[c], other[:, None].expand_as(cand[c]))             # (pairs, K)
+        worst = iou.new_zeros(len(mine), iou.shape[1]).index_reduce_(
+            0, c, iou, "amax", include_self=True)                                # (C, K)
+        ok = allowed[mine]
+        free = ok & (worst <= max_iou)
+        least = ok & (worst <= torch.where(ok, worst, worst.new_tensor(math.inf))
+                      .min(dim=1, keepdim=True).values)
+        keep = torch.where(free.any(dim=1, keepdim=True), free, least)
+        allowed = allowed.clone()
+        allowed[mine] = keep
+        return allowed
 
 
 def _argmax_per_group(score: Tensor, valid: Tensor, group: Tensor) -> Tensor:

@@ -186,10 +186,11 @@ class GALSGenerator(LayoutBranch, nn.Module):
                              if pred_names is not None and lay.respect_relations
                              else None, persistent=False)
         self.mask_head = MaskHead(lay.gconv_dim, lay.mask_size)
-        if lay.stuff_partition and stuff_ids is None:
-            raise ValueError("model.layout.stuff_partition needs the stuff classes: pass "
-                             "stuff_ids (a vocabulary with stuff_names), or turn it off")
-        self.register_buffer("stuff_classes", None if not lay.stuff_partition else torch.zeros(
+        if (lay.stuff_partition or lay.max_thing_iou < 1) and stuff_ids is None:
+            raise ValueError("model.layout.stuff_partition and max_thing_iou need the stuff "
+                             "classes: pass stuff_ids (a vocabulary with stuff_names), or turn "
+                             "them off")
+        self.register_buffer("stuff_classes", None if stuff_ids is None else torch.zeros(
             num_objects, dtype=torch.bool).index_fill_(0, torch.tensor(stuff_ids, dtype=torch.long),
                                                        True), persistent=False)
 

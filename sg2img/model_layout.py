@@ -58,8 +58,12 @@ class LayoutBranch:
                 noise = torch.cat([noise[:, :1], noise[:, 1:] * scale], dim=1)
         s, p, o = batch.triples.unbind(dim=1)
         codes = None if self.pred_codes is None else self.pred_codes[p]
+        apart = None
+        if self.cfg.layout.max_thing_iou < 1:      # things are placed apart, as in the data
+            apart = ~self.stuff_classes[batch.objs] & (batch.objs != IMAGE_OBJECT_ID)
         return self.box_head(obj_vecs, pred_vecs, torch.stack([s, o], dim=1), batch.obj_to_img,
-                             known=known, known_boxes=known_boxes, noise=noise, pred_codes=codes)
+                             known=known, known_boxes=known_boxes, noise=noise, pred_codes=codes,
+                             apart=apart, max_iou=self.cfg.layout.max_thing_iou)
 
     def layout_boxes(self, batch: GraphBatch, *, layout_mode: str = "mode",
                      layout_noise: Tensor | None = None,
@@ -136,7 +140,7 @@ class LayoutBranch:
         full = boxes.new_tensor([0.0, 0.0, 1.0, 1.0])
         boxes = torch.where(is_image[:, None], full, boxes)
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
-        if self.stuff_classes is not None and not use_gt_layout:   # model.layout.stuff_partition
+        if self.cfg.layout.stuff_partition and not use_gt_layout:
             stuff = self.stuff_classes[batch.objs]
             boxes, masks = partition_stuff(boxes, masks, batch.obj_to_img, batch.num_images,
                                            stuff, self.image_size, ~stuff & ~is_image,

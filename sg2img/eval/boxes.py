@@ -19,13 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..layout import paired_iou
 from ..vocab import IMAGE_OBJECT_ID
 
 DEFAULT_RECALL_THRESHOLDS = (0.3, 0.5)
 SMALL_OBJECT_AREA = 0.05
 """Small objects: ground-truth box area under 5 % of the image (the first size bin)."""
 DEFAULT_SIZE_EDGES = (0.0, SMALL_OBJECT_AREA, 0.2, 1.0)
-_IOU_CHUNK = 2048
 
 
 # --------------------------------------------------------------------------- boxes
@@ -61,11 +61,7 @@ def paired_box_iou(pred_boxes: Tensor, gt_boxes: Tensor) -> Tensor:
     if pred_boxes.dim() != 2 or pred_boxes.shape[-1] != 4 or pred_boxes.shape != gt_boxes.shape:
         raise ValueError(f"paired_box_iou needs two (O, 4) tensors of the same shape, got "
                          f"{tuple(pred_boxes.shape)} and {tuple(gt_boxes.shape)}")
-    if len(pred_boxes) == 0:
-        return pred_boxes.new_zeros(0, dtype=torch.float32)
-    # The diagonal of chunked pairwise IoU keeps memory at _IOU_CHUNK**2 whatever O is.
-    chunks = zip(pred_boxes.split(_IOU_CHUNK), gt_boxes.split(_IOU_CHUNK), strict=True)
-    return torch.cat([box_iou(p, g).diagonal() for p, g in chunks])
+    return paired_iou(pred_boxes.float(), gt_boxes.float())
 
 
 def layout_recall(pred_boxes: Tensor, gt_boxes: Tensor,
