@@ -34,9 +34,10 @@ def main() -> None:
                         num_graphs=a.num_graphs, progress=True, overrides=a.set)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    # Appended, not with_suffix: a stem such as "t0.7" keeps its dot.
+    Path(f"{out}.json").write_text(json.dumps(report, indent=1))
     table = layout_gap_table(report)
-    out.with_suffix(".md").write_text(table)
+    Path(f"{out}.md").write_text(table)
     print(table)
 
 

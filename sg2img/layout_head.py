@@ -413,8 +413,8 @@ class MixtureBoxHead(nn.Module):
                                                     else noise[mine]), self.min_size)  # (C, K, 4)
         other = params_to_boxes(params[theirs], self.min_size)[p]                # (pairs, 4)
         iou = paired_iou(cand[c], other[:, None].expand_as(cand[c]))             # (pairs, K)
-        worst = iou.new_zeros(len(mine), iou.shape[1]).index_reduce_(
-            0, c, iou, "amax", include_self=True)                                # (C, K)
+        worst = iou.new_zeros(len(mine), iou.shape[1]).scatter_reduce(
+            0, c[:, None].expand_as(iou), iou, reduce="amax")                    # (C, K)
         ok = allowed[mine]
         free = ok & (worst <= max_iou)
         least = ok & (worst <= torch.where(ok, worst, worst.new_tensor(math.inf))

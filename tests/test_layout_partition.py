@@ -158,3 +158,31 @@ def test_sample_temperature_pulls_sampled_boxes_towards_the_mode(vocab, sheep_gr
     other = torch.cat([noise[:, :1], torch.randn(batch.num_objects, 4)], 1)
     assert torch.equal(model.layout_boxes(batch, layout_mode="sample", layout_noise=noise),
                        model.layout_boxes(batch, layout_mode="sample", layout_noise=other))
+
+
+def test_things_are_placed_apart_when_asked(vocab):
+    """Two sheep the head would stack on one spot: with max_thing_iou the second one takes a
+    component elsewhere; the sky (stuff) may still overlap them."""
+    from sg2img.layout import paired_iou
+    from sg2img.layout_head import MixtureBoxHead, geometric_codes
+
+    head = MixtureBoxHead(8, 16, num_components=2, sequential=False)
+    # Every object: component 0 (likelier) at the centre, component 1 in the top left corner.
+    mix_means = torch.tensor([[0.5, 0.5, -1.6, -1.6], [0.2, 0.2, -1.6, -1.6]])
+
+    def fake_mixture(obj_vecs, context=None):
+        from sg2img.layout_head import BoxMixture
+        O = len(obj_vecs)
+        return BoxMixture(torch.tensor([[2.0, 0.0]]).expand(O, 2).clone(),
+                          mix_means.expand(O, 2, 4).clone(), torch.full((O, 2, 4), -4.0))
+
+    head.mixture = fake_mixture
+    vecs, preds = torch.zeros(3, 8), torch.zeros(0, 8)
+    edges, to_img = torch.zeros(0, 2, dtype=torch.long), torch.zeros(3, dtype=torch.long)
+    codes = geometric_codes(vocab.pred_names)[:0]
+    apart = torch.tensor([True, True, False])              # sheep, sheep, sky
+    stacked = head(vecs, preds, edges, to_img, pred_codes=codes)
+    spread = head(vecs, preds, edges, to_img, pred_codes=codes, apart=apart, max_iou=0.1)
+    assert paired_iou(stacked[0], stacked[1]) > 0.9
+    assert paired_iou(spread[0], spread[1]) <= 0.1
+    assert torch.equal(spread[2], stacked[2])             # the stuff is not held apart
