@@ -788,8 +788,13 @@ def test_layout_mode_sample_renders_sampled_layouts_and_scores_the_mode():
         # module, not the bf16 render function).
         assert m["layout"]["samples_layout"] and m["layout"]["sample"]["R@0.5"] < 1.0
     gen = FakeSampler()
-    assert _run(gen, metrics=metrics)["layout_mode"] == "mode"
+    assert _run(gen, metrics=metrics, layout_mode="mode")["layout_mode"] == "mode"
     assert {c for c in gen.calls} == {("mode", None)}
+    # By default, as generate() draws: a sampling head samples, any other takes its layout.
+    gen = FakeSampler()
+    assert _run(gen, metrics=metrics)["layout_mode"] == "sample"
+    assert {c for c in gen.calls} == {("sample", None)}
+    assert _run(FakeGenerator(), metrics=("layout_recall",))["layout_mode"] == "mode"
     with pytest.raises(ValueError, match="layout_mode must be one of"):
         _run(FakeSampler(), metrics=metrics, layout_mode="best")
 

@@ -318,11 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="render under bfloat16 autocast, as generate --precision bf16 does "
                         "(to measure what it costs)")
-    e.add_argument("--layout-mode", choices=("mode", "sample"), default="mode",
-                   help="render every image from the most likely layout (mode), or from a "
-                        "layout sampled per image as generate does with a sampling layout "
-                        "head, so that FID and diversity see the layouts users get (layout "
-                        "metrics score the mode either way)")
+    e.add_argument("--layout-mode", choices=("mode", "sample"), default=None,
+                   help="render every image from the most likely layout (mode) or from a "
+                        "layout sampled per image (sample); by default as generate draws: "
+                        "sample with a sampling layout head, so that FID and diversity see "
+                        "the layouts users get (layout metrics score the mode either way)")
     e.add_argument("--samples-per-graph", type=_COUNT, default=1, metavar="K",
                    help="images generated per scene graph")
     e.add_argument("--layout-baseline", action="store_true",

@@ -119,9 +119,10 @@ class EvalOptions:
         precision: "fp32", or "bf16" to render the images under bfloat16 autocast as
             ``generate(precision="bf16")`` does (the generator must take ``render_dtype``).
         layout_mode: "mode" renders every image from the most likely layout; "sample" from
-            a layout sampled per image, as ``generate()`` does with a sampling layout head
-            (the generator must take ``layout_mode``), so FID and diversity see the layouts
-            users get. Layout metrics score the mode either way (``layout`` also scores
+            a layout sampled per image (the generator must take ``layout_mode``); None (the
+            default) as ``generate()`` draws: "sample" for a generator whose layout head
+            samples, else "mode", so FID and diversity see the layouts users get. Layout
+            metrics score the mode either way (``layout`` also scores
             samples of its own).
         layout_diagnostics: the ``layout`` metric also says where the mode's small-object
             misses come from (``small_swap``: :func:`swap_diagnosis` and the recall with every
@@ -154,7 +155,7 @@ class EvalOptions:
     num_workers: int = 0
     progress: bool = True
     precision: str = "fp32"
-    layout_mode: str = "mode"
+    layout_mode: str | None = None
     layout_diagnostics: bool = False
     detector: Any = None
     detector_arch: str = COCO_DETECTOR_ARCH
@@ -215,6 +216,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, options: EvalOptions | None
         raise ValueError(f"FID and IS need at least 2 images, the dataset has {len(dataset)}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {tuple(PRECISIONS)}, got {precision!r}")
+    if layout_mode is None:     # as generate() draws (sg2img.api.default_layout_mode)
+        layout_mode = "sample" if getattr(generator, "samples_layout", False) else "mode"
     check_layout_mode(layout_mode)
     device = torch.device(o.device)
     render_kwargs: dict[str, Any] = {}
