@@ -75,3 +75,16 @@ def test_layout_sources_render_what_they_name(shapes_small):
     assert set(out["hard_masks"].masks.unique().tolist()) <= {0.0, 1.0}
     with pytest.raises(ValueError, match="unknown layout source"):
         LayoutSource(model, "best", ())
+
+
+def test_region_energy_counts_detail_inside_each_class_only():
+    from sg2img.eval.streaks import region_energy
+
+    images = torch.zeros(1, 3, 4, 6)
+    images[..., ::2] = 1.0                      # stripes everywhere
+    layout = torch.zeros(1, 3, 4, 6)
+    layout[0, 1, :, :3] = 1.0                   # class 1: the left half
+    layout[0, 2, :2, :] = 0.4                   # class 2: never >= 0.5
+    sums = region_energy(images, layout)
+    assert sums[1].tolist() == [8 * 0.25, 8, 0.0, 9]  # grey 1 vs 0.5; 8 x-pairs, 9 y-pairs
+    assert sums[2].tolist() == [0.0, 0.0, 0.0, 0.0]
