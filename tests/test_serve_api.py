@@ -102,7 +102,7 @@ def test_vocab_says_things_stuff_and_the_attributes_each_class_takes(client, tmp
     plain = client.get("/api/vocab").json()
     assert plain == {"model": "tiny", "objects": NAMES, "predicates": PREDS[:7],
                      "things": None, "stuff": None, "attributes": None,
-                     "class_attributes": None}
+                     "class_attributes": None, "default_attributes": None}
     vocab = shapes_vocab()
     shapes = load_model(random_model_export(tmp_path / "shapes.pt", vocab), "cpu")
     with TestClient(create_app(ModelRegistry([ServedModel("shapes", "s.pt", shapes)]))) as c:
