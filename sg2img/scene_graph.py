@@ -10,7 +10,10 @@ The JSON form is sg2im's::
 
 A file holds one graph or a list of graphs. Duplicate triples and self-loops are allowed
 (sg2im's example files contain both). The image node ``__image__`` and the ``__in_image__``
-triples are added only when encoding; the caller's data is never modified.
+triples are added only when encoding; the caller's data is never modified. An object given no
+attributes is encoded with its class's defaults when the vocabulary has them (the set the
+class most often has in the model's data: ``"white"`` for a sheep), as the model never saw an
+object without attributes.
 """
 
 from __future__ import annotations
@@ -183,7 +186,9 @@ class SceneGraph:
         objects: object names, e.g. ``("sky", "grass", "sheep")``.
         relationships: ``(subject_index, predicate_name, object_index)`` triples.
         boxes: per object ``(x0, y0, x1, y1)`` in [0, 1] or ``None``; pins that object's box.
-        attributes: per object a tuple of attribute names.
+        attributes: per object a tuple of attribute names. An object with none (an empty
+            tuple, or every object when this is None) is drawn with its class's defaults
+            when the vocabulary has them (``drawn_attributes``).
     """
 
     objects: tuple[str, ...]
@@ -353,13 +358,31 @@ class SceneGraph:
         return [" ".join([*a, name]) for a, name in zip(attrs, self.objects, strict=True)]
 
     # -------------------------------------------------------------- encoding
+    def drawn_attributes(self, vocab: Vocab) -> tuple[tuple[str, ...], ...]:
+        """Per object the attributes it is encoded with: the ones given, or for an object
+        given none (an empty list, or every object of a graph without ``attributes``) its
+        class's defaults (``Vocab.default_attribute_names``; none without a default table).
+        Given attributes are never changed or added to.
+
+        Args:
+            vocab: the model's vocabulary (its object names are not checked here).
+        """
+        given = self.attributes or ((),) * len(self.objects)
+        return tuple(attrs or vocab.default_attribute_names(name) or ()
+                     for attrs, name in zip(given, self.objects, strict=True))
+
     def encode(self, vocab: Vocab) -> GraphSample:
         """Ids for objects and triples, with the image node and ``__in_image__`` triples added.
 
         Returns:
             A ``GraphSample`` with O = len(objects) + 1 objects (``__image__`` last) and
             T = len(relationships) + len(objects) triples; ``attributes`` (O, A) multi-hot
-            when the vocabulary has attributes, else None.
+            when the vocabulary has attributes (``drawn_attributes``: an object given none
+            takes its class's defaults when the vocabulary has them), else None.
+
+        Raises:
+            SceneGraphError: a name not in ``vocab``, or an attribute the object's class
+                never takes (``check_vocab``).
         """
         self.check_vocab(vocab)
         objs = torch.tensor([vocab.object_idx(n) for n in self.objects], dtype=torch.long)
@@ -370,12 +393,13 @@ class SceneGraph:
             boxes = torch.tensor([b if b is not None else (0.0, 0.0, 1.0, 1.0)
                                   for b in self.boxes], dtype=torch.float32)
             box_given = torch.tensor([b is not None for b in self.boxes], dtype=torch.bool)
-        # With an attribute vocabulary every graph gets an (O, A) tensor (all zeros without
-        # attributes), so graphs with and without attributes batch together.
+        # With an attribute vocabulary every graph gets an (O, A) tensor (a row of zeros for an
+        # object without attributes or defaults), so graphs with and without attributes batch
+        # together.
         attributes = None
         if vocab.attribute_names is not None:
             attributes = torch.zeros(len(self.objects), vocab.num_attributes)
-            for i, names in enumerate(self.attributes or ()):
+            for i, names in enumerate(self.drawn_attributes(vocab)):
                 for a in names:
                     attributes[i, vocab.attribute_idx(a)] = 1.0
         return GraphSample(objs, triples, boxes=boxes, box_given=box_given,
@@ -386,6 +410,10 @@ class SceneGraph:
                     ) -> SceneGraph:
         """The user form of an encoded graph with its image node last (a dataset item, or
         ``encode``'s output): names from ``vocab``, the ``__in_image__`` triples dropped.
+
+        The graph has no attributes, so encoding it again gives each object its class's
+        defaults (no attributes without a default table): ``encode`` of a graph given no
+        attributes round-trips exactly; a sample's other attributes are not kept.
 
         Args:
             sample: objs (O,) with ``__image__`` last, triples (T, 3).

@@ -1,8 +1,10 @@
 """Object, predicate and attribute vocabularies, compatible with sg2im's vocab JSON.
 
 Besides the names, a vocabulary may say which object names are stuff (regions such as sky or
-grass; the others are things) and which attributes each class takes in the model's data (its
-class table). ``Vocab.describe()`` is what ``sg2img vocab`` and ``GET /api/vocab`` show.
+grass; the others are things), which attributes each class takes in the model's data (its
+class table) and which ones an object of the class given none gets (its defaults: the set the
+class most often has in the data). ``Vocab.describe()`` is what ``sg2img vocab`` and
+``GET /api/vocab`` show.
 """
 
 from __future__ import annotations
@@ -127,42 +129,61 @@ def _index(names: Sequence[str]) -> dict[str, int]:
     return {name: i for i, name in enumerate(names) if name != NONE_NAME}
 
 
-def _class_table(table: Any, objects: Sequence[str], attributes: Sequence[str] | None
-                 ) -> dict[str, tuple[str, ...]]:
+def _class_table(table: Any, objects: Sequence[str], attributes: Sequence[str] | None,
+                 key: str = "class_attributes") -> dict[str, tuple[str, ...]]:
     """``table`` checked as untrusted input and completed: every object name of ``objects``
-    (in their order) -> the attribute names it takes; a class the table omits takes none.
+    (in their order) -> a tuple of attribute names; a class the table omits gets ``()``.
+
+    Args:
+        table: the value read from the vocabulary.
+        objects: the object names a user may use.
+        attributes: the attribute names, or None when the vocabulary has none.
+        key: the vocabulary key the table comes from, named in the messages
+            (``"class_attributes"``, ``"class_default_attributes"``).
 
     Raises:
         VocabError: not a mapping of object names to lists of distinct attribute names of
             the vocabulary, or a table without an attribute vocabulary.
     """
     if attributes is None:
-        raise VocabError("vocab 'class_attributes' needs an attribute vocabulary; give "
-                         "'attribute_idx_to_name' or remove 'class_attributes'")
+        raise VocabError(f"vocab {key!r} needs an attribute vocabulary; give "
+                         f"'attribute_idx_to_name' or remove {key!r}")
     if not isinstance(table, Mapping):
-        raise VocabError(f"vocab 'class_attributes' must map object names to lists of "
-                         f"attribute names, got {type(table).__name__}")
+        raise VocabError(f"vocab {key!r} must map object names to lists of attribute names, "
+                         f"got {type(table).__name__}")
     if len(table) > len(objects):
-        raise VocabError(f"vocab 'class_attributes' has {len(table)} entries but the "
-                         f"vocabulary has {len(objects)} object names; give at most one per "
-                         f"object name")
+        raise VocabError(f"vocab {key!r} has {len(table)} entries but the vocabulary has "
+                         f"{len(objects)} object names; give at most one per object name")
     known_objects, known_attrs = set(objects), set(attributes)
     for name, attrs in table.items():
         if not isinstance(name, str) or name not in known_objects:
-            raise VocabError(f"vocab 'class_attributes' names {short(name)}, which is not an "
-                             f"object name of the vocabulary; list only its object names")
+            raise VocabError(f"vocab {key!r} names {short(name)}, which is not an object name "
+                             f"of the vocabulary; list only its object names")
         if not isinstance(attrs, (list, tuple)) or len(attrs) > len(known_attrs):
-            raise VocabError(f"vocab 'class_attributes' of {short(name)} must be a list of at "
-                             f"most {len(known_attrs)} attribute names, got {short(attrs)}")
+            raise VocabError(f"vocab {key!r} of {short(name)} must be a list of at most "
+                             f"{len(known_attrs)} attribute names, got {short(attrs)}")
         bad = [a for a in attrs if not isinstance(a, str) or a not in known_attrs]
         if bad:
-            raise VocabError(f"vocab 'class_attributes' of {short(name)}: {short(bad[0])} is "
-                             f"not an attribute name of the vocabulary; use names from "
+            raise VocabError(f"vocab {key!r} of {short(name)}: {short(bad[0])} is not an "
+                             f"attribute name of the vocabulary; use names from "
                              f"'attribute_idx_to_name'")
         if len(set(attrs)) != len(attrs):
-            raise VocabError(f"vocab 'class_attributes' of {short(name)} lists an attribute "
-                             f"twice: {short(list(attrs))}; list each once")
+            raise VocabError(f"vocab {key!r} of {short(name)} lists an attribute twice: "
+                             f"{short(list(attrs))}; list each once")
     return {n: tuple(table.get(n, ())) for n in objects}
+
+
+def _defaults_within(defaults: Mapping[str, tuple[str, ...]],
+                     takes: Mapping[str, tuple[str, ...]] | None) -> None:
+    """Raise unless every class's defaults are among the attributes it takes (when the
+    vocabulary has a class table)."""
+    for name, attrs in defaults.items():
+        bad = [a for a in attrs if takes is not None and a not in takes[name]]
+        if bad:
+            raise VocabError(f"vocab 'class_default_attributes' of {short(name)}: "
+                             f"{short(bad[0])} is not among the attributes {name} takes "
+                             f"('class_attributes': {', '.join(takes[name]) or 'none'}); "
+                             f"give {name} defaults from those")
 
 
 def _stuff_names(names: Any, objects: Sequence[str]) -> tuple[str, ...]:
@@ -208,9 +229,15 @@ class Vocab:
             vocabulary order.
         stuff_names: the object names that are stuff (regions such as sky or grass); the
             others are things. ``None`` when unknown.
+        class_default_attributes: object name -> the attributes an object of that class
+            given none gets (the set the class most often has in the model's data; a class
+            left out gets none), or ``None`` when unknown. Needs ``attribute_names``; each
+            class's defaults must be among its ``class_attributes`` when both are given.
+            Stored for every object name, in vocabulary order.
 
     Raises:
-        VocabError: a bad name list, class table or stuff list (the message says which).
+        VocabError: a bad name list, class table, default table or stuff list (the message
+            says which).
     """
 
     object_names: tuple[str, ...]
@@ -219,6 +246,8 @@ class Vocab:
     class_attributes: Mapping[str, tuple[str, ...]] | None = field(
         default=None, compare=False, repr=False)
     stuff_names: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    class_default_attributes: Mapping[str, tuple[str, ...]] | None = field(
+        default=None, compare=False, repr=False)
     _obj_idx: dict[str, int] = field(init=False, repr=False, compare=False)
     _pred_idx: dict[str, int] = field(init=False, repr=False, compare=False)
     _attr_idx: dict[str, int] = field(init=False, repr=False, compare=False)
@@ -246,10 +275,15 @@ class Vocab:
         object.__setattr__(self, "_pred_idx", _index(self.pred_names))
         object.__setattr__(self, "_attr_idx", _index(self.attribute_names or ()))
         users = self.user_object_names()
+        attrs = None if self.attribute_names is None else self.user_attribute_names()
         if self.class_attributes is not None:
             object.__setattr__(self, "class_attributes", _class_table(
-                self.class_attributes, users,
-                None if self.attribute_names is None else self.user_attribute_names()))
+                self.class_attributes, users, attrs))
+        if self.class_default_attributes is not None:
+            defaults = _class_table(self.class_default_attributes, users, attrs,
+                                    "class_default_attributes")
+            _defaults_within(defaults, self.class_attributes)
+            object.__setattr__(self, "class_default_attributes", defaults)
         if self.stuff_names is not None:
             object.__setattr__(self, "stuff_names", _stuff_names(self.stuff_names, users))
 
@@ -342,6 +376,14 @@ class Vocab:
             return None
         return self.class_attributes.get(name)
 
+    def default_attribute_names(self, name: str) -> tuple[str, ...] | None:
+        """The attributes an object of class ``name`` given none gets (the set the class most
+        often has in the model's data); None without a default table or for a name that is
+        not an object name."""
+        if self.class_default_attributes is None:
+            return None
+        return self.class_default_attributes.get(name)
+
     def check_class_attributes(self, name: str, attributes: Sequence[str],
                                subject: str | None = None) -> None:
         """Raise unless object class ``name`` takes every one of ``attributes`` in the model's
@@ -377,8 +419,10 @@ class Vocab:
         Returns:
             ``objects`` (every name a scene graph may use), ``things`` and ``stuff`` (the
             objects split; None when the vocabulary does not say), ``predicates``,
-            ``attributes`` (None without attributes) and ``class_attributes`` (object name ->
-            the attributes it takes; None without a class table).
+            ``attributes`` (None without attributes), ``class_attributes`` (object name ->
+            the attributes it takes; None without a class table) and ``default_attributes``
+            (object name -> the attributes an object given none gets; None without a
+            default table).
         """
         return {
             "objects": self.user_object_names(),
@@ -389,12 +433,16 @@ class Vocab:
                            else self.user_attribute_names()),
             "class_attributes": (None if self.class_attributes is None else
                                  {n: list(a) for n, a in self.class_attributes.items()}),
+            "default_attributes": (None if self.class_default_attributes is None else
+                                   {n: list(a) for n, a in
+                                    self.class_default_attributes.items()}),
         }
 
     # ------------------------------------------------------------- json form
     def to_dict(self) -> dict[str, Any]:
         """The sg2im vocab JSON form (``*_name_to_idx`` and ``*_idx_to_name``), with
-        ``class_attributes`` and ``stuff_names`` when the vocabulary has them."""
+        ``class_attributes``, ``class_default_attributes`` and ``stuff_names`` when the
+        vocabulary has them."""
         d: dict[str, Any] = {
             "object_idx_to_name": list(self.object_names),
             "object_name_to_idx": dict(self._obj_idx),
@@ -406,6 +454,9 @@ class Vocab:
             d["attribute_name_to_idx"] = dict(self._attr_idx)
         if self.class_attributes is not None:
             d["class_attributes"] = {n: list(a) for n, a in self.class_attributes.items()}
+        if self.class_default_attributes is not None:
+            d["class_default_attributes"] = {n: list(a) for n, a in
+                                             self.class_default_attributes.items()}
         if self.stuff_names is not None:
             d["stuff_names"] = list(self.stuff_names)
         return d
@@ -413,11 +464,12 @@ class Vocab:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Vocab:
         """Build from sg2im's vocab JSON; ``*_idx_to_name`` wins, else ``*_name_to_idx``.
-        The optional ``class_attributes`` and ``stuff_names`` are checked as untrusted input.
+        The optional ``class_attributes``, ``class_default_attributes`` and ``stuff_names``
+        are checked as untrusted input.
 
         Raises:
-            VocabError: required keys are missing, the two forms disagree, or the class table
-                or stuff list names what the vocabulary does not have.
+            VocabError: required keys are missing, the two forms disagree, or a class or
+                default table or the stuff list names what the vocabulary does not have.
         """
         if not isinstance(d, Mapping):
             raise VocabError(f"a vocab must be a JSON object, got {type(d).__name__}")
@@ -455,7 +507,8 @@ class Vocab:
 
         return cls(tuple(names("object", True)), tuple(names("pred", True)),
                    None if (a := names("attribute", False)) is None else tuple(a),
-                   class_attributes=d.get("class_attributes"), stuff_names=d.get("stuff_names"))
+                   class_attributes=d.get("class_attributes"), stuff_names=d.get("stuff_names"),
+                   class_default_attributes=d.get("class_default_attributes"))
 
     @classmethod
     def load(cls, path: str | PathLike) -> Vocab:
@@ -470,28 +523,33 @@ class Vocab:
     def from_names(cls, object_names: Iterable[str], pred_names: Iterable[str],
                    attribute_names: Iterable[str] | None = None, *,
                    class_attributes: Mapping[str, Sequence[str]] | None = None,
-                   stuff_names: Iterable[str] | None = None) -> Vocab:
+                   stuff_names: Iterable[str] | None = None,
+                   class_default_attributes: Mapping[str, Sequence[str]] | None = None
+                   ) -> Vocab:
         """Vocabulary with ``__image__`` / ``__in_image__`` prepended to the given names
-        (``class_attributes`` and ``stuff_names`` as in the class)."""
+        (``class_attributes``, ``stuff_names`` and ``class_default_attributes`` as in the
+        class)."""
         return cls((IMAGE_OBJECT, *object_names), (IN_IMAGE_PREDICATE, *pred_names),
                    None if attribute_names is None else tuple(attribute_names),
                    class_attributes=class_attributes,
-                   stuff_names=None if stuff_names is None else tuple(stuff_names))
+                   stuff_names=None if stuff_names is None else tuple(stuff_names),
+                   class_default_attributes=class_default_attributes)
 
     @classmethod
     def from_coco_categories(cls, categories: Iterable[Mapping[str, Any]],
                              predicates: Sequence[str] = COCO_PREDICATES,
                              attribute_names: Iterable[str] | None = None, *,
-                             class_attributes: Mapping[str, Sequence[str]] | None = None
+                             class_attributes: Mapping[str, Sequence[str]] | None = None,
+                             class_default_attributes: Mapping[str, Sequence[str]] | None = None
                              ) -> Vocab:
         """sg2im's COCO-Stuff vocabulary: raw category ids are object ids.
 
         ``__image__`` takes id 0 and ids with no category are ``NONE``; with COCO-Stuff's
         things (1-90) and stuff (92-183) that gives 184 slots. ``attribute_names`` (the
-        annotation files' ``"attributes"`` list, ours only) become the attribute section and
-        ``class_attributes`` its class table. When every category says ``"isthing"`` (0 or
-        1, as the procedural files and the COCO loader write it), those with 0 are the
-        stuff names.
+        annotation files' ``"attributes"`` list, ours only) become the attribute section,
+        ``class_attributes`` its class table and ``class_default_attributes`` its defaults.
+        When every category says ``"isthing"`` (0 or 1, as the procedural files and the COCO
+        loader write it), those with 0 are the stuff names.
         """
         categories = list(categories)
         cats = {}
@@ -522,4 +580,5 @@ class Vocab:
             stuff = tuple(c["name"] for c in categories if c["isthing"] == 0)
         return cls(tuple(names), tuple(predicates),
                    None if attribute_names is None else tuple(attribute_names),
-                   class_attributes=class_attributes, stuff_names=stuff)
+                   class_attributes=class_attributes, stuff_names=stuff,
+                   class_default_attributes=class_default_attributes)

@@ -75,7 +75,7 @@ def test_a_model_without_attributes_or_table(tmp_path, capsys):
     code, out, _ = _run(["vocab", "--checkpoint", str(vg_like), "--json"], capsys)
     assert json.loads(out) == {"objects": ["cow", "sky"], "things": None, "stuff": None,
                                "predicates": ["above"], "attributes": ["brown", "blue"],
-                               "class_attributes": None}
+                               "class_attributes": None, "default_attributes": None}
 
 
 def test_bad_checkpoints_are_one_line_errors(tmp_path, capsys):

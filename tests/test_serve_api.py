@@ -102,7 +102,7 @@ def test_vocab_says_things_stuff_and_the_attributes_each_class_takes(client, tmp
     plain = client.get("/api/vocab").json()
     assert plain == {"model": "tiny", "objects": NAMES, "predicates": PREDS[:7],
                      "things": None, "stuff": None, "attributes": None,
-                     "class_attributes": None}
+                     "class_attributes": None, "default_attributes": None}
     vocab = shapes_vocab()
     shapes = load_model(random_model_export(tmp_path / "shapes.pt", vocab), "cpu")
     with TestClient(create_app(ModelRegistry([ServedModel("shapes", "s.pt", shapes)]))) as c:
@@ -117,6 +117,34 @@ def test_vocab_says_things_stuff_and_the_attributes_each_class_takes(client, tmp
         err = error_of(c.post("/api/generate", json={"graph": red_sheep}), 400)
         assert err["field"] == "graph.attributes[2]" and err["suggestions"] == ["white", "small"]
         assert "object 2 (sheep) does not take 'red'" in err["message"]
+
+
+def test_a_graph_without_attributes_is_drawn_with_its_classes_defaults(tmp_path):
+    """The vocab lists the defaults, and a bare graph is drawn as with them written out."""
+    import torch
+
+    from sg2img.checkpoint import export_inference
+    from sg2img.config import Config
+    from sg2img.model import GALSGenerator
+
+    vocab = Vocab.from_names(NAMES, PREDS, ["blue", "green", "white", "small"],
+                             class_attributes={"sky": ["blue"], "grass": ["green"],
+                                               "sheep": ["white", "small"]},
+                             class_default_attributes={"sky": ["blue"], "grass": ["green"],
+                                                       "sheep": ["white"]})
+    cfg = Config.from_preset("tiny")
+    torch.manual_seed(0)
+    gen = GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds, vocab.num_attributes)
+    with torch.no_grad():     # a visible effect: the attribute embedding dominates
+        gen.attr_embeddings.weight.mul_(20)
+    model = load_model(export_inference(tmp_path / "d.pt", cfg, vocab, gen), "cpu")
+    with TestClient(create_app(ModelRegistry([ServedModel("d", "d.pt", model)]))) as c:
+        shown = c.get("/api/vocab").json()["default_attributes"]
+        assert shown["sheep"] == ["white"] and shown["tree"] == []
+        images = [decode(c.post("/api/generate", json={"graph": g, "seed": 4}).json()["image"])
+                  for g in (SHEEP, {**SHEEP, "attributes": [["blue"], ["green"], ["white"]]},
+                            {**SHEEP, "attributes": [["blue"], ["green"], ["small"]]})]
+    assert np.array_equal(images[0], images[1]) and not np.array_equal(images[0], images[2])
 
 
 def test_page_and_static_files_are_served_offline(client):

@@ -180,11 +180,12 @@ def test_describe_is_plain_json():
                  "stuff": ["sky", "grass"], "predicates": ["above"],
                  "attributes": ["white", "green", "red", "blue", "small"],
                  "class_attributes": {"sky": [], "grass": ["green"], "sheep": ["white"],
-                                      "car": ["red", "blue", "small"]}}
+                                      "car": ["red", "blue", "small"]},
+                 "default_attributes": None}
     assert json.loads(json.dumps(d)) == d
     bare = Vocab.from_names(["sky"], ["above"]).describe()
     assert bare == {"objects": ["sky"], "things": None, "stuff": None, "predicates": ["above"],
-                    "attributes": None, "class_attributes": None}
+                    "attributes": None, "class_attributes": None, "default_attributes": None}
 
 
 def test_coco_categories_say_stuff_when_every_category_says_isthing():

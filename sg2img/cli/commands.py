@@ -477,6 +477,16 @@ def _names_line(title: str, names: Sequence[str], indent: str = "") -> str:
                          break_on_hyphens=False)
 
 
+def _class_rows(rows: dict[str, str]) -> list[str]:
+    """One line (wrapped) per object class: its name in a column, then ``rows[name]``."""
+    import textwrap
+
+    width = max(map(len, rows), default=0) + 2
+    return [textwrap.fill(text, _WIDTH, initial_indent=f"  {name:<{width}}",
+                          subsequent_indent=" " * (width + 2), break_on_hyphens=False)
+            for name, text in rows.items()]
+
+
 def vocab_text(description: dict[str, Any], source: str) -> str:
     """``Vocab.describe()`` as ``sg2img vocab`` prints it, for ``source`` (the model)."""
     import textwrap
@@ -494,20 +504,22 @@ def vocab_text(description: dict[str, Any], source: str) -> str:
         return "\n".join(lines)
     lines.append(_names_line("attributes", d["attributes"]))
     lines.append("")
-    table = d["class_attributes"]
+    table, defaults = d["class_attributes"], d.get("default_attributes")
     if table is None:
         lines.append(textwrap.fill("attributes per class: not recorded (a model without a "
                                    "class table); any attribute is accepted on any object",
                                    _WIDTH, subsequent_indent="    "))
+        if defaults is not None:
+            lines += ["", "attributes an object given none gets (its class's usual ones):"]
+            lines += _class_rows({n: ", ".join(a) or "none" for n, a in defaults.items()})
         return "\n".join(lines)
     lines.append("attributes each class takes (in the model's data):")
-    width = max(map(len, table), default=0) + 2
+    rows = {}
     for name, attrs in table.items():
-        lines.append(textwrap.fill(", ".join(attrs) or "none", _WIDTH,
-                                   initial_indent=f"  {name:<{width}}",
-                                   subsequent_indent=" " * (width + 2),
-                                   break_on_hyphens=False))
-    return "\n".join(lines)
+        rows[name] = ", ".join(attrs) or "none"
+        if defaults is not None and attrs:
+            rows[name] += f" (given none: {', '.join(defaults[name]) or 'none'})"
+    return "\n".join(lines + _class_rows(rows))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

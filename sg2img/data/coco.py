@@ -356,6 +356,13 @@ def _build_index(instances_json: Path, stuff_json: Path | None, *, mask_size: in
         obj_attributes=obj_attributes)
 
 
+def _row_objects(index: _CocoIndex, rows: np.ndarray) -> np.ndarray:
+    """The objects of images ``rows`` (indices into the object arrays), in row order."""
+    starts, ends = index.obj_offsets[rows], index.obj_offsets[rows + 1]
+    return (np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+            if len(rows) else np.zeros(0, dtype=np.int64))
+
+
 def _class_attributes(index: _CocoIndex, rows: np.ndarray) -> dict[str, list[str]] | None:
     """Per category name the attributes its objects carry in images ``rows`` (the class
     table of the vocabulary), or None when the files have no attributes. A class's
@@ -363,9 +370,7 @@ def _class_attributes(index: _CocoIndex, rows: np.ndarray) -> dict[str, list[str
     before sizes in the procedural data), then by attribute id; absent classes take none."""
     if index.attribute_names is None or index.obj_attributes is None:
         return None
-    starts, ends = index.obj_offsets[rows], index.obj_offsets[rows + 1]
-    objects = (np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
-               if len(rows) else np.zeros(0, dtype=np.int64))
+    objects = _row_objects(index, rows)
     cats, ids = index.obj_categories[objects], index.obj_attributes[objects]
     first: dict[tuple[int, int], int] = {}
     for place in range(ids.shape[1]):
@@ -377,6 +382,27 @@ def _class_attributes(index: _CocoIndex, rows: np.ndarray) -> dict[str, list[str
     for (c, a), _ in sorted(first.items(), key=lambda kv: (kv[0][0], kv[1], kv[0][1])):
         table.setdefault(names[c], []).append(index.attribute_names[a])
     return table
+
+
+def _class_default_attributes(index: _CocoIndex, rows: np.ndarray
+                              ) -> dict[str, list[str]] | None:
+    """Per category name the attribute set its objects carry most often in images ``rows``
+    (the vocabulary's defaults), or None when the files have no attributes. Sets ignore order
+    (an object without attributes has the empty set); of sets carried equally often the one
+    seen first wins (row order, then annotation order), its names listed as that object
+    lists them. Classes with no object in ``rows`` are left out (they take none)."""
+    if index.attribute_names is None or index.obj_attributes is None:
+        return None
+    objects = _row_objects(index, rows)
+    ids = index.obj_attributes[objects]                                  # (n, A_max), -1 pad
+    keys = np.concatenate([index.obj_categories[objects][:, None], np.sort(ids, axis=1)], 1)
+    sets, first, counts = np.unique(keys, axis=0, return_index=True, return_counts=True)
+    best: dict[int, tuple[int, int]] = {}                       # category -> (count, -first)
+    for c, f, n in zip(sets[:, 0].tolist(), first.tolist(), counts.tolist(), strict=True):
+        best[c] = max(best.get(c, (0, 0)), (n, -f))
+    names = {int(c["id"]): c["name"] for c in index.categories}
+    return {names[c]: [index.attribute_names[a] for a in ids[-f].tolist() if a >= 0]
+            for c, (_, f) in best.items()}
 
 
 def _cache_key(files: Sequence[Path | None], params: Mapping[str, Any]) -> str:
@@ -504,7 +530,8 @@ class CocoSceneGraphDataset(RowDataset):
         try:
             self.vocab = Vocab.from_coco_categories(
                 index.categories, attribute_names=index.attribute_names,
-                class_attributes=_class_attributes(index, rows))
+                class_attributes=_class_attributes(index, rows),
+                class_default_attributes=_class_default_attributes(index, rows))
         except VocabError as e:
             raise DatasetError(f"{instances}: {e}") from None
         s = index.stats
