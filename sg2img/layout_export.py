@@ -23,6 +23,7 @@ Functions come in two layers: on a scene graph with its boxes and masks (``glige
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -197,9 +198,17 @@ def gligen_inputs(graph: SceneGraph, boxes: Any) -> dict[str, Any]:
             "gligen_boxes": [[round(float(v), BOX_DECIMALS) for v in row] for row in b]}
 
 
+def as_drawn(graph: SceneGraph, vocab: Vocab) -> SceneGraph:
+    """``graph`` with the attributes its picture was drawn with: an object given none takes
+    its class's defaults (``SceneGraph.drawn_attributes``), so exports describe the picture."""
+    if vocab.attribute_names is None:
+        return graph
+    return dataclasses.replace(graph, attributes=graph.drawn_attributes(vocab))
+
+
 def to_gligen(result: GenerationResult, k: int = 0) -> dict[str, Any]:
-    """:func:`gligen_inputs` of image ``k`` of a ``generate`` result."""
-    return gligen_inputs(result.graphs[k], result.boxes[k])
+    """:func:`gligen_inputs` of image ``k`` of a ``generate`` result (attributes as drawn)."""
+    return gligen_inputs(as_drawn(result.graphs[k], result.vocab), result.boxes[k])
 
 
 # --------------------------------------------------------------------------- seg
@@ -282,7 +291,8 @@ def to_segmentation(result: GenerationResult, k: int = 0, size: int | None = Non
         LayoutExportError: the vocabulary has more than :data:`MAX_SEG_CLASSES` classes (a
             palette PNG holds 256), or a bad size.
     """
-    vocab, graph = result.vocab, result.graphs[k]
+    vocab = result.vocab
+    graph = as_drawn(result.graphs[k], vocab)
     c = vocab.num_objects
     if c > MAX_SEG_CLASSES:
         raise LayoutExportError(f"the model has {c} object classes, more than the "
@@ -376,7 +386,8 @@ def to_coco(result: GenerationResult, images: Sequence[int] | None = None, *,
     at ``size`` (default the size of its images); ``info`` records the seed."""
     ks = list(range(len(result))) if images is None else list(images)
     size = int(result.tensors.shape[-1]) if size is None else size
-    return coco_annotations([result.graphs[k] for k in ks], [result.boxes[k] for k in ks],
+    return coco_annotations([as_drawn(result.graphs[k], result.vocab) for k in ks],
+                            [result.boxes[k] for k in ks],
                             [result.masks[k] for k in ks], result.vocab, size,
                             file_names=file_names,
                             info={"description": "scene graph layouts predicted by sg2img",

@@ -331,3 +331,17 @@ def test_the_cli_draws_a_bare_graph_as_its_defaults(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "  sheep  white, small (given none: white)" in out
     assert "  car    red, black, white, small, large (given none: red)" in out
+
+
+def test_layout_exports_describe_objects_with_the_attributes_they_were_drawn_with(models):
+    from sg2img.api import generate
+    from sg2img.layout_export import to_coco, to_gligen, to_segmentation
+
+    bare = generate(SHEEP, models["table"], seed=0, return_layout=True)
+    spelled = generate(SHEEP_SPELLED, models["table"], seed=0, return_layout=True)
+    assert to_gligen(bare) == to_gligen(spelled)
+    assert to_segmentation(bare)[1] == to_segmentation(spelled)[1]
+    assert ([a["attributes"] for a in to_coco(bare)["annotations"]]
+            == [a["attributes"] for a in to_coco(spelled)["annotations"]])
+    plain = generate(SHEEP, models["plain"], seed=0, return_layout=True)
+    assert to_gligen(plain)["gligen_phrases"] != to_gligen(bare)["gligen_phrases"]
