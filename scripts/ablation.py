@@ -58,6 +58,7 @@ and its graph network fine-tuned:
     render_gt     on ground-truth layouts only
     render_own    + images rendered from the model's own layouts, scored by the adversarial
                   terms (``loss.own_layout_weight=1``)
+    render_own01  the same at a tenth of the weight (``loss.own_layout_weight=0.1``)
     render_jitter on ground-truth layouts jittered at random (``train.layout_jitter=0.1``)
 
 The variants, the training, the scores and the files written are

@@ -133,12 +133,15 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "render_own": ("renderer stage + its own layouts (adversarial terms)",
                    ["model.layout.use_own_gconv=true", "train.freeze_layout=true",
                     "loss.own_layout_weight=1"]),
+    "render_own01": ("renderer stage + its own layouts at a tenth of the weight",
+                     ["model.layout.use_own_gconv=true", "train.freeze_layout=true",
+                      "loss.own_layout_weight=0.1"]),
     "render_jitter": ("renderer stage, jittered ground-truth layouts",
                       ["model.layout.use_own_gconv=true", "train.freeze_layout=true",
                        "train.layout_jitter=0.1"]),
 }
 # Variants that fine-tune a finished model: they need AblationSettings.init_from.
-NEEDS_INIT_FROM = ("render_gt", "render_own", "render_jitter")
+NEEDS_INIT_FROM = ("render_gt", "render_own", "render_own01", "render_jitter")
 # What runs without naming variants: the generator ablation (GALS-GAN's Table 6).
 DEFAULT_VARIANTS = ["global_only", "local_only", "avg_no_cls", "avg_cls", "full", "c2f"]
 # Variants trained in two phases: the overrides of the first, half-size phase.

@@ -257,8 +257,8 @@ def test_degraded_masks_are_soft_and_keep_their_shape():
 
 # ------------------------------------------------------------------------ ablation variants
 def test_renderer_stage_variants_start_from_the_checkpoint(tmp_path, monkeypatch):
-    """render_gt / render_own / render_jitter train from AblationSettings.init_from with that
-    checkpoint's model settings, then their own overrides; the command parses and builds."""
+    """Every renderer-stage variant trains from AblationSettings.init_from with that
+    checkpoint's model settings, then its own overrides; the command parses and builds."""
     from sg2img.cli import build_parser
 
     start = random_model_export(tmp_path / "start.pt", VOCAB, ["model.layout.head=sample"],
@@ -288,6 +288,8 @@ def test_renderer_stage_variants_start_from_the_checkpoint(tmp_path, monkeypatch
     assert Config.from_preset("small", [*ablation.start_overrides(settings),
                                         *ablation.VARIANTS["render_own"][1]]
                               ).loss.own_layout_weight == 1.0
+    assert Config.from_preset("small", ablation.VARIANTS["render_own01"][1]
+                              ).loss.own_layout_weight == 0.1
     assert Config.from_preset("small", ablation.VARIANTS["render_jitter"][1]
                               ).train.layout_jitter == 0.1
 
