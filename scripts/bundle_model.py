@@ -25,6 +25,13 @@ stay as they are::
 
     python data_tools/make_shapes.py --out data/shapes64 --size 64
     python scripts/bundle_model.py --vocab-from-data --data data/shapes64
+
+``--continues CARD`` ships a run that fine-tuned an earlier shipped model (``train.init_from``):
+that model's card (its ``default_model.json``) gives the commands that made the start, and the
+new card lists them before the run's own, with where the start came from::
+
+    python scripts/bundle_model.py runs/render_stage/render_gt --data data/shapes64 \
+        --continues second_edition.json --path-alias runs/second_edition.pt=second_edition.pt
 """
 
 from __future__ import annotations
@@ -59,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--vocab-from-data", action="store_true",
                    help="re-export ASSETS/default_model.pt with the class table of --data's "
                         "training split in its vocabulary; nothing else changes")
+    p.add_argument("--continues", type=Path, default=None, metavar="CARD",
+                   help="the model card (default_model.json) of the shipped model this run "
+                        "was started from; its training commands come first in the new card")
     args = p.parse_args(argv)
     if args.vocab_from_data:
         if args.run is not None:
@@ -100,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     gt["checkpoint"], gt["data"] = report["checkpoint"], report["data"]
     write_report(gt, args.docs / "default_model_eval_gt.json")
 
-    commands = []
+    start = json.loads(args.continues.read_text()) if args.continues else None
+    commands = list(start["training_commands"]) if start else []
     for folder in _stage_folders(args.run, export):       # the run, then each stage after it
         if (folder / "command.txt").exists():
             commands += (folder / "command.txt").read_text().splitlines()
@@ -117,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
                                          if "layout_finetune" in ckpt else []),
         "layout_finetune": ckpt.get("layout_finetune"),
+        **({"continues": {"card": str(args.continues), "step": start.get("step"),
+                          "description": start.get("description"),
+                          "training_commands": len(start["training_commands"])}}
+           if start else {}),
         "data_command": f"python data_tools/make_shapes.py --out {args.data} --size {size_px}",
         "dataset": {k: data_info.get(k) for k in ("description", "version", "seed",
                                                     "image_size", "num_images",

@@ -85,3 +85,13 @@ def test_bundle_a_layout_stage_run(tmp_path):
     meta = json.loads((assets / "default_model.json").read_text())
     assert meta["size_bytes"] == (assets / "default_model.pt").stat().st_size
     assert "--vocab-from-data" in meta["vocabulary"]
+
+    # A run that fine-tuned the shipped model: the start's card gives the commands before it.
+    start = tmp_path / "start.json"
+    start.write_text((assets / "default_model.json").read_text())
+    _run(ROOT / "scripts" / "bundle_model.py", tmp_path / "layout", "--data", data,
+         "--assets", assets, "--docs", docs, "--continues", start, cwd=ROOT)
+    meta = json.loads((assets / "default_model.json").read_text())
+    assert meta["training_commands"][:2] == commands and len(meta["training_commands"]) == 3
+    assert f"--out {tmp_path / 'layout'}" in meta["training_commands"][2]
+    assert meta["continues"]["card"] == str(start) and meta["continues"]["step"] == 2
