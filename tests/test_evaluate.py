@@ -865,3 +865,26 @@ def test_score_layouts_tables_every_layout_of_a_split():
     assert rep["diversity"]["mean_iou_between_samples"] < 1.0
     assert rep["samples_layout"] and rep["num_graphs"] == 12
     assert set(rep) >= {"mode", "sample", "class-mean boxes", "ground truth"}
+
+
+def test_the_by_class_section_puts_the_worst_found_class_first():
+    from sg2img.eval.report import class_rows
+
+    metrics = {
+        "faithfulness": {
+            "generated": {"by_class": {
+                "cloud": {"recall": 0.5, "num_objects": 4, "colour_accuracy": 0.25,
+                          "num_colour_objects": 4, "hallucinated": 0},
+                "sun": {"recall": 0.9, "num_objects": 10, "colour_accuracy": float("nan"),
+                        "num_colour_objects": 0, "hallucinated": 3}}},
+            "real": {"by_class": {
+                "cloud": {"recall": 1.0, "colour_accuracy": 1.0, "hallucinated": 0},
+                "sun": {"recall": 1.0, "colour_accuracy": float("nan"), "hallucinated": 0}}}},
+        "attr_acc": {"by_class": {"cloud": {"accuracy": 0.5, "real_crop_accuracy": 1.0,
+                                            "num_crops": 4}}},
+    }
+    rows = class_rows(metrics)
+    table = [r for r in rows if r.startswith("| ") and not r.startswith("| class")]
+    assert table == ["| cloud | 4 | 0.500 / 1.000 | 0.250 / 1.000 | 0.500 / 1.000 | 0 / 0 |",
+                     "| sun | 10 | 0.900 / 1.000 | n/a | n/a | 3 / 0 |"]
+    assert class_rows({"fid": {"fid": 1.0}}) == []

@@ -746,6 +746,7 @@ def test_evaluate_scores_pixels_beside_the_real_images_and_runs_the_swap_test(ki
     assert len(flipped) == NUM_VAL // 4            # one swap call per batch of 4
     md = report_to_markdown(report)
     assert "faithfulness (real): object recall" in md and "relation swap" in md
+    assert "## By class" in md and "| class | objects | found |" in md
 
 
 def test_the_swap_test_draws_the_flipped_graph_with_the_original_noise(painted_data):

@@ -122,9 +122,52 @@ def report_to_markdown(report: dict[str, Any]) -> str:
         lines += faithfulness_rows(m["faithfulness"])
     if "relation_swap" in m:
         lines += relation_swap_rows(m["relation_swap"])
+    lines += class_rows(m)
     lines += ["", "## Protocols", ""]
     lines += [f"- **{k}**: {v}" for k, v in report.get("protocols", {}).items()]
     return "\n".join(lines) + "\n"
+
+
+def class_rows(metrics: dict[str, Any]) -> list[str]:
+    """A "By class" section: what each class gets right and wrong, worst first.
+
+    Read from the per-class figures of ``faithfulness`` (the detector: found, its colour at the
+    found box, drawn where the graph did not ask) and ``attr_acc`` (colour at the box the
+    image was drawn from); empty when neither was computed. Real images' figures, where
+    scored, follow each generated one after a slash.
+    """
+    faith = metrics.get("faithfulness", {})
+    gen, real = (faith.get(side, {}).get("by_class", {}) for side in ("generated", "real"))
+    colour = metrics.get("attr_acc", {}).get("by_class", {})
+    names = sorted(set(gen) | set(colour))
+    if not names:
+        return []
+
+    def pair(a: float | None, b: float | None) -> str:
+        return _fmt(a, 3) + (f" / {_fmt(b, 3)}" if b is not None else "")
+
+    def worst_first(name: str) -> tuple[float, str]:
+        recall = gen.get(name, {}).get("recall")
+        key = recall if recall is not None and recall == recall else 2.0
+        return key, name
+
+    lines = ["", "## By class", "",
+             "Generated / real. *found*: graph objects the detector finds; *colour, found*: "
+             "the colour at the detector's box; *colour, own box*: at the box the image was "
+             "drawn from; *unasked*: detections of the class in images whose graph does not "
+             "name it.", "",
+             "| class | objects | found | colour, found | colour, own box | unasked |",
+             "|---|---|---|---|---|---|"]
+    for name in sorted(names, key=worst_first):
+        g, r, c = gen.get(name, {}), real.get(name, {}), colour.get(name, {})
+        n = g.get("num_objects", c.get("num_crops"))
+        colour_found = pair(g.get("colour_accuracy"), r.get("colour_accuracy")) \
+            if g.get("num_colour_objects") else "n/a"
+        lines.append(f"| {name} | {_fmt(n)} | {pair(g.get('recall'), r.get('recall'))} | "
+                     f"{colour_found} | "
+                     f"{pair(c.get('accuracy'), c.get('real_crop_accuracy'))} | "
+                     f"{pair(g.get('hallucinated'), r.get('hallucinated'))} |")
+    return lines
 
 
 def _json_safe(value: Any) -> Any:
