@@ -411,9 +411,9 @@ class SceneGraph:
         """The user form of an encoded graph with its image node last (a dataset item, or
         ``encode``'s output): names from ``vocab``, the ``__in_image__`` triples dropped.
 
-        The graph has no attributes, so encoding it again gives each object its class's
-        defaults (no attributes without a default table): ``encode`` of a graph given no
-        attributes round-trips exactly; a sample's other attributes are not kept.
+        Each object keeps the attributes the sample gives it (named from ``vocab``), so
+        encoding the graph again gives the sample's attribute rows back; a sample without
+        attributes, or with none set, gives a graph without attributes.
 
         Args:
             sample: objs (O,) with ``__image__`` last, triples (T, 3).
@@ -433,7 +433,12 @@ class SceneGraph:
             if sample.boxes is None:
                 raise SceneGraphError("the sample has no boxes to pin; pass boxes=False")
             pinned = tuple(tuple(float(v) for v in b) for b in sample.boxes[:-1].tolist())
-        return cls(objects, relationships, pinned)
+        attributes = None
+        if sample.attributes is not None and vocab.attribute_names is not None \
+                and bool(sample.attributes[:-1].any()):
+            attributes = tuple(tuple(vocab.attribute_names[int(j)] for j in row.nonzero())
+                               for row in sample.attributes[:-1])
+        return cls(objects, relationships, pinned, attributes)
 
 
 GraphLike = SceneGraph | Mapping[str, Any] | str | PathLike

@@ -239,8 +239,17 @@ def test_from_sample_round_trips_through_encode():
     vocab = _vocab()
     sample = SceneGraph.from_dict(SHEEP).encode(vocab)
     back = SceneGraph.from_sample(sample, vocab)
-    assert back == SceneGraph.from_dict(SHEEP)
+    # The sample's attributes are the defaults the bare graph was drawn with: kept, by name.
+    bare = SceneGraph.from_dict(SHEEP)
+    assert back.objects == bare.objects and back.relationships == bare.relationships
+    assert back.attributes == bare.drawn_attributes(vocab)
     assert torch.equal(back.encode(vocab).attributes, sample.attributes)
+    # A sample whose objects carry other attributes keeps them (a dataset item, say).
+    coloured = SceneGraph.from_dict({**SHEEP, "attributes": [[], [], ["small"], [],
+                                                             []]}).encode(vocab)
+    back = SceneGraph.from_sample(coloured, vocab)
+    assert back.attributes[2] == ("small",)
+    assert torch.equal(back.encode(vocab).attributes, coloured.attributes)
 
 
 def test_edits_keep_the_attributes_they_set_and_replace_gives_the_new_class_s_defaults():
