@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         "description": "GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 "
                        "on 2 CPU cores (GAN training, then the graph->layout branch trained on "
                        "boxes and masks with the renderer frozen, when there is a layout "
-                       "stage); the model generate() and `sg2img generate` use when no "
-                       "checkpoint is given",
+                       "stage; then the renderer fine-tuned with the layout branch frozen, "
+                       "when there is a renderer stage); the model generate() and `sg2img "
+                       "generate` use when no checkpoint is given",
         "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
                                          if "layout_finetune" in ckpt else []),
         "layout_finetune": ckpt.get("layout_finetune"),
