@@ -68,19 +68,29 @@ def test_bundled_files_are_small_plain_and_documented():
     assert ckpt["kind"] == "inference"
     assert not {"optim_g", "optim_d", "discriminator", "rng", "data_state"} & set(ckpt)
     meta = json.loads((ASSETS / "default_model.json").read_text())
-    # Two stages, both through `sg2img train`: GAN training, then the layout stage.
     # Every stage through `sg2img train`, one line per start (stage 1 was resumed across
-    # sessions): GAN training, then the layout stage with a graph network of its own, first
-    # with the regress head, last with the sampling head.
+    # sessions): GAN training; the layout stage with a graph network of its own, first with
+    # the regress head, last with the sampling head; then the renderer stage, the layout
+    # branch frozen, with the layout settings the model ships with.
     commands = meta["training_commands"]
     assert all(c.startswith("sg2img train") for c in commands)
-    gan = [c for c in commands if "train.stage=layout" not in c]
-    assert gan and commands[:len(gan)] == gan
-    layout = commands[len(gan):]
+    render = [c for c in commands if "train.freeze_layout=true" in c]
+    assert render and commands[-len(render):] == render
+    earlier = commands[:-len(render)]
+    gan = [c for c in earlier if "train.stage=layout" not in c]
+    assert gan and earlier[:len(gan)] == gan
+    layout = earlier[len(gan):]
     # The card records the commands as they were run, with sg2img 0.1.0's key names.
     assert "model.layout_head=regress" in layout[0] and "model.layout_head=sample" in layout[-1]
     for option in ("model.layout_gconv=true", "train.layout_modules=heads"):
         assert all(option in c for c in layout), option
+    settings = ckpt["config"]["model"]["layout"]
+    for option in ("model.layout.stuff_partition=true", "model.layout.sample_temperature=0.7",
+                   "model.layout.max_thing_iou=0.1"):
+        assert option in render[-1], option
+    assert settings["stuff_partition"] and settings["sample_temperature"] == 0.7
+    assert settings["max_thing_iou"] == 0.1
+    assert meta["continues"]["training_commands"] == len(earlier)
     assert meta["dataset"]["version"] == 2
     assert meta["step"] == ckpt["step"]
     for key in ("report", "report_gt_layout"):
@@ -104,6 +114,32 @@ def test_examples_generate_deterministically(model):
     assert torch.equal(a.tensors, b.tensors)
     c = api.generate(files, model, seed=1)
     assert not torch.equal(a.tensors, c.tensors)
+
+
+def test_the_stuff_partitions_the_canvas(live):
+    """Every pixel under one stuff class, none under two, as in the data (the ground truth's
+    own figures are not 0 only because its 16 x 16 masks are resampled at region edges)."""
+    canvas = live["layout"]["canvas"]["rendered"]
+    assert canvas["stuff_overlap"] <= MAX_STUFF_OVERLAP, canvas
+    assert canvas["uncovered"] <= MAX_UNCOVERED, canvas
+
+
+def test_an_object_given_no_attributes_is_drawn_with_its_class_s_usual_ones(model):
+    """A car with no attributes is drawn as the data's cars most often are (white), and the
+    shipped colour classifier names it so; asked red, the same car is red."""
+    assert model.vocab.class_default_attributes["car"] == ("white",)
+    clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
+    labels = clf.labels()
+    graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
+    named = []
+    for attrs in ([], ["red"]):
+        graph["attributes"][3] = attrs
+        result = api.generate(graph, model, seed=0)
+        crop = E.crop_boxes(result.tensors, result.boxes[0][3:4],
+                            torch.zeros(1, dtype=torch.long), clf.crop_size)
+        with torch.no_grad():
+            named.append(labels[int(clf(crop).argmax(1))])
+    assert named == ["white", "red"]
 
 
 def test_layout_beats_the_class_mean_boxes_and_respects_the_graph(live):
@@ -131,8 +167,8 @@ def test_samples_of_one_graph_differ(live):
 
 def test_colours_are_drawn(live, live_gt):
     """The attribute classifier names the colour of the generated objects. From the ground-
-    truth layout (the renderer alone) as well as on the real crops (target: 0.8x); from the
-    model's own layouts less often (a known weakness, docs/reports/bundled-model)."""
+    truth layout (the renderer alone) as well as on the real crops (target: 0.8x), and from
+    the model's own layouts nearly as often (0.95 on the validation split)."""
     gt, own = live_gt["attr_acc"], live["attr_acc"]
     assert gt["accuracy"] >= 0.9 * gt["real_crop_accuracy"], gt
     assert own["accuracy"] >= MIN_OWN_LAYOUT_COLOUR_ACCURACY, own
@@ -140,8 +176,7 @@ def test_colours_are_drawn(live, live_gt):
 
 def test_a_red_car_and_a_blue_car(model):
     """The attribute classifier names the car's colour in the street example, asked red,
-    blue, white, in turn (same seed, so the same layout and noise). Asked green, this car comes
-    out dark and is named black: colour accuracy from the model's own layouts is 0.71."""
+    blue, white, in turn (same seed, so the same layout and noise)."""
     clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
     labels = clf.labels()
     graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
@@ -172,14 +207,17 @@ def test_bf16_rendering_keeps_the_layout_and_the_picture(model):
     assert 0 < diff.mean() < 0.01, diff.mean()
 
 
-# Measured on the 100-graph subset when the model was bundled (seed 0), with a margin: layout
-# R@0.5 0.515 vs the class-mean boxes' 0.446; relation satisfaction 0.976 (ground truth 0.972);
-# mean |log area ratio| 0.169; two sampled layouts overlap with mean IoU 0.439; objects named at
-# their own boxes 0.873; colour named from the model's own layouts 0.718 (real crops 1.0). The
-# full validation split's figures are in docs/reports/bundled-model/default_model_eval.md.
+# Measured on the 100-graph subset when the model was bundled (third edition, seed 0), with a
+# margin: layout R@0.5 0.511 vs the class-mean boxes' 0.446; relation satisfaction 0.972
+# (ground truth 0.972); mean |log area ratio| 0.177; two sampled layouts overlap with mean IoU
+# 0.506; objects named at their own boxes 0.959; colour named from the model's own layouts
+# 0.936 (real crops 1.0); stuff overlap 0.18 % and uncovered 0.08 % of the canvas. The full
+# validation split's figures are in docs/reports/bundled-model/default_model_eval.md.
 R05_MARGIN = 0.04
 MIN_RELATIONS = 0.93
 MAX_AREA_ERROR = 0.21
 MAX_LAYOUT_IOU = 0.55
-MIN_OWN_BOX_ACCURACY = 0.82
-MIN_OWN_LAYOUT_COLOUR_ACCURACY = 0.60
+MIN_OWN_BOX_ACCURACY = 0.92
+MIN_OWN_LAYOUT_COLOUR_ACCURACY = 0.88
+MAX_STUFF_OVERLAP = 0.01
+MAX_UNCOVERED = 0.002
