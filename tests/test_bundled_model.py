@@ -175,12 +175,12 @@ def test_colours_are_drawn(live, live_gt):
 
 
 def test_a_red_car_and_a_blue_car(model):
-    """The attribute classifier names the car's colour in the street example, asked red,
-    blue, white, in turn (same seed, so the same layout and noise)."""
+    """The attribute classifier names the car's colour in the street example, asked each of
+    the procedural cars' five colours in turn (same seed, so the same layout and noise)."""
     clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
     labels = clf.labels()
     graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
-    colours = ["red", "blue", "white"]
+    colours = ["red", "blue", "white", "green", "black"]
     crops = []
     for colour in colours:
         graph["attributes"][3] = [colour]
