@@ -49,8 +49,11 @@ def test_the_text_listing_reads_in_a_terminal(capsys):
     assert "  stuff (9): sky, mountain, grass, water, sand, road, wall, snow, other" in lines
     assert "predicates (6): left of, right of, above, below, inside, surrounding" in lines
     assert any(line.startswith("attributes (16): black, blue,") for line in lines)
-    assert "  sheep     white, small" in lines and "  other     none" in lines
-    assert "  car       black, blue, green, red, white, large, small" in lines
+    # Each class's attributes, then the ones an object given none takes (the bundled
+    # vocabulary records both).
+    assert "  sheep     white, small (given none: white)" in lines
+    assert "  other     none" in lines
+    assert "  car       black, blue, green, red, white, large, small (given none: white)" in lines
 
 
 def test_default_is_the_bundled_model(capsys):

@@ -30,7 +30,8 @@ def test_layout_gap_scores_every_source_on_the_same_graphs(shapes_small):
 
     report = layout_gap("sg2img/assets/default_model.pt", shapes_small,
                         sources=("truth", "sampled", "partition", "true_boxes"), seeds=(0,),
-                        metrics=("fid", "streaks", "layout"))
+                        metrics=("fid", "streaks", "layout"),
+                        overrides=["model.layout.stuff_partition=false"])   # shipped: on
     assert report["floor"]["fid_val_vs_test"] > 0
     runs = {s: r["0"] for s, r in report["runs"].items()}
     canvas = {s: r["layout"]["canvas"] for s, r in runs.items()}
@@ -56,9 +57,19 @@ def test_layout_sources_render_what_they_name(shapes_small):
     from sg2img.eval.context import unpinned
     from sg2img.eval.layout_sources import LayoutSource
     from sg2img.eval.run import seed_rule_noise
+    from sg2img.model import GALSGenerator
     from sg2img.scene_graph import collate_graphs
 
-    model, config, vocab = build_generator("sg2img/assets/default_model.pt")
+    # The bundled model partitions its stuff; the sources are read here without it, so that a
+    # true box stays the true box (with it, the stuff's boxes become their regions' bounds).
+    shipped, config, vocab = build_generator("sg2img/assets/default_model.pt")
+    assert config.model.layout.stuff_partition
+    config = config.with_overrides(["model.layout.stuff_partition=false"])
+    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
+                          shipped.num_attributes, pred_names=vocab.pred_names,
+                          stuff_ids=vocab.stuff_ids())
+    model.load_state_dict(shipped.state_dict())
+    model.eval()
     data = build_dataset(replace(config.data, root=str(shapes_small)), "val", 64, 16)
     batch = unpinned(collate_graphs([data[i] for i in range(4)]))
     real = batch.objs != 0

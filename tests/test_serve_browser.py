@@ -146,6 +146,11 @@ def test_build_drag_undo_load_and_errors(page, server, tmp_path):
         shutil.copyfile(path, docs)
 
 
+def same_picture(a: str, b: str) -> bool:
+    """Two data-URL PNGs are one picture up to one 8-bit level per channel."""
+    return np.abs(decode(a) - decode(b)).max() <= 1.5 / 255
+
+
 def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     open_page(page, server)
     assert object_names(page) == ["sky", "grass", "sheep", "tree", "cloud"]  # the example
@@ -155,7 +160,9 @@ def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     page.click("#samples-btn")
     page.locator("[data-testid=sample-3]").wait_for()
     samples = [page.get_attribute(f"[data-testid=sample-{k}] img", "src") for k in range(4)]
-    assert samples[0] == src and len(set(samples)) == 4
+    # Sample 0 of the four is the picture shown: the same noise and layout, drawn in a batch
+    # of four, where float rounding (which the seed rule allows) may move a pixel one level.
+    assert same_picture(samples[0], src) and len(set(samples)) == 4
     shot(page, tmp_path, "samples")
     # Picking one continues from it: the page shows its seed and sample number (a server with
     # sample numbers answers samples 0-3 of the seed; an older one seeds seed..seed+3), and the
@@ -165,7 +172,7 @@ def test_samples_seed_model_switch_and_json_errors(page, server, tmp_path):
     assert want in ((str(seed), "2"), (str(seed + 2), "0")), want
     pick.click()
     assert (page.inner_text("[data-testid=seed]"), page.inner_text("[data-testid=sample]")) == want
-    assert image_src(page) == samples[2]
+    assert same_picture(image_src(page), samples[2])
     assert f"--seed {want[0]} --sample {want[1]}" in page.inner_text("[data-testid=command]")
 
     page.click("#new-seed")
