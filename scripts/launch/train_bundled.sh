@@ -29,8 +29,9 @@
 #   boxes are sampled at temperature 0.7 and things are placed apart (IoU <= 0.1). They change
 #   how a graph is laid out, not the weights, so they are set from stage 3 on.
 # - stage 3, the renderer stage: the layout branch frozen as stage 2b left it, the renderer
-#   fine-tuned for 1,500 more steps with a fresh discriminator (RENDER_OPTS: the variant's
-#   options; docs/reports/layout-gap/README.md compares them).
+#   fine-tuned for 1,500 more steps on true layouts with a fresh discriminator (the ablation's
+#   render_gt, which shipped; RENDER_OPTS adds a variant's options, e.g. "--set
+#   loss.own_layout_weight=0.1"; docs/reports/layout-gap/README.md compares them).
 set -euo pipefail
 DATA=${DATA:-data/shapes64}
 STEPS=${STEPS:-8000}
