@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -298,19 +298,23 @@ def check_fits(module: nn.Module, state: Mapping[str, Any], what: str) -> None:
 
 
 def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
-                    map_location: str | torch.device = "cpu"):
+                    map_location: str | torch.device = "cpu", overrides: Sequence[str] = ()):
     """The generator of a checkpoint, in eval mode, with its config and vocab.
 
     Prefers ``generator_ema`` over ``generator``.
 
     Args:
         ckpt: a loaded checkpoint dict or a path.
+        overrides: ``key=value`` settings put on the checkpoint's config before the model is
+            built, e.g. ``model.layout.stuff_partition=false``: settings that change how the
+            weights are used (the weights must still fit).
 
     Returns:
-        (GALSGenerator, Config, Vocab).
+        (GALSGenerator, Config, Vocab): the config with ``overrides`` applied.
 
     Raises:
         CheckpointError: missing entries, a bad config or vocab, or weights that do not fit.
+        ConfigError: a bad override.
     """
     from .model import GALSGenerator
 
@@ -324,6 +328,8 @@ def build_generator(ckpt: Mapping[str, Any] | str | os.PathLike,
         vocab = Vocab.from_dict(ckpt["vocab"])
     except (ConfigError, VocabError) as e:
         raise CheckpointError(f"checkpoint config or vocab is invalid: {e}") from None
+    if overrides:
+        config = config.with_overrides(list(overrides))
     state = generator_state(ckpt)
     # Weights from before attributes (e.g. a Visual Genome model whose vocabulary lists
     # attributes it never used) have no attribute embedding: build the model without one.

@@ -97,6 +97,19 @@ def test_build_generator_prefers_ema(vocab, parts):
         assert torch.equal(model.state_dict()[k], v)
 
 
+def test_build_generator_puts_overrides_on_the_checkpoint_s_config(tmp_path, vocab, parts):
+    from sg2img.config import ConfigError
+
+    cfg, gen, _ = parts
+    path = export_inference(tmp_path / "export.pt", cfg, vocab, gen)
+    model, cfg2, _ = build_generator(path, overrides=["model.layout.sample_temperature=0.5"])
+    assert cfg2.model.layout.sample_temperature == 0.5 and model.cfg == cfg2.model
+    for k, v in gen.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v)
+    with pytest.raises(ConfigError):
+        build_generator(path, overrides=["model.layout.no_such_key=1"])
+
+
 def test_unwrap_state_dict_strips_wrappers():
     sd = {"module._orig_mod.a.weight": torch.ones(1), "_orig_mod.b": torch.zeros(1),
           "c.d": torch.ones(2)}

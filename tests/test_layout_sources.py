@@ -57,19 +57,13 @@ def test_layout_sources_render_what_they_name(shapes_small):
     from sg2img.eval.context import unpinned
     from sg2img.eval.layout_sources import LayoutSource
     from sg2img.eval.run import seed_rule_noise
-    from sg2img.model import GALSGenerator
     from sg2img.scene_graph import collate_graphs
 
     # The bundled model partitions its stuff; the sources are read here without it, so that a
     # true box stays the true box (with it, the stuff's boxes become their regions' bounds).
-    shipped, config, vocab = build_generator("sg2img/assets/default_model.pt")
-    assert config.model.layout.stuff_partition
-    config = config.with_overrides(["model.layout.stuff_partition=false"])
-    model = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
-                          shipped.num_attributes, pred_names=vocab.pred_names,
-                          stuff_ids=vocab.stuff_ids())
-    model.load_state_dict(shipped.state_dict())
-    model.eval()
+    model, config, vocab = build_generator("sg2img/assets/default_model.pt",
+                                           overrides=["model.layout.stuff_partition=false"])
+    assert not config.model.layout.stuff_partition
     data = build_dataset(replace(config.data, root=str(shapes_small)), "val", 64, 16)
     batch = unpinned(collate_graphs([data[i] for i in range(4)]))
     real = batch.objs != 0

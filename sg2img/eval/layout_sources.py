@@ -138,14 +138,7 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
     from ..data import build_dataset
     from .run import EvalOptions, evaluate
 
-    model, config, vocab = build_generator(checkpoint)
-    if overrides:
-        config = config.with_overrides(list(overrides))
-        tuned = GALSGenerator(config.model, vocab.num_objects, vocab.num_preds,
-                              model.num_attributes, pred_names=vocab.pred_names,
-                              stuff_ids=vocab.stuff_ids())
-        tuned.load_state_dict(model.state_dict())
-        model = tuned.eval()
+    model, config, vocab = build_generator(checkpoint, overrides=overrides)
     data_cfg = replace(config.data, root=str(data_root))
     size, mask = config.model.renderer.image_size, config.model.layout.mask_size
     val = build_dataset(data_cfg, "val", size, mask)
