@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [[result.images[i * a.samples + k] for result in drawn for k in range(a.samples)]
             for i in range(len(graphs))]
     titles = [f"{name} {k}" for name in a.names for k in range(a.samples)]
-    row_titles = [", ".join(o if isinstance(o, str) else str(o.get("name", o))
-                            for o in g.to_dict()["objects"])
-                  for g in graphs]
+    row_titles = [", ".join(g.object_labels()) for g in graphs]
     sheet = make_sheet(rows, titles, row_titles=row_titles, cell_height=a.cell)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(a.out)

@@ -124,22 +124,26 @@ def test_the_stuff_partitions_the_canvas(live):
     assert canvas["uncovered"] <= MAX_UNCOVERED, canvas
 
 
+def street_car_colours(model, attribute_lists) -> list[str]:
+    """The shipped colour classifier's name for the street example's car (object 3), drawn
+    with each of ``attribute_lists`` in turn (same seed, so the same layout and noise)."""
+    clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
+    graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
+    crops = []
+    for attrs in attribute_lists:
+        graph["attributes"][3] = list(attrs)
+        result = api.generate(graph, model, seed=0)
+        crops.append(E.crop_boxes(result.tensors, result.boxes[0][3:4],
+                                  torch.zeros(1, dtype=torch.long), clf.crop_size))
+    with torch.no_grad():
+        return [clf.labels()[i] for i in clf(torch.cat(crops)).argmax(1).tolist()]
+
+
 def test_an_object_given_no_attributes_is_drawn_with_its_class_s_usual_ones(model):
     """A car with no attributes is drawn as the data's cars most often are (white), and the
     shipped colour classifier names it so; asked red, the same car is red."""
     assert model.vocab.class_default_attributes["car"] == ("white",)
-    clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
-    labels = clf.labels()
-    graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
-    named = []
-    for attrs in ([], ["red"]):
-        graph["attributes"][3] = attrs
-        result = api.generate(graph, model, seed=0)
-        crop = E.crop_boxes(result.tensors, result.boxes[0][3:4],
-                            torch.zeros(1, dtype=torch.long), clf.crop_size)
-        with torch.no_grad():
-            named.append(labels[int(clf(crop).argmax(1))])
-    assert named == ["white", "red"]
+    assert street_car_colours(model, [[], ["red"]]) == ["white", "red"]
 
 
 def test_layout_beats_the_class_mean_boxes_and_respects_the_graph(live):
@@ -176,21 +180,9 @@ def test_colours_are_drawn(live, live_gt):
 
 def test_a_red_car_and_a_blue_car(model):
     """The attribute classifier names the car's colour in the street example, asked each of
-    the procedural cars' five colours in turn (same seed, so the same layout and noise)."""
-    clf = E.load_shipped_net("AttributeClassifier", ASSETS / "eval")
-    labels = clf.labels()
-    graph = json.loads((ROOT / "examples" / "attributes" / "street.json").read_text())
+    the procedural cars' five colours in turn."""
     colours = ["red", "blue", "white", "green", "black"]
-    crops = []
-    for colour in colours:
-        graph["attributes"][3] = [colour]
-        result = api.generate(graph, model, seed=0)
-        box = result.boxes[0][3:4]
-        crops.append(E.crop_boxes(result.tensors, box, torch.zeros(1, dtype=torch.long),
-                                  clf.crop_size))
-    with torch.no_grad():
-        named = [labels[i] for i in clf(torch.cat(crops)).argmax(1).tolist()]
-    assert named == colours
+    assert street_car_colours(model, [[c] for c in colours]) == colours
 
 
 def test_bf16_rendering_keeps_the_layout_and_the_picture(model):
