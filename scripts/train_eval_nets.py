@@ -100,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.time()
     train_set = build_dataset(data_cfg, "train", args.image_size, 16)
     val_set = build_dataset(data_cfg, "val", args.image_size, 16)
+    try:   # the FID floor (val against test) is read from the test split, where there is one
+        test_set = build_dataset(data_cfg, "test", args.image_size, 16)
+    except FileNotFoundError:
+        test_set = None
     command = "python scripts/train_eval_nets.py " + " ".join(sys.argv[1:] if argv is None
                                                               else argv)
     written = []
@@ -112,7 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_val=args.max_val, seed=args.seed)
     provenance = {"data": str(args.data), "dataset": args.dataset, "command": command}
     if fast_nets:
-        written += train_eval_nets(train_set, val_set, args.out, options, provenance=provenance)
+        written += train_eval_nets(train_set, val_set, args.out, options, provenance=provenance,
+                                   test_set=test_set)
     if "detector" in args.nets:
         detector_options = DetectorTraining(
             steps=args.detector_steps, batch_size=args.detector_batch_size, lr=args.detector_lr,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
-import sg2img.eval.detector as detector_module
+import sg2img.eval.nets as nets_module
 from sg2img.config import DataConfig
 from sg2img.data import build_dataset
 from sg2img.data.shapes import write_dataset
@@ -101,7 +103,7 @@ def test_missing_and_hostile_files_are_refused(tiny_detector, tmp_path, monkeypa
     with pytest.raises(EvalWeightsError, match="--detector-weights") as e:
         load_detector(tmp_path / "absent.pt")
     assert "absent.pt" in str(e.value)
-    monkeypatch.setattr(detector_module, "ASSET_DIR", tmp_path / "assets")
+    monkeypatch.setattr(nets_module, "ASSET_DIR", tmp_path / "assets")
     with pytest.raises(EvalWeightsError, match="shipped detector weights are missing") as e:
         load_detector()
     assert DETECTOR_FILE in str(e.value) and "--nets detector" in str(e.value)
@@ -235,3 +237,24 @@ def test_shipped_detector_finds_the_objects_of_new_scenes(shapes_dir):
     assert len(gt_scores) >= 30
     assert float((gt_scores >= 0).float().mean()) >= 0.9
     assert float(hits.float().mean()) >= 0.8
+
+
+def test_a_size_folder_shares_another_sizes_weights_at_its_own_threshold(tiny_detector, tmp_path,
+                                                                         monkeypatch):
+    """eval128/meta.json may point at the 64 px detector and give the threshold chosen on
+    128 px real images; 64 px keeps the file's own threshold."""
+    monkeypatch.setattr(nets_module, "ASSET_DIR", tmp_path / "eval")
+    save_detector(tiny_detector, tmp_path / "eval" / DETECTOR_FILE)
+    (tmp_path / "eval128").mkdir()
+    meta = tmp_path / "eval128" / "meta.json"
+    meta.write_text(json.dumps({"detector": {"weights_of": 64, "threshold": 0.33}}))
+    at64, at128 = load_detector(), load_detector(image_size=128)
+    assert at64.threshold == tiny_detector.threshold != 0.33
+    assert at128.threshold == 0.33 and at128.meta["threshold_chosen_at"] == 128
+    for k, v in at64.state_dict().items():
+        assert torch.equal(v, at128.state_dict()[k])
+    meta.write_text(json.dumps({"detector": {"weights_of": 64, "threshold": 7.0}}))
+    with pytest.raises(ValueError, match="not a score"):
+        load_detector(image_size=128)
+    with pytest.raises(EvalWeightsError, match="eval256"):
+        load_detector(image_size=256)

@@ -4,6 +4,7 @@ evaluate() end to end with a fake generator, reports, and the eval-net training 
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -492,7 +493,8 @@ def test_train_eval_nets_ships_loadable_nets(tmp_path, monkeypatch):
     options = EvalNetTraining(image_size=32, crop_size=8, width=4, feature_epochs=1,
                               classifier_epochs=1, batch_size=8)
     written = train_eval_nets(Scenes(16), Scenes(16, offset=100), out, options,
-                              provenance={"data": "DATA", "command": "train --data DATA"})
+                              provenance={"data": "DATA", "command": "train --data DATA"},
+                              test_set=Scenes(16, offset=200))
     assert [p.name for p in written] == ["scene_feature_net.pt", "crop_classifier.pt",
                                          "meta.json"]     # no attributes in these scenes
     meta = json.loads((out / "meta.json").read_text())
@@ -500,6 +502,11 @@ def test_train_eval_nets_ships_loadable_nets(tmp_path, monkeypatch):
     assert 0 <= meta["crop_classifier"]["val"]["accuracy"] <= 1
     assert "--data DATA" in meta["scene_feature_net"]["command"]
     assert meta["scene_feature_net"]["data"] == "DATA"
+    # Reference scores: the floor (val vs test) and what the net must tell apart (half size).
+    reference = meta["scene_feature_net"]["reference_real_images"]
+    assert set(reference) == {"fid_val_vs_train16", "fid_val_vs_val_plus_noise0.1",
+                              "fid_val_vs_val_down16", "is_val_mean", "is_val_std",
+                              "fid_val_vs_test"}
     feat = E.load_shipped_net("SceneFeatureNet", out)
     clf = E.load_shipped_net("CropClassifier", out)
     assert feat.meta["object_names"] == list(VOCAB.object_names)
@@ -515,6 +522,17 @@ def test_train_eval_nets_ships_loadable_nets(tmp_path, monkeypatch):
     assert report["feature_network"] == E.SCENE_FEATURE_NET_NAME
     assert not math.isnan(report["metrics"]["obj_acc"]["accuracy"])
     assert clf.num_classes == VOCAB.num_objects
+    # The nets are picked by the size of the images scored: 32 px data reads eval32/ ...
+    sized = Scenes()
+    sized.image_size = 32
+    shutil.copytree(out, tmp_path / "eval32")
+    monkeypatch.setattr(E, "ASSET_DIR", tmp_path / "eval")
+    report = evaluate(FakeGenerator(), sized,
+                      EvalOptions(metrics=("fid", "obj_acc"), progress=False))
+    assert report["feature_network"] == E.SCENE_FEATURE_NET_NAME
+    # ... and a 64 px dataset finds none in eval/: the error names the size and the command.
+    with pytest.raises(E.EvalWeightsError, match="for 64 px images are missing"):
+        evaluate(FakeGenerator(), Scenes(), EvalOptions(metrics=("obj_acc",), progress=False))
 
 
 # --------------------------------------------------------------------------- entry points

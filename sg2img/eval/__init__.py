@@ -84,6 +84,7 @@ from .detector import (
     load_coco_detector,
     load_detector,
     save_detector,
+    shipped_detector,
 )
 from .detector_training import DetectorTraining, train_detector
 from .diversity import Diversity, mean_pixel_distance
@@ -143,8 +144,10 @@ from .nets import (
     load_shipped_net,
     lpips_backbone_file,
     lpips_cache_file,
+    resize_images,
     save_eval_net,
     scene_feature_extractor,
+    shipped_asset_dir,
 )
 from .object_accuracy import ObjectAccuracy, classification_accuracy, per_class_accuracy
 from .registry import METRICS, Metric, register_metric
@@ -275,9 +278,12 @@ __all__ = [
     "resolve_classifier",
     "resolve_detector",
     "resolve_feature_extractor",
+    "resize_images",
     "save_detector",
     "save_eval_net",
     "scene_feature_extractor",
+    "shipped_asset_dir",
+    "shipped_detector",
     "SCENE_FEATURE_NET_NAME",
     "SceneDetector",
     "SceneFeatureNet",

@@ -35,8 +35,8 @@ class _AttributeMetric(Metric):
             raise ValueError(f"{self.name} need a dataset whose vocabulary has attributes "
                              f"(e.g. procedural scenes made with attributes, "
                              f"data_tools/make_shapes.py)")
-        self.classifier = resolve_attribute_classifier(ctx.attribute_classifier,
-                                                       ctx.object_names).to(ctx.device)
+        self.classifier = resolve_attribute_classifier(
+            ctx.attribute_classifier, ctx.object_names, ctx.image_size).to(ctx.device)
         self.labels = self.classifier.labels()
         missing = [a for a in self.labels if a not in ctx.attribute_names]
         if missing:

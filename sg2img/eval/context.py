@@ -66,6 +66,7 @@ class EvalContext:
     detector: Any = None         # faithfulness / relation_swap: a detector or its weights file
     detector_arch: str = "fasterrcnn_resnet50_fpn"   # the torchvision builder of COCO weights
     faithfulness_sheet: str | PathLike | None = None   # the debug sheet's PNG, when asked
+    image_size: int = 64         # of the images scored: picks the shipped nets (eval, eval128)
     _extractor: FeatureExtractor | None = None
 
     def mode_boxes(self, batch: GraphBatch, outs: list[Any]) -> Tensor:
@@ -79,7 +80,7 @@ class EvalContext:
         """The FID/IS feature network, resolved on first use and shared by the metrics."""
         if self._extractor is None:
             self._extractor = resolve_feature_extractor(self.feature_net, self.inception_weights,
-                                                        self.object_names)
+                                                        self.object_names, self.image_size)
         return self._extractor
 
     def feature_network_name(self) -> str | None:
@@ -89,8 +90,10 @@ class EvalContext:
 
 def resolve_feature_extractor(feature_net: FeatureExtractor | SceneFeatureNet | str | PathLike
                               | None, inception_weights: str | PathLike | None,
-                              object_names: tuple[str, ...] | None) -> FeatureExtractor:
-    """The FID/IS feature network for ``feature_net`` (see ``EvalOptions.feature_net``).
+                              object_names: tuple[str, ...] | None,
+                              image_size: int = 64) -> FeatureExtractor:
+    """The FID/IS feature network for ``feature_net`` (see ``EvalOptions.feature_net``); with
+    none given, the one shipped for ``image_size`` px images when the vocabulary is ours.
 
     Raises:
         EvalWeightsError: no network given and none found (shipped or Inception weights).
@@ -114,7 +117,7 @@ def resolve_feature_extractor(feature_net: FeatureExtractor | SceneFeatureNet | 
     if inception_weights is not None:
         return inception_feature_extractor(inception_weights)
     try:
-        net = load_shipped_net("SceneFeatureNet")
+        net = load_shipped_net("SceneFeatureNet", image_size=image_size)
     except EvalWeightsError:
         net = None
     trained = getattr(net, "meta", {}).get("object_names") if net is not None else None
@@ -129,11 +132,11 @@ def resolve_feature_extractor(feature_net: FeatureExtractor | SceneFeatureNet | 
 
 
 def resolve_classifier(classifier: nn.Module | str | PathLike | None,
-                       object_names: tuple[str, ...] | None) -> nn.Module:
-    """The object classifier for ``classifier`` (a module, its file, or None: the shipped one),
-    checked against the dataset's vocabulary and put in eval mode."""
+                       object_names: tuple[str, ...] | None, image_size: int = 64) -> nn.Module:
+    """The object classifier for ``classifier`` (a module, its file, or None: the one shipped
+    for ``image_size`` px images), checked against the dataset's vocabulary, in eval mode."""
     if classifier is None:
-        classifier = load_shipped_net("CropClassifier")
+        classifier = load_shipped_net("CropClassifier", image_size=image_size)
     elif isinstance(classifier, (str, PathLike)):
         classifier = load_eval_net(classifier, "CropClassifier")
     if object_names is not None:
@@ -142,11 +145,13 @@ def resolve_classifier(classifier: nn.Module | str | PathLike | None,
 
 
 def resolve_attribute_classifier(classifier: nn.Module | str | PathLike | None,
-                                 object_names: tuple[str, ...]) -> AttributeClassifier:
-    """The attribute classifier for ``classifier`` (a module, its file, or None: the shipped
-    one), checked against the dataset's vocabulary and put in eval mode."""
+                                 object_names: tuple[str, ...],
+                                 image_size: int = 64) -> AttributeClassifier:
+    """The attribute classifier for ``classifier`` (a module, its file, or None: the one
+    shipped for ``image_size`` px images), checked against the dataset's vocabulary and put
+    in eval mode."""
     if classifier is None:
-        classifier = load_shipped_net("AttributeClassifier")
+        classifier = load_shipped_net("AttributeClassifier", image_size=image_size)
     elif isinstance(classifier, (str, PathLike)):
         classifier = load_eval_net(classifier, "AttributeClassifier")
     if not isinstance(classifier, AttributeClassifier):

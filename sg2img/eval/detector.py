@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..files import atomic_torch_save, check_state_dict, load_into, load_torch_file
-from .nets import ASSET_DIR, EvalWeightsError
+from ..files import atomic_torch_save, check_state_dict, load_into, load_torch_file, read_json
+from .nets import EvalWeightsError, shipped_asset_dir
 
 DETECTOR_FILE = "detector.pt"
 DETECTOR_FORMAT_VERSION = 1
@@ -269,20 +269,50 @@ def save_detector(detector: SceneDetector, path: str | PathLike, **card: Any) ->
     return atomic_torch_save(state, path, "detector")
 
 
+def shipped_detector(image_size: int = 64) -> tuple[Path, float | None]:
+    """The shipped detector file for ``image_size`` px images and the threshold to use there.
+
+    A size folder (``sg2img/assets/eval128/``) may hold no ``detector.pt`` of its own and name,
+    in its ``meta.json``, the size whose weights it shares and the threshold chosen on its own
+    real val images: ``"detector": {"weights_of": 64, "threshold": 0.33, ...}``.
+
+    Returns:
+        (path, threshold): threshold None means the file's own.
+    """
+    folder = shipped_asset_dir(image_size)
+    path = folder / DETECTOR_FILE
+    meta = folder / "meta.json"
+    if path.is_file() or not meta.is_file():
+        return path, None
+    entry = read_json(meta, "evaluation nets' meta.json", ValueError)
+    entry = entry.get("detector") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(entry.get("weights_of"), int):
+        return path, None
+    threshold = entry.get("threshold")
+    if not isinstance(threshold, float) or not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"{meta}: the detector threshold {str(threshold)[:40]} is not a score "
+                         f"in [0, 1]")
+    return shipped_asset_dir(entry["weights_of"]) / DETECTOR_FILE, threshold
+
+
 def load_detector(path: str | PathLike | None = None,
-                  map_location: str | torch.device = "cpu") -> SceneDetector:
+                  map_location: str | torch.device = "cpu",
+                  image_size: int = 64) -> SceneDetector:
     """A detector written by :func:`save_detector`, in eval mode (``weights_only=True``).
 
     Args:
-        path: the ``.pt`` file; None: the shipped ``sg2img/assets/eval/detector.pt``.
+        path: the ``.pt`` file; None: the one shipped for ``image_size`` px images
+            (:func:`shipped_detector`: ``sg2img/assets/eval/detector.pt``; 128 px images use
+            the same weights at the threshold chosen on 128 px real images).
         map_location: device for the weights.
+        image_size: with ``path`` None, the side of the images it will score.
 
     Raises:
         EvalWeightsError: the file is missing or unreadable; the message names it, the
             ``--detector-weights`` option and the training command.
         ValueError: the file is not a detector file, or its settings are out of range.
     """
-    p = Path(ASSET_DIR / DETECTOR_FILE if path is None else path)
+    p, own_threshold = shipped_detector(image_size) if path is None else (Path(path), None)
     if not p.is_file():
         what = "the shipped detector weights are missing" if path is None else \
             "the detector weights file does not exist"
@@ -311,6 +341,9 @@ def load_detector(path: str | PathLike | None = None,
               f"names", ValueError)
     meta = state.get("meta", {})
     detector.meta = dict(meta) if isinstance(meta, dict) else {}
+    if own_threshold is not None:
+        detector.threshold = own_threshold
+        detector.meta["threshold_chosen_at"] = int(image_size)
     return detector.eval()
 
 

@@ -91,7 +91,7 @@ def graphs_of_batch(batch: GraphBatch, object_names: Sequence[str], pred_names: 
 
 
 def resolve_detector(detector: Any = None, weights: str | PathLike | None = None,
-                     arch: str = COCO_DETECTOR_ARCH) -> Any:
+                     arch: str = COCO_DETECTOR_ARCH, image_size: int = 64) -> Any:
     """The detector to score with.
 
     Args:
@@ -100,6 +100,8 @@ def resolve_detector(detector: Any = None, weights: str | PathLike | None = None
             torchvision COCO state dict for ``arch`` (real datasets: COCO's things only);
             None: the shipped procedural detector.
         arch: the torchvision builder a COCO state dict is for.
+        image_size: the side of the images it will score (the shipped detector's threshold
+            is the one chosen at that size, :func:`sg2img.eval.load_detector`).
 
     Raises:
         EvalWeightsError: the file is missing or unreadable; the message names it.
@@ -118,7 +120,7 @@ def resolve_detector(detector: Any = None, weights: str | PathLike | None = None
     from .detector import load_coco_detector, load_detector
 
     if path is None:
-        return load_detector()
+        return load_detector(image_size=image_size)
 
     state = load_torch_file(path, "detector weights", EvalWeightsError)
     if isinstance(state, dict) and state.get("kind") == "SceneDetector":
@@ -138,13 +140,14 @@ def detector_name(detector: Any) -> str:
     return f"{name} ({arch})" if arch and arch != name else name
 
 
-def resolve_colour_classifier(classifier: Any = None) -> AttributeClassifier | None:
-    """The colour classifier: ``classifier`` itself, or the shipped procedural one, or None
-    when it is not shipped (colours are then not judged)."""
+def resolve_colour_classifier(classifier: Any = None,
+                              image_size: int = 64) -> AttributeClassifier | None:
+    """The colour classifier: ``classifier`` itself, or the procedural one shipped for
+    ``image_size`` px images, or None when it is not shipped (colours are then not judged)."""
     if classifier is not None:
         return classifier.eval()
     try:
-        return load_shipped_net("AttributeClassifier").eval()
+        return load_shipped_net("AttributeClassifier", image_size=image_size).eval()
     except EvalWeightsError:
         return None
 

@@ -135,14 +135,14 @@ def score_faithfulness(images: Any, graphs: GraphLike | Sequence[GraphLike], det
     ids = list(range(len(x))) if graph_ids is None else [int(i) for i in graph_ids]
     if len(ids) != len(x):
         raise ValueError(f"graph_ids has {len(ids)} entries for {len(x)} images")
-    det = resolve_detector(detector, detector_weights, detector_arch)
+    det = resolve_detector(detector, detector_weights, detector_arch, x.shape[-1])
     if stuff_names is None:
         from ..data.shapes import shapes_vocab
 
         procedural = shapes_vocab().stuff_names
         stuff_names = procedural if set(procedural) <= set(det.object_names) else ()
     has_colour = colours and any(g.attributes for g in graph_list)
-    clf = resolve_colour_classifier(colour_classifier) if has_colour else None
+    clf = resolve_colour_classifier(colour_classifier, x.shape[-1]) if has_colour else None
     judge = FaithJudge(det, clf, threshold=threshold, stuff_names=stuff_names, device=device)
     result: dict[str, Any] = {}
     rows: list[SheetRow] = []
@@ -178,9 +178,9 @@ class Faithfulness(Metric):
                              "names) to read its graphs")
         given = ctx.detector
         if isinstance(given, (str, PathLike)):
-            det = resolve_detector(None, given, ctx.detector_arch)
+            det = resolve_detector(None, given, ctx.detector_arch, ctx.image_size)
         else:
-            det = resolve_detector(given, None, ctx.detector_arch)
+            det = resolve_detector(given, None, ctx.detector_arch, ctx.image_size)
         known = set(det.object_names) & (set(ctx.object_names) - {IMAGE_OBJECT})
         if not known:
             raise ValueError("the detector knows none of the dataset's object classes; pass "
@@ -189,7 +189,8 @@ class Faithfulness(Metric):
                              "docs/evaluation.md)")
         clf = None
         if ctx.attribute_names is not None:
-            clf = resolve_attribute_classifier(ctx.attribute_classifier, ctx.object_names)
+            clf = resolve_attribute_classifier(ctx.attribute_classifier, ctx.object_names,
+                                               ctx.image_size)
         self.judge = FaithJudge(det, clf, stuff_names=ctx.stuff_names, device=ctx.device)
         self.tallies = {"generated": FaithTally(seed=ctx.seed), "real": FaithTally(seed=ctx.seed)}
         self.rows: list[SheetRow] = []

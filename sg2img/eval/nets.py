@@ -76,7 +76,10 @@ def _conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
         nn.ReLU(True))
 
 
-def _resize(images: Tensor, size: int) -> Tensor:
+def resize_images(images: Tensor, size: int) -> Tensor:
+    """Float (N, C, H, W) images resized to ``size`` x ``size`` (antialiased bilinear): how the
+    evaluation nets read other sizes, and how a 64 px model's pictures are upscaled to be
+    compared with a 128 px model's."""
     if images.shape[-2:] == (size, size):
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
@@ -108,7 +111,7 @@ class CropClassifier(nn.Module):
         return {"num_classes": self.num_classes, "crop_size": self.crop_size, "width": self.width}
 
     def forward(self, crops: Tensor) -> Tensor:
-        x = self.body(_resize(crops.float(), self.crop_size))    # (K, 4w, S/8, S/8)
+        x = self.body(resize_images(crops.float(), self.crop_size))    # (K, 4w, S/8, S/8)
         return self.head(x.mean(dim=(2, 3)))                     # (K, C)
 
 
@@ -152,7 +155,7 @@ class SceneFeatureNet(nn.Module):
 
     def features(self, images: Tensor) -> Tensor:
         """(N, 3, H, W) in [-1, 1] -> (N, D) non-negative penultimate features."""
-        x = self.body(_resize(images.float(), self.image_size))  # (N, 4w, s, s)
+        x = self.body(resize_images(images.float(), self.image_size))  # (N, 4w, s, s)
         return self.embed(x.mean(dim=(2, 3)))                    # (N, D)
 
     def forward(self, images: Tensor) -> Tensor:
@@ -257,12 +260,29 @@ def load_eval_net(path: str | PathLike, kind: str | None = None,
     return net.eval()
 
 
-def load_shipped_net(kind: str, asset_dir: str | PathLike | None = None) -> nn.Module:
-    """The procedural-scenes network shipped in ``sg2img/assets/eval/``.
+def shipped_asset_dir(image_size: int = 64) -> Path:
+    """The folder of the procedural-scene nets for ``image_size`` px images:
+    ``sg2img/assets/eval/`` for 64 px, ``sg2img/assets/eval{image_size}/`` for other sizes."""
+    return ASSET_DIR if image_size == 64 else ASSET_DIR.with_name(f"eval{int(image_size)}")
+
+
+def train_command(image_size: int = 64) -> str:
+    """The command that trains the procedural-scene nets for ``image_size`` px images."""
+    if image_size == 64:
+        return TRAIN_COMMAND
+    return (f"python scripts/train_eval_nets.py --data DATA_ROOT --image-size {int(image_size)} "
+            f"--out sg2img/assets/eval{int(image_size)}")
+
+
+def load_shipped_net(kind: str, asset_dir: str | PathLike | None = None,
+                     image_size: int = 64) -> nn.Module:
+    """The procedural-scenes network shipped for ``image_size`` px images
+    (:func:`shipped_asset_dir`: ``sg2img/assets/eval/`` for 64 px, ``eval128/`` for 128 px).
 
     Args:
         kind: ``"SceneFeatureNet"``, ``"CropClassifier"`` or ``"AttributeClassifier"``.
         asset_dir: folder to look in instead of the package's assets (tests).
+        image_size: the side of the images the network will score.
 
     Raises:
         EvalWeightsError: the file is missing; the message names it and the training command.
@@ -271,11 +291,12 @@ def load_shipped_net(kind: str, asset_dir: str | PathLike | None = None) -> nn.M
              "AttributeClassifier": ATTRIBUTE_CLASSIFIER_FILE}
     if kind not in files:
         raise ValueError(f"unknown evaluation network {kind!r}; choose from {sorted(files)}")
-    path = Path(asset_dir or ASSET_DIR) / files[kind]
+    path = Path(asset_dir or shipped_asset_dir(image_size)) / files[kind]
     if not path.is_file():
         raise EvalWeightsError(
-            f"the shipped {kind} weights are missing: {path}. Train them on the procedural "
-            f"scenes with `{TRAIN_COMMAND}`, or pass your own network")
+            f"the shipped {kind} weights for {image_size} px images are missing: {path}. Train "
+            f"them on the procedural scenes with `{train_command(image_size)}`, or pass your "
+            f"own network")
     return load_eval_net(path, kind)
 
 

@@ -76,7 +76,8 @@ class ObjectAccuracy(Metric):
     def __init__(self, ctx: EvalContext) -> None:
         super().__init__(ctx)
         self.own: dict[str, list[Tensor]] = {"pred": [], "target": [], "area": []}
-        self.classifier = resolve_classifier(ctx.classifier, ctx.object_names).to(ctx.device)
+        self.classifier = resolve_classifier(ctx.classifier, ctx.object_names,
+                                             ctx.image_size).to(ctx.device)
         self.num_classes = (len(ctx.object_names) if ctx.object_names
                             else int(self.classifier.num_classes))
         self.crop_size = int(getattr(self.classifier, "crop_size", 32))

@@ -188,7 +188,7 @@ def score_relation_swap(before: Tensor, after: Tensor, graphs: Sequence[SceneGra
         raise ValueError(f"{len(before)} before images, {len(after)} after images, "
                          f"{len(graphs)} graphs and {len(cases)} cases; give one of each per "
                          f"graph (None for a graph without a case)")
-    det = resolve_detector(detector, detector_weights)
+    det = resolve_detector(detector, detector_weights, image_size=before.shape[-1])
     label_of = {n: i for i, n in enumerate(det.object_names)}
     tally = SwapTally()
     idx = [i for i, c in enumerate(cases) if c is not None]
@@ -219,7 +219,8 @@ class RelationSwap(Metric):
             raise ValueError("relation_swap needs the dataset's vocabulary to read its graphs")
         given = ctx.detector
         path = given if isinstance(given, (str, PathLike)) else None
-        self.detector = resolve_detector(None if path else given, path, ctx.detector_arch)
+        self.detector = resolve_detector(None if path else given, path, ctx.detector_arch,
+                                         ctx.image_size)
         if isinstance(self.detector, torch.nn.Module):
             self.detector.to(ctx.device)
         self.label_of = {n: i for i, n in enumerate(self.detector.object_names)}

@@ -239,7 +239,8 @@ def evaluate(generator: nn.Module, dataset: Dataset, options: EvalOptions | None
                       layout_diagnostics=o.layout_diagnostics, use_gt_layout=o.use_gt_layout,
                       stuff_names=tuple(getattr(vocab, "stuff_names", None) or ()),
                       detector=o.detector, detector_arch=o.detector_arch,
-                      faithfulness_sheet=o.faithfulness_sheet)
+                      faithfulness_sheet=o.faithfulness_sheet,
+                      image_size=_image_size(generator, dataset))
     # Build every metric (and its networks) before generating anything: a missing file
     # fails fast.
     active = {name: METRICS[name](ctx) for name in metrics}
@@ -298,6 +299,15 @@ def evaluate(generator: nn.Module, dataset: Dataset, options: EvalOptions | None
     }
 
 
+def _image_size(generator: Any, dataset: Any) -> int:
+    """The side of the images scored, before any is drawn (it picks the shipped nets)."""
+    for source in (generator, dataset):
+        size = getattr(source, "image_size", None)
+        if isinstance(size, int):
+            return size
+    return 64
+
+
 def _check_sizes(batch: GraphBatch, outs: list[Any], image_size: int | None) -> int:
     real = tuple(batch.images.shape[-2:])
     for out in outs:
@@ -324,7 +334,8 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
     at the checkpoint's image and mask size, and must have the checkpoint's vocabulary.
 
     Args:
-        checkpoint: a training checkpoint or an inference export.
+        checkpoint: a training checkpoint or an inference export, or a bundled model's name
+            (``"default"``, ``"default-128"``, :mod:`sg2img.bundled`).
         data_root: dataset directory; None uses the one in the checkpoint's config.
         split: ``"val"`` or ``"test"`` (any split the dataset has).
         out: if given, the report is written there (:func:`write_report`).
@@ -344,12 +355,13 @@ def evaluate_checkpoint(checkpoint: str | PathLike, data_root: str | PathLike | 
         sg2img.checkpoint.CheckpointError: the checkpoint cannot be read.
         ValueError: the dataset's vocabulary is not the checkpoint's.
     """
+    from ..bundled import checkpoint_path
     from ..checkpoint import build_generator
     from ..data import build_dataset
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    generator, config, vocab = build_generator(checkpoint, map_location=device)
+    generator, config, vocab = build_generator(checkpoint_path(checkpoint), map_location=device)
     data_cfg = config.data if data_root is None else replace(config.data, root=str(data_root))
     dataset = build_dataset(data_cfg, split, config.model.renderer.image_size,
                             config.model.layout.mask_size)

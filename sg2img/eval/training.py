@@ -39,6 +39,7 @@ from .nets import (
     SceneFeatureNet,
     crop_objects,
     images_to_uint8,
+    resize_images,
     save_eval_net,
     scene_feature_extractor,
 )
@@ -193,14 +194,31 @@ def presence_scores(logits: Tensor, target: Tensor) -> dict[str, float]:
             "micro_f1": 2 * precision * recall / max(1e-12, precision + recall)}
 
 
+def down_and_up(images: Tensor, size: int) -> Tensor:
+    """uint8 (N, 3, H, W) images resized to ``size`` and back to H x W (antialiased bilinear):
+    the detail a ``size`` px picture lacks, or a ``size`` px model's pictures upscaled."""
+    small = resize_images(_to_float(images), size)
+    return images_to_uint8(resize_images(small, images.shape[-1]).clamp(-1, 1))
+
+
 def reference_scores(net: SceneFeatureNet, train_images: Tensor, val_images: Tensor,
-                     seed: int = 0) -> dict[str, float]:
-    """FID / IS of real images with the trained net: what a perfect generator would score.
+                     seed: int = 0, test_images: Tensor | None = None) -> dict[str, float]:
+    """FID / IS of real images with the trained net: what a perfect generator would score,
+    and what the net must tell apart.
 
     Args:
         net: the trained SceneFeatureNet.
         train_images: uint8 (N, 3, H, W) real train images (at most 2000 are used).
         val_images: uint8 (N, 3, H, W) real val images.
+        seed: of the added noise and the IS splits.
+        test_images: uint8 real test images: with them, ``fid_val_vs_test`` (the FID floor at
+            the val count, what generated val pictures are read against).
+
+    Returns:
+        ``fid_val_vs_train{n}``, ``fid_val_vs_val_plus_noise0.1``, ``fid_val_vs_val_down{H/2}``
+        (val against itself at half the resolution and back, :func:`down_and_up`: a net that
+        cannot see lost detail scores it near the floor), ``is_val_mean``, ``is_val_std`` and,
+        with test images, ``fid_val_vs_test``.
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.inception import InceptionScore
@@ -227,14 +245,20 @@ def reference_scores(net: SceneFeatureNet, train_images: Tensor, val_images: Ten
         torch.manual_seed(seed)
         is_mean, is_std = inception_score.compute()
     n = min(2000, len(train_images))
-    return {f"fid_val_vs_train{n}": fid(train_images[:n], val_images),
-            "fid_val_vs_val_plus_noise0.1": fid(val_images, noisy),
-            "is_val_mean": float(is_mean), "is_val_std": float(is_std)}
+    half = val_images.shape[-1] // 2
+    scores = {f"fid_val_vs_train{n}": fid(train_images[:n], val_images),
+              "fid_val_vs_val_plus_noise0.1": fid(val_images, noisy),
+              f"fid_val_vs_val_down{half}": fid(val_images, down_and_up(val_images, half)),
+              "is_val_mean": float(is_mean), "is_val_std": float(is_std)}
+    if test_images is not None:
+        scores["fid_val_vs_test"] = fid(val_images, test_images)
+    return scores
 
 
 def train_eval_nets(train_set: Any, val_set: Any, out: str | PathLike,
                     options: EvalNetTraining | None = None, *,
-                    provenance: dict[str, Any] | None = None) -> list[Path]:
+                    provenance: dict[str, Any] | None = None,
+                    test_set: Any = None) -> list[Path]:
     """Train the evaluation networks on ``train_set``, score them on ``val_set``, write them.
 
     The networks' initial weights come from torch's global RNG: seed it for a repeatable run.
@@ -245,6 +269,8 @@ def train_eval_nets(train_set: Any, val_set: Any, out: str | PathLike,
         out: output folder (``sg2img/assets/eval`` ships the procedural-scene nets).
         options: what to train and how (:class:`EvalNetTraining`).
         provenance: recorded in each net's meta (e.g. ``data``, ``dataset``, ``command``).
+        test_set: the test split, when there is one: the feature net's reference scores then
+            include the FID floor (val against test, :func:`reference_scores`).
 
     Returns:
         The files written: the networks' ``.pt`` files, then ``meta.json``.
@@ -280,7 +306,10 @@ def train_eval_nets(train_set: Any, val_set: Any, out: str | PathLike,
         feature_time = time.time() - t1
         feature_val = presence_scores(predict(feature_net, val["images"]), val["presence"])
         logger.info("SceneFeatureNet val: %s", feature_val)
-        reference = reference_scores(feature_net, train["images"], val["images"], o.seed)
+        test_images = (None if test_set is None
+                       else collect(test_set, c, o.crop_size, o.max_val)["images"])
+        reference = reference_scores(feature_net, train["images"], val["images"], o.seed,
+                                     test_images)
         logger.info("SceneFeatureNet reference scores of real images: %s", reference)
         feature_meta = {**common, "name": "SceneFeatureNet",
                         "train_images": len(train["images"]), "val_images": len(val["images"]),
