@@ -29,9 +29,13 @@ def main() -> None:
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="model settings changed without changing the weights, e.g. "
                         "model.layout.sample_temperature=0.7")
+    p.add_argument("--upscale-to", type=int, default=None, metavar="SIZE",
+                   help="score the pictures resized to SIZE, against --data at SIZE (a 64 px "
+                        "model beside a 128 px one)")
     a = p.parse_args()
     report = layout_gap(a.checkpoint, a.data, a.sources, a.seeds, a.metrics,
-                        num_graphs=a.num_graphs, progress=True, overrides=a.set)
+                        num_graphs=a.num_graphs, progress=True, overrides=a.set,
+                        upscale_to=a.upscale_to)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # Appended, not with_suffix: a stem such as "t0.7" keeps its dot.

@@ -55,6 +55,7 @@ def test_layout_sources_render_what_they_name(shapes_small):
     from sg2img.checkpoint import build_generator
     from sg2img.data import build_dataset
     from sg2img.eval.context import unpinned
+    from sg2img.eval import resize_images
     from sg2img.eval.layout_sources import LayoutSource
     from sg2img.eval.run import seed_rule_noise
     from sg2img.scene_graph import collate_graphs
@@ -80,6 +81,14 @@ def test_layout_sources_render_what_they_name(shapes_small):
     assert set(out["hard_masks"].masks.unique().tolist()) <= {0.0, 1.0}
     with pytest.raises(ValueError, match="unknown layout source"):
         LayoutSource(model, "best", ())
+    # upscale_to: the same picture at 128 px (a 64 px model scored beside a 128 px one).
+    big = LayoutSource(model, "sampled", vocab.stuff_ids(), upscale_to=128)
+    with torch.no_grad():
+        up = big(batch, layout_mode="sample", **noise)
+    assert big.image_size == 128 and up.images.shape[-2:] == (128, 128)
+    assert torch.equal(up.boxes, plain.boxes)
+    assert torch.allclose(up.images, resize_images(plain.images, 128).clamp(-1, 1))
+    assert (torch.nn.functional.avg_pool2d(up.images, 2) - plain.images).abs().mean() < 0.05
 
 
 def test_region_energy_counts_detail_inside_each_class_only():

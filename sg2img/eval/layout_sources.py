@@ -23,6 +23,7 @@ from ..model import GALSGenerator
 from ..own_layout import predicted_layout
 from ..scene_graph import GraphBatch
 from ..vocab import IMAGE_OBJECT_ID
+from .nets import resize_images
 
 LAYOUT_SOURCES: dict[str, str] = {
     "truth": "the ground-truth layout (boxes and masks)",
@@ -42,19 +43,27 @@ class LayoutSource(nn.Module):
     """A generator that renders from the layout ``source`` names (:data:`LAYOUT_SOURCES`).
 
     Called as ``evaluate`` calls a generator (with the seed rule's ``z``, ``layout_noise``
-    and ``obj_noise``); the layout metric's own layouts are the wrapped model's.
+    and ``obj_noise``); the layout metric's own layouts are the wrapped model's. With
+    ``upscale_to``, its pictures are resized to that side (:func:`sg2img.eval.resize_images`):
+    a 64 px model scored beside a 128 px one on 128 px data.
     """
 
-    def __init__(self, model: GALSGenerator, source: str, stuff_ids: Sequence[int]) -> None:
+    def __init__(self, model: GALSGenerator, source: str, stuff_ids: Sequence[int],
+                 upscale_to: int | None = None) -> None:
         super().__init__()
         if source not in LAYOUT_SOURCES:
             raise ValueError(f"unknown layout source {source!r}; choose from "
                              f"{list(LAYOUT_SOURCES)}")
         self.seed_rule_model = model
         self.source = source
+        self.upscale_to = upscale_to
         self.register_buffer("is_stuff", torch.zeros(model.num_objects, dtype=torch.bool)
                              .index_fill_(0, torch.tensor(list(stuff_ids), dtype=torch.long),
                                           True), persistent=False)
+
+    @property
+    def image_size(self) -> int:
+        return self.upscale_to or self.seed_rule_model.image_size
 
     @property
     def samples_layout(self) -> bool:
@@ -66,6 +75,13 @@ class LayoutSource(nn.Module):
     def forward(self, batch: GraphBatch, *, use_gt_layout: bool = False,
                 layout_mode: str = "mode", layout_noise: Tensor | None = None,
                 **kwargs: Any):
+        out = self._render(batch, layout_noise, **kwargs)
+        if self.upscale_to is None:
+            return out
+        return replace(out, images=resize_images(out.images.float(), self.upscale_to)
+                       .clamp(-1, 1).to(out.images.dtype))
+
+    def _render(self, batch: GraphBatch, layout_noise: Tensor | None, **kwargs: Any):
         model, source = self.seed_rule_model, self.source
         if source in ("truth", "sampled", "mode"):
             return model(batch, use_gt_layout=source == "truth",
@@ -110,7 +126,8 @@ def real_fid(dataset_a, dataset_b, feature_net: Any = None, batch_size: int = 64
 
     vocab = getattr(dataset_a, "vocab", None)
     names = None if vocab is None else tuple(vocab.object_names)
-    extractor = resolve_feature_extractor(feature_net, None, names)
+    extractor = resolve_feature_extractor(feature_net, None, names,
+                                          getattr(dataset_a, "image_size", 64))
     fid = FrechetInceptionDistance(feature=extractor.fid_features)
     for dataset, real in ((dataset_a, True), (dataset_b, False)):
         for batch in DataLoader(dataset, batch_size=batch_size, collate_fn=collate_graphs):
@@ -122,11 +139,13 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
                sources: Sequence[str] = tuple(LAYOUT_SOURCES), seeds: Sequence[int] = (0, 1),
                metrics: Sequence[str] = ("fid", "obj_acc", "attr_acc", "streaks", "layout"),
                num_graphs: int | None = None, progress: bool = False,
-               overrides: Sequence[str] = ()) -> dict[str, Any]:
+               overrides: Sequence[str] = (), upscale_to: int | None = None) -> dict[str, Any]:
     """Score ``checkpoint`` on the validation graphs rendered from each layout source.
 
     ``overrides`` (``key=value``) change how the model lays out and renders without changing
-    its weights (e.g. ``model.layout.sample_temperature=0.7``).
+    its weights (e.g. ``model.layout.sample_temperature=0.7``). ``upscale_to`` scores the
+    model's pictures resized to that side, on ``data_root``'s images at that side, with the
+    networks shipped for it (a 64 px model against a 128 px one).
 
     Returns:
         ``{"floor": {"fid_val_vs_test": ...}, "runs": {source: {seed: metrics}}}``, the
@@ -140,22 +159,22 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
 
     model, config, vocab = build_generator(checkpoint, overrides=overrides)
     data_cfg = replace(config.data, root=str(data_root))
-    size, mask = config.model.renderer.image_size, config.model.layout.mask_size
+    size, mask = upscale_to or config.model.renderer.image_size, config.model.layout.mask_size
     val = build_dataset(data_cfg, "val", size, mask)
     test = build_dataset(data_cfg, "test", size, mask)
     if num_graphs is not None:
         val = Subset(val, range(min(num_graphs, len(val))))
-        val.vocab = vocab
         test = Subset(test, range(min(num_graphs, len(test))))
-        test.vocab = vocab
+        for subset in (val, test):
+            subset.vocab, subset.image_size = vocab, size
     stuff = vocab.stuff_ids() or ()
     report: dict[str, Any] = {"checkpoint": str(checkpoint), "data": str(data_root),
-                              "overrides": list(overrides),
+                              "overrides": list(overrides), "upscale_to": upscale_to,
                               "num_graphs": len(val), "seeds": list(seeds),
                               "sources": {s: LAYOUT_SOURCES[s] for s in sources},
                               "floor": {"fid_val_vs_test": real_fid(val, test)}, "runs": {}}
     for source in sources:
-        wrapped = LayoutSource(model, source, stuff)
+        wrapped = LayoutSource(model, source, stuff, upscale_to)
         for seed in seeds:
             options = EvalOptions(metrics=list(metrics), seed=seed, layout_mode="sample",
                                   split="val", progress=progress)
