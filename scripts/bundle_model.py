@@ -1,7 +1,8 @@
 """Ship a trained run as the bundled default model, with its provenance and evaluation figures.
 
 Copies the export (config, vocab and the EMA generator; ``RUN/export.pt`` or ``--export``) to
-``sg2img/assets/default_model.pt``, evaluates it on the dataset's validation split and writes:
+``sg2img/assets/default_model.pt`` (``--name default-128``: ``default_model_128.pt``, its
+reports in ``docs/reports/model-128/``), evaluates it on the dataset's validation split and writes:
 
 * ``sg2img/assets/default_model.json``: where the model came from (every training command,
   the data command, steps, dataset) and its headline figures;
@@ -42,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 
+from sg2img.bundled import BUNDLED_MODELS
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 25 * 1024 * 1024
 
@@ -55,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", type=Path, default=None,
                    help="the export to ship (default: RUN/export.pt), e.g. the output of "
                         "a train.stage=layout run)")
+    p.add_argument("--name", default="default", choices=sorted(BUNDLED_MODELS),
+                   help="which bundled model to write: default (64 px, "
+                        "ASSETS/default_model.pt) or default-128 (ASSETS/default_model_128.pt)")
     p.add_argument("--assets", type=Path, default=ROOT / "sg2img" / "assets")
-    p.add_argument("--docs", type=Path, default=ROOT / "docs" / "reports" / "bundled-model")
+    p.add_argument("--docs", type=Path, default=None,
+                   help="folder of the evaluation reports (default: docs/reports/bundled-model, "
+                        "docs/reports/model-128 for default-128)")
     p.add_argument("--samples-per-graph", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--path-alias", action="append", default=[], metavar="LOCAL=SHOWN",
@@ -70,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="the model card (default_model.json) of the shipped model this run "
                         "was started from; its training commands come first in the new card")
     args = p.parse_args(argv)
+    asset = BUNDLED_MODELS[args.name].path.name           # default_model.pt, ..._128.pt
+    shown = f"sg2img/assets/{asset}"
+    if args.docs is None:
+        args.docs = ROOT / "docs" / "reports" / ("bundled-model" if args.name == "default"
+                                                 else "model-" + args.name.split("-")[-1])
+    stem = Path(asset).stem
     if args.vocab_from_data:
         if args.run is not None:
             p.error("--vocab-from-data re-exports the shipped model; give no run folder")
@@ -100,15 +114,15 @@ def main(argv: list[str] | None = None) -> int:
                                  samples_per_graph=args.samples_per_graph, seed=args.seed,
                                  layout_mode=layout_mode)
     report["evaluation_seconds"] = round(time.time() - t0, 1)
-    report["checkpoint"] = "sg2img/assets/default_model.pt"
+    report["checkpoint"] = shown
     report["data"] = _alias(report["data"], aliases)
-    json_path, md_path = write_report(report, args.docs / "default_model_eval.json")
+    json_path, md_path = write_report(report, args.docs / f"{stem}_eval.json")
     m = report["metrics"]
     gt_metrics = ["fid", "obj_acc"] + (["attr_acc"] if "attr_acc" in m else [])
     gt = evaluate_checkpoint(export, args.data, "val", metrics=gt_metrics, seed=args.seed,
                              use_gt_layout=True)
     gt["checkpoint"], gt["data"] = report["checkpoint"], report["data"]
-    write_report(gt, args.docs / "default_model_eval_gt.json")
+    write_report(gt, args.docs / f"{stem}_eval_gt.json")
 
     start = json.loads(args.continues.read_text()) if args.continues else None
     commands = list(start["training_commands"]) if start else []
@@ -119,13 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         if (args.data / "info.json").exists() else {}
     size_px = data_info.get("image_size", ckpt["config"]["model"]["renderer"]["image_size"])
     stats = [json.loads(line) for line in (args.run / "stats.jsonl").read_text().splitlines()]
+    docs = _alias(str(args.docs.resolve().relative_to(ROOT)) if args.docs.resolve()
+                  .is_relative_to(ROOT) else str(args.docs), aliases)
     meta = {
-        "description": "GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 "
-                       "on 2 CPU cores (GAN training, then the graph->layout branch trained on "
-                       "boxes and masks with the renderer frozen, when there is a layout "
-                       "stage; then the renderer fine-tuned with the layout branch frozen, "
-                       "when there is a renderer stage); the model generate() and `sg2img "
-                       "generate` use when no checkpoint is given",
+        "description": _description(args.name, size_px),
         "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
                                          if "layout_finetune" in ckpt else []),
         "layout_finetune": ckpt.get("layout_finetune"),
@@ -158,27 +169,27 @@ def main(argv: list[str] | None = None) -> int:
             "object_accuracy_gt_layout": gt["metrics"]["obj_acc"]["accuracy"],
             **_layout_figures(m.get("layout")),
             **_attribute_figures(m.get("attr_acc"), gt["metrics"].get("attr_acc")),
-            "report": "docs/reports/bundled-model/default_model_eval.md",
-            "report_gt_layout": "docs/reports/bundled-model/default_model_eval_gt.md",
-            "command": f"sg2img evaluate --checkpoint sg2img/assets/default_model.pt --data "
+            "report": f"{docs}/{stem}_eval.md",
+            "report_gt_layout": f"{docs}/{stem}_eval_gt.md",
+            "command": f"sg2img evaluate --checkpoint {args.name} --data "
                        f"{args.data} --split val --layout-baseline --layout-mode {layout_mode} "
-                       f"--out docs/reports/bundled-model/default_model_eval",
-            "command_gt_layout": f"sg2img evaluate --checkpoint sg2img/assets/default_model.pt "
+                       f"--out {docs}/{stem}_eval",
+            "command_gt_layout": f"sg2img evaluate --checkpoint {args.name} "
                                  f"--data {args.data} --split val --gt-layout --metrics "
                                  f"{' '.join(gt_metrics)} "
-                                 f"--out docs/reports/bundled-model/default_model_eval_gt",
+                                 f"--out {docs}/{stem}_eval_gt",
         },
     }
     if aliases:
         meta = json.loads(_alias(json.dumps(meta), aliases))
         meta["path_aliases"] = aliases
     args.assets.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(args.assets / "default_model.pt", ckpt)     # atomic
-    meta["size_bytes"] = size = (args.assets / "default_model.pt").stat().st_size
-    (args.assets / "default_model.json").write_text(json.dumps(meta, indent=2) + "\n")
+    save_checkpoint(args.assets / asset, ckpt)     # atomic
+    meta["size_bytes"] = size = (args.assets / asset).stat().st_size
+    (args.assets / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(md_path.read_text())
-    print(f"wrote {args.assets / 'default_model.pt'} ({size / 2**20:.2f} MiB), "
-          f"{args.assets / 'default_model.json'}, {json_path}, {md_path}")
+    print(f"wrote {args.assets / asset} ({size / 2**20:.2f} MiB), "
+          f"{args.assets / (stem + '.json')}, {json_path}, {md_path}")
     return 0
 
 
@@ -212,6 +223,20 @@ def _vocab_from_data(assets: Path, data: Path) -> int:
           f"{len(dataset)} training images, {sum(map(len, table.values()))} (class, attribute) "
           f"pairs over {len(table)} classes")
     return 0
+
+
+def _description(name: str, size: int) -> str:
+    """The model card's one-line description of the bundled model ``name``."""
+    if name == "default":
+        return ("GALS-GAN, preset 'small', trained on the procedural scenes at 64x64 on 2 CPU "
+                "cores (GAN training, then the graph->layout branch trained on boxes and masks "
+                "with the renderer frozen, when there is a layout stage; then the renderer "
+                "fine-tuned with the layout branch frozen, when there is a renderer stage); the "
+                "model generate() and `sg2img generate` use when no checkpoint is given")
+    return (f"GALS-GAN at {size}x{size} on the procedural scenes: the bundled 64 px model's "
+            f"layout branch, frozen, and its renderer grown by one enhancer stage "
+            f"(model.renderer.coarse_to_fine) and trained on at {size} px on 2 CPU cores; "
+            f"load_model('{name}'), `sg2img generate --checkpoint {name}`")
 
 
 def _stage_folders(run: Path, export: Path) -> list[Path]:

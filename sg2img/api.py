@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import vis
+from .bundled import BUNDLED_MODELS, DEFAULT_NAME, checkpoint_path
 from .checkpoint import CheckpointError, build_generator, generator_state, load_checkpoint
 from .config import Config
 from .generate_args import (
@@ -63,7 +64,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["DEFAULT_MODEL_PATH", "GenerationError", "GenerationResult", "SG2ImgModel",
            "generate", "load_model"]
 
-DEFAULT_MODEL_PATH = Path(__file__).parent / "assets" / "default_model.pt"
+DEFAULT_MODEL_PATH = BUNDLED_MODELS[DEFAULT_NAME].path
 DEFAULT_BATCH_SIZE = 32
 
 
@@ -135,8 +136,9 @@ def load_model(checkpoint: str | PathLike | None = None,
 
     Args:
         checkpoint: a training checkpoint (``ckpt_<step>.pt``; its EMA generator is used) or
-            an inference export (``export.pt``); ``None`` for the bundled default model
-            ``sg2img/assets/default_model.pt``.
+            an inference export (``export.pt``); or a bundled model's name, ``"default"``
+            (64 px, what ``None`` means) or ``"default-128"`` (128 px), see
+            :mod:`sg2img.bundled`.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; ``None`` picks CUDA when available.
 
     Returns:
@@ -144,18 +146,11 @@ def load_model(checkpoint: str | PathLike | None = None,
 
     Raises:
         CheckpointError: the file is missing, not an sg2img checkpoint, or its weights do not
-            fit its config and vocabulary.
+            fit its config and vocabulary; a bundled model that is not installed.
         GenerationError: a bad device.
     """
     dev = _check_device(device)
-    if checkpoint is None:
-        if not DEFAULT_MODEL_PATH.is_file():
-            raise CheckpointError(
-                f"the bundled default model is not installed ({DEFAULT_MODEL_PATH} is "
-                f"missing); give a checkpoint (--checkpoint RUN/export.pt), e.g. one trained "
-                f"with 'sg2img train'")
-        checkpoint = DEFAULT_MODEL_PATH
-    path = Path(checkpoint)
+    path = checkpoint_path(checkpoint)
     ckpt = load_checkpoint(path, map_location="cpu")
     if ckpt.get("kind") not in (None, "training", "inference"):
         raise CheckpointError(f"{path} has unknown checkpoint kind {ckpt.get('kind')!r}")
@@ -209,7 +204,7 @@ def resolve_model(model: SG2ImgModel | str | PathLike | None,
     if model is not None and not isinstance(model, (str, PathLike)):
         raise GenerationError(f"model must be a loaded model (sg2img.load_model), a checkpoint "
                               f"path or None, got {type(model).__name__}")
-    path = DEFAULT_MODEL_PATH if model is None else Path(model)
+    path = checkpoint_path(model)
     dev = _check_device(device)
     try:
         key = (str(path.resolve()), path.stat().st_mtime_ns, str(dev))
@@ -364,8 +359,8 @@ def generate(graphs: GraphLike | Sequence[GraphLike],
     Args:
         graphs: one graph (a dict in sg2im's JSON form, a ``SceneGraph``, or a path to a JSON
             file with one graph or a list of graphs) or a list of these. Not modified.
-        model: a loaded model (``load_model``), a checkpoint path, or ``None`` for the
-            bundled default model.
+        model: a loaded model (``load_model``), a checkpoint path, a bundled model's name
+            (``"default-128"``: 128 px), or ``None`` for the bundled 64 px default model.
         seed: seed for the noise; ``None`` draws a fresh one (stored in the result).
         num_samples: images per graph (each with its own noise); graphs x ``num_samples`` is
             at most ``$SG2IMG_MAX_IMAGES`` (2048), since every image is held until the end.

@@ -3,12 +3,13 @@
 import copy
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-from sg2img import api
+from sg2img import bundled
 from sg2img.api import GenerationError, generate, load_model
 from sg2img.checkpoint import CheckpointError, export_inference
 from sg2img.edits import EditError
@@ -48,9 +49,13 @@ def test_load_model_eval_and_vocab(model):
 
 
 def test_load_model_errors(tmp_path, monkeypatch, ckpt):
-    monkeypatch.setattr(api, "DEFAULT_MODEL_PATH", tmp_path / "default_model.pt")
-    with pytest.raises(CheckpointError, match="bundled default model is not installed"):
+    for name in bundled.BUNDLED_MODELS:
+        monkeypatch.setitem(bundled.BUNDLED_MODELS, name, bundled.BundledModel(
+            name, tmp_path / f"{name}.pt", 64))
+    with pytest.raises(CheckpointError, match="bundled model 'default' is not installed"):
         load_model()
+    with pytest.raises(CheckpointError, match="bundled model 'default-128' is not installed"):
+        load_model("default-128")
     with pytest.raises(CheckpointError, match="not found"):
         load_model(tmp_path / "nope.pt")
     torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
@@ -70,6 +75,17 @@ def test_load_model_errors(tmp_path, monkeypatch, ckpt):
     if not torch.cuda.is_available():
         with pytest.raises(GenerationError, match="CUDA is not available"):
             load_model(ckpt, device="cuda")
+
+
+def test_a_bundled_name_is_the_model_and_a_path_is_always_a_file(tmp_path, monkeypatch, ckpt):
+    monkeypatch.setitem(bundled.BUNDLED_MODELS, "default-128", bundled.BundledModel(
+        "default-128", Path(ckpt), 32))
+    assert load_model("default-128").source == str(ckpt)
+    assert generate(TREE, model="default-128", seed=0).images[0].size == (32, 32)
+    monkeypatch.chdir(tmp_path)
+    for as_path in (Path("default-128"), "./default-128"):
+        with pytest.raises(CheckpointError, match="not found"):
+            load_model(as_path)
 
 
 # ------------------------------------------------------------------------ generate

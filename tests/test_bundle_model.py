@@ -87,11 +87,19 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assert "--vocab-from-data" in meta["vocabulary"]
 
     # A run that fine-tuned the shipped model: the start's card gives the commands before it.
+    # Shipped as the other bundled model (default-128): its own files, the 64 px one kept.
     start = tmp_path / "start.json"
     start.write_text((assets / "default_model.json").read_text())
     _run(ROOT / "scripts" / "bundle_model.py", tmp_path / "layout", "--data", data,
-         "--assets", assets, "--docs", docs, "--continues", start, cwd=ROOT)
-    meta = json.loads((assets / "default_model.json").read_text())
+         "--assets", assets, "--docs", docs, "--continues", start, "--name", "default-128",
+         cwd=ROOT)
+    assert (assets / "default_model.json").read_text() == start.read_text()
+    assert (assets / "default_model_128.pt").is_file()
+    assert (docs / "default_model_128_eval.md").is_file()
+    meta = json.loads((assets / "default_model_128.json").read_text())
+    assert "load_model('default-128')" in meta["description"]
+    assert meta["evaluation"]["command"].startswith("sg2img evaluate --checkpoint default-128 ")
+    assert meta["evaluation"]["report"].endswith("/default_model_128_eval.md")
     assert meta["training_commands"][:2] == commands and len(meta["training_commands"]) == 3
     assert f"--out {tmp_path / 'layout'}" in meta["training_commands"][2]
     assert meta["continues"]["card"] == str(start) and meta["continues"]["step"] == 2

@@ -35,3 +35,39 @@ def test_two_runs_exports_get_distinct_ids_and_labels(tmp_path):
     assert [d["label"] for d in described] == ["small/export.pt", "big/export.pt"]
     assert [d["id"] for d in described] == ["small-export", "big-export"]
     assert not any("secret" in d["label"] for d in described)
+
+
+@pytest.fixture
+def two_bundled(tmp_path, monkeypatch):
+    """Both bundled models installed, as tiny untrained exports at 32 and 64 px."""
+    from sg2img import bundled
+
+    vocab = Vocab.from_names(["sky", "grass"], ["above"])
+    for name, size in (("default", 32), ("default-128", 64)):
+        path = random_model_export(tmp_path / f"{name}.pt", vocab,
+                                   [f"model.renderer.image_size={size}"])
+        monkeypatch.setitem(bundled.BUNDLED_MODELS, name,
+                            bundled.BundledModel(name, path, size))
+    return vocab
+
+
+def test_the_menu_offers_every_installed_bundled_model_first_by_name(two_bundled, tmp_path):
+    run = random_model_export(tmp_path / "run" / "export.pt", two_bundled)
+    registry = load_registry([run], "cpu")
+    described = [m.describe() for m in registry]
+    assert [d["id"] for d in described] == ["default", "default-128", "run-export"]
+    assert [d["image_size"] for d in described[:2]] == [32, 64]
+    assert registry.default_id == "default"
+    # Naming a bundled model on the command line offers it once, under its name.
+    assert load_registry(["default-128"], "cpu").ids == ["default", "default-128"]
+    assert load_registry(["default-128"], "cpu", include_default=False).ids == ["default-128"]
+
+
+def test_a_bundled_model_that_is_not_installed_is_named_in_the_error(tmp_path, monkeypatch):
+    from sg2img import bundled
+    from sg2img.checkpoint import CheckpointError
+
+    monkeypatch.setitem(bundled.BUNDLED_MODELS, "default-128", bundled.BundledModel(
+        "default-128", tmp_path / "absent.pt", 128))
+    with pytest.raises(CheckpointError, match="bundled model 'default-128' is not installed"):
+        load_registry(["default-128"], "cpu")

@@ -447,16 +447,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_vocab(args: argparse.Namespace) -> int:
     """``sg2img vocab``: the objects, predicates and per-class attributes of a model."""
-    from ..checkpoint import CheckpointError, read_vocabulary
+    from ..bundled import checkpoint_path
+    from ..checkpoint import read_vocabulary
 
-    path = args.checkpoint
-    if path is None:
-        from ..api import DEFAULT_MODEL_PATH
-
-        if not DEFAULT_MODEL_PATH.is_file():
-            raise CheckpointError(f"the bundled default model is not installed "
-                                  f"({DEFAULT_MODEL_PATH} is missing); give --checkpoint")
-        path = DEFAULT_MODEL_PATH
+    path = checkpoint_path(args.checkpoint)
     description = read_vocabulary(path).describe()
     if args.json:
         print(json.dumps(description, indent=1))

@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Evaluate a checkpoint (layout recall, FID, IS, object "
                                    "accuracy, diversity).", epilog=_EVALUATE_EPILOG)
     e.add_argument("--checkpoint", default=None, metavar="CKPT",
-                   help="training checkpoint or inference export")
+                   help="training checkpoint or inference export, or a bundled model: default "
+                        "(64 px) or default-128")
     e.add_argument("--box-file", default=None, metavar="BOXES.json",
                    help="score another system's predicted boxes (layout recall only) instead "
                         "of a checkpoint; needs --data")
@@ -376,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  sg2img serve --allowed-host sg2img.example.org  # behind a "
                               "proxy\n")
     v.add_argument("--checkpoint", action="append", default=[], metavar="CKPT",
-                   help="also offer this checkpoint (repeatable); the bundled model is first")
+                   help="also offer this checkpoint (repeatable); the bundled models are "
+                        "first (default, then default-128)")
     v.add_argument("--host", default="127.0.0.1",
                    help="address to bind; anything but loopback lets other machines in")
     v.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
@@ -399,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "object class takes in the model's data.",
                        epilog=_VOCAB_EPILOG)
     w.add_argument("--checkpoint", default=None, metavar="CKPT",
-                   help="checkpoint or inference export (default: the bundled model)")
+                   help="checkpoint or inference export, or a bundled model: default (64 px, "
+                        "the default) or default-128")
     w.add_argument("--json", action="store_true",
                    help="print the same as JSON (what GET /api/vocab answers, without "
                         "'model')")
@@ -441,7 +444,8 @@ def _connection_args(v: argparse.ArgumentParser) -> None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
-                   help="checkpoint or inference export (default: the bundled model)")
+                   help="checkpoint or inference export, or a bundled model: default (64 px, "
+                        "the default) or default-128")
     p.add_argument("--device", default=None, metavar="DEVICE",
                    help="cpu, cuda or cuda:N (default: CUDA when available)")
 

@@ -17,9 +17,6 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ID = "default"
-
-
 @dataclass(eq=False)
 class ServedModel:
     """A loaded model and how the page names it.
@@ -123,33 +120,43 @@ def checkpoint_labels(paths: Sequence[str | PathLike]) -> list[str]:
 
 def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None = None, *,
                   include_default: bool = True) -> ModelRegistry:
-    """Load the bundled model (when installed) and every checkpoint given.
+    """Load the bundled models (those installed) and every checkpoint given.
 
     Args:
-        checkpoints: checkpoint or inference-export files, in the order to list them.
+        checkpoints: checkpoint or inference-export files, in the order to list them; a
+            bundled model's name (``default-128``, :mod:`sg2img.bundled`) is that model.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``; None picks CUDA when available.
-        include_default: also offer the bundled model, first.
+        include_default: also offer the bundled models, first (``default``, then
+            ``default-128``), under their names.
 
     Returns:
-        The registry; its default is the bundled model, or the first checkpoint without it.
+        The registry; its default is the bundled 64 px model, or the first model listed
+        without it.
 
     Raises:
-        CheckpointError: a checkpoint is missing or cannot be used (nothing is served).
+        CheckpointError: a checkpoint is missing or cannot be used, or no model is installed
+            and none is given (nothing is served).
         GenerationError: a bad device.
     """
-    from ..api import DEFAULT_MODEL_PATH, load_model
+    from ..api import load_model
+    from ..bundled import BUNDLED_MODELS, checkpoint_path, installed_models
     from ..checkpoint import CheckpointError
 
-    for ckpt in checkpoints:  # before loading anything: a typo fails at once
-        if not Path(ckpt).is_file():
+    named = {m.path: m for m in BUNDLED_MODELS.values()}
+    paths = [checkpoint_path(c) for c in checkpoints]
+    for ckpt, path in zip(checkpoints, paths, strict=True):  # before loading: a typo fails now
+        if not path.is_file():
             raise CheckpointError(f"checkpoint not found: {ckpt}")
+    bundled = [m for m in installed_models() if include_default or m.path in paths]
+    if include_default and not bundled and not checkpoints:
+        load_model(None, device)           # raises: the bundled model is not installed
     models: list[ServedModel] = []
     taken: set[str] = set()
-    if include_default and (DEFAULT_MODEL_PATH.is_file() or not checkpoints):
-        models.append(ServedModel(DEFAULT_ID, "bundled model", load_model(None, device)))
-        taken.add(DEFAULT_ID)
-    for ckpt, label in zip(checkpoints, checkpoint_labels(checkpoints), strict=True):
-        path = Path(ckpt)
+    for m in bundled:
+        models.append(ServedModel(m.name, f"bundled model, {m.name}", load_model(m.path, device)))
+        taken.add(m.name)
+    given = [p for p in paths if p not in named]
+    for path, label in zip(given, checkpoint_labels(given), strict=True):
         model = load_model(path, device)
         mid = _unique_id(path.stem if path.stem not in ("export", "model") else
                          f"{path.parent.name}-{path.stem}", taken)
