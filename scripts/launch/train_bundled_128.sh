@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The recipe of the bundled 128 px model (sg2img/assets/default_model_128.pt): the 64 px
+# model's recipe (train_bundled.sh) cut to what 2 CPU cores can do. Run from the repository
+# root; it resumes where it stopped (`--resume auto`), so it can be re-run after an
+# interruption, session after session.
+#
+#   bash scripts/launch/train_bundled_128.sh                        # CPU, about 3.5 hours
+#   DEVICE=cuda RUN=$OUT/render128 DATA=$OUT/shapes128 TIME_LIMIT=540 \
+#       bash scripts/launch/train_bundled_128.sh                     # one GPU call, < 10 min
+#
+# What it trains, and why:
+# - the procedural scenes at 128 px (same seed and counts as the 64 px data);
+# - the renderer only: the 64 px model's layout branch is kept as it is (boxes and masks are
+#   resolution-free) and frozen (train.freeze_layout), with the layout settings the 64 px
+#   model ships with;
+# - the renderer is the `small` preset at 128 with model.renderer.coarse_to_fine (pix2pixHD):
+#   the 64 px generator's stages plus one enhancer stage at 128 px. Every weight but the
+#   enhancer's starts from the 64 px model (153 of 163 generator tensors; without
+#   coarse_to_fine 121 match), and a step takes 3.1 s instead of 4.4 s on 2 cores (batch 16);
+# - STEPS (4,000) is the plan; the learning curve is scored every 250 steps and the run stops
+#   where it flattens (docs/reports/model-128/README.md).
+#
+# TIME_LIMIT=S stops the training after S seconds with a checkpoint (a device call is capped
+# at 10 minutes); RESUME_FROM=DIR first copies a run folder a previous call brought back
+# into RUN, so the next call goes on from it. On CUDA the trainer uses bf16 autocast.
+set -euo pipefail
+DATA=${DATA:-data/shapes128}
+RUN=${RUN:-runs/render128}
+STEPS=${STEPS:-4000}
+DEVICE=${DEVICE:-cpu}
+START=${START:-sg2img/assets/default_model.pt}
+PY=${PYTHON:-python}
+
+if [ ! -f "$DATA/info.json" ]; then
+    "$PY" data_tools/make_shapes.py --out "$DATA" --size 128 --num-train 10000 --num-val 500 \
+        --num-test 500 --seed 0 --workers "$(( $(nproc) > 16 ? 16 : $(nproc) ))"
+fi
+if [ -n "${RESUME_FROM:-}" ] && [ -d "$RESUME_FROM" ] && [ ! -d "$RUN" ]; then
+    mkdir -p "$(dirname "$RUN")"
+    cp -r "$RESUME_FROM" "$RUN"
+fi
+KEEP=1000                              # every checkpoint: the learning curve is scored
+WORKERS=1
+if [ "$DEVICE" != cpu ]; then KEEP=2; WORKERS=8; fi
+TRAIN=("$PY" -m sg2img train --preset small --data "$DATA" --out "$RUN" --resume auto
+       --device "$DEVICE" --set model.renderer.image_size=128
+       --set model.renderer.coarse_to_fine=true --set data.num_workers="$WORKERS"
+       --set train.num_steps="$STEPS" --set train.seed=0 --set train.sample_every=500
+       --set train.checkpoint_every=250 --set train.keep_checkpoints="$KEEP"
+       --set model.layout.head=sample --set model.layout.use_own_gconv=true
+       --set model.layout.sample_temperature=0.7 --set model.layout.max_thing_iou=0.1
+       --set model.layout.stuff_partition=true --set train.init_from="$START"
+       --set train.freeze_layout=true)
+if [ -n "${TIME_LIMIT:-}" ]; then
+    # SIGTERM: the trainer writes a checkpoint and exits 128 + 15; the next call resumes.
+    rc=0
+    timeout --signal=TERM "$TIME_LIMIT" "${TRAIN[@]}" || rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 143 ]; then exit "$rc"; fi
+    echo "train_bundled_128.sh: stopped by TIME_LIMIT=$TIME_LIMIT (rc $rc); run again to go on"
+else
+    "${TRAIN[@]}"
+fi
