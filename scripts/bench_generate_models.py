@@ -1,14 +1,19 @@
-"""``generate()`` time of two models on the same graphs, side by side.
+"""``generate()`` time and memory of two models on the same graphs, side by side.
 
 Both models draw the examples' graphs (``examples/scenes.json`` and ``examples/sheep.json``,
 eight samples in all per call) in interleaved rounds, so a busy machine slows both alike; the
-figure to read is the median of the per-round ratios. Prints one JSON line with the medians,
-the ratio and the load average.
+figure to read is the median of the per-round ratios. ``--precision fp32 bf16`` times each
+model at each precision in the same rounds. ``--memory`` also runs one call per model and
+precision in a fresh process and reports its peak resident memory (``ru_maxrss``: Python and
+torch included) and how much the call added to the loaded model's. Prints one JSON line with
+the medians, the ratios and the load average.
 
 Usage::
 
     python scripts/bench_generate_models.py --checkpoint runs/third.pt \
         --against sg2img/assets/default_model.pt --rounds 15
+    python scripts/bench_generate_models.py --checkpoint default-128 --against default \
+        --precision fp32 bf16 --memory --rounds 15
 """
 
 from __future__ import annotations
@@ -16,37 +21,83 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
+
+
+def _graphs():
+    from sg2img.api import load_scene_graphs
+
+    graphs = (load_scene_graphs("examples/scenes.json")
+              + load_scene_graphs("examples/sheep.json"))
+    return graphs, max(1, 8 // len(graphs))
+
+
+def _memory_worker(checkpoint: str, precision: str, threads: int) -> None:
+    """One process: load, measure resident memory, one call, measure again; print JSON."""
+    import resource
+
+    from sg2img.api import generate, load_model
+    from sg2img.benchmark import set_threads
+
+    set_threads(threads)
+    graphs, samples = _graphs()
+    model = load_model(checkpoint)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20      # KiB -> GiB
+    generate(graphs, model, seed=0, num_samples=samples, precision=precision)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps({"peak_gib": round(peak, 3), "call_adds_gib": round(peak - loaded, 3)}))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="the model timed")
-    p.add_argument("--against", default=None, help="the baseline (the bundled model)")
+    p.add_argument("--checkpoint", required=True, help="the model timed (a file or a name)")
+    p.add_argument("--against", default=None, help="the baseline (default: the bundled model)")
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
+    p.add_argument("--memory", action="store_true",
+                   help="also the peak memory of one call per model, in fresh processes")
+    p.add_argument("--worker", nargs=2, metavar=("CHECKPOINT", "PRECISION"),
+                   help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.worker:
+        _memory_worker(a.worker[0], a.worker[1], a.threads)
+        return
 
-    from sg2img.api import generate, load_model, load_scene_graphs
+    from sg2img.api import generate, load_model
     from sg2img.benchmark import interleaved_times, load_average, per_round_ratios, set_threads
 
     set_threads(a.threads)
-    graphs = (load_scene_graphs("examples/scenes.json")
-              + load_scene_graphs("examples/sheep.json"))
-    samples = max(1, 8 // len(graphs))
-    models = {"model": load_model(a.checkpoint), "baseline": load_model(a.against)}
-    calls = {name: (lambda m=m: generate(graphs, m, seed=0, num_samples=samples))
-             for name, m in models.items()}
+    graphs, samples = _graphs()
+    paths = {"model": a.checkpoint, "baseline": a.against}
+    models = {name: load_model(path) for name, path in paths.items()}
+    calls = {f"{name}_{prec}": (lambda m=m, prec=prec: generate(graphs, m, seed=0,
+                                                                num_samples=samples,
+                                                                precision=prec))
+             for name, m in models.items() for prec in a.precision}
     for call in calls.values():
         call()                                              # first-call set-up, not timed
+    load_before = load_average()
     times = interleaved_times(calls, a.rounds)
-    ratios = per_round_ratios(times["model"], times["baseline"])
-    print(json.dumps({
+    ratios = {prec: per_round_ratios(times[f"model_{prec}"], times[f"baseline_{prec}"])
+              for prec in a.precision}
+    report = {
         "graphs": len(graphs), "samples_per_graph": samples, "rounds": a.rounds,
         "threads": a.threads, "model": a.checkpoint, "baseline": a.against or "bundled",
+        "image_size": {name: m.image_size for name, m in models.items()},
         "median_s": {k: round(statistics.median(v), 4) for k, v in times.items()},
-        "ratio_median": round(statistics.median(ratios), 3),
-        "ratio_range": [round(min(ratios), 3), round(max(ratios), 3)],
-        "load_average": load_average()}))
+        "ratio_median": {k: round(statistics.median(r), 3) for k, r in ratios.items()},
+        "ratio_range": {k: [round(min(r), 3), round(max(r), 3)] for k, r in ratios.items()},
+        "load_average": {"before": load_before, "after": load_average()}}
+    if a.memory:
+        report["memory"] = {
+            f"{name}_{prec}": json.loads(subprocess.run(
+                [sys.executable, __file__, "--checkpoint", a.checkpoint, "--threads",
+                 str(a.threads), "--worker", str(path) if path else "default", prec],
+                check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            for name, path in paths.items() for prec in a.precision}
+    print(json.dumps(report))
 
 
 if __name__ == "__main__":

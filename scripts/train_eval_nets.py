@@ -19,6 +19,8 @@ then reports held-out accuracy on the val split and writes ``scene_feature_net.p
         --nets attributes
     python scripts/train_eval_nets.py --data data/shapes64 --out sg2img/assets/eval \
         --nets detector --threads 2
+    python scripts/train_eval_nets.py --data data/shapes128 --image-size 128 \
+        --out sg2img/assets/eval128 --nets detector --detector-from 64
 
 Small nets, CPU, one thread by default: a few minutes on the procedural scenes. The training
 is :func:`sg2img.eval.train_eval_nets` (and :func:`sg2img.eval.train_detector`); this script
@@ -40,6 +42,7 @@ from sg2img.eval import (
     DetectorTraining,
     EvalNetTraining,
     detector_arch,
+    share_detector,
     train_detector,
     train_eval_nets,
 )
@@ -77,6 +80,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="where the detector training checkpoints (every few minutes)")
     p.add_argument("--detector-minutes", type=float, default=None,
                    help="stop the detector training early after this many minutes")
+    p.add_argument("--detector-from", type=int, default=None, metavar="SIZE",
+                   help="with --nets detector: instead of training one, use the detector "
+                        "shipped for SIZE px images, its threshold chosen on this data's val "
+                        "split (recorded in --out's meta.json)")
     p.add_argument("--resume", action="store_true",
                    help="go on from --detector-checkpoint when it exists")
     p.add_argument("--threads", type=int, default=1)
@@ -118,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if fast_nets:
         written += train_eval_nets(train_set, val_set, args.out, options, provenance=provenance,
                                    test_set=test_set)
-    if "detector" in args.nets:
+    if "detector" in args.nets and args.detector_from is not None:
+        written += share_detector(val_set, args.out, args.detector_from,
+                                  DetectorTraining(max_val=args.max_val, seed=args.seed),
+                                  provenance=provenance)
+    elif "detector" in args.nets:
         detector_options = DetectorTraining(
             steps=args.detector_steps, batch_size=args.detector_batch_size, lr=args.detector_lr,
             arch=detector_arch(head_convs=args.detector_head_convs), max_train=args.max_train,

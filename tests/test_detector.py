@@ -258,3 +258,26 @@ def test_a_size_folder_shares_another_sizes_weights_at_its_own_threshold(tiny_de
         load_detector(image_size=128)
     with pytest.raises(EvalWeightsError, match="eval256"):
         load_detector(image_size=256)
+
+
+def test_share_detector_scores_the_64px_detector_on_128px_scenes(tmp_path, monkeypatch):
+    """train_eval_nets.py --detector-from 64: the 64 px weights, a threshold chosen on
+    128 px val images, recorded where load_detector(image_size=128) reads it."""
+    import shutil
+
+    from sg2img.eval import share_detector
+
+    shipped = nets_module.ASSET_DIR / DETECTOR_FILE
+    write_dataset(tmp_path / "s128", size=128, num_images={"train": 2, "val": 8}, seed=12,
+                  workers=1)
+    val_set = build_dataset(DataConfig(dataset="coco", root=str(tmp_path / "s128")), "val",
+                            128, 16)
+    (tmp_path / "eval").mkdir()
+    shutil.copy(shipped, tmp_path / "eval" / DETECTOR_FILE)
+    monkeypatch.setattr(nets_module, "ASSET_DIR", tmp_path / "eval")
+    share_detector(val_set, tmp_path / "eval128", 64, provenance={"command": "CMD"})
+    entry = json.loads((tmp_path / "eval128" / "meta.json").read_text())["detector"]
+    assert entry["weights_of"] == 64 and entry["command"] == "CMD"
+    assert entry["val"]["map_50"] >= 0.9 and entry["val"]["num_objects"] >= 30
+    assert load_detector(image_size=128).threshold == entry["threshold"]
+    assert not (tmp_path / "eval128" / DETECTOR_FILE).exists()      # no weights copied

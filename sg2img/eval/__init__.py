@@ -86,7 +86,7 @@ from .detector import (
     save_detector,
     shipped_detector,
 )
-from .detector_training import DetectorTraining, train_detector
+from .detector_training import DetectorTraining, share_detector, train_detector
 from .diversity import Diversity, mean_pixel_distance
 from .faith_files import (
     FaithFilesError,
@@ -282,6 +282,7 @@ __all__ = [
     "save_detector",
     "save_eval_net",
     "scene_feature_extractor",
+    "share_detector",
     "shipped_asset_dir",
     "shipped_detector",
     "SCENE_FEATURE_NET_NAME",

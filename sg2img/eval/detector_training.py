@@ -380,3 +380,40 @@ def train_detector(train_set: Any, val_set: Any, out: str | PathLike,
     meta["detector"] = {k: v for k, v in card.items() if k != "object_names"}
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     return [path, meta_path]
+
+
+def share_detector(val_set: Any, out: str | PathLike, weights_of: int,
+                   options: DetectorTraining | None = None, *,
+                   provenance: dict[str, Any] | None = None) -> list[Path]:
+    """Use the detector shipped for ``weights_of`` px images on ``val_set``'s size as well:
+    score it on ``val_set`` and choose its threshold there by the same rule as
+    :func:`train_detector`, then record both in ``out/meta.json`` (no weights are copied;
+    :func:`sg2img.eval.load_detector` reads the entry).
+
+    The shipped FCOS resizes its input to 128 px, so a 64 px detector reads 128 px images at
+    their own size; whether it still finds what is there is what the scores say.
+
+    Returns:
+        ``[meta.json]``.
+    """
+    o = DetectorTraining() if options is None else options
+    detector = load_detector(image_size=weights_of)
+    names = tuple(val_set.vocab.object_names)
+    if tuple(detector.object_names) != names:
+        raise ValueError(f"the {weights_of} px detector was trained on another vocabulary "
+                         f"than the dataset's; train one with --nets detector")
+    scores = detection_scores(detector, collect_boxes(val_set, o.max_val), o)
+    logger.info("[detector] the %d px detector on this data: %s", weights_of, scores)
+    out = Path(out)
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if meta.get("object_names", list(names)) != list(names):
+        meta = {}
+    meta["object_names"] = list(names)
+    meta["detector"] = {"weights_of": int(weights_of), "threshold": float(scores["threshold"]),
+                        "name": "SceneDetector", **(provenance or {}),
+                        "scored": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "val_images": len(val_set), "val": scores}
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return [meta_path]
