@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..api import resize_images
 from ..layout import partition_stuff
 from ..model import GALSGenerator
 from ..own_layout import predicted_layout
 from ..scene_graph import GraphBatch
 from ..vocab import IMAGE_OBJECT_ID
-from .nets import resize_images
 
 LAYOUT_SOURCES: dict[str, str] = {
     "truth": "the ground-truth layout (boxes and masks)",
@@ -44,8 +44,9 @@ class LayoutSource(nn.Module):
 
     Called as ``evaluate`` calls a generator (with the seed rule's ``z``, ``layout_noise``
     and ``obj_noise``); the layout metric's own layouts are the wrapped model's. With
-    ``upscale_to``, its pictures are resized to that side (:func:`sg2img.eval.resize_images`):
-    a 64 px model scored beside a 128 px one on 128 px data.
+    ``upscale_to``, its pictures are resized to that side as ``generate(image_size=...)``
+    resizes them (bicubic, antialiased): a 64 px model scored beside a 128 px one on 128 px
+    data, upscaled the way a user would get it.
     """
 
     def __init__(self, model: GALSGenerator, source: str, stuff_ids: Sequence[int],
@@ -78,8 +79,8 @@ class LayoutSource(nn.Module):
         out = self._render(batch, layout_noise, **kwargs)
         if self.upscale_to is None:
             return out
-        return replace(out, images=resize_images(out.images.float(), self.upscale_to)
-                       .clamp(-1, 1).to(out.images.dtype))
+        return replace(out, images=resize_images(out.images.float(), self.upscale_to, -1)
+                       .to(out.images.dtype))
 
     def _render(self, batch: GraphBatch, layout_noise: Tensor | None, **kwargs: Any):
         model, source = self.seed_rule_model, self.source

@@ -76,14 +76,19 @@ def _conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
         nn.ReLU(True))
 
 
-def resize_images(images: Tensor, size: int) -> Tensor:
-    """Float (N, C, H, W) images resized to ``size`` x ``size`` (antialiased bilinear): how the
-    evaluation nets read other sizes, and how a 64 px model's pictures are upscaled to be
-    compared with a 128 px model's."""
+def _resize(images: Tensor, size: int) -> Tensor:
     if images.shape[-2:] == (size, size):
         return images
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False,
                          antialias=True)
+
+
+def down_and_up(images: Tensor, size: int) -> Tensor:
+    """uint8 (N, 3, H, W) images resized to ``size`` and back to H x W (antialiased
+    bilinear, as the nets resize): the detail a ``size`` px picture lacks."""
+    x = images.float() / 127.5 - 1.0
+    back = _resize(_resize(x, size), images.shape[-1])
+    return images_to_uint8(back.clamp(-1, 1))
 
 
 class CropClassifier(nn.Module):
@@ -111,7 +116,7 @@ class CropClassifier(nn.Module):
         return {"num_classes": self.num_classes, "crop_size": self.crop_size, "width": self.width}
 
     def forward(self, crops: Tensor) -> Tensor:
-        x = self.body(resize_images(crops.float(), self.crop_size))    # (K, 4w, S/8, S/8)
+        x = self.body(_resize(crops.float(), self.crop_size))    # (K, 4w, S/8, S/8)
         return self.head(x.mean(dim=(2, 3)))                     # (K, C)
 
 
@@ -155,7 +160,7 @@ class SceneFeatureNet(nn.Module):
 
     def features(self, images: Tensor) -> Tensor:
         """(N, 3, H, W) in [-1, 1] -> (N, D) non-negative penultimate features."""
-        x = self.body(resize_images(images.float(), self.image_size))  # (N, 4w, s, s)
+        x = self.body(_resize(images.float(), self.image_size))  # (N, 4w, s, s)
         return self.embed(x.mean(dim=(2, 3)))                    # (N, D)
 
     def forward(self, images: Tensor) -> Tensor:

@@ -38,8 +38,8 @@ from .nets import (
     CropClassifier,
     SceneFeatureNet,
     crop_objects,
+    down_and_up,
     images_to_uint8,
-    resize_images,
     save_eval_net,
     scene_feature_extractor,
 )
@@ -192,13 +192,6 @@ def presence_scores(logits: Tensor, target: Tensor) -> dict[str, float]:
     return {"label_accuracy": float((pred == true).float().mean()),
             "exact_match": float((pred == true).all(dim=1).float().mean()),
             "micro_f1": 2 * precision * recall / max(1e-12, precision + recall)}
-
-
-def down_and_up(images: Tensor, size: int) -> Tensor:
-    """uint8 (N, 3, H, W) images resized to ``size`` and back to H x W (antialiased bilinear):
-    the detail a ``size`` px picture lacks, or a ``size`` px model's pictures upscaled."""
-    small = resize_images(_to_float(images), size)
-    return images_to_uint8(resize_images(small, images.shape[-1]).clamp(-1, 1))
 
 
 def reference_scores(net: SceneFeatureNet, train_images: Tensor, val_images: Tensor,
