@@ -57,6 +57,8 @@ def test_the_menu_offers_every_installed_bundled_model_first_by_name(two_bundled
     described = [m.describe() for m in registry]
     assert [d["id"] for d in described] == ["default", "default-128", "run-export"]
     assert [d["image_size"] for d in described[:2]] == [32, 64]
+    # The page's command line names a model by its label: a bundled name is one it takes.
+    assert [d["label"] for d in described] == ["bundled model", "default-128", "run/export.pt"]
     assert registry.default_id == "default"
     # Naming a bundled model on the command line offers it once, under its name.
     assert load_registry(["default-128"], "cpu").ids == ["default", "default-128"]

@@ -139,10 +139,10 @@ def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None
         GenerationError: a bad device.
     """
     from ..api import load_model
-    from ..bundled import BUNDLED_MODELS, checkpoint_path, installed_models
+    from ..bundled import BUNDLED_MODELS, DEFAULT_NAME, checkpoint_path, installed_models
     from ..checkpoint import CheckpointError
 
-    named = {m.path: m for m in BUNDLED_MODELS.values()}
+    named = {m.path for m in BUNDLED_MODELS.values()}
     paths = [checkpoint_path(c) for c in checkpoints]
     for ckpt, path in zip(checkpoints, paths, strict=True):  # before loading: a typo fails now
         if not path.is_file():
@@ -152,8 +152,9 @@ def load_registry(checkpoints: Sequence[str | PathLike] = (), device: str | None
         load_model(None, device)           # raises: the bundled model is not installed
     models: list[ServedModel] = []
     taken: set[str] = set()
-    for m in bundled:
-        models.append(ServedModel(m.name, f"bundled model, {m.name}", load_model(m.path, device)))
+    for m in bundled:   # the label of a model but the default is what --checkpoint takes
+        label = "bundled model" if m.name == DEFAULT_NAME else m.name
+        models.append(ServedModel(m.name, label, load_model(m.path, device)))
         taken.add(m.name)
     given = [p for p in paths if p not in named]
     for path, label in zip(given, checkpoint_labels(given), strict=True):
