@@ -104,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--queue-size", type=int, default=8, help="the server's --queue-size")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     ap.add_argument("--graph", default=str(ROOT / "examples" / "sheep.json"))
+    ap.add_argument("--model", default=None, metavar="ID",
+                    help="the model the requests name (the menu's id, e.g. default-128; "
+                         "default: the server's default)")
     ap.add_argument("--out", default=None, help="also write the report here (JSON)")
     args = ap.parse_args(argv)
     if not 1 <= args.concurrency <= 200 or not 1 <= args.rounds <= 10:
@@ -118,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report["rss_mb_started"] = rss_mb(proc.pid)
         gen = url + "api/generate"
-        post(gen, {"graph": graph, "seed": 0}, args.timeout)   # warm-up (first drawing)
-        kinds = {"image_only": {"graph": graph, "seed": 0, "include": ["image"]},
-                 "page_request": {"graph": graph, "seed": 0}}
+        which = {} if args.model is None else {"model": args.model}
+        report["model"] = args.model or "default"
+        post(gen, {"graph": graph, "seed": 0, **which}, args.timeout)   # warm-up (first drawing)
+        kinds = {"image_only": {"graph": graph, "seed": 0, "include": ["image"], **which},
+                 "page_request": {"graph": graph, "seed": 0, **which}}
         lat: dict[str, list[float]] = {k: [] for k in kinds}
         for _ in range(args.repeats):                          # interleaved
             for k, body in kinds.items():
@@ -147,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
             def one(k, barrier=barrier):
                 barrier.wait()
-                return post(gen, {"graph": graph, "seed": k, "include": ["image"]},
+                return post(gen, {"graph": graph, "seed": k, "include": ["image"], **which},
                             args.timeout)
 
             t0 = time.perf_counter()
