@@ -42,6 +42,7 @@ from sg2img.eval import (
     DetectorTraining,
     EvalNetTraining,
     detector_arch,
+    rescore_feature_net,
     share_detector,
     train_detector,
     train_eval_nets,
@@ -84,6 +85,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="with --nets detector: instead of training one, use the detector "
                         "shipped for SIZE px images, its threshold chosen on this data's val "
                         "split (recorded in --out's meta.json)")
+    p.add_argument("--rescore", action="store_true",
+                   help="train nothing: recompute the reference scores of the feature net "
+                        "in --out on --data (train, val and test splits) into its meta.json")
     p.add_argument("--resume", action="store_true",
                    help="go on from --detector-checkpoint when it exists")
     p.add_argument("--threads", type=int, default=1)
@@ -114,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python scripts/train_eval_nets.py " + " ".join(sys.argv[1:] if argv is None
                                                               else argv)
     written = []
+    if args.rescore:
+        written += rescore_feature_net(train_set, val_set, args.out, test_set=test_set,
+                                       seed=args.seed, command=command)
+        print(f"wrote {', '.join(map(str, written))} (total {time.time() - t0:.0f} s)")
+        return 0
     fast_nets = tuple(n for n in args.nets if n != "detector")
     options = EvalNetTraining(
         nets=fast_nets, image_size=args.image_size, crop_size=args.crop_size,

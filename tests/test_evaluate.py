@@ -507,6 +507,15 @@ def test_train_eval_nets_ships_loadable_nets(tmp_path, monkeypatch):
     assert set(reference) == {"fid_val_vs_train16", "fid_val_vs_val_plus_noise0.1",
                               "fid_val_vs_val_down16", "is_val_mean", "is_val_std",
                               "fid_val_vs_test"}
+    # --rescore: the same net's reference scores again, here without a test split.
+    from sg2img.eval import rescore_feature_net
+
+    rescore_feature_net(Scenes(16), Scenes(16, offset=100), out, command="RESCORE")
+    again = json.loads((out / "meta.json").read_text())["scene_feature_net"]
+    assert again["rescored_by"] == "RESCORE" and "fid_val_vs_test" not in \
+        again["reference_real_images"]
+    assert again["reference_real_images"]["fid_val_vs_val_down16"] == pytest.approx(
+        reference["fid_val_vs_val_down16"], rel=1e-4)
     feat = E.load_shipped_net("SceneFeatureNet", out)
     clf = E.load_shipped_net("CropClassifier", out)
     assert feat.meta["object_names"] == list(VOCAB.object_names)

@@ -169,7 +169,7 @@ from .run import (
     evaluate_box_file,
     evaluate_checkpoint,
 )
-from .training import EVAL_NET_KINDS, EvalNetTraining, train_eval_nets
+from .training import EVAL_NET_KINDS, EvalNetTraining, rescore_feature_net, train_eval_nets
 
 __all__ = [
     "ASSET_DIR",
@@ -275,6 +275,7 @@ __all__ = [
     "relation_swap_graphs",
     "RelationSwap",
     "report_to_markdown",
+    "rescore_feature_net",
     "resolve_attribute_classifier",
     "resolve_classifier",
     "resolve_detector",
