@@ -673,6 +673,34 @@ def test_shipped_nets_on_real_procedural_images(monkeypatch, shapes64):
     assert mirrored["accuracy"] < 0.8 < mirrored["real_crop_accuracy"]
 
 
+def test_shipped_128px_nets_see_what_a_64px_picture_lacks(tmp_path, monkeypatch):
+    """128 px data reads eval128/: real images score FID 0 and the real crops' accuracy; the
+    same images blurred to 64 px and back are told apart."""
+    from sg2img.config import DataConfig
+    from sg2img.data import build_dataset
+    from sg2img.data.shapes import write_dataset
+
+    write_dataset(tmp_path, size=128, num_images={"train": 2, "val": 24, "test": 2}, seed=13,
+                  workers=1)
+    data = build_dataset(DataConfig(dataset="coco", root=str(tmp_path)), "val", 128, 16)
+    monkeypatch.setattr(E, "ASSET_DIR", SHIPPED)             # 128 px: its eval128 sibling
+    assert E.load_shipped_net("SceneFeatureNet", image_size=128).image_size == 128
+
+    class Blurred(FakeGenerator):
+        def forward(self, batch, **kw):
+            out = super().forward(batch, **kw)
+            out.images = E.down_and_up(E.images_to_uint8(out.images), 64).float() / 127.5 - 1
+            return out
+
+    options = EvalOptions(metrics=("fid", "obj_acc"), batch_size=24, progress=False)
+    sharp = evaluate(FakeGenerator(), data, options)
+    blurred = evaluate(Blurred(), data, options)["metrics"]
+    assert sharp["image_size"] == 128 and abs(sharp["metrics"]["fid"]["fid"]) < 1e-2
+    acc = sharp["metrics"]["obj_acc"]
+    assert acc["accuracy"] == acc["real_crop_accuracy"] > 0.95
+    assert blurred["fid"]["fid"] > 5
+
+
 def test_mean_class_box_baseline(shapes64):
     """The baseline averages each class's training boxes and is scored like a model."""
     from sg2img.config import DataConfig
