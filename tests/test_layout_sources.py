@@ -49,6 +49,20 @@ def test_layout_gap_scores_every_source_on_the_same_graphs(shapes_small):
     assert table.count("\n| ") == 1 + 4 and "FID floor" in table
 
 
+def test_a_64px_model_is_scored_upscaled_on_128px_data(tmp_path):
+    from sg2img.data.shapes import write_dataset
+    from sg2img.eval.layout_sources import layout_gap
+
+    write_dataset(tmp_path, size=128, num_images={"train": 2, "val": 6, "test": 6}, seed=5,
+                  workers=1)
+    report = layout_gap("sg2img/assets/default_model.pt", tmp_path, sources=("truth",),
+                        seeds=(0,), metrics=("fid", "obj_acc", "streaks", "layout"),
+                        upscale_to=128)
+    run = report["runs"]["truth"]["0"]
+    assert report["upscale_to"] == 128 and run["fid"]["fid"] > 0
+    assert run["obj_acc"]["accuracy"] > 0.5 and run["streaks"]["ratio_x"] < 1.0  # softer
+
+
 def test_layout_sources_render_what_they_name(shapes_small):
     from dataclasses import replace
 
@@ -86,7 +100,7 @@ def test_layout_sources_render_what_they_name(shapes_small):
     with torch.no_grad():
         up = big(batch, layout_mode="sample", **noise)
     assert big.image_size == 128 and up.images.shape[-2:] == (128, 128)
-    assert torch.equal(up.boxes, plain.boxes)
+    assert torch.equal(up.boxes, plain.boxes) and up.layout.shape[-2:] == (128, 128)
     assert torch.allclose(up.images, resize_images(plain.images, 128, 64))   # generate()'s
     assert (torch.nn.functional.avg_pool2d(up.images, 2) - plain.images).abs().mean() < 0.05
 

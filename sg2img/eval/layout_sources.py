@@ -79,8 +79,11 @@ class LayoutSource(nn.Module):
         out = self._render(batch, layout_noise, **kwargs)
         if self.upscale_to is None:
             return out
+        size = (self.upscale_to, self.upscale_to)     # the layout too: metrics read both
+        layout = torch.nn.functional.interpolate(out.layout.float(), size=size,
+                                                 mode="bilinear", align_corners=False)
         return replace(out, images=resize_images(out.images.float(), self.upscale_to, -1)
-                       .to(out.images.dtype))
+                       .to(out.images.dtype), layout=layout)
 
     def _render(self, batch: GraphBatch, layout_noise: Tensor | None, **kwargs: Any):
         model, source = self.seed_rule_model, self.source
