@@ -52,9 +52,11 @@ TRAIN=("$PY" -m sg2img train --preset small --data "$DATA" --out "$RUN" --resume
        --set model.layout.stuff_partition=true --set train.init_from="$START"
        --set train.freeze_layout=true)
 if [ -n "${TIME_LIMIT:-}" ]; then
-    # SIGTERM: the trainer writes a checkpoint and exits 128 + 15; the next call resumes.
+    # SIGTERM to the trainer alone (--foreground: not to its data-loader workers, whose death
+    # would stop it before its checkpoint): it finishes the step, writes a checkpoint and
+    # exits 128 + 15; the next call resumes.
     rc=0
-    timeout --signal=TERM "$TIME_LIMIT" "${TRAIN[@]}" || rc=$?
+    timeout --foreground --signal=TERM "$TIME_LIMIT" "${TRAIN[@]}" || rc=$?
     if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 143 ]; then exit "$rc"; fi
     echo "train_bundled_128.sh: stopped by TIME_LIMIT=$TIME_LIMIT (rc $rc); run again to go on"
 else
