@@ -1,12 +1,13 @@
 """``generate()`` time and memory of two models on the same graphs, side by side.
 
-Both models draw the examples' graphs (``examples/scenes.json`` and ``examples/sheep.json``,
-eight samples in all per call) in interleaved rounds, so a busy machine slows both alike; the
-figure to read is the median of the per-round ratios. ``--precision fp32 bf16`` times each
-model at each precision in the same rounds. ``--memory`` also runs one call per model and
-precision in a fresh process and reports its peak resident memory (``ru_maxrss``: Python and
-torch included) and how much the call added to the loaded model's. Prints one JSON line with
-the medians, the ratios and the load average.
+Both models draw eight graphs per call (the six of ``examples/scenes.json`` and
+``examples/sheep.json``, then the first two again) in interleaved rounds, so a busy machine
+slows both alike; the figure to read is the median of the per-round ratios. ``--precision fp32
+bf16`` times each model at each precision in the same rounds. ``--memory`` (Linux) also runs
+one call per model and precision in a fresh process, after a warm-up call: the process's
+resident memory with the model loaded, and its peak during the call (``VmHWM`` after resetting
+it through ``/proc/self/clear_refs``; Python and torch included). Prints one JSON line with the
+medians, the ratios and the load average.
 
 Usage::
 
@@ -30,23 +31,31 @@ def _graphs():
 
     graphs = (load_scene_graphs("examples/scenes.json")
               + load_scene_graphs("examples/sheep.json"))
-    return graphs, max(1, 8 // len(graphs))
+    return (graphs * 2)[:8], 1
+
+
+def _status_gib(field: str) -> float:
+    with open("/proc/self/status") as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+    return kib / 2**20
 
 
 def _memory_worker(checkpoint: str, precision: str, threads: int) -> None:
-    """One process: load, measure resident memory, one call, measure again; print JSON."""
-    import resource
-
+    """One process: load, warm up, reset the peak, one call; print the memory as JSON."""
     from sg2img.api import generate, load_model
     from sg2img.benchmark import set_threads
 
     set_threads(threads)
     graphs, samples = _graphs()
     model = load_model(checkpoint)
-    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20      # KiB -> GiB
+    generate(graphs, model, seed=0, num_samples=samples, precision=precision)   # warm-up
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")                                  # VmHWM := VmRSS
+    loaded = _status_gib("VmRSS")
     generate(graphs, model, seed=0, num_samples=samples, precision=precision)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    print(json.dumps({"peak_gib": round(peak, 3), "call_adds_gib": round(peak - loaded, 3)}))
+    peak = _status_gib("VmHWM")
+    print(json.dumps({"loaded_gib": round(loaded, 3), "call_peak_gib": round(peak, 3),
+                      "call_adds_gib": round(peak - loaded, 3)}))
 
 
 def main() -> None:
