@@ -25,7 +25,8 @@ def test_the_sheet_has_a_row_per_graph_and_both_models_samples(tmp_path):
     out = tmp_path / "sheet.png"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "compare_models_sheet.py"),
                            str(graphs), "--before", str(before), "--after", str(after),
-                           "--samples", "2", "--cell", "32", "--out", str(out)],
+                           "--samples", "2", "--cell", "32", "--image-size", "48",
+                           "--out", str(out)],
                           env=dict(os.environ, OMP_NUM_THREADS="1"), capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
