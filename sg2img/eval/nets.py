@@ -267,13 +267,15 @@ def load_eval_net(path: str | PathLike, kind: str | None = None,
 
 def shipped_asset_dir(image_size: int = 64) -> Path:
     """The folder of the procedural-scene nets for ``image_size`` px images:
-    ``sg2img/assets/eval/`` for 64 px, ``sg2img/assets/eval{image_size}/`` for other sizes."""
-    return ASSET_DIR if image_size == 64 else ASSET_DIR.with_name(f"eval{int(image_size)}")
+    ``sg2img/assets/eval{image_size}/`` where one ships (``eval128``), else the 64 px nets'
+    ``sg2img/assets/eval/`` (the nets resize their input to their own size)."""
+    own = ASSET_DIR.with_name(f"eval{int(image_size)}")
+    return own if image_size != 64 and own.is_dir() else ASSET_DIR
 
 
 def train_command(image_size: int = 64) -> str:
     """The command that trains the procedural-scene nets for ``image_size`` px images."""
-    if image_size == 64:
+    if shipped_asset_dir(image_size) == ASSET_DIR:
         return TRAIN_COMMAND
     return (f"python scripts/train_eval_nets.py --data DATA_ROOT --image-size {int(image_size)} "
             f"--out sg2img/assets/eval{int(image_size)}")
