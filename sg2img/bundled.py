@@ -26,16 +26,11 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 
 @dataclass(frozen=True)
 class BundledModel:
-    """A model shipped in ``sg2img/assets``: its name, file, image size and model card."""
+    """A model shipped in ``sg2img/assets``: its name, file and image size."""
 
     name: str
     path: Path
     image_size: int
-
-    @property
-    def card(self) -> Path:
-        """The model card beside the weights (``.json``)."""
-        return self.path.with_suffix(".json")
 
     @property
     def installed(self) -> bool:

@@ -372,14 +372,8 @@ def train_detector(train_set: Any, val_set: Any, out: str | PathLike,
             "steps_done": steps_done, "train_seconds": round(seconds), "val": scores}
     save_detector(shipped, path, **card)
     card["size_mb"] = round(path.stat().st_size / 2 ** 20, 2)
-    meta_path = out / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    if meta.get("object_names", list(names)) != list(names):
-        meta = {}                # another dataset's nets: meta.json starts again
-    meta["object_names"] = list(names)
-    meta["detector"] = {k: v for k, v in card.items() if k != "object_names"}
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    return [path, meta_path]
+    return [path, _write_meta_entry(out, names, {k: v for k, v in card.items()
+                                                  if k != "object_names"})]
 
 
 def share_detector(val_set: Any, out: str | PathLike, weights_of: int,
@@ -404,16 +398,22 @@ def share_detector(val_set: Any, out: str | PathLike, weights_of: int,
                          f"than the dataset's; train one with --nets detector")
     scores = detection_scores(detector, collect_boxes(val_set, o.max_val), o)
     logger.info("[detector] the %d px detector on this data: %s", weights_of, scores)
-    out = Path(out)
+    entry = {"weights_of": int(weights_of), "threshold": float(scores["threshold"]),
+             "name": "SceneDetector", **(provenance or {}),
+             "scored": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "val_images": len(val_set), "val": scores}
+    return [_write_meta_entry(Path(out), names, entry)]
+
+
+def _write_meta_entry(out: Path, names: tuple[str, ...], entry: dict[str, Any]) -> Path:
+    """Set ``out/meta.json``'s ``detector`` entry, keeping the other nets' entries (unless
+    they were made for another vocabulary: meta.json then starts again)."""
     meta_path = out / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     if meta.get("object_names", list(names)) != list(names):
         meta = {}
     meta["object_names"] = list(names)
-    meta["detector"] = {"weights_of": int(weights_of), "threshold": float(scores["threshold"]),
-                        "name": "SceneDetector", **(provenance or {}),
-                        "scored": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "val_images": len(val_set), "val": scores}
+    meta["detector"] = entry
     out.mkdir(parents=True, exist_ok=True)
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
-    return [meta_path]
+    return meta_path
