@@ -52,6 +52,29 @@ def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
                              betas=betas))
 
 
+def apply_learning_rates(optimizers: dict[str, tuple[torch.optim.Optimizer, float]]
+                         ) -> list[str]:
+    """Set each optimizer's learning rate to the config's, after a resume restored the saved one.
+
+    The config a run is resumed with is the one it trains on: ``--resume auto --set
+    train.lr_g=...`` drops the rate while Adam's moments, the EMA and the data order go on
+    (``train.init_from`` would restart them).
+
+    Args:
+        optimizers: ``{name: (optimizer, rate)}``.
+
+    Returns:
+        ``"name: old -> new"`` for each rate that changed.
+    """
+    changed = []
+    for name, (opt, lr) in optimizers.items():
+        for group in opt.param_groups:
+            if group["lr"] != lr:
+                changed.append(f"{name}: {group['lr']:g} -> {lr:g}")
+                group["lr"] = lr
+    return sorted(set(changed))
+
+
 def build_layout_optimizer(cfg: Config, G: nn.Module) -> torch.optim.Optimizer:
     """Adam over the layout branch only (``LAYOUT_MODULES``, or ``LAYOUT_HEADS`` with
     ``train.layout_modules="heads"``); the rest of G is frozen.

@@ -44,6 +44,7 @@ from .files import atomic_write, remove_stale_temp_files
 from .losses import build_vgg_loss
 from .optimization import (
     FROZEN_LAYOUT_MODULES,
+    apply_learning_rates,
     build_layout_optimizer,
     build_optimizers,
     clip_gradients,
@@ -186,7 +187,8 @@ class Trainer:
             world_size=self.dist.world_size, nonfinite_skipped=self.nonfinite_skipped)
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
-        """Resume from a training checkpoint (``checkpoint.restore_training_state``).
+        """Resume from a training checkpoint (``checkpoint.restore_training_state``), at the
+        config's learning rates (``apply_learning_rates``).
 
         Raises:
             CheckpointError: not a training checkpoint of this run's vocabulary and config,
@@ -198,6 +200,12 @@ class Trainer:
             set_rng_state=set_rng_state, world_size=self.dist.world_size)
         self.step = progress.step
         self.nonfinite_skipped = progress.nonfinite_skipped
+        train = self.cfg.train
+        lr_g = train.layout_lr if train.stage == "layout" else train.lr_g
+        changed = apply_learning_rates({"G": (self.opt_g, lr_g), "D": (self.opt_d, train.lr_d)})
+        if changed:
+            logger.info("learning rates from the config, not the checkpoint: %s",
+                        ", ".join(changed))
 
     def init_from(self, path: str | os.PathLike) -> dict[str, list[str]]:
         """Start a new run from another run's weights where names and shapes match.

@@ -88,6 +88,24 @@ def test_stop_and_resume_equals_uninterrupted(tmp_path, two_threads, options):
     # resume across an epoch boundary below.
 
 
+def test_resume_takes_the_configs_learning_rates_and_keeps_adams_moments(tmp_path):
+    cfg = tiny_cfg(**{"train.num_steps": 4, "train.checkpoint_every": 2})
+    run_training(cfg, tmp_path / "same", dataset=ToyScenes(), device="cpu")
+    run_training(cfg, tmp_path / "drop", dataset=ToyScenes(), device="cpu", num_steps=2)
+    lower = replace(cfg, train=replace(cfg.train, lr_g=cfg.train.lr_g / 4,
+                                       lr_d=cfg.train.lr_d / 4))
+    run_training(lower, tmp_path / "drop", dataset=ToyScenes(), device="cpu", resume="auto")
+    same, drop = (load_checkpoint(tmp_path / d / "checkpoints/ckpt_00000004.pt")
+                  for d in ("same", "drop"))
+    for key, lr in (("optim_g", lower.train.lr_g), ("optim_d", lower.train.lr_d)):
+        assert {g["lr"] for g in drop[key]["param_groups"]} == {lr}
+        # Adam went on counting from the checkpoint: its moments were kept, not restarted.
+        assert {float(s["step"]) for s in drop[key]["state"].values()} == {4.0}
+    assert {g["lr"] for g in same["optim_g"]["param_groups"]} == {cfg.train.lr_g}
+    assert not all(torch.equal(same["generator"][k], drop["generator"][k])
+                   for k in same["generator"])
+
+
 def test_resume_across_epoch_boundary(tmp_path, two_threads):
     cfg = tiny_cfg(**{"train.num_steps": 5, "train.checkpoint_every": 1})
     ds = ToyScenes(n=4)  # 2 batches per epoch
