@@ -7,6 +7,7 @@
 #   bash scripts/launch/train_bundled_128.sh                        # CPU, about 3.5 hours
 #   DEVICE=cuda RUN=$OUT/render128 DATA=$OUT/shapes128 TIME_LIMIT=540 \
 #       bash scripts/launch/train_bundled_128.sh                     # one GPU call, < 10 min
+#   bash scripts/launch/train_bundled_128.sh --set train.lr_g=2.5e-5   # extra options: to sg2img train
 #
 # What it trains, and why:
 # - the procedural scenes at 128 px (same seed and counts as the 64 px data);
@@ -50,7 +51,7 @@ TRAIN=("$PY" -m sg2img train --preset small --data "$DATA" --out "$RUN" --resume
        --set model.layout.head=sample --set model.layout.use_own_gconv=true
        --set model.layout.sample_temperature=0.7 --set model.layout.max_thing_iou=0.1
        --set model.layout.stuff_partition=true --set train.init_from="$START"
-       --set train.freeze_layout=true)
+       --set train.freeze_layout=true "$@")
 if [ -n "${TIME_LIMIT:-}" ]; then
     # SIGTERM to the trainer alone (--foreground: not to its data-loader workers, whose death
     # would stop it before its checkpoint): it finishes the step, writes a checkpoint and
