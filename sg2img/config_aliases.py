@@ -60,6 +60,7 @@ MODEL_KEY_ALIASES: dict[str, str] = {
 # Model settings added after 0.1.0: they never had a flat name.
 NEW_MODEL_KEYS: frozenset[str] = frozenset({
     "layout.max_thing_iou",
+    "layout.partition_size",
     "layout.sample_temperature",
     "layout.stuff_partition",
 })

@@ -55,6 +55,10 @@ class LayoutConfig:
                                          # 1 keeps them all
     stuff_partition: bool = False        # predicted stuff partitions the canvas as in the data:
                                          # each pixel goes to one stuff object (things on top)
+    partition_size: int = 0              # stuff_partition: the side of the grid the regions
+                                         # are decided on (0: the image size); a 128 px model at
+                                         # 64 lays a graph out as a 64 px model with its layout
+                                         # branch does
 
     def __post_init__(self) -> None:
         require(self.head in ("regress", "sample"),
@@ -68,6 +72,9 @@ class LayoutConfig:
         require(0.0 <= self.max_thing_iou <= 1.0,
                 f"model.layout.max_thing_iou must be in [0, 1] (1: no rule), got "
                 f"{self.max_thing_iou}")
+        require(0 <= self.partition_size <= 1024,
+                f"model.layout.partition_size must be in [0, 1024] (0: the image size), got "
+                f"{self.partition_size}")
         require(0.0 <= self.sample_temperature <= 2.0,
                 f"model.layout.sample_temperature must be in [0, 2] (1 samples the learned "
                 f"spread), got {self.sample_temperature}")

@@ -142,7 +142,7 @@ class LayoutBranch:
         masks = torch.where(is_image[:, None, None], torch.ones_like(masks), masks)
         if self.cfg.layout.stuff_partition and not use_gt_layout:
             stuff = self.stuff_classes[batch.objs]
+            grid = self.cfg.layout.partition_size or self.image_size
             boxes, masks = partition_stuff(boxes, masks, batch.obj_to_img, batch.num_images,
-                                           stuff, self.image_size, ~stuff & ~is_image,
-                                           batch.box_given)
+                                           stuff, grid, ~stuff & ~is_image, batch.box_given)
         return boxes, masks

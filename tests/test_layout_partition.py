@@ -96,11 +96,12 @@ def test_canvas_coverage_hand_case():
     assert soft == pytest.approx(0.05)
 
 
-def _stuff_model(vocab, partition: bool):
+def _stuff_model(vocab, partition: bool, *options: str):
     from sg2img.config import Config
 
     cfg = Config.from_preset("tiny", [
-        "model.layout.head=sample", f"model.layout.stuff_partition={str(partition).lower()}"])
+        "model.layout.head=sample", f"model.layout.stuff_partition={str(partition).lower()}",
+        *options])
     torch.manual_seed(0)
     stuff = [vocab.object_names.index(n) for n in ("sky", "grass")]
     return GALSGenerator(cfg.model, vocab.num_objects, vocab.num_preds,
@@ -124,6 +125,34 @@ def test_the_model_renders_from_a_partition_and_reports_it(vocab, sheep_graph):
     # predicted_layout gives the boxes and masks the picture was rendered from.
     boxes, masks = predicted_layout(parted, batch, layout_mode="sample", rng=rng())
     assert torch.allclose(boxes, b.boxes) and torch.allclose(masks, b.masks)
+
+
+def test_partition_size_lays_a_graph_out_as_a_model_of_that_size(vocab, sheep_graph):
+    """A 64 px model partitioning at 32 gives the boxes and masks of the 32 px model with the
+    same weights (as the 128 px bundled model lays graphs out as the 64 px one)."""
+    from sg2img.scene_graph import SceneGraph, collate_graphs
+
+    batch = collate_graphs([SceneGraph.from_dict(sheep_graph).encode(vocab)] * 3)
+    small = _stuff_model(vocab, True, "model.renderer.image_size=32")
+    big = _stuff_model(vocab, True, "model.renderer.image_size=64")
+    at_small = _stuff_model(vocab, True, "model.renderer.image_size=64",
+                            "model.layout.partition_size=32")
+    for m in (big, at_small):   # the layout branch is size-free; the renderer's stem is not
+        own = m.state_dict()
+        m.load_state_dict({**own, **{k: v for k, v in small.state_dict().items()
+                                     if own[k].shape == v.shape}})
+    rng = lambda: torch.Generator().manual_seed(3)     # noqa: E731
+    (b32, m32), (b64, m64), (b, m) = (predicted_layout(x, batch, layout_mode="sample", rng=rng())
+                                      for x in (small, big, at_small))
+    assert torch.equal(b, b32) and torch.equal(m, m32)
+    assert not (torch.equal(b64, b32) and torch.equal(m64, m32))   # the grid matters
+
+
+def test_partition_size_is_bounded():
+    from sg2img.config import Config, ConfigError
+
+    with pytest.raises(ConfigError, match="partition_size"):
+        Config.from_preset("tiny", ["model.layout.partition_size=-1"])
 
 
 def test_a_partition_needs_the_stuff_classes(vocab):

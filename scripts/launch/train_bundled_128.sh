@@ -13,7 +13,8 @@
 # - the procedural scenes at 128 px (same seed and counts as the 64 px data);
 # - the renderer only: the 64 px model's layout branch is kept as it is (boxes and masks are
 #   resolution-free) and frozen (train.freeze_layout), with the layout settings the 64 px
-#   model ships with;
+#   model ships with, the stuff partition decided on the 64 px grid (model.layout.partition_size:
+#   a graph is laid out exactly as the 64 px model lays it out);
 # - the renderer is the `small` preset at 128 with model.renderer.coarse_to_fine (pix2pixHD):
 #   the 64 px generator's stages plus one enhancer stage at 128 px. Every weight but the
 #   enhancer's starts from the 64 px model (153 of 163 generator tensors; without
@@ -50,7 +51,8 @@ TRAIN=("$PY" -m sg2img train --preset small --data "$DATA" --out "$RUN" --resume
        --set train.checkpoint_every=250 --set train.keep_checkpoints="$KEEP"
        --set model.layout.head=sample --set model.layout.use_own_gconv=true
        --set model.layout.sample_temperature=0.7 --set model.layout.max_thing_iou=0.1
-       --set model.layout.stuff_partition=true --set train.init_from="$START"
+       --set model.layout.stuff_partition=true --set model.layout.partition_size=64
+       --set train.init_from="$START"
        --set train.freeze_layout=true "$@")
 if [ -n "${TIME_LIMIT:-}" ]; then
     # SIGTERM to the trainer alone (--foreground: not to its data-loader workers, whose death
