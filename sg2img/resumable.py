@@ -10,8 +10,10 @@ into a request to stop at the next step boundary, where the trainer checkpoints.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -88,9 +90,34 @@ def build_loader(dataset: Dataset, sampler: ResumableSampler, *, batch_size: int
         pin_memory=pin_memory, drop_last=True,
         # Workers live across epochs: no re-spawn (and dataset re-pickling) every epoch.
         persistent_workers=num_workers > 0,
+        worker_init_fn=leave_stop_signals_to_the_trainer,
         # Its own generator: creating an iterator must not consume the global torch RNG,
         # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
         generator=torch.Generator().manual_seed(seed))
+
+
+def leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+    """A data-loader worker leaves SIGINT and SIGTERM from others than its trainer alone.
+
+    Ctrl-C, ``kill -- -PGID`` or a cluster's preemption signal the whole process group. torch's
+    workers die of a SIGTERM that their parent did not send, and a dead worker stops the trainer
+    before the checkpoint that ``stop_signals`` asks for. So a worker ignores SIGINT, and a
+    thread of its own takes SIGTERM: from the trainer (shutting its loader down) it exits as
+    torch's handler would, from anyone else it is ignored; the trainer's checkpoint comes first
+    (Linux; where ``signal.sigwaitinfo`` is missing, SIGTERM is handled as torch does).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not hasattr(signal, "sigwaitinfo"):   # macOS, Windows: torch's handling stays
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # threads started later too
+    threading.Thread(target=_exit_on_sigterm_from, args=(os.getppid(),), daemon=True,
+                     name="sigterm").start()
+
+
+def _exit_on_sigterm_from(parent: int) -> None:
+    while True:
+        if signal.sigwaitinfo({signal.SIGTERM}).si_pid == parent:
+            os._exit(0)
 
 
 def seed_everything(seed: int) -> None:

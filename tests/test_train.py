@@ -3,6 +3,8 @@
 import json
 import os
 import signal
+import subprocess
+import time
 from dataclasses import replace
 
 import pytest
@@ -165,6 +167,36 @@ def test_sigterm_checkpoints_and_stops(tmp_path, monkeypatch):
     assert summary["stopped_by_signal"] == signal.SIGTERM
     assert summary["step"] == 3
     assert load_checkpoint(tmp_path / "checkpoints/ckpt_00000003.pt")["step"] == 3
+
+
+def test_a_signal_to_the_whole_process_group_still_checkpoints(tmp_path, monkeypatch):
+    """Ctrl-C or a preemption reaches the data-loader workers too: they leave it to the
+    trainer, which finishes its step and checkpoints (a killed worker used to stop it first)."""
+    cfg = tiny_cfg(**{"train.num_steps": 50, "train.checkpoint_every": 100,
+                      "data.num_workers": 1})
+    trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ToyScenes())
+    real = trainer.d_step
+
+    def d_step(batch, out):
+        if trainer.step == 2:
+            workers.extend(mp.active_children())
+            assert workers
+            # Sent by another process (`kill`), as from a shell or a cluster's scheduler.
+            pids = [str(p.pid) for p in workers] + [str(os.getpid())]
+            subprocess.run(["kill", "-TERM", *pids], check=True)
+            time.sleep(0.5)
+        return real(batch, out)
+
+    workers = []
+    monkeypatch.setattr(trainer, "d_step", d_step)
+    summary = trainer.train()
+    assert summary["stopped_by_signal"] == signal.SIGTERM and summary["step"] == 3
+    assert load_checkpoint(tmp_path / "checkpoints/ckpt_00000003.pt")["step"] == 3
+    for p in workers:   # the worker lived on, and still stops when its trainer says so
+        assert p.is_alive()
+        p.terminate()
+        p.join(timeout=10)
+        assert p.exitcode == 0
 
 
 def test_nonfinite_loss_is_skipped_and_counted(tmp_path, monkeypatch):
