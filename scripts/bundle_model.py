@@ -27,6 +27,13 @@ stay as they are::
     python data_tools/make_shapes.py --out data/shapes64 --size 64
     python scripts/bundle_model.py --vocab-from-data --data data/shapes64
 
+``--export`` also takes a training checkpoint (it ships as its inference export), and ``--set``
+puts settings that change how the weights are used on the shipped config (the card lists them)::
+
+    python scripts/bundle_model.py runs/render128 --name default-128 --data data/shapes128 \
+        --export runs/render128/checkpoints/ckpt_00002000.pt \
+        --set model.layout.partition_size=64 --continues sg2img/assets/default_model.json
+
 ``--continues CARD`` ships a run that fine-tuned an earlier shipped model (``train.init_from``):
 that model's card (its ``default_model.json``) gives the commands that made the start, and the
 new card lists them before the run's own, with where the start came from::
@@ -40,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, required=True, help="dataset it was trained on")
     p.add_argument("--export", type=Path, default=None,
                    help="the export to ship (default: RUN/export.pt), e.g. the output of "
-                        "a train.stage=layout run)")
+                        "a train.stage=layout run; a training checkpoint ships as its "
+                        "inference export (the EMA generator)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="a setting that changes how the weights are used, put on the shipped "
+                        "config and listed in the card (e.g. model.layout.partition_size=64); "
+                        "one that changes the weights is refused")
     p.add_argument("--name", default="default", choices=sorted(BUNDLED_MODELS),
                    help="which bundled model to write: default (64 px, "
                         "ASSETS/default_model.pt) or default-128 (ASSETS/default_model_128.pt)")
@@ -97,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     from sg2img.checkpoint import load_checkpoint, save_checkpoint
     from sg2img.eval import evaluate_checkpoint, write_report
 
-    export = args.export or args.run / "export.pt"
+    source = args.export or args.run / "export.pt"
+    scratch = tempfile.TemporaryDirectory()
+    export = _inference_export(source, args.settings, Path(scratch.name) / "export.pt")
     size = export.stat().st_size
     if size > MAX_BYTES:
         raise SystemExit(f"{export} is {size / 2**20:.1f} MiB; the package ships at most 25 MiB")
@@ -126,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = json.loads(args.continues.read_text()) if args.continues else None
     commands = list(start["training_commands"]) if start else []
-    for folder in _stage_folders(args.run, export):       # the run, then each stage after it
+    for folder in _stage_folders(args.run, source):       # the run, then each stage after it
         if (folder / "command.txt").exists():
             commands += (folder / "command.txt").read_text().splitlines()
     data_info = json.loads((args.data / "info.json").read_text()) \
@@ -140,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_commands": commands + ([ckpt["layout_finetune"]["command"]]
                                          if "layout_finetune" in ckpt else []),
         "layout_finetune": ckpt.get("layout_finetune"),
+        **({"shipped_settings": list(args.settings)} if args.settings else {}),
         **({"continues": {"card": str(args.continues), "step": start.get("step"),
                           "description": start.get("description"),
                           "training_commands": len(start["training_commands"])}}
@@ -191,6 +207,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {args.assets / asset} ({size / 2**20:.2f} MiB), "
           f"{args.assets / (stem + '.json')}, {json_path}, {md_path}")
     return 0
+
+
+def _inference_export(source: Path, settings: list[str], scratch: Path) -> Path:
+    """``source`` itself when it is an inference export and nothing is set; else the
+    inference export of its EMA generator, with ``settings`` on its config, written to
+    ``scratch``. A setting the weights no longer fit is refused (``build_generator``)."""
+    from sg2img.checkpoint import (
+        CheckpointError,
+        build_generator,
+        export_inference,
+        generator_state,
+        load_checkpoint,
+        save_checkpoint,
+    )
+    from sg2img.config import ConfigError
+
+    ckpt = load_checkpoint(source)
+    if ckpt.get("kind") == "inference" and not settings:
+        return source
+    try:
+        _, cfg, vocab = build_generator(ckpt, overrides=settings)
+    except (CheckpointError, ConfigError) as e:
+        raise SystemExit(f"--set {' '.join(settings)}: {e}") from None
+    if ckpt.get("kind") == "inference":      # what else it records (layout_finetune) stays
+        return save_checkpoint(scratch, {**ckpt, "config": cfg.to_dict()})
+    return export_inference(scratch, cfg, vocab, generator_state(ckpt), step=ckpt.get("step"))
 
 
 def _vocab_from_data(assets: Path, data: Path) -> int:

@@ -90,9 +90,25 @@ def test_bundle_a_layout_stage_run(tmp_path):
     # Shipped as the other bundled model (default-128): its own files, the 64 px one kept.
     start = tmp_path / "start.json"
     start.write_text((assets / "default_model.json").read_text())
+    # From a training checkpoint (shipped as its inference export), with a setting that changes
+    # how the weights are used; one that changes the weights is refused first.
+    ckpt_path = tmp_path / "layout" / "checkpoints" / "ckpt_00000002.pt"
+    refused = subprocess.run(
+        [sys.executable, ROOT / "scripts" / "bundle_model.py", tmp_path / "layout", "--data",
+         data, "--assets", assets, "--name", "default-128", "--export", ckpt_path,
+         "--set", "model.layout.mask_size=32"], cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode != 0 and "--set model.layout.mask_size=32" in refused.stderr
+    assert not (assets / "default_model_128.pt").exists()
     _run(ROOT / "scripts" / "bundle_model.py", tmp_path / "layout", "--data", data,
          "--assets", assets, "--docs", docs, "--continues", start, "--name", "default-128",
-         cwd=ROOT)
+         "--export", ckpt_path, "--set", "model.layout.partition_size=32", cwd=ROOT)
+    shipped = torch.load(assets / "default_model_128.pt", weights_only=True)
+    assert shipped["kind"] == "inference" and shipped["step"] == 2
+    assert not {"optim_g", "optim_d", "discriminator", "rng"} & set(shipped)
+    assert shipped["config"]["model"]["layout"]["partition_size"] == 32
+    training = torch.load(ckpt_path, weights_only=True)
+    assert all(torch.equal(v, training["generator_ema"][k])
+               for k, v in shipped["generator"].items())
     assert (assets / "default_model.json").read_text() == start.read_text()
     assert (assets / "default_model_128.pt").is_file()
     assert (docs / "default_model_128_eval.md").is_file()
@@ -103,3 +119,4 @@ def test_bundle_a_layout_stage_run(tmp_path):
     assert meta["training_commands"][:2] == commands and len(meta["training_commands"]) == 3
     assert f"--out {tmp_path / 'layout'}" in meta["training_commands"][2]
     assert meta["continues"]["card"] == str(start) and meta["continues"]["step"] == 2
+    assert meta["shipped_settings"] == ["model.layout.partition_size=32"]
