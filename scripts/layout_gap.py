@@ -17,7 +17,8 @@ from sg2img.eval.layout_sources import LAYOUT_SOURCES, layout_gap, layout_gap_ta
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--checkpoint", default="sg2img/assets/default_model.pt")
+    p.add_argument("--checkpoint", default="default",
+                   help="a checkpoint file or a bundled model's name (default, default-128)")
     p.add_argument("--data", required=True, help="procedural dataset folder")
     p.add_argument("--out", required=True, help="path stem of the .json and .md written")
     p.add_argument("--sources", nargs="+", default=list(LAYOUT_SOURCES),

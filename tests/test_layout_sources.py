@@ -28,7 +28,7 @@ def shapes_small(tmp_path_factory):
 def test_layout_gap_scores_every_source_on_the_same_graphs(shapes_small):
     from sg2img.eval.layout_sources import layout_gap, layout_gap_table
 
-    report = layout_gap("sg2img/assets/default_model.pt", shapes_small,
+    report = layout_gap("default", shapes_small,
                         sources=("truth", "sampled", "partition", "true_boxes"), seeds=(0,),
                         metrics=("fid", "streaks", "layout"),
                         overrides=["model.layout.stuff_partition=false"])   # shipped: on

@@ -144,7 +144,8 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
                metrics: Sequence[str] = ("fid", "obj_acc", "attr_acc", "streaks", "layout"),
                num_graphs: int | None = None, progress: bool = False,
                overrides: Sequence[str] = (), upscale_to: int | None = None) -> dict[str, Any]:
-    """Score ``checkpoint`` on the validation graphs rendered from each layout source.
+    """Score ``checkpoint`` (a file or a bundled model's name) on the validation graphs
+    rendered from each layout source.
 
     ``overrides`` (``key=value``) change how the model lays out and renders without changing
     its weights (e.g. ``model.layout.sample_temperature=0.7``). ``upscale_to`` scores the
@@ -157,11 +158,12 @@ def layout_gap(checkpoint: str | PathLike, data_root: str | PathLike,
     """
     from torch.utils.data import Subset
 
+    from ..bundled import checkpoint_path
     from ..checkpoint import build_generator
     from ..data import build_dataset
     from .run import EvalOptions, evaluate
 
-    model, config, vocab = build_generator(checkpoint, overrides=overrides)
+    model, config, vocab = build_generator(checkpoint_path(checkpoint), overrides=overrides)
     data_cfg = replace(config.data, root=str(data_root))
     size, mask = upscale_to or config.model.renderer.image_size, config.model.layout.mask_size
     val = build_dataset(data_cfg, "val", size, mask)
