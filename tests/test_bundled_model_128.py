@@ -89,3 +89,26 @@ def test_objects_and_colours_are_named_at_128px(live_data):
     gt = evaluate_checkpoint("default-128", live_data, "val", device="cpu",
                              metrics=["obj_acc"], use_gt_layout=True, progress=False)
     assert gt["metrics"]["obj_acc"]["accuracy"] >= OBJ_TRUTH
+
+
+def test_the_guides_quote_the_reports():
+    """The README's and the guide's figures for the 128 px model are the reports' (two-seed
+    means of docs/reports/model-128/gap_*.json)."""
+    def runs(name):
+        return json.loads((ROOT / "docs/reports/model-128" / f"{name}.json").read_text())["runs"]
+
+    def fid(report, source):
+        return f"{sum(r['fid']['fid'] for r in report[source].values()) / 2:.2f}"
+
+    def detail(report):
+        ratios = [r["streaks"][k] for src in report.values() for r in src.values()
+                  for k in ("ratio_x", "ratio_y")]
+        return f"{int(min(ratios) * 100)}-{round(max(ratios) * 100)} %"
+
+    big, upscaled = runs("gap_128"), runs("gap_64_upscaled")
+    figures = [f"FID {fid(big, 'sampled')}", fid(upscaled, "sampled"), detail(big),
+               detail(upscaled)]
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    guide = " ".join((ROOT / "docs/generating.md").read_text().split())
+    for figure in figures:
+        assert figure in readme and figure.removeprefix("FID ") in guide, figure
