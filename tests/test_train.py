@@ -178,8 +178,8 @@ def test_a_signal_to_the_whole_process_group_still_checkpoints(tmp_path, monkeyp
     real = trainer.d_step
 
     def d_step(batch, out):
-        if trainer.step == 2:
-            workers.extend(mp.active_children())
+        if trainer.step == 2:   # this trainer's workers (earlier tests may have left others)
+            workers.extend(p for p in mp.active_children() if p.pid not in before)
             assert workers
             # Sent by another process (`kill`), as from a shell or a cluster's scheduler.
             pids = [str(p.pid) for p in workers] + [str(os.getpid())]
@@ -187,7 +187,7 @@ def test_a_signal_to_the_whole_process_group_still_checkpoints(tmp_path, monkeyp
             time.sleep(0.5)
         return real(batch, out)
 
-    workers = []
+    workers, before = [], {p.pid for p in mp.active_children()}
     monkeypatch.setattr(trainer, "d_step", d_step)
     summary = trainer.train()
     assert summary["stopped_by_signal"] == signal.SIGTERM and summary["step"] == 3
