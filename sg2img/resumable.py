@@ -81,10 +81,25 @@ class SeededItems(Dataset):
             return self.dataset[idx]
 
 
+class _TrainingLoader(DataLoader):
+    """A ``DataLoader`` whose workers start with SIGTERM blocked in every thread, so that
+    ``leave_stop_signals_to_the_trainer``'s thread is the only one to take it (a thread a
+    worker starts before its init function would otherwise die of it)."""
+
+    def __iter__(self):
+        if not hasattr(signal, "sigwaitinfo"):
+            return super().__iter__()
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # workers fork here
+        try:
+            return super().__iter__()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def build_loader(dataset: Dataset, sampler: ResumableSampler, *, batch_size: int, seed: int,
                  num_workers: int, pin_memory: bool) -> DataLoader:
     """Batches of ``dataset`` in ``sampler``'s order, each item read under its own seed."""
-    return DataLoader(
+    return _TrainingLoader(
         SeededItems(dataset, seed), batch_size=batch_size,
         sampler=sampler, collate_fn=collate_graphs, num_workers=num_workers,
         pin_memory=pin_memory, drop_last=True,
@@ -109,7 +124,7 @@ def leave_stop_signals_to_the_trainer(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not hasattr(signal, "sigwaitinfo"):   # macOS, Windows: torch's handling stays
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # threads started later too
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # already so from build_loader
     threading.Thread(target=_exit_on_sigterm_from, args=(os.getppid(),), daemon=True,
                      name="sigterm").start()
 
