@@ -467,6 +467,7 @@ class Trainer:
         self.D.train()
         batches = self._batches()
         with stop_signals(self._on_stop_signal), self.deterministic_kernels():
+            saved_at = None
             try:
                 while self.step < end and self._stop_signal is None:
                     batch = next(batches).to(self.device, non_blocking=True)
@@ -489,7 +490,8 @@ class Trainer:
                         self.save_samples()
                     if self.step % tc.checkpoint_every == 0 or self.step == end:
                         self.save()
-                if self._stop_signal is not None:
+                        saved_at = self.step
+                if self._stop_signal is not None and saved_at != self.step:
                     self.save()
             finally:
                 if pbar is not None:

@@ -169,6 +169,25 @@ def test_sigterm_checkpoints_and_stops(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "checkpoints/ckpt_00000003.pt")["step"] == 3
 
 
+def test_a_stop_on_a_checkpoint_step_writes_the_checkpoint_once(tmp_path, monkeypatch):
+    cfg = tiny_cfg(**{"train.num_steps": 50, "train.checkpoint_every": 3})
+    trainer = Trainer(cfg, tmp_path, device="cpu", dataset=ToyScenes())
+    real_d, real_save, saves = trainer.d_step, trainer.save, []
+
+    def d_step(batch, out):
+        if trainer.step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_d(batch, out)
+
+    def save():
+        saves.append(trainer.step)
+        real_save()
+
+    monkeypatch.setattr(trainer, "d_step", d_step)
+    monkeypatch.setattr(trainer, "save", save)
+    assert trainer.train()["step"] == 3 and saves == [3]
+
+
 def test_a_signal_to_the_whole_process_group_still_checkpoints(tmp_path, monkeypatch):
     """Ctrl-C or a preemption reaches the data-loader workers too: they leave it to the
     trainer, which finishes its step and checkpoints (a killed worker used to stop it first)."""
