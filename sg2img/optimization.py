@@ -52,22 +52,21 @@ def build_optimizers(cfg: Config, G: nn.Module, D: nn.Module
                              betas=betas))
 
 
-def apply_learning_rates(optimizers: dict[str, tuple[torch.optim.Optimizer, float]]
-                         ) -> list[str]:
-    """Set each optimizer's learning rate to the config's, after a resume restored the saved one.
+def apply_learning_rates(cfg: Config, opt_g: torch.optim.Optimizer,
+                         opt_d: torch.optim.Optimizer) -> list[str]:
+    """Set the optimizers' learning rates to ``cfg``'s, after a resume restored the saved ones.
 
     The config a run is resumed with is the one it trains on: ``--resume auto --set
     train.lr_g=...`` drops the rate while Adam's moments, the EMA and the data order go on
-    (``train.init_from`` would restart them).
-
-    Args:
-        optimizers: ``{name: (optimizer, rate)}``.
+    (``train.init_from`` would restart them). ``opt_g`` takes ``train.layout_lr`` in the layout
+    stage (``build_layout_optimizer``), ``train.lr_g`` otherwise (``build_optimizers``).
 
     Returns:
-        ``"name: old -> new"`` for each rate that changed.
+        ``"G: old -> new"`` / ``"D: ..."`` for each rate that changed.
     """
+    lr_g = cfg.train.layout_lr if cfg.train.stage == "layout" else cfg.train.lr_g
     changed = []
-    for name, (opt, lr) in optimizers.items():
+    for name, opt, lr in (("G", opt_g, lr_g), ("D", opt_d, cfg.train.lr_d)):
         for group in opt.param_groups:
             if group["lr"] != lr:
                 changed.append(f"{name}: {group['lr']:g} -> {lr:g}")

@@ -83,7 +83,7 @@ class SeededItems(Dataset):
 
 class _TrainingLoader(DataLoader):
     """A ``DataLoader`` whose workers start with SIGTERM blocked in every thread, so that
-    ``leave_stop_signals_to_the_trainer``'s thread is the only one to take it (a thread a
+    ``_leave_stop_signals_to_the_trainer``'s thread is the only one to take it (a thread a
     worker starts before its init function would otherwise die of it)."""
 
     def __iter__(self):
@@ -105,13 +105,13 @@ def build_loader(dataset: Dataset, sampler: ResumableSampler, *, batch_size: int
         pin_memory=pin_memory, drop_last=True,
         # Workers live across epochs: no re-spawn (and dataset re-pickling) every epoch.
         persistent_workers=num_workers > 0,
-        worker_init_fn=leave_stop_signals_to_the_trainer,
+        worker_init_fn=_leave_stop_signals_to_the_trainer,
         # Its own generator: creating an iterator must not consume the global torch RNG,
         # or a resumed run (new iterator mid-epoch) would drift from an uninterrupted one.
         generator=torch.Generator().manual_seed(seed))
 
 
-def leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:
     """A data-loader worker leaves SIGINT and SIGTERM from others than its trainer alone.
 
     Ctrl-C, ``kill -- -PGID`` or a cluster's preemption signal the whole process group. torch's
@@ -124,7 +124,7 @@ def leave_stop_signals_to_the_trainer(worker_id: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if not hasattr(signal, "sigwaitinfo"):   # macOS, Windows: torch's handling stays
         return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})   # already so from build_loader
+    # SIGTERM is blocked in every thread of the worker already (``_TrainingLoader``).
     threading.Thread(target=_exit_on_sigterm_from, args=(os.getppid(),), daemon=True,
                      name="sigterm").start()
 

@@ -200,9 +200,7 @@ class Trainer:
             set_rng_state=set_rng_state, world_size=self.dist.world_size)
         self.step = progress.step
         self.nonfinite_skipped = progress.nonfinite_skipped
-        train = self.cfg.train
-        lr_g = train.layout_lr if train.stage == "layout" else train.lr_g
-        changed = apply_learning_rates({"G": (self.opt_g, lr_g), "D": (self.opt_d, train.lr_d)})
+        changed = apply_learning_rates(self.cfg, self.opt_g, self.opt_d)
         if changed:
             logger.info("learning rates from the config, not the checkpoint: %s",
                         ", ".join(changed))
